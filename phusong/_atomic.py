@@ -1,0 +1,68 @@
+"""Write outputs under a temporary name in the same folder, then rename.
+
+A reader (or QGIS) never sees a half-written file, and a run killed part-way
+leaves the previous output, or nothing, never a truncated one.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import OutputExistsError
+
+
+def check_writable(path: Path, overwrite: bool) -> None:
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError("exists; pass --overwrite to replace it", path=path)
+
+
+@contextlib.contextmanager
+def atomic_path(path, overwrite: bool = True):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
+    path = Path(path)
+    check_writable(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # writers such as GDAL want to create the file themselves
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path, overwrite: bool = False):
+    """Yield a temporary folder beside ``path``; it replaces ``path`` on success."""
+    path = Path(path)
+    if path.exists() and any(path.iterdir()) and not overwrite:
+        raise OutputExistsError("exists and is not empty; pass --overwrite to replace it", path=path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; outputs are for sharing
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_text(path, text: str, overwrite: bool = True) -> None:
+    with atomic_path(path, overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")

@@ -1,0 +1,134 @@
+"""Administrative units and points of interest from any OGR format (or CSV with lon/lat).
+
+Every reader returns a GeoDataFrame in the working CRS with the input's id and
+name fields kept as ``code`` and ``name`` (text, UTF-8, diacritics intact) plus
+the input's other columns.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import rasterio
+from rasterio.warp import Resampling, reproject
+
+from .._raster import Grid
+from ..errors import InputError
+
+
+def _read_any(path, layer=None) -> gpd.GeoDataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path=path)
+    if path.suffix.lower() == ".csv":
+        df = pd.read_csv(path, encoding="utf-8-sig", dtype={"code": str})
+        for col in ("lon", "lat"):
+            if col not in df.columns:
+                raise InputError("a CSV of points needs lon and lat columns (WGS 84 degrees)", path=path, field=col)
+        bad = pd.to_numeric(df["lon"], errors="coerce").isna() | pd.to_numeric(df["lat"], errors="coerce").isna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+            raise InputError("lon/lat is missing or not a number", path=path, row=i, field="lon,lat")
+        return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326")
+    try:
+        gdf = pyogrio.read_dataframe(path, layer=layer)
+    except Exception as exc:
+        raise InputError(f"cannot read{' layer ' + repr(layer) if layer else ''} ({exc})", path=path) from None
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.isna().all():
+        raise InputError("layer has no geometries", path=path)
+    if gdf.crs is None:
+        raise InputError("layer has no coordinate reference system", path=path)
+    return gdf
+
+
+def read_features(path, crs, *, layer=None, id_field="code", name_field="name",
+                  geom_types=("Polygon", "MultiPolygon")) -> gpd.GeoDataFrame:
+    """Read a layer, check its id/name fields and geometry types, reproject to ``crs``."""
+    gdf = _read_any(path, layer)
+    for fld in (id_field, name_field):
+        if fld not in gdf.columns:
+            raise InputError(f"field {fld!r} not found (fields: {', '.join(map(str, gdf.columns[:-1]))}); "
+                             "name it with --id-field/--name-field", path=path, field=fld)
+    kinds = set(gdf.geom_type.dropna())
+    if not kinds <= set(geom_types):
+        raise InputError(f"expected {' or '.join(geom_types)} geometries, found {', '.join(sorted(kinds))}", path=path)
+    gdf = gdf.to_crs(crs)
+    gdf = gdf.rename(columns={id_field: "code", name_field: "name"})
+    gdf["code"] = gdf["code"].astype(str)
+    gdf["name"] = gdf["name"].astype(str)
+    if gdf["code"].duplicated().any():
+        dup = gdf["code"][gdf["code"].duplicated()].iloc[0]
+        raise InputError(f"id {dup!r} appears more than once", path=path, field=id_field)
+    return gdf.reset_index(drop=True)
+
+
+def read_communes(path, crs, layer=None, id_field="code", name_field="name") -> gpd.GeoDataFrame:
+    gdf = read_features(path, crs, layer=layer, id_field=id_field, name_field=name_field)
+    gdf["geometry"] = gdf.geometry.make_valid()
+    return gdf
+
+
+def read_points(path, crs, layer=None, id_field="code", name_field="name") -> gpd.GeoDataFrame:
+    return read_features(path, crs, layer=layer, id_field=id_field, name_field=name_field,
+                         geom_types=("Point",))
+
+
+def read_zones(path, crs, layer=None, id_field="code", name_field="name",
+               area_field="area_ha") -> gpd.GeoDataFrame:
+    """Industrial zones: polygons, or points with an area (a disc of that area, ``approximate``)."""
+    gdf = _read_any(path, layer)
+    if id_field not in gdf.columns and name_field in gdf.columns:
+        gdf[id_field] = [f"Z{i + 1:02d}" for i in range(len(gdf))]
+    gdf = read_features_from(gdf, path, crs, id_field, name_field,
+                             ("Polygon", "MultiPolygon", "Point"))
+    points = gdf.geom_type == "Point"
+    gdf["approximate"] = points
+    if points.any():
+        if area_field not in gdf.columns:
+            raise InputError(f"point zones need an area field {area_field!r} (hectares)", path=path, field=area_field)
+        area_ha = pd.to_numeric(gdf[area_field], errors="coerce")
+        bad = points & ~(area_ha > 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+            raise InputError("area missing or not positive", path=path, row=i, field=area_field)
+        radius_m = np.sqrt(area_ha * 10_000.0 / np.pi)
+        gdf.loc[points, "geometry"] = gdf.loc[points].geometry.buffer(radius_m[points], quad_segs=16)
+    return gdf
+
+
+def read_features_from(gdf, path, crs, id_field, name_field, geom_types):
+    """:func:`read_features` on an already-read frame (zones may come from CSV)."""
+    for fld in (id_field, name_field):
+        if fld not in gdf.columns:
+            raise InputError(f"field {fld!r} not found", path=path, field=fld)
+    kinds = set(gdf.geom_type.dropna())
+    if not kinds <= set(geom_types):
+        raise InputError(f"expected {' or '.join(geom_types)} geometries, found {', '.join(sorted(kinds))}", path=path)
+    gdf = gdf.to_crs(crs).rename(columns={id_field: "code", name_field: "name"})
+    gdf["code"] = gdf["code"].astype(str)
+    gdf["name"] = gdf["name"].astype(str)
+    return gdf.reset_index(drop=True)
+
+
+def read_population(path, grid: Grid) -> np.ndarray:
+    """People per cell of ``grid`` (float32) from a people-per-cell raster in any CRS.
+
+    GDAL's ``sum`` resampling conserves the total when the working grid is finer
+    or coarser than the population grid.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path=path)
+    with rasterio.open(path) as src:
+        data = src.read(1).astype(np.float32)
+        nodata = src.nodata
+        if nodata is not None:
+            data[data == nodata] = 0.0
+        data[~np.isfinite(data) | (data < 0)] = 0.0
+        out = np.zeros((grid.height, grid.width), dtype=np.float32)
+        reproject(data, out, src_transform=src.transform, src_crs=src.crs, dst_transform=grid.transform,
+                  dst_crs=grid.crs, resampling=Resampling.sum, src_nodata=None, dst_nodata=0)
+    return out

@@ -1,0 +1,186 @@
+"""Terrain input: read DEM tiles, mosaic them, fill voids, put them on a metric grid.
+
+Accepted: GeoTIFF / COG, SRTM ``.hgt`` and ``.hgt.zip`` (1″ and 3″), ESRI ASCII
+grid (``.asc``), and anything else GDAL opens. Heights are metres above sea level.
+"""
+from __future__ import annotations
+
+import logging
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.errors import RasterioIOError
+from rasterio.fill import fillnodata
+from rasterio.merge import merge
+from rasterio.transform import from_origin
+from rasterio.warp import Resampling, reproject, transform_bounds
+
+from .._raster import Grid, Raster
+from ..errors import InputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CRS = "EPSG:32648"  # WGS 84 / UTM 48N: holds all of Lạng Sơn
+DEFAULT_RES_M = 30.0
+SRTM_VOID = -32768
+
+
+@dataclass
+class Terrain(Raster):
+    """Heights (float32 metres) on a metric working grid, voids filled."""
+
+    void_count: int = 0
+    sources: tuple[str, ...] = ()
+
+
+def gdal_path(path) -> str:
+    """The GDAL path of a DEM file; ``.hgt.zip`` is read through /vsizip/."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path=path)
+    if path.name.lower().endswith(".zip"):
+        try:
+            names = [n for n in zipfile.ZipFile(path).namelist() if not n.endswith("/")]
+        except zipfile.BadZipFile as exc:
+            raise InputError(f"not a zip file ({exc})", path=path) from None
+        inner = [n for n in names if n.lower().endswith((".hgt", ".tif", ".tiff", ".asc"))] or names
+        if not inner:
+            raise InputError("zip archive holds no DEM", path=path)
+        return f"/vsizip/{path.resolve()}/{inner[0]}"
+    return str(path)
+
+
+def _open(path):
+    try:
+        return rasterio.open(gdal_path(path))
+    except RasterioIOError as exc:
+        raise InputError(f"not a DEM GDAL can read ({exc})", path=path) from None
+
+
+def read_mosaic(paths) -> tuple[np.ndarray, Grid, int]:
+    """Mosaic DEM tiles on their own (common) grid.
+
+    Returns heights as float32 with voids (``nodata`` or −32768) set to NaN, the
+    grid, and the void count. Tiles must share a CRS and resolution; where they
+    overlap (SRTM tiles share their edge rows) the first tile wins, so a tile
+    cut into pieces mosaics back to the original exactly.
+    """
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    if not paths:
+        raise InputError("no terrain file given")
+    datasets = [_open(p) for p in paths]
+    try:
+        crs = datasets[0].crs
+        if crs is None:
+            raise InputError("DEM has no coordinate reference system", path=paths[0])
+        for p, ds in zip(paths[1:], datasets[1:]):
+            if ds.crs != crs:
+                raise InputError(f"CRS {ds.crs} differs from the first tile's {crs}", path=p)
+        nodata = datasets[0].nodata if datasets[0].nodata is not None else SRTM_VOID
+        if len(datasets) == 1:
+            arr = datasets[0].read(1)
+            transform = datasets[0].transform
+        else:
+            stack, transform = merge(datasets, nodata=nodata, method="first")
+            arr = stack[0]
+    finally:
+        for ds in datasets:
+            ds.close()
+    void = (arr == nodata) | (arr == SRTM_VOID)
+    if np.issubdtype(arr.dtype, np.floating):
+        void |= ~np.isfinite(arr)
+    heights = arr.astype(np.float32)
+    heights[void] = np.nan
+    grid = Grid(arr.shape[0], arr.shape[1], transform, CRS.from_user_input(crs))
+    return heights, grid, int(void.sum())
+
+
+def fill_voids(heights: np.ndarray) -> np.ndarray:
+    """Fill NaN voids by inverse-distance interpolation from their edges (GDAL FillNodata)."""
+    void = ~np.isfinite(heights)
+    if not void.any():
+        return heights
+    if void.all():
+        raise InputError("DEM holds no valid heights")
+    filled = fillnodata(np.where(void, 0, heights).astype(np.float32), mask=(~void).astype(np.uint8),
+                        max_search_distance=max(heights.shape), smoothing_iterations=0)
+    still = void & ~np.isfinite(filled)
+    if still.any():  # cannot happen with an unlimited search, but never leave NaN behind
+        filled[still] = np.nanmean(heights)
+    return filled.astype(np.float32)
+
+
+def working_grid(src_grid: Grid, crs, res_m: float, bounds=None) -> Grid:
+    """The metric grid of ``res_m`` cells in ``crs`` covering ``bounds`` (working CRS) or the DEM."""
+    crs = CRS.from_user_input(crs)
+    if not crs.is_projected:
+        raise InputError(f"working CRS {crs} is not projected (metric); use e.g. EPSG:32648")
+    if bounds is None:
+        bounds = transform_bounds(src_grid.crs, crs, *src_grid.bounds, densify_pts=21)
+    left, bottom, right, top = bounds
+    left = np.floor(left / res_m) * res_m
+    top = np.ceil(top / res_m) * res_m
+    width = int(np.ceil((right - left) / res_m))
+    height = int(np.ceil((top - bottom) / res_m))
+    return Grid(height, width, from_origin(left, top, res_m, res_m), crs)
+
+
+def _same_grid(a: Grid, crs: CRS, res_m: float) -> bool:
+    t = a.transform
+    return (a.crs == crs and abs(t.a - res_m) < 1e-9 and abs(-t.e - res_m) < 1e-9
+            and t.b == 0 and t.d == 0)
+
+
+def load_terrain(paths, crs=DEFAULT_CRS, res_m: float = DEFAULT_RES_M, bounds=None) -> Terrain:
+    """Read, mosaic, void-fill and reproject DEM tiles to a metric working grid.
+
+    ``bounds`` (left, bottom, right, top in the working CRS) crops to a study area
+    and must lie inside the DEM. When the DEM already is in ``crs`` at ``res_m``,
+    its own grid is used unchanged (cropped to ``bounds`` on whole cells).
+    Heights are resampled bilinearly.
+    """
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    heights, src_grid, voids = read_mosaic(paths)
+    names = ", ".join(p.name for p in paths)
+    if voids:
+        log.warning("%s: %d void cells (%.2f%%) filled by interpolation", names, voids,
+                    100.0 * voids / heights.size)
+        heights = fill_voids(heights)
+    crs = CRS.from_user_input(crs)
+    if bounds is not None:
+        dem_bounds = transform_bounds(src_grid.crs, crs, *src_grid.bounds, densify_pts=21)
+        if not _inside(bounds, dem_bounds):
+            raise InputError(f"DEM ({names}) does not cover the study area {tuple(round(b) for b in bounds)} "
+                             f"in {crs.to_string()}; it covers {tuple(round(b) for b in dem_bounds)}")
+    if _same_grid(src_grid, crs, res_m):
+        grid, arr = src_grid, heights
+        if bounds is not None:
+            r0, c0 = (int(np.floor(v + 0.5)) for v in src_grid.rowcol(bounds[0], bounds[3]))
+            r1, c1 = (int(np.ceil(v + 0.5)) for v in src_grid.rowcol(bounds[2], bounds[1]))
+            r0, c0 = max(r0, 0), max(c0, 0)
+            arr = heights[r0:r1, c0:c1]
+            t = src_grid.transform
+            grid = Grid(arr.shape[0], arr.shape[1], t * t.translation(c0, r0), crs)
+        return Terrain(np.ascontiguousarray(arr, dtype=np.float32), grid, None, voids, tuple(map(str, paths)))
+    grid = working_grid(src_grid, crs, res_m, bounds)
+    out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
+    reproject(heights, out, src_transform=src_grid.transform, src_crs=src_grid.crs,
+              dst_transform=grid.transform, dst_crs=grid.crs, src_nodata=np.nan, dst_nodata=np.nan,
+              resampling=Resampling.bilinear)
+    if bounds is None:
+        # The reprojected footprint is not a rectangle: edge cells outside the DEM stay NaN.
+        # Fill them from their neighbours so kernels never see NaN; they are outside the data.
+        if np.isnan(out).any():
+            out = fill_voids(out)
+    elif np.isnan(out).any():
+        raise InputError(f"DEM ({names}) does not cover the whole study area")
+    return Terrain(out, grid, None, voids, tuple(map(str, paths)))
+
+
+def _inside(inner, outer, tol=1e-6) -> bool:
+    return (inner[0] >= outer[0] - tol and inner[1] >= outer[1] - tol
+            and inner[2] <= outer[2] + tol and inner[3] <= outer[3] + tol)

@@ -1,0 +1,161 @@
+"""Read and validate a site list (CSV, GeoPackage, GeoJSON, any OGR format)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+
+from ..errors import InputError
+from .schema import (BY_NAME, COLUMNS, DEFAULT_BANDWIDTH_MHZ, DEFAULT_GAIN_DBI, REQUIRED,
+                     normalise_technology)
+
+
+@dataclass(frozen=True)
+class SiteIssue:
+    row: int          # 1-based data row (the CSV header is not counted)
+    column: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        shown = "" if self.value == "" else f" (value {self.value!r})"
+        return f"row {self.row}, column {self.column}: {self.reason}{shown}"
+
+
+@dataclass
+class SiteReport:
+    path: Path
+    rows: int
+    issues: list[SiteIssue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+    def lines(self) -> list[str]:
+        return [f"{self.path}: {issue}" for issue in self.issues]
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """Read every column as text so that validation sees what the user wrote."""
+    if not path.exists():
+        raise InputError("no such file", path=path)
+    if path.suffix.lower() in (".csv", ".txt"):
+        # Leading lines starting with '#' are comments (e.g. "generated, not real").
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+            skip = 0
+            for line in fh:
+                if not line.startswith("#"):
+                    break
+                skip += 1
+        try:
+            df = pd.read_csv(path, dtype=str, skiprows=skip, keep_default_na=False, encoding="utf-8-sig",
+                             skipinitialspace=True)
+        except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+            raise InputError(f"cannot read as UTF-8 CSV ({exc})", path=path) from None
+        df.columns = [c.strip() for c in df.columns]
+        return df
+    try:
+        gdf = pyogrio.read_dataframe(path)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise InputError(f"cannot read as a vector file ({exc})", path=path) from None
+    if isinstance(gdf, gpd.GeoDataFrame) and gdf.geometry is not None and gdf.geometry.notna().any():
+        geom = gdf.geometry
+        if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
+            geom = geom.to_crs("EPSG:4326")
+        if not (geom.geom_type.dropna() == "Point").all():
+            raise InputError("site geometries must be points", path=path)
+        gdf = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        if "lon" not in gdf:
+            gdf["lon"] = geom.x
+        if "lat" not in gdf:
+            gdf["lat"] = geom.y
+    df = pd.DataFrame(gdf)
+    return df.apply(lambda col: col.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v))
+                                        else str(v)))
+
+
+def validate_table(df: pd.DataFrame, path: Path, terrain_bounds_lonlat=None) -> tuple[pd.DataFrame, SiteReport]:
+    """Check every row at once; return the typed table (defaults applied) and the report."""
+    report = SiteReport(Path(path), len(df))
+    missing_cols = [c for c in REQUIRED if c not in df.columns]
+    for c in missing_cols:
+        report.issues.append(SiteIssue(0, c, "", "required column is missing from the header"))
+    if missing_cols:
+        return df, report
+
+    out = pd.DataFrame(index=df.index)
+    for col in COLUMNS:
+        raw = df[col.name].astype(str).str.strip() if col.name in df.columns else pd.Series("", index=df.index)
+        empty = raw == ""
+        for i in np.flatnonzero(empty.to_numpy() & col.required):
+            report.issues.append(SiteIssue(i + 1, col.name, "", "missing"))
+        if col.kind == "float":
+            values = pd.to_numeric(raw.where(~empty), errors="coerce")
+            bad = (~empty) & values.isna() | ~np.isfinite(values.fillna(0))
+            for i in np.flatnonzero(bad.to_numpy()):
+                report.issues.append(SiteIssue(i + 1, col.name, raw.iloc[i], "not a number"))
+            ok = values.notna() & ~bad
+            out_of_range = ok & ((values < col.low) | (values > col.high))
+            for i in np.flatnonzero(out_of_range.to_numpy()):
+                report.issues.append(SiteIssue(i + 1, col.name, raw.iloc[i],
+                                               f"out of range ({col.low:g} to {col.high:g} {col.unit})".rstrip()))
+            values = values.where(ok & ~out_of_range)
+            if col.default is not None:
+                values = values.fillna(col.default)
+            out[col.name] = values.astype("float64")
+        elif col.kind == "choice":
+            norm = raw.map(normalise_technology) if col.name == "technology" else raw.str.lower()
+            valid = norm.isin(col.choices)
+            for i in np.flatnonzero((~empty & ~valid).to_numpy()):
+                what = "unknown technology (4G, 5G or NB-IoT)" if col.name == "technology" else \
+                    f"unknown {col.name} ({', '.join(col.choices)})"
+                report.issues.append(SiteIssue(i + 1, col.name, raw.iloc[i], what))
+            out[col.name] = norm.where(valid, col.default if col.default is not None else None)
+        else:
+            out[col.name] = raw.where(~empty, col.default)
+
+    dup = out["cell_id"].duplicated(keep="first") & out["cell_id"].notna() & (out["cell_id"] != "")
+    for i in np.flatnonzero(dup.to_numpy()):
+        first = int(np.flatnonzero((out["cell_id"] == out["cell_id"].iloc[i]).to_numpy())[0]) + 1
+        report.issues.append(SiteIssue(i + 1, "cell_id", out["cell_id"].iloc[i], f"duplicate cell_id (first in row {first})"))
+
+    if terrain_bounds_lonlat is not None:
+        w, s, e, n = terrain_bounds_lonlat
+        lon, lat = out["lon"], out["lat"]
+        outside = lon.notna() & lat.notna() & ((lon < w) | (lon > e) | (lat < s) | (lat > n))
+        for i in np.flatnonzero(outside.to_numpy()):
+            report.issues.append(SiteIssue(i + 1, "lon,lat", f"{lon.iloc[i]},{lat.iloc[i]}", "outside the terrain"))
+
+    tech = out["technology"]
+    out["bandwidth_mhz"] = out["bandwidth_mhz"].fillna(tech.map(DEFAULT_BANDWIDTH_MHZ))
+    omni = out["azimuth_deg"].isna()
+    out["antenna_gain_dbi"] = out["antenna_gain_dbi"].fillna(
+        omni.map({True: DEFAULT_GAIN_DBI["omni"], False: DEFAULT_GAIN_DBI["sector"]}))
+    out["row"] = np.arange(1, len(out) + 1)
+    report.issues.sort(key=lambda s: (s.row, list(BY_NAME).index(s.column) if s.column in BY_NAME else 99))
+    return out.reset_index(drop=True), report
+
+
+def validate_sites(path, terrain_bounds_lonlat=None) -> SiteReport:
+    path = Path(path)
+    return validate_table(_read_table(path), path, terrain_bounds_lonlat)[1]
+
+
+def read_sites(path, terrain_bounds_lonlat=None) -> gpd.GeoDataFrame:
+    """Read a valid site list as a GeoDataFrame (EPSG:4326 points) with defaults applied.
+
+    Raises :class:`InputError` listing every bad row when anything is wrong.
+    """
+    path = Path(path)
+    table, report = validate_table(_read_table(path), path, terrain_bounds_lonlat)
+    if not report.ok:
+        shown = report.lines()[:20]
+        more = f"\n... and {len(report.issues) - 20} more" if len(report.issues) > 20 else ""
+        raise InputError(f"{len(report.issues)} problem(s) in the site list:\n" + "\n".join(shown) + more)
+    return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326")
