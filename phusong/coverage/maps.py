@@ -7,6 +7,7 @@ import io
 import folium
 import geopandas as gpd
 import numpy as np
+from affine import Affine
 from matplotlib import colormaps
 from PIL import Image
 from rasterio.warp import Resampling, calculate_default_transform, reproject
@@ -26,7 +27,7 @@ def _overlay_png(rsrp: np.ndarray, grid: Grid, threshold_dbm: float, max_px: int
                                                            *grid.bounds)
     scale = max(1.0, max(width, height) / max_px)
     width, height = int(width / scale), int(height / scale)
-    transform = transform * transform.scale(scale, scale)
+    transform = transform @ Affine.scale(scale)
     out = np.full((height, width), np.nan, np.float32)
     reproject(rsrp.astype(np.float32), out, src_transform=grid.transform, src_crs=grid.crs, dst_transform=transform,
               dst_crs=dst_crs, src_nodata=np.nan, dst_nodata=np.nan, resampling=Resampling.nearest)
@@ -38,8 +39,8 @@ def _overlay_png(rsrp: np.ndarray, grid: Grid, threshold_dbm: float, max_px: int
     rgba[~(out >= threshold_dbm)] = 0
     buf = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buf, format="PNG", optimize=True)
-    west, north = transform * (0, 0)
-    east, south = transform * (width, height)
+    west, north = transform @ (0, 0)
+    east, south = transform @ (width, height)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(), [[south, west], [north, east]]
 
 

@@ -6,6 +6,7 @@ the input's other columns.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,6 +18,8 @@ from rasterio.warp import Resampling, reproject
 
 from .._raster import Grid
 from ..errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 def _read_any(path, layer=None) -> gpd.GeoDataFrame:
@@ -76,9 +79,16 @@ def read_points(path, crs, layer=None, id_field="code", name_field="name") -> gp
                          geom_types=("Point",))
 
 
+DEFAULT_ZONE_AREA_HA = 50.0
+
+
 def read_zones(path, crs, layer=None, id_field="code", name_field="name",
-               area_field="area_ha") -> gpd.GeoDataFrame:
-    """Industrial zones: polygons, or points with an area (a disc of that area, ``approximate``)."""
+               area_field="area_ha", default_area_ha: float = DEFAULT_ZONE_AREA_HA) -> gpd.GeoDataFrame:
+    """Industrial zones: polygons, or points with an area (a disc of that area, ``approximate``).
+
+    A point zone whose area is missing gets ``default_area_ha`` with a warning.
+    Zones without an id field are numbered Z01, Z02, ... in file order.
+    """
     gdf = _read_any(path, layer)
     if id_field not in gdf.columns and name_field in gdf.columns:
         gdf[id_field] = [f"Z{i + 1:02d}" for i in range(len(gdf))]
@@ -90,10 +100,15 @@ def read_zones(path, crs, layer=None, id_field="code", name_field="name",
         if area_field not in gdf.columns:
             raise InputError(f"point zones need an area field {area_field!r} (hectares)", path=path, field=area_field)
         area_ha = pd.to_numeric(gdf[area_field], errors="coerce")
-        bad = points & ~(area_ha > 0)
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0]) + 1
-            raise InputError("area missing or not positive", path=path, row=i, field=area_field)
+        negative = points & (area_ha <= 0)
+        if negative.any():
+            i = int(np.flatnonzero(negative.to_numpy())[0]) + 1
+            raise InputError("area must be positive", path=path, row=i, field=area_field)
+        unknown = points & area_ha.isna()
+        for i in np.flatnonzero(unknown.to_numpy()):
+            log.warning("%s: row %d (%s): no %s; using a disc of %g ha", path, i + 1, gdf["name"].iloc[i],
+                        area_field, default_area_ha)
+        area_ha = area_ha.fillna(default_area_ha)
         radius_m = np.sqrt(area_ha * 10_000.0 / np.pi)
         gdf.loc[points, "geometry"] = gdf.loc[points].geometry.buffer(radius_m[points], quad_segs=16)
     return gdf

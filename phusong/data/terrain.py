@@ -164,7 +164,7 @@ def load_terrain(paths, crs=DEFAULT_CRS, res_m: float = DEFAULT_RES_M, bounds=No
             r0, c0 = max(r0, 0), max(c0, 0)
             arr = heights[r0:r1, c0:c1]
             t = src_grid.transform
-            grid = Grid(arr.shape[0], arr.shape[1], t * t.translation(c0, r0), crs)
+            grid = Grid(arr.shape[0], arr.shape[1], t @ t.translation(c0, r0), crs)
         return Terrain(np.ascontiguousarray(arr, dtype=np.float32), grid, None, voids, tuple(map(str, paths)))
     grid = working_grid(src_grid, crs, res_m, bounds)
     out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)

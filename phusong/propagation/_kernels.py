@@ -322,7 +322,11 @@ def radial_sweep(heights, r_tx, c_tx, n_rays, n, step_cells, res_m, htg, hrg, f_
 
 @njit(cache=True, parallel=True)
 def polar_to_raster(loss_polar, los_polar, r_tx, c_tx, row0, col0, nrow, ncol, step_cells, max_k):
-    """Nearest polar sample for every cell of a window; NaN/255 beyond ``max_k`` samples."""
+    """Every cell of a window from the polar grid; NaN/255 beyond ``max_k`` samples.
+
+    Loss is interpolated bilinearly in (azimuth, distance) between the four
+    surrounding samples (NaN samples are skipped); LOS takes the nearest sample.
+    """
     n_rays = loss_polar.shape[0]
     out = np.empty((nrow, ncol), dtype=np.float32)
     vis = np.empty((nrow, ncol), dtype=np.uint8)
@@ -332,17 +336,32 @@ def polar_to_raster(loss_polar, los_polar, r_tx, c_tx, row0, col0, nrow, ncol, s
         for jj in range(ncol):
             dx = (col0 + jj) - c_tx
             dist = math.sqrt(dx * dx + dy * dy) / step_cells
-            k = int(dist + 0.5)
-            if k > max_k:
+            if dist > max_k + 0.5:
                 out[i, jj] = np.nan
                 vis[i, jj] = 255
                 continue
-            if k < 1:
-                k = 1
             az = math.atan2(dx, dy)
             if az < 0.0:
                 az += two_pi
-            ray = int(az / two_pi * n_rays + 0.5) % n_rays
-            out[i, jj] = loss_polar[ray, k]
-            vis[i, jj] = los_polar[ray, k]
+            a = az / two_pi * n_rays
+            ray0 = int(a) % n_rays
+            ray1 = (ray0 + 1) % n_rays
+            fa = a - int(a)
+            dist = min(max(dist, 1.0), float(max_k))
+            k0 = min(int(dist), max_k - 1)
+            fk = dist - k0
+            k1 = k0 + 1
+            acc = 0.0
+            wsum = 0.0
+            for rr, wr in ((ray0, 1.0 - fa), (ray1, fa)):
+                for kk, wk in ((k0, 1.0 - fk), (k1, fk)):
+                    v = loss_polar[rr, kk]
+                    w = wr * wk
+                    if w > 0.0 and not math.isnan(v):
+                        acc += w * v
+                        wsum += w
+            out[i, jj] = acc / wsum if wsum > 0.0 else np.nan
+            kn = int(dist + 0.5)
+            rn = ray0 if fa < 0.5 else ray1
+            vis[i, jj] = los_polar[rn, kn]
     return out, vis

@@ -41,7 +41,8 @@ def window_for(grid: Grid, x: float, y: float, radius_m: float) -> tuple[int, in
 def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_height_m: float,
                    frequency_mhz: float, radius_km: float, rx_height_m: float = 1.5,
                    earth_radius_km: float = DEFAULT_EARTH_RADIUS_KM,
-                   model: str = "delta-bullington") -> Footprint:
+                   model: str = "delta-bullington", ray_spacing_cells: float = 1.0,
+                   sample_step_cells: float = 1.0) -> Footprint:
     """Basic transmission loss (free space + diffraction) from a site at (x, y) in the grid's CRS.
 
     Rays are spaced so that neighbouring rays are at most one cell apart at the
@@ -54,15 +55,15 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
         raise InputError(f"site at ({x:.0f}, {y:.0f}) is outside the terrain")
     res = grid.res_m
     radius_m = radius_km * 1000.0
-    n = max(int(radius_m / res), 2)
-    n_rays = max(int(math.ceil(2.0 * math.pi * n)), 8)
+    n = max(int(radius_m / (res * sample_step_cells)), 2)
+    n_rays = max(int(math.ceil(2.0 * math.pi * radius_m / (res * ray_spacing_cells))), 8)
     r_tx, c_tx = (float(v) for v in grid.rowcol(x, y))
     heights = np.ascontiguousarray(heights, dtype=np.float32)
-    loss_p, los_p = _kernels.radial_sweep(heights, r_tx, c_tx, n_rays, n, 1.0, res, float(tx_height_m),
+    loss_p, los_p = _kernels.radial_sweep(heights, r_tx, c_tx, n_rays, n, sample_step_cells, res, float(tx_height_m),
                                           float(rx_height_m), float(frequency_mhz), float(earth_radius_km),
                                           MODES[model])
     row0, col0, nrow, ncol = window_for(grid, x, y, radius_m)
-    loss, los = _kernels.polar_to_raster(loss_p, los_p, r_tx, c_tx, row0, col0, nrow, ncol, 1.0, n)
+    loss, los = _kernels.polar_to_raster(loss_p, los_p, r_tx, c_tx, row0, col0, nrow, ncol, sample_step_cells, n)
     t = grid.transform
-    wgrid = Grid(nrow, ncol, t * Affine.translation(col0, row0), grid.crs)
+    wgrid = Grid(nrow, ncol, t @ Affine.translation(col0, row0), grid.crs)
     return Footprint(loss, los, wgrid, row0, col0)

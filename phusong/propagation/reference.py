@@ -29,11 +29,14 @@ def bilinear(heights: np.ndarray, rows, cols) -> np.ndarray:
 
 
 def profile(heights: np.ndarray, grid: Grid, x0, y0, x1, y1, step_m: float | None = None):
-    """(distance km, height m) samples from (x0, y0) to (x1, y1), at most ``step_m`` apart."""
+    """(distance km, height m) from (x0, y0) to (x1, y1): samples every ``step_m`` (one cell) from the
+    start, then the end point. The same sampling rule as the kernel's rays, on the exact straight line."""
     step_m = step_m or grid.res_m
     length = float(np.hypot(x1 - x0, y1 - y0))
-    n = max(int(np.ceil(length / step_m)), 1)
-    t = np.linspace(0.0, 1.0, n + 1)
+    dist = np.arange(0.0, length, step_m)
+    if length - dist[-1] < 0.5 * step_m and dist.size > 1:
+        dist = dist[:-1]  # no sliver segment just before the end
+    t = np.append(dist, length) / max(length, 1e-9)
     rows, cols = grid.rowcol(x0 + t * (x1 - x0), y0 + t * (y1 - y0))
     return t * length / 1000.0, bilinear(heights, rows, cols)
 

@@ -1,0 +1,84 @@
+"""End to end: ``phusong demo`` writes every output, and each holds what it should."""
+import json
+
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+from phusong.cli import cli
+from phusong.data.targets import load_targets
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "demo-output"
+    result = CliRunner().invoke(cli, ["demo", "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_rasters_are_projected_and_in_range(demo_out):
+    for tech in ("4g", "5g"):
+        with rasterio.open(demo_out / f"rsrp_{tech}.tif") as src:
+            assert src.crs.is_projected and src.crs.to_epsg() == 32648
+            assert src.dtypes[0] == "float32" and src.overviews(1)
+            assert "DEMONSTRATION" in src.tags()["DESCRIPTION"]
+            rsrp = src.read(1)
+        finite = rsrp[np.isfinite(rsrp)]
+        assert finite.size > 0.25 * rsrp.size  # 5G sites cover only the busier part
+        assert -200 < finite.min() and finite.max() < -20  # dBm per resource element
+        with rasterio.open(demo_out / f"covered_{tech}.tif") as src:
+            covered = src.read(1)
+        assert set(np.unique(covered)) <= {0, 1, 255}
+        inside = covered != 255
+        np.testing.assert_array_equal(covered[inside] == 1, rsrp[inside] >= -110.0)
+        with rasterio.open(demo_out / f"server_{tech}.tif") as src:
+            server = src.read(1)
+        assert (server[np.isfinite(rsrp)] >= 0).all()
+
+
+def test_geopackage_layers_and_fields(demo_out):
+    layers = dict(pyogrio.list_layers(demo_out / "gaps.gpkg"))
+    for name in ("communes", "commune_centres", "villages", "industrial_zones", "sites", "targets"):
+        assert name in layers
+    communes = pyogrio.read_dataframe(demo_out / "gaps.gpkg", layer="communes")
+    assert len(communes) == 65 and communes.crs.to_epsg() == 32648
+    for field in ("code", "name", "covered_area_pct_4g", "covered_area_pct_5g", "covered_pop_pct_5g",
+                  "centre_covered_5g", "missed_targets", "population", "sites_5g", "demonstration"):
+        assert field in communes.columns
+    assert communes["covered_area_pct_5g"].between(0, 100).all()
+    assert communes["name"].str.startswith(("Xã ", "Phường ")).all()  # Vietnamese intact
+    assert (communes["covered_area_pct_5g"] <= communes["covered_area_pct_4g"] + 100).all()
+    sites = pyogrio.read_dataframe(demo_out / "gaps.gpkg", layer="sites")
+    assert {"4G", "5G"} == set(sites["technology"])
+
+
+def test_scorecard_has_every_target_and_agrees_with_gpkg(demo_out):
+    text = (demo_out / "scorecard.md").read_text(encoding="utf-8")
+    assert "DEMONSTRATION" in text
+    targets = pyogrio.read_dataframe(demo_out / "gaps.gpkg", layer="targets")
+    assert len(targets) == len(load_targets()) == 16
+    for _, row in targets.iterrows():
+        assert f"| {row['target_id']} |" in text
+    centres = pyogrio.read_dataframe(demo_out / "gaps.gpkg", layer="commune_centres")
+    value = targets.set_index("target_id").loc["T25-5G-CENTRES", "value"]
+    assert value == pytest.approx(100.0 * centres["covered_5g"].mean(), abs=0.01)
+    assert f"| {value:.1f} |" in text
+
+
+def test_map_and_run_record(demo_out):
+    html = (demo_out / "map.html").read_text(encoding="utf-8")
+    assert "leaflet" in html.lower() and "DEMONSTRATION" in html
+    assert "5G signal" in html and "Communes" in html
+    run = json.loads((demo_out / "run.json").read_text())
+    assert run["demonstration"] is True and run["cells"] > 100
+    assert (demo_out / "scenario.toml").exists() and (demo_out / "inputs" / "sites_demo.csv").exists()
+
+
+def test_demo_study_reruns_from_its_own_scenario(demo_out, tmp_path):
+    result = CliRunner().invoke(cli, ["run", str(demo_out / "scenario.toml"), "--out", str(tmp_path / "again"), "-q"])
+    assert result.exit_code == 0, result.output
+    with rasterio.open(demo_out / "rsrp_5g.tif") as a, rasterio.open(tmp_path / "again" / "rsrp_5g.tif") as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))  # deterministic

@@ -1,0 +1,99 @@
+import logging
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from phusong._raster import Grid, write_geotiff
+from phusong.data.terrain import load_terrain, read_mosaic
+from phusong.errors import InputError
+
+from .conftest import shared_path
+
+
+def test_srtm_void_count_and_fill(caplog):
+    path = shared_path("data", "terrain", "N46E008.hgt")
+    heights, grid, voids = read_mosaic(path)
+    assert heights.shape == (1201, 1201)
+    assert voids == 103_743
+    assert np.isnan(heights).sum() == 103_743
+    with caplog.at_level(logging.WARNING):
+        t = load_terrain(path, "EPSG:32632", 90.0)
+    assert "103743 void cells" in caplog.text
+    assert t.void_count == 103_743
+    assert t.grid.crs.to_epsg() == 32632 and t.grid.res_m == 90.0
+    assert np.isfinite(t.array).all()
+    assert 150 < t.array.min() and t.array.max() < 4300  # Alps: SRTM range 187–4173 m
+
+
+def test_zipped_tile_reads_like_the_plain_one(tmp_path):
+    zipped = shared_path("data", "terrain", "N00E010.hgt.zip")
+    heights, grid, voids = read_mosaic(zipped)
+    assert heights.shape == (1201, 1201) and voids == 0
+    assert grid.crs.to_epsg() == 4326
+    assert heights.min() == 1 and heights.max() == 1005  # README of the tiles
+    t = load_terrain(zipped, "EPSG:32632", 30.0)
+    assert t.grid.crs.is_projected
+
+
+def test_tile_cut_in_four_mosaics_back_exactly(tmp_path):
+    path = shared_path("data", "terrain", "N44W072.hgt")
+    with rasterio.open(path) as src:
+        full = src.read(1)
+        t = src.transform
+        crs = src.crs
+    pieces = []
+    half = 600  # pieces overlap by one row/column, like neighbouring SRTM tiles
+    for r0, r1 in ((0, half + 1), (half, 1201)):
+        for c0, c1 in ((0, half + 1), (half, 1201)):
+            p = tmp_path / f"piece_{r0}_{c0}.tif"
+            grid = Grid(r1 - r0, c1 - c0, t @ t.translation(c0, r0), crs)
+            write_geotiff(p, full[r0:r1, c0:c1], grid, nodata=-32768)
+            pieces.append(p)
+    heights, grid, voids = read_mosaic(pieces[::-1])
+    assert voids == 0
+    np.testing.assert_array_equal(heights, full.astype(np.float32))
+    assert grid.transform.almost_equals(t)
+
+
+def test_reprojection_to_utm_keeps_heights(shared):
+    path = shared("data", "terrain", "N44W072.hgt")
+    t = load_terrain(path, "EPSG:32619", 30.0)
+    assert t.grid.crs.to_epsg() == 32619
+    assert abs(t.grid.transform.a - 30.0) < 1e-9
+    # Mt Washington (1,908 m in this tile) survives bilinear resampling within a few metres
+    assert 1880 < t.array.max() <= 1908
+
+
+def test_esri_ascii_grid_and_same_grid_passthrough(tmp_path):
+    asc = tmp_path / "dem.asc"
+    z = np.arange(20, dtype=float).reshape(4, 5) * 10
+    header = "ncols 5\nnrows 4\nxllcorner 500000\nyllcorner 2400000\ncellsize 30\nNODATA_value -9999\n"
+    asc.write_text(header + "\n".join(" ".join(f"{v:g}" for v in row) for row in z))
+    (tmp_path / "dem.prj").write_text(rasterio.crs.CRS.from_epsg(32648).to_wkt())
+    t = load_terrain(asc, "EPSG:32648", 30.0)
+    np.testing.assert_array_equal(t.array, z.astype(np.float32))  # own grid, unchanged
+    assert t.grid.transform == from_origin(500000, 2400120, 30, 30)
+
+
+def test_dem_not_covering_study_area_is_a_clear_error(tmp_path):
+    grid = Grid(10, 10, from_origin(500000, 2400300, 30, 30), rasterio.crs.CRS.from_epsg(32648))
+    p = tmp_path / "small.tif"
+    write_geotiff(p, np.full((10, 10), 100, np.float32), grid)
+    with pytest.raises(InputError, match="does not cover the study area"):
+        load_terrain(p, "EPSG:32648", 30.0, bounds=(499000, 2399000, 501000, 2401000))
+
+
+def test_unreadable_and_missing_files(tmp_path):
+    bad = tmp_path / "x.tif"
+    bad.write_text("not a tiff")
+    with pytest.raises(InputError, match="x.tif"):
+        read_mosaic(bad)
+    with pytest.raises(InputError, match="no such file"):
+        read_mosaic(tmp_path / "missing.hgt")
+
+
+def test_geographic_working_crs_is_refused(shared):
+    with pytest.raises(InputError, match="not projected"):
+        load_terrain(shared("data", "terrain", "N44W072.hgt"), "EPSG:4326", 30.0)
