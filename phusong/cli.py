@@ -191,6 +191,157 @@ def terrain_info(dems, crs, res_m):
     click.echo(f"heights (m): min {np.nanmin(h):.0f}, max {np.nanmax(h):.0f}, mean {np.nanmean(h):.0f}")
 
 
+# Options shared by the propagation commands, defined once.
+def _model_options(f):
+    from .propagation.models import MODELS
+    f = click.option("--earth-radius-km", default=8500.0, show_default=True, type=float,
+                     help="Effective Earth radius (8,500 km is k = 4/3).")(f)
+    f = click.option("--model", default="delta-bullington", show_default=True, type=click.Choice(list(MODELS)),
+                     help="Path-loss model (see `phusong models`).")(f)
+    f = click.option("--freq-mhz", required=True, type=click.FloatRange(min=1.0), help="Frequency (MHz).")(f)
+    return click.option("--tx-height-m", required=True, type=click.FloatRange(min=0.0),
+                        help="Transmitter antenna height above ground (m).")(f)
+
+
+def _grid_options(f):
+    f = click.option("--res-m", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
+                     help="Working resolution (m).")(f)
+    return click.option("--crs", default="EPSG:32648", show_default=True, help="Working (projected) CRS.")(f)
+
+
+def _lonlat(text: str) -> tuple[float, float]:
+    from .errors import InputError
+    try:
+        lon, lat = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--tx must be LON,LAT in degrees, got {text!r}") from None
+    return lon, lat
+
+
+def _read_profile(path: Path):
+    import numpy as np
+    import pandas as pd
+
+    from .errors import InputError
+    try:
+        df = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read ({exc})", path=path) from None
+    if df.shape[1] < 2 or len(df) < 2:
+        raise InputError("a profile needs two columns (d_km,h_m) and at least two rows", path=path)
+    values = df.iloc[:, :2].apply(pd.to_numeric, errors="coerce")
+    bad = values.isna().any(axis=1).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError("not a number", path=path, row=i + 1, field=str(df.columns[int(values.iloc[i].isna().argmax())]))
+    d, h = values.iloc[:, 0].to_numpy(float), values.iloc[:, 1].to_numpy(float)
+    step = np.diff(d)
+    if (step <= 0).any():
+        raise InputError("distances must increase", path=path, row=int(np.flatnonzero(step <= 0)[0]) + 2,
+                         field=str(df.columns[0]))
+    return d, h
+
+
+@cli.command()
+@click.option("--profile", "profile_csv", type=click.Path(dir_okay=False, path_type=Path),
+              help="Profile CSV d_km,h_m: first row the transmitter's ground, last the receiver's.")
+@click.option("--dem", "dems", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="DEM tile(s), for receivers given by --rx-points.")
+@click.option("--tx", "tx_lonlat", help="Transmitter LON,LAT (WGS 84), with --dem.")
+@click.option("--rx-points", type=click.Path(dir_okay=False, path_type=Path), help="CSV of receivers (lon,lat).")
+@_model_options
+@click.option("--rx-height-m", required=True, type=click.FloatRange(min=0.0), help="Receiver height above ground (m).")
+@_grid_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (profile mode).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Result CSV (DEM mode).")
+@overwrite_option
+@verbosity_options
+@handle_errors
+def path(profile_csv, dems, tx_lonlat, rx_points, tx_height_m, freq_mhz, model, earth_radius_km, rx_height_m,
+         crs, res_m, as_json, out, overwrite):
+    """Path loss over a terrain profile, or from a site to many receivers on a DEM."""
+    import json
+
+    from .errors import InputError
+    from .propagation.reference import evaluate_profile
+
+    if profile_csv:
+        d, h = _read_profile(profile_csv)
+        result = evaluate_profile(d, h, tx_height_m, rx_height_m, freq_mhz, earth_radius_km, model)
+        if as_json:
+            click.echo(json.dumps(result))
+        else:
+            for key, value in result.items():
+                click.echo(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
+        return
+    if not (dems and tx_lonlat and rx_points and out):
+        raise InputError("give --profile, or all of --dem, --tx, --rx-points and --out")
+    from ._atomic import atomic_path
+    from .propagation.points import path_to_points
+
+    table = path_to_points(list(dems), _lonlat(tx_lonlat), rx_points, tx_height_m, rx_height_m, freq_mhz, model,
+                           earth_radius_km, crs, res_m)
+    with atomic_path(out, overwrite) as tmp:
+        table.to_csv(tmp, index=False)
+    click.echo(f"{len(table)} receivers -> {out}")
+
+
+@cli.command()
+@click.option("--dem", "dems", multiple=True, required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="DEM tile(s).")
+@click.option("--lon", required=True, type=click.FloatRange(-180, 180), help="Site longitude (WGS 84).")
+@click.option("--lat", required=True, type=click.FloatRange(-90, 90), help="Site latitude (WGS 84).")
+@_model_options
+@click.option("--radius-km", required=True, type=click.FloatRange(min=0.1, max=200), help="Radius (km).")
+@click.option("--rx-height-m", default=1.5, show_default=True, type=click.FloatRange(min=0.0),
+              help="Receiver height above ground (m).")
+@_grid_options
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Loss GeoTIFF (float32 dB, nodata beyond the radius).")
+@click.option("--los-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="LOS GeoTIFF (uint8: 1 visible, 0 not, 255 nodata).")
+@overwrite_option
+@verbosity_options
+@handle_errors
+def footprint(dems, lon, lat, tx_height_m, freq_mhz, model, earth_radius_km, radius_km, rx_height_m, crs, res_m,
+              out, los_out, overwrite):
+    """Basic transmission loss from one site to every cell within a radius."""
+    import numpy as np
+
+    from ._atomic import check_writable
+    from ._raster import write_geotiff
+    from .propagation.points import site_terrain
+
+    check_writable(out, overwrite)
+    if los_out:
+        check_writable(los_out, overwrite)
+    from .propagation.footprint import site_footprint
+
+    terrain, x, y = site_terrain(list(dems), lon, lat, radius_km, crs, res_m)
+    fp = site_footprint(terrain.array, terrain.grid, x, y, tx_height_m, freq_mhz, radius_km, rx_height_m,
+                        earth_radius_km, model)
+    tags = {"MODEL": model, "FREQUENCY_MHZ": freq_mhz, "TX_HEIGHT_M": tx_height_m, "RX_HEIGHT_M": rx_height_m,
+            "SITE_LONLAT": f"{lon},{lat}", "EARTH_RADIUS_KM": earth_radius_km}
+    write_geotiff(out, fp.loss_db, fp.grid, nodata=np.nan, tags=tags, overwrite=overwrite,
+                  band_description="basic transmission loss (dB)")
+    if los_out:
+        write_geotiff(los_out, fp.los, fp.grid, nodata=255, tags=tags, overwrite=overwrite,
+                      band_description="line of sight: 1 visible, 0 not")
+    finite = fp.loss_db[np.isfinite(fp.loss_db)]
+    click.echo(f"{finite.size} cells, loss {finite.min():.1f}–{finite.max():.1f} dB -> {out}")
+
+
+@cli.command()
+@verbosity_options
+def models():
+    """List the path-loss models with their validity ranges and sources."""
+    from .propagation.models import MODELS
+
+    for m in MODELS.values():
+        click.echo(f"{m.name}\n  {m.description}\n  source:   {m.source}\n  validity: {m.validity}"
+                   f"\n  terrain:  {'profile' if m.terrain else 'distance only'}")
+
+
 def main():
     cli(prog_name="phusong")
 

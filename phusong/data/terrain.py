@@ -135,13 +135,15 @@ def _same_grid(a: Grid, crs: CRS, res_m: float) -> bool:
             and t.b == 0 and t.d == 0)
 
 
-def load_terrain(paths, crs=DEFAULT_CRS, res_m: float = DEFAULT_RES_M, bounds=None) -> Terrain:
+def load_terrain(paths, crs=DEFAULT_CRS, res_m: float = DEFAULT_RES_M, bounds=None,
+                 partial: bool = False) -> Terrain:
     """Read, mosaic, void-fill and reproject DEM tiles to a metric working grid.
 
     ``bounds`` (left, bottom, right, top in the working CRS) crops to a study area
     and must lie inside the DEM. When the DEM already is in ``crs`` at ``res_m``,
     its own grid is used unchanged (cropped to ``bounds`` on whole cells).
-    Heights are resampled bilinearly.
+    Heights are resampled bilinearly. With ``partial``, ``bounds`` is cut to the
+    DEM's extent and cells without data stay NaN (kernels end their rays there).
     """
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
     heights, src_grid, voids = read_mosaic(paths)
@@ -153,7 +155,12 @@ def load_terrain(paths, crs=DEFAULT_CRS, res_m: float = DEFAULT_RES_M, bounds=No
     crs = CRS.from_user_input(crs)
     if bounds is not None:
         dem_bounds = transform_bounds(src_grid.crs, crs, *src_grid.bounds, densify_pts=21)
-        if not _inside(bounds, dem_bounds):
+        if partial:
+            bounds = (max(bounds[0], dem_bounds[0]), max(bounds[1], dem_bounds[1]),
+                      min(bounds[2], dem_bounds[2]), min(bounds[3], dem_bounds[3]))
+            if bounds[0] >= bounds[2] or bounds[1] >= bounds[3]:
+                raise InputError(f"DEM ({names}) does not cover the requested area")
+        elif not _inside(bounds, dem_bounds):
             raise InputError(f"DEM ({names}) does not cover the study area {tuple(round(b) for b in bounds)} "
                              f"in {crs.to_string()}; it covers {tuple(round(b) for b in dem_bounds)}")
     if _same_grid(src_grid, crs, res_m):
@@ -176,7 +183,7 @@ def load_terrain(paths, crs=DEFAULT_CRS, res_m: float = DEFAULT_RES_M, bounds=No
         # Fill them from their neighbours so kernels never see NaN; they are outside the data.
         if np.isnan(out).any():
             out = fill_voids(out)
-    elif np.isnan(out).any():
+    elif np.isnan(out).any() and not partial:
         raise InputError(f"DEM ({names}) does not cover the whole study area")
     return Terrain(out, grid, None, voids, tuple(map(str, paths)))
 

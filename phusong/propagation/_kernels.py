@@ -201,7 +201,10 @@ def _hull_support(hull, n, xs, ys, s):
 
 @njit(cache=True)
 def _ray(heights, r_tx, c_tx, dr, dc, n, step_km, htg, hrg, f_mhz, ae, mode, loss, los):
-    """Walk one ray: fill loss[1..n] (dB) and los[1..n]; NaN/255 where the ray leaves the DEM."""
+    """Walk one ray: fill loss[1..n] (dB) and los[1..n]; NaN/255 where the ray leaves the DEM.
+
+    mode 0: delta-Bullington; 1: Bullington on the actual profile; 2: LOS only (loss = free space).
+    """
     nrow, ncol = heights.shape
     lam = C_M_S / (f_mhz * 1e6)
     f_ghz = f_mhz / 1000.0
@@ -235,6 +238,11 @@ def _ray(heights, r_tx, c_tx, dr, dc, n, step_km, htg, hrg, f_mhz, ae, mode, los
             return
         x = k * step_km
         h = _bilinear(heights, r, c)
+        if math.isnan(h):  # off the DEM's data (a partial DEM): the ray ends here
+            for j in range(k, n + 1):
+                loss[j] = np.nan
+                los[j] = 255
+            return
         xs[k] = x
         hs[k] = h
         gs[k] = h - c5 * x * x
@@ -245,8 +253,9 @@ def _ray(heights, r_tx, c_tx, dr, dc, n, step_km, htg, hrg, f_mhz, ae, mode, los
         v2 += (x - xp) * (h * (2.0 * x + xp) + hp * (x + 2.0 * xp))
         if k >= 2:  # point k-1 becomes intermediate
             i = k - 1
-            ng = _hull_push(hull_g, ng, xs, gs, i)
-            nh = _hull_push(hull_h, nh, xs, hs, i)
+            if mode != 2:
+                ng = _hull_push(hull_g, ng, xs, gs, i)
+                nh = _hull_push(hull_h, nh, xs, hs, i)
             max_curved_slope = max(max_curved_slope, (gs[i] - hts) / xs[i])
             max_plain_slope = max(max_plain_slope, (hs[i] - hts) / xs[i])
         d = x
@@ -260,6 +269,10 @@ def _ray(heights, r_tx, c_tx, dr, dc, n, step_km, htg, hrg, f_mhz, ae, mode, los
         # --- Bullington on the actual profile (P.526-15 §4.5.1)
         stim = max_curved_slope + c5 * d
         s_tr = (hrs - hts) / d
+        if mode == 2:  # line of sight only
+            los[k] = 1 if stim < s_tr else 0
+            loss[k] = fspl
+            continue
         if stim < s_tr:
             los[k] = 1
             slope = s_tr - c5 * d  # excess_i = g_i - hts - slope * x_i

@@ -10,9 +10,11 @@ from affine import Affine
 from .._raster import Grid
 from ..errors import InputError
 from . import _kernels
+from .models import empirical_loss_db, model_info
 from .p526 import DEFAULT_EARTH_RADIUS_KM
 
-MODES = {"delta-bullington": 0, "bullington": 1}
+MODES = {"delta-bullington": 0, "bullington": 1}  # terrain models the kernel evaluates itself
+LOS_ONLY = 2
 
 
 @dataclass
@@ -42,15 +44,16 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
                    frequency_mhz: float, radius_km: float, rx_height_m: float = 1.5,
                    earth_radius_km: float = DEFAULT_EARTH_RADIUS_KM,
                    model: str = "delta-bullington", ray_spacing_cells: float = 1.0,
-                   sample_step_cells: float = 1.0) -> Footprint:
-    """Basic transmission loss (free space + diffraction) from a site at (x, y) in the grid's CRS.
+                   sample_step_cells: float = 1.0, los_only: bool = False) -> Footprint:
+    """Basic transmission loss (dB) and LOS from a site at (x, y) in the grid's CRS to every cell.
 
-    Rays are spaced so that neighbouring rays are at most one cell apart at the
-    radius, with samples one cell apart along each; every cell takes its nearest
-    polar sample, so the result is the same for any thread count.
+    Rays are spaced so that neighbouring rays are at most ``ray_spacing_cells``
+    apart at the radius, with samples ``sample_step_cells`` apart along each.
+    Every cell interpolates its four surrounding polar samples, so the result is
+    the same for any thread count. Distance-based models take LOS from the sweep.
+    With ``los_only`` only the line-of-sight flag is computed (loss is free space).
     """
-    if model not in MODES:
-        raise InputError(f"unknown terrain model {model!r} ({', '.join(MODES)})")
+    model_info(model)  # a clear error for an unknown name
     if not grid.contains(x, y):
         raise InputError(f"site at ({x:.0f}, {y:.0f}) is outside the terrain")
     res = grid.res_m
@@ -61,9 +64,14 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     heights = np.ascontiguousarray(heights, dtype=np.float32)
     loss_p, los_p = _kernels.radial_sweep(heights, r_tx, c_tx, n_rays, n, sample_step_cells, res, float(tx_height_m),
                                           float(rx_height_m), float(frequency_mhz), float(earth_radius_km),
-                                          MODES[model])
+                                          LOS_ONLY if los_only else MODES.get(model, 1))
     row0, col0, nrow, ncol = window_for(grid, x, y, radius_m)
     loss, los = _kernels.polar_to_raster(loss_p, los_p, r_tx, c_tx, row0, col0, nrow, ncol, sample_step_cells, n)
     t = grid.transform
     wgrid = Grid(nrow, ncol, t @ Affine.translation(col0, row0), grid.crs)
+    if model not in MODES and not los_only:  # distance-based models, LOS from the terrain sweep where they need it
+        gx, gy = wgrid.xy(np.arange(nrow)[:, None], np.arange(ncol)[None, :])
+        d_km = np.hypot(gx - x, gy - y) / 1000.0
+        empirical = empirical_loss_db(model, d_km, frequency_mhz, tx_height_m, rx_height_m, los == 1)
+        loss = np.where(np.isnan(loss), np.nan, empirical).astype(np.float32)
     return Footprint(loss, los, wgrid, row0, col0)

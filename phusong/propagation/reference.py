@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._raster import Grid
+from .models import empirical_loss_db
 from .p525 import free_space_loss_db
 from .p526 import DEFAULT_EARTH_RADIUS_KM, bullington_loss_db, delta_bullington
 
@@ -41,24 +42,49 @@ def profile(heights: np.ndarray, grid: Grid, x0, y0, x1, y1, step_m: float | Non
     return t * length / 1000.0, bilinear(heights, rows, cols)
 
 
-def path_loss_db(d_km, h_m, tx_height_m, rx_height_m, frequency_mhz,
-                 earth_radius_km=DEFAULT_EARTH_RADIUS_KM, model="delta-bullington") -> tuple[float, bool]:
-    """Free space (slant distance, P.1812-6 eq. 64 style) + diffraction; and whether the path is LOS."""
+def evaluate_profile(d_km, h_m, tx_height_m, rx_height_m, frequency_mhz,
+                     earth_radius_km=DEFAULT_EARTH_RADIUS_KM, model="delta-bullington") -> dict:
+    """Every quantity of a model on one profile (first point: transmitter ground; last: receiver ground).
+
+    Free space uses the slant distance (as ITU-R P.1812-6 eq. 64); ``los`` is true
+    when the terrain, with Earth curvature, clears the direct ray (P.526-15 eq. 52).
+    """
+    d_km = np.asarray(d_km, dtype=np.float64)
+    h_m = np.asarray(h_m, dtype=np.float64)
     hts = h_m[0] + tx_height_m
     hrs = h_m[-1] + rx_height_m
-    d = d_km[-1]
-    dfs = np.hypot(d, (hts - hrs) / 1000.0)
-    fspl = float(free_space_loss_db(dfs, frequency_mhz))
-    if len(d_km) < 3:
-        return fspl, True
-    ce = 1.0 / earth_radius_km
-    di = d_km[1:-1]
-    stim = np.max((h_m[1:-1] + 500 * ce * di * (d - di) - hts) / di)
-    los = bool(stim < (hrs - hts) / d)
-    if model == "bullington":
-        return fspl + bullington_loss_db(d_km, h_m, hts, hrs, frequency_mhz, earth_radius_km), los
-    return fspl + delta_bullington(d_km, h_m, tx_height_m, rx_height_m, frequency_mhz,
-                                   earth_radius_km).diffraction_db, los
+    d = float(d_km[-1] - d_km[0])
+    fspl = float(free_space_loss_db(np.hypot(d, (hts - hrs) / 1000.0), frequency_mhz))
+    los = True
+    if len(d_km) >= 3:
+        di = d_km[1:-1] - d_km[0]
+        stim = np.max((h_m[1:-1] + 500.0 / earth_radius_km * di * (d - di) - hts) / di)
+        los = bool(stim < (hrs - hts) / d)
+    out = dict(model=model, distance_km=d, frequency_mhz=float(frequency_mhz), tx_height_m=float(tx_height_m),
+               rx_height_m=float(rx_height_m), earth_radius_km=float(earth_radius_km), los=los,
+               free_space_db=fspl)
+    if model == "delta-bullington":
+        if len(d_km) < 3:
+            parts = dict(bullington_actual_db=0.0, spherical_earth_db=0.0, bullington_smooth_db=0.0, diff=0.0)
+        else:
+            db = delta_bullington(d_km, h_m, tx_height_m, rx_height_m, frequency_mhz, earth_radius_km)
+            parts = dict(bullington_actual_db=db.bullington_actual_db, spherical_earth_db=db.spherical_earth_db,
+                         bullington_smooth_db=db.bullington_smooth_db, diff=db.diffraction_db)
+        out.update(loss_db=fspl + parts["diff"], diffraction_db=parts.pop("diff"), **parts)
+    elif model == "bullington":
+        lba = bullington_loss_db(d_km, h_m, hts, hrs, frequency_mhz, earth_radius_km) if len(d_km) >= 3 else 0.0
+        out.update(loss_db=fspl + lba, diffraction_db=lba, bullington_actual_db=lba)
+    else:
+        loss = float(empirical_loss_db(model, d, frequency_mhz, tx_height_m, rx_height_m, los))
+        out.update(loss_db=loss, diffraction_db=None)
+    return out
+
+
+def path_loss_db(d_km, h_m, tx_height_m, rx_height_m, frequency_mhz,
+                 earth_radius_km=DEFAULT_EARTH_RADIUS_KM, model="delta-bullington") -> tuple[float, bool]:
+    """(loss dB, LOS) of :func:`evaluate_profile`."""
+    r = evaluate_profile(d_km, h_m, tx_height_m, rx_height_m, frequency_mhz, earth_radius_km, model)
+    return r["loss_db"], r["los"]
 
 
 def reference_loss(heights, grid: Grid, x, y, rows, cols, tx_height_m, frequency_mhz,

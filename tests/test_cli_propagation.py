@@ -1,0 +1,98 @@
+"""`phusong path`, `footprint` and `models`, invoked as the issue writes them."""
+import csv
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+from phusong.cli import cli
+
+from .conftest import shared_path
+
+
+def test_path_profile_json_matches_itu_case():
+    folder = shared_path("reference", "delta_bullington_itu")
+    with open(folder / "expected.csv") as fh:
+        row = next(csv.DictReader(fh))
+    result = CliRunner().invoke(cli, [
+        "path", "--profile", str(folder / row["path_file"]), "--freq-mhz", row["f_MHz"],
+        "--tx-height-m", row["htg_m"], "--rx-height-m", row["hrg_m"], "--model", "delta-bullington",
+        "--earth-radius-km", "8500", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    for key in ("model", "distance_km", "loss_db", "free_space_db", "diffraction_db", "los",
+                "bullington_actual_db", "spherical_earth_db", "bullington_smooth_db"):
+        assert key in out
+    assert out["diffraction_db"] == pytest.approx(float(row["Ldelta_bull_dB"]), abs=0.1)
+    assert out["bullington_actual_db"] == pytest.approx(float(row["Lba_dB"]), abs=0.1)
+    assert out["loss_db"] == pytest.approx(out["free_space_db"] + out["diffraction_db"])
+    assert out["los"] is False
+
+
+def test_path_profile_with_d_km_h_m_header_and_bad_row(tmp_path):
+    p = tmp_path / "profile.csv"
+    p.write_text("d_km,h_m\n0,100\n1,120\n2,x\n3,100\n")
+    result = CliRunner().invoke(cli, ["path", "--profile", str(p), "--freq-mhz", "900", "--tx-height-m", "30",
+                                      "--rx-height-m", "1.5", "--json"])
+    assert result.exit_code == 2
+    assert "profile.csv: row 3, column h_m: not a number" in result.output
+    p.write_text("d_km,h_m\n0,100\n1,100\n2,100\n")
+    result = CliRunner().invoke(cli, ["path", "--profile", str(p), "--freq-mhz", "900", "--tx-height-m", "30",
+                                      "--rx-height-m", "1.5", "--json"])
+    out = json.loads(result.output)
+    assert out["los"] is True and out["distance_km"] == 2.0
+
+
+def test_path_to_points_on_a_dem(tmp_path):
+    tile = shared_path("data", "terrain", "N44W072.hgt")
+    pts = tmp_path / "points.csv"
+    pts.write_text("lon,lat\n-71.35,44.47\n-71.45,44.40\n-71.41,44.451\n")
+    out = tmp_path / "result.csv"
+    result = CliRunner().invoke(cli, [
+        "path", "--dem", str(tile), "--tx", "-71.4,44.45", "--tx-height-m", "30", "--rx-points", str(pts),
+        "--rx-height-m", "1.5", "--freq-mhz", "1800", "--crs", "EPSG:32619", "--res-m", "30", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == 3
+    for r in rows:
+        assert float(r["loss_db"]) >= float(r["free_space_db"]) - 1e-6
+    assert float(rows[2]["distance_km"]) == pytest.approx(0.8, abs=0.05)
+
+
+def test_footprint_writes_loss_and_los(tmp_path):
+    tile = shared_path("data", "terrain", "N44W072.hgt")
+    loss, los = tmp_path / "loss.tif", tmp_path / "los.tif"
+    args = ["footprint", "--dem", str(tile), "--lon", "-71.4", "--lat", "44.45", "--tx-height-m", "30",
+            "--freq-mhz", "1800", "--radius-km", "5", "--res-m", "30", "--crs", "EPSG:32619",
+            "--rx-height-m", "1.5", "--model", "delta-bullington", "--earth-radius-km", "8500",
+            "--out", str(loss), "--los-out", str(los)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    with rasterio.open(loss) as src:
+        assert src.dtypes[0] == "float32" and src.crs.to_epsg() == 32619 and src.res == (30.0, 30.0)
+        values = src.read(1)
+    with rasterio.open(los) as src:
+        flags = src.read(1)
+        assert src.dtypes[0] == "uint8" and src.nodata == 255
+    assert set(np.unique(flags)) == {0, 1, 255}
+    assert np.isnan(values[0, 0]) and flags[0, 0] == 255           # corner: beyond the radius
+    assert 60 < np.nanmin(values) and np.nanmax(values) < 250
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 2 and "--overwrite" in again.output  # never replaced silently
+
+
+def test_footprint_site_off_the_dem_is_exit_2(tmp_path):
+    tile = shared_path("data", "terrain", "N44W072.hgt")
+    result = CliRunner().invoke(cli, ["footprint", "--dem", str(tile), "--lon", "100", "--lat", "20",
+                                      "--tx-height-m", "30", "--freq-mhz", "1800", "--radius-km", "5",
+                                      "--out", str(tmp_path / "x.tif")])
+    assert result.exit_code == 2 and "does not cover" in result.output
+
+
+def test_models_lists_sources_and_validity():
+    result = CliRunner().invoke(cli, ["models"])
+    assert result.exit_code == 0
+    for text in ("delta-bullington", "ITU-R P.526-15", "okumura-hata", "150–1500 MHz", "3gpp-rma", "TR 38.901"):
+        assert text in result.output
