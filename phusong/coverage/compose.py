@@ -16,6 +16,7 @@ from .._raster import Grid
 from ..propagation.antenna import depression_deg, pattern_db
 from ..propagation.footprint import site_footprint
 from ..propagation.linkbudget import power_per_re_dbm
+from ..propagation.msi import MsiPattern, read_msi
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,20 @@ class Layer:
         return out
 
 
+def antenna_gain_dbi(cell, bearing_deg, depression_deg, patterns: dict) -> np.ndarray:
+    """Gain (dBi) of a cell's antenna toward each receiver: a pattern file, or the 3GPP sector model."""
+    omni = not np.isfinite(cell["azimuth_deg"])
+    offset = 0.0 if omni else bearing_deg - cell["azimuth_deg"]
+    path = cell.get("antenna_file")
+    if isinstance(path, str) and path:
+        if path not in patterns:
+            patterns[path] = read_msi(path)
+        return patterns[path].gain_db(offset, depression_deg, cell["mechanical_tilt_deg"])
+    return cell["antenna_gain_dbi"] + pattern_db(offset, depression_deg, cell["beamwidth_h_deg"],
+                                                 cell["beamwidth_v_deg"],
+                                                 cell["mechanical_tilt_deg"] + cell["electrical_tilt_deg"], omni=omni)
+
+
 def site_xy(sites: gpd.GeoDataFrame, crs) -> tuple[np.ndarray, np.ndarray]:
     pts = sites.geometry.to_crs(crs)
     return pts.x.to_numpy(np.float64), pts.y.to_numpy(np.float64)
@@ -66,6 +81,7 @@ def simulate(heights: np.ndarray, grid: Grid, sites: gpd.GeoDataFrame, *, techno
     layers = {t: Layer(t, np.full((grid.height, grid.width), np.nan, np.float32),
                        np.full((grid.height, grid.width), -1, np.int32), thresholds[t]) for t in technologies}
     work = sites.assign(_x=x, _y=y)[use]
+    patterns: dict[str, MsiPattern] = {}
     groups = list(work.groupby(["site_id", "frequency_mhz", "antenna_height_m"], sort=True))
     for (_, freq, height), cells in tqdm(groups, desc="sites", unit="site", disable=not progress or None,
                                           leave=False):
@@ -81,12 +97,9 @@ def simulate(heights: np.ndarray, grid: Grid, sites: gpd.GeoDataFrame, *, techno
         tx_asl = float(heights[tuple(int(round(v)) for v in grid.rowcol(sx, sy))]) + height
         depression = depression_deg(dist_m, tx_asl, heights[rows, cols] + rx_height_m, earth_radius_km)
         for idx, cell in cells.iterrows():
-            omni = not np.isfinite(cell["azimuth_deg"])
-            gain = pattern_db(0.0 if omni else bearing - cell["azimuth_deg"], depression,
-                              cell["beamwidth_h_deg"], cell["beamwidth_v_deg"],
-                              cell["mechanical_tilt_deg"] + cell["electrical_tilt_deg"], omni=omni)
+            gain_dbi = antenna_gain_dbi(cell, bearing, depression, patterns)
             p_re = power_per_re_dbm(cell["tx_power_dbm"], cell["technology"], cell["bandwidth_mhz"], freq)
-            rsrp = (p_re + cell["antenna_gain_dbi"] - cell["feeder_loss_db"] + gain - fp.loss_db).astype(np.float32)
+            rsrp = (p_re + gain_dbi - cell["feeder_loss_db"] - fp.loss_db).astype(np.float32)
             layer = layers[cell["technology"]]
             best = layer.rsrp_dbm[rows, cols]
             better = rsrp > np.nan_to_num(best, nan=-np.inf)  # NaN rsrp (beyond radius) never wins

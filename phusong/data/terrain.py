@@ -139,6 +139,9 @@ def load_terrain(paths, crs=DEFAULT_CRS, res_m: float = DEFAULT_RES_M, bounds=No
                  partial: bool = False) -> Terrain:
     """Read, mosaic, void-fill and reproject DEM tiles to a metric working grid.
 
+    Cells of the working grid outside the DEM are NaN (only possible without ``bounds``,
+    or with ``partial``).
+
     ``bounds`` (left, bottom, right, top in the working CRS) crops to a study area
     and must lie inside the DEM. When the DEM already is in ``crs`` at ``res_m``,
     its own grid is used unchanged (cropped to ``bounds`` on whole cells).
@@ -178,12 +181,9 @@ def load_terrain(paths, crs=DEFAULT_CRS, res_m: float = DEFAULT_RES_M, bounds=No
     reproject(heights, out, src_transform=src_grid.transform, src_crs=src_grid.crs,
               dst_transform=grid.transform, dst_crs=grid.crs, src_nodata=np.nan, dst_nodata=np.nan,
               resampling=Resampling.bilinear)
-    if bounds is None:
-        # The reprojected footprint is not a rectangle: edge cells outside the DEM stay NaN.
-        # Fill them from their neighbours so kernels never see NaN; they are outside the data.
-        if np.isnan(out).any():
-            out = fill_voids(out)
-    elif np.isnan(out).any() and not partial:
+    # Without bounds the grid is the DEM's reprojected bounding box, whose corners lie outside the
+    # (rotated) DEM: they stay NaN, and the kernels end their rays there.
+    if bounds is not None and np.isnan(out).any() and not partial:
         raise InputError(f"DEM ({names}) does not cover the whole study area")
     return Terrain(out, grid, None, voids, tuple(map(str, paths)))
 

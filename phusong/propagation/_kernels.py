@@ -68,11 +68,20 @@ def _height_gain(y, beta, g_min):
 
 
 @njit(cache=True)
-def _first_term(d, hte, hre, a, f_ghz):
-    k = 0.036 * (a * f_ghz) ** (-1.0 / 3.0) * ((LAND_EPS - 1.0) ** 2 + (18.0 * LAND_SIGMA / f_ghz) ** 2) ** -0.25
-    beta = (1.0 + 1.6 * k * k + 0.67 * k ** 4) / (1.0 + 4.5 * k * k + 1.53 * k ** 4)
-    x = 21.88 * beta * (f_ghz / (a * a)) ** (1.0 / 3.0) * d
-    yf = 0.9575 * beta * (f_ghz * f_ghz / a) ** (1.0 / 3.0)
+def _ground_factor(f_ghz):
+    """((εr − 1)² + (18σ/f)²)^(−1/4) of P.526-15 eq. (64), average land; constant along a ray."""
+    return ((LAND_EPS - 1.0) ** 2 + (18.0 * LAND_SIGMA / f_ghz) ** 2) ** -0.25
+
+
+@njit(cache=True)
+def _first_term(d, hte, hre, a, f_ghz, f13, ground):
+    """First-term spherical-earth diffraction; ``f13`` = f^(1/3), ``ground`` from _ground_factor."""
+    a13 = a ** (-1.0 / 3.0)
+    k = 0.036 * a13 / f13 * ground
+    k2 = k * k
+    beta = (1.0 + 1.6 * k2 + 0.67 * k2 * k2) / (1.0 + 4.5 * k2 + 1.53 * k2 * k2)
+    x = 21.88 * beta * f13 * a13 * a13 * d
+    yf = 0.9575 * beta * f13 * f13 * a13
     if x >= 1.6:
         fx = 11.0 + 10.0 * math.log10(x) - 17.6 * x
     else:
@@ -82,12 +91,13 @@ def _first_term(d, hte, hre, a, f_ghz):
 
 
 @njit(cache=True)
-def _spherical(d, hte, hre, a, f_ghz, lam):
+def _spherical(d, hte, hre, a, f_ghz, lam, f13, ground):
+    """Spherical-earth diffraction, P.526-15 §4.5.2; ``f13``, ``ground`` as for _first_term."""
     hte = max(hte, 1e-3)
     hre = max(hre, 1e-3)
     dlos = math.sqrt(2.0 * a) * (math.sqrt(0.001 * hte) + math.sqrt(0.001 * hre))
     if d >= dlos:
-        return _first_term(d, hte, hre, a, f_ghz)
+        return _first_term(d, hte, hre, a, f_ghz, f13, ground)
     c = (hte - hre) / (hte + hre)
     m = 250.0 * d * d / (a * (hte + hre))
     arg = 1.5 * c * math.sqrt(3.0 * m / (m + 1.0) ** 3)
@@ -100,7 +110,7 @@ def _spherical(d, hte, hre, a, f_ghz, lam):
     if hse > hreq:
         return 0.0
     aem = 500.0 * (d / (math.sqrt(hte) + math.sqrt(hre))) ** 2
-    return max(0.0, (1.0 - hse / hreq) * _first_term(d, hte, hre, aem, f_ghz))
+    return max(0.0, (1.0 - hse / hreq) * _first_term(d, hte, hre, aem, f_ghz, f13, ground))
 
 
 @njit(cache=True)
@@ -208,6 +218,8 @@ def _ray(heights, r_tx, c_tx, dr, dc, n, step_km, htg, hrg, f_mhz, ae, mode, los
     nrow, ncol = heights.shape
     lam = C_M_S / (f_mhz * 1e6)
     f_ghz = f_mhz / 1000.0
+    f13 = f_ghz ** (1.0 / 3.0)
+    ground = _ground_factor(f_ghz)
     ce = 1.0 / ae
     c5 = 500.0 * ce
     xs = np.empty(n + 1)
@@ -309,9 +321,10 @@ def _ray(heights, r_tx, c_tx, dr, dc, n, step_km, htg, hrg, f_mhz, ae, mode, los
         hsr = min(hsr, h)
         hts_p = hts - hst
         hrs_p = hrs - hsr
-        lbs = _bullington_smooth(k, step_km, d, hts_p, hrs_p, ce, lam)
-        lsph = _spherical(d, hts_p, hrs_p, ae, f_ghz, lam)
-        loss[k] = fspl + lba + max(lsph - lbs, 0.0)
+        lsph = _spherical(d, hts_p, hrs_p, ae, f_ghz, lam, f13, ground)
+        if lsph > 0.0:  # Lbs >= 0, so with Lsph = 0 the correction max(Lsph - Lbs, 0) is 0
+            lsph = max(lsph - _bullington_smooth(k, step_km, d, hts_p, hrs_p, ce, lam), 0.0)
+        loss[k] = fspl + lba + lsph
 
 
 @njit(cache=True, parallel=True)

@@ -62,6 +62,9 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     n_rays = max(int(math.ceil(2.0 * math.pi * radius_m / (res * ray_spacing_cells))), 8)
     r_tx, c_tx = (float(v) for v in grid.rowcol(x, y))
     heights = np.ascontiguousarray(heights, dtype=np.float32)
+    near = heights[int(np.clip(round(r_tx), 0, grid.height - 1)), int(np.clip(round(c_tx), 0, grid.width - 1))]
+    if not np.isfinite(near):
+        raise InputError(f"site at ({x:.0f}, {y:.0f}) is outside the terrain's data")
     loss_p, los_p = _kernels.radial_sweep(heights, r_tx, c_tx, n_rays, n, sample_step_cells, res, float(tx_height_m),
                                           float(rx_height_m), float(frequency_mhz), float(earth_radius_km),
                                           LOS_ONLY if los_only else MODES.get(model, 1))

@@ -17,9 +17,7 @@ def site_terrain(dems, lon: float, lat: float, radius_km: float, crs, res_m: flo
     x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
     pad = radius_km * 1000.0 + 2 * res_m
     terrain = load_terrain(dems, crs, res_m, bounds=(x - pad, y - pad, x + pad, y + pad), partial=True)
-    if not terrain.grid.contains(x, y) or not np.isfinite(
-            terrain.array[tuple(int(np.clip(round(float(v)), 0, n - 1)) for v, n in
-                                zip(terrain.grid.rowcol(x, y), terrain.array.shape))]):
+    if not terrain.grid.contains(x, y):
         raise InputError(f"site {lon},{lat} is outside the DEM")
     return terrain, x, y
 

@@ -137,6 +137,13 @@ def validate_table(df: pd.DataFrame, path: Path, terrain_bounds_lonlat=None) -> 
     omni = out["azimuth_deg"].isna()
     out["antenna_gain_dbi"] = out["antenna_gain_dbi"].fillna(
         omni.map({True: DEFAULT_GAIN_DBI["omni"], False: DEFAULT_GAIN_DBI["sector"]}))
+    files = out["antenna_file"].notna() & (out["antenna_file"] != "")
+    for i in np.flatnonzero(files.to_numpy()):
+        f = Path(path).parent / out["antenna_file"].iloc[i]
+        if not f.exists():
+            report.issues.append(SiteIssue(i + 1, "antenna_file", out["antenna_file"].iloc[i], "no such file"))
+        else:
+            out.loc[out.index[i], "antenna_file"] = str(f.resolve())
     out["row"] = np.arange(1, len(out) + 1)
     report.issues.sort(key=lambda s: (s.row, list(BY_NAME).index(s.column) if s.column in BY_NAME else 99))
     return out.reset_index(drop=True), report

@@ -53,6 +53,8 @@ COLUMNS: tuple[Column, ...] = (
            doc="feeder and jumper loss between port and antenna"),
     Column("status", "choice", False, default="existing", choices=STATUSES,
            doc="existing, planned or candidate"),
+    Column("antenna_file", "str", False,
+           doc="MSI/Planet pattern file (relative to the site list); replaces gain, beamwidths and electrical tilt"),
 )
 
 BY_NAME = {c.name: c for c in COLUMNS}
