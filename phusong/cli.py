@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import shutil
 import sys
 import tempfile
 import traceback
@@ -329,6 +328,86 @@ def footprint(dems, lon, lat, tx_height_m, freq_mhz, model, earth_radius_km, rad
                       band_description="line of sight: 1 visible, 0 not")
     finite = fp.loss_db[np.isfinite(fp.loss_db)]
     click.echo(f"{finite.size} cells, loss {finite.min():.1f}–{finite.max():.1f} dB -> {out}")
+
+
+def _thresholds(ctx, param, value):
+    from .sites.schema import normalise_technology
+    out = {}
+    for part in filter(None, (value or "").split(",")):
+        tech, _, level = part.partition("=")
+        t = normalise_technology(tech)
+        try:
+            out[t] = float(level)
+        except ValueError:
+            t = None
+        if t is None:
+            raise click.BadParameter(f"expected TECH=DBM pairs such as 4G=-105,5G=-105, got {part!r}")
+    return out
+
+
+def _technologies(ctx, param, value):
+    from .sites.schema import normalise_technology
+    techs = [normalise_technology(t) for t in value.split(",") if t.strip()]
+    if None in techs or not techs:
+        raise click.BadParameter(f"expected a list of 4G, 5G, NB-IoT, got {value!r}")
+    return tuple(techs)
+
+
+@cli.command()
+@click.option("--dem", "dems", multiple=True, required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="DEM tile(s).")
+@click.option("--sites", "sites_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Site list (CSV, GeoPackage, GeoJSON).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder to write.")
+@_grid_options
+@click.option("--model", default="delta-bullington", show_default=True, help="Path-loss model (`phusong models`).")
+@click.option("--radius-km", default=20.0, show_default=True, type=click.FloatRange(min=0.5, max=200),
+              help="Radius computed around each site (km).")
+@click.option("--tech", "technologies", default="4G,5G", show_default=True, callback=_technologies,
+              help="Technology layers.")
+@click.option("--area", type=click.Path(dir_okay=False, path_type=Path),
+              help="Study-area polygons (any OGR format); default: the whole DEM.")
+@click.option("--threshold-dbm", "thresholds", default="", callback=_thresholds,
+              help="Coverage levels per technology, e.g. 4G=-105,5G=-105 (default -105 dBm both).")
+@click.option("--location-probability", default=0.9, show_default=True, type=click.FloatRange(0.5, 0.999),
+              help="Share of locations in a cell that must exceed the level.")
+@click.option("--sigma-db", type=click.FloatRange(min=0), help="Location variability (default per model, 8 dB).")
+@click.option("--load", "load_factor", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="Neighbour-cell load factor for SINR.")
+@click.option("--indoor-loss-db", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Building entry loss for indoor coverage (0 = outdoor).")
+@click.option("--rx-height-m", default=1.5, show_default=True, type=click.FloatRange(min=0.0),
+              help="Receiver height above ground (m).")
+@click.option("--earth-radius-km", default=8500.0, show_default=True, type=float, help="Effective Earth radius.")
+@click.option("--per-operator", is_flag=True, help="Also write one layer per operator.")
+@click.option("--include-candidates", is_flag=True, help="Include sites of status 'candidate'.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Terrain-pass cache (default $PHUSONG_CACHE_DIR or ~/.cache/phusong/footprints).")
+@click.option("--dask-address", help="Run batches on an existing Dask cluster, e.g. tcp://127.0.0.1:8786.")
+@overwrite_option
+@verbosity_options
+@handle_errors
+def simulate(dems, sites_path, out_dir, crs, res_m, model, radius_km, technologies, area, thresholds,
+             location_probability, sigma_db, load_factor, indoor_loss_db, rx_height_m, earth_radius_km,
+             per_operator, include_candidates, cache_dir, dask_address, overwrite):
+    """Best server, SINR and coverage for every technology (and operator) over a DEM."""
+    from .coverage.simulate import run_simulation
+    from .coverage.network import Settings
+    from .propagation.models import model_info
+    from .study import default_cache_dir
+
+    model_info(model)
+    settings = Settings(technologies=technologies, radius_km=radius_km, rx_height_m=rx_height_m, model=model,
+                        earth_radius_km=earth_radius_km, thresholds_dbm=thresholds,
+                        location_probability=location_probability, sigma_db=sigma_db, load_factor=load_factor,
+                        indoor_loss_db=indoor_loss_db, include_candidates=include_candidates,
+                        per_operator=per_operator)
+    stats = run_simulation(list(dems), sites_path, out_dir, settings, crs=crs, res_m=res_m, area=area,
+                           cache_dir=cache_dir or default_cache_dir(), dask_address=dask_address,
+                           overwrite=overwrite, progress=_progress())
+    click.echo(f"{stats['cells']} cells, {stats['terrain_passes']} terrain passes "
+               f"({stats['cache_hits']} from the cache) in {stats['wall_s']:.1f} s -> {out_dir}")
 
 
 @cli.command()

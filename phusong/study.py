@@ -7,9 +7,8 @@ scenario file, so a study folder can be moved and re-run exactly.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import platform
+import os
 import shutil
 import time
 import tomllib
@@ -20,11 +19,10 @@ import numpy as np
 import pandas as pd
 from rasterio.features import rasterize
 
-from . import __version__
 from ._atomic import atomic_dir
-from ._raster import write_geotiff
-from .coverage.compose import DEFAULT_THRESHOLD_DBM, TECH_SLUG, simulate
 from .coverage.gaps import DEFAULT_ZONE_SHARE_PCT, analyse
+from .coverage.network import ANY, DEFAULT_THRESHOLD_DBM, Settings, simulate_network
+from .coverage.runfolder import write_cells, write_layers, write_run_json
 from .coverage.maps import write_map
 from .coverage.report import write_gpkg, write_scorecard
 from .data.boundaries import read_communes, read_points, read_population, read_zones
@@ -66,6 +64,11 @@ class Scenario:
     earth_radius_km: float = 8500.0
     technologies: list[str] = field(default_factory=lambda: ["4G", "5G"])
     thresholds_dbm: dict[str, float] = field(default_factory=dict)
+    location_probability: float = 0.9
+    sigma_db: float | None = None
+    load_factor: float = 0.5
+    indoor_loss_db: float = 0.0
+    per_operator: bool = False
     zone_share_pct: float = DEFAULT_ZONE_SHARE_PCT
     include_candidates: bool = False
     demonstration: bool = False
@@ -116,6 +119,10 @@ def load_scenario(path) -> Scenario:
             earth_radius_km=float(model.get("earth_radius_km", 8500.0)),
             technologies=list(cov.get("technologies", ["4G", "5G"])),
             thresholds_dbm={k: float(v) for k, v in cov.get("thresholds_dbm", {}).items()},
+            location_probability=float(cov.get("location_probability", 0.9)),
+            sigma_db=None if cov.get("sigma_db") is None else float(cov["sigma_db"]),
+            load_factor=float(cov.get("load_factor", 0.5)), indoor_loss_db=float(cov.get("indoor_loss_db", 0.0)),
+            per_operator=bool(cov.get("per_operator", False)),
             zone_share_pct=float(cov.get("zone_share_pct", DEFAULT_ZONE_SHARE_PCT)),
             include_candidates=bool(cov.get("include_candidates", False)), base=path.parent)
     except (TypeError, ValueError) as exc:
@@ -130,23 +137,41 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def settings_for(sc: Scenario) -> Settings:
+    return Settings(technologies=tuple(sc.technologies), radius_km=sc.radius_km, rx_height_m=sc.rx_height_m,
+                    model=sc.model, earth_radius_km=sc.earth_radius_km, thresholds_dbm=sc.thresholds_dbm,
+                    location_probability=sc.location_probability, sigma_db=sc.sigma_db,
+                    load_factor=sc.load_factor, indoor_loss_db=sc.indoor_loss_db,
+                    include_candidates=sc.include_candidates, per_operator=sc.per_operator)
+
+
+def default_cache_dir() -> Path:
+    """Where terrain passes are cached: $PHUSONG_CACHE_DIR, else the user's cache folder."""
+    env = os.environ.get("PHUSONG_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "phusong" / "footprints"
+
+
 def run_study(sc: Scenario, out_dir, overwrite: bool = False, progress: bool = True,
-              include: dict[str, Path] | None = None) -> Path:
+              include: dict[str, Path] | None = None, cache_dir=None) -> Path:
     """Run a study; outputs appear in ``out_dir`` all at once (written to a temporary folder first).
 
     ``include`` maps names inside ``out_dir`` to files or folders copied along (the demo's inputs).
     """
     timings = {}
     t0 = time.perf_counter()
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     crs = sc.crs
     communes = read_communes(sc.resolve(sc.communes.path), crs, sc.communes.layer, sc.communes.id_field,
                              sc.communes.name_field)
     pad = sc.radius_km * 1000.0
     minx, miny, maxx, maxy = communes.total_bounds
     terrain_paths = [sc.resolve(p) for p in sc.terrain]
-    terrain = load_terrain(terrain_paths, crs, sc.resolution_m)
+    # The part of the DEM that sites within reach of the study area can touch.
+    terrain = load_terrain(terrain_paths, crs, sc.resolution_m,
+                           bounds=(minx - pad, miny - pad, maxx + pad, maxy + pad), partial=True)
     grid = terrain.grid
-    # Compute on the part of the DEM that sites within reach of the study area can touch.
     gx0, gy0, gx1, gy1 = grid.bounds
     if minx < gx0 or miny < gy0 or maxx > gx1 or maxy > gy1:
         raise InputError("the DEM does not cover the communes (study area)", path=terrain_paths[0])
@@ -161,14 +186,15 @@ def run_study(sc: Scenario, out_dir, overwrite: bool = False, progress: bool = T
     sites = sites[near].reset_index(drop=True)
 
     t1 = time.perf_counter()
-    layers = simulate(terrain.array, grid, sites, technologies=sc.technologies, radius_km=sc.radius_km,
-                      rx_height_m=sc.rx_height_m, model=sc.model, earth_radius_km=sc.earth_radius_km,
-                      thresholds_dbm=sc.thresholds_dbm, include_candidates=sc.include_candidates, progress=progress)
-    timings["simulate_s"] = time.perf_counter() - t1
     area = rasterize(communes.geometry, out_shape=(grid.height, grid.width), transform=grid.transform,
                      dtype=np.uint8).astype(bool)
-    covered = {t: layer.covered(area) for t, layer in layers.items()}
-    rsrp = {t: layer.rsrp_dbm for t, layer in layers.items()}
+    settings = settings_for(sc)
+    layers, cells, stats = simulate_network(terrain.array, grid, sites, settings, cache_dir=cache_dir,
+                                            area_mask=area, progress=progress)
+    timings["simulate_s"] = time.perf_counter() - t1
+    anyop = {layer.technology: layer for layer in layers if layer.operator == ANY}
+    covered = {t: layer.covered for t, layer in anyop.items()}
+    rsrp = {t: layer.rsrp_dbm for t, layer in anyop.items()}
 
     population = read_population(sc.resolve(sc.population), grid) if sc.population else None
     centres = villages = zones = None
@@ -185,41 +211,31 @@ def run_study(sc: Scenario, out_dir, overwrite: bool = False, progress: bool = T
                                                            else str(sc.resolve(sc.targets))),
                      rsrp=rsrp, centres=centres, villages=villages, zones=zones, sites=sites,
                      population=population, indicators=indicators, zone_share_pct=sc.zone_share_pct)
-    thresholds = {t: layers[t].threshold_dbm for t in layers}
-    label = "SYNTHETIC DEMONSTRATION" if sc.demonstration else ""
-    tags = {"DESCRIPTION": f"phusong {__version__}: {sc.name}" + (f" — {label}" if label else "")}
+    thresholds = {t: settings.threshold(t) + settings.margin_db for t in anyop}
 
     out_dir = Path(out_dir)
     with atomic_dir(out_dir, overwrite) as tmp:
-        for t, layer in layers.items():
-            slug = TECH_SLUG[t]
-            write_geotiff(tmp / f"rsrp_{slug}.tif", layer.rsrp_dbm, grid, nodata=np.nan, tags=tags,
-                          band_description=f"best-server {'SS-RSRP' if t == '5G' else 'RSRP'} (dBm)")
-            write_geotiff(tmp / f"server_{slug}.tif", layer.server, grid, nodata=-1, tags=tags,
-                          band_description="serving cell: row index of cells.csv")
-            write_geotiff(tmp / f"covered_{slug}.tif", covered[t], grid, nodata=255, tags=tags,
-                          band_description=f"covered (RSRP >= {layer.threshold_dbm:g} dBm): 1 yes, 0 no")
-        pd.DataFrame(sites.drop(columns="geometry")).rename_axis("index").to_csv(tmp / "cells.csv")
+        write_layers(tmp, layers, grid, sc.demonstration, sc.name)
+        write_cells(tmp, cells)
         write_gpkg(tmp / "gaps.gpkg", result, demonstration=sc.demonstration)
         write_scorecard(tmp / "scorecard.md", result, f"Coverage scorecard — {sc.name}", sc.demonstration)
         write_map(tmp / "map.html", result, grid, rsrp, thresholds, sc.demonstration)
         timings["total_s"] = time.perf_counter() - t0
         inputs = {str(p): _sha256(p) for p in terrain_paths + [sc.resolve(sc.sites), sc.resolve(sc.communes.path)]}
-        run = {"phusong": __version__, "python": platform.python_version(), "scenario": {
-            k: v for k, v in asdict(sc).items() if k != "base"}, "inputs_sha256": inputs,
+        write_run_json(tmp, {
+            "scenario": {k: v for k, v in asdict(sc).items() if k != "base"}, "inputs_sha256": inputs,
             "grid": {"crs": str(grid.crs), "res_m": grid.res_m, "width": grid.width, "height": grid.height,
                      "bounds": grid.bounds},
-            "terrain_voids_filled": terrain.void_count, "cells": int(len(sites)),
-            "thresholds_dbm": thresholds, "timings": {k: round(v, 2) for k, v in timings.items()},
-            "demonstration": sc.demonstration}
+            "terrain_voids_filled": terrain.void_count, "simulation": stats,
+            "coverage_levels_dbm": thresholds, "timings": {k: round(v, 2) for k, v in timings.items()},
+            "demonstration": sc.demonstration})
         for name, src in (include or {}).items():
             (shutil.copytree if Path(src).is_dir() else shutil.copy2)(src, tmp / name)
-        (tmp / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     return out_dir
 
 
 def demo_scenario_toml(inputs_rel: str = "inputs") -> str:
-    thresholds = "\n".join(f'"{k}" = {v}' for k, v in DEFAULT_THRESHOLD_DBM.items() if k != "NB-IoT")
+    thresholds = "\n".join(f'"{k}" = {v}' for k, v in DEFAULT_THRESHOLD_DBM.items())
     return f'''# phusong demonstration study: SYNTHETIC terrain, boundaries, population and generated sites.
 [study]
 name = "Demonstration region (synthetic)"
@@ -245,6 +261,8 @@ earth_radius_km = 8500
 
 [coverage]
 technologies = ["4G", "5G"]
+location_probability = 0.9
+load_factor = 0.5
 zone_share_pct = 90
 
 [coverage.thresholds_dbm]

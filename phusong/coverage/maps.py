@@ -5,7 +5,6 @@ import base64
 import io
 
 import folium
-import geopandas as gpd
 import numpy as np
 from affine import Affine
 from matplotlib import colormaps
