@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Terrain passes cached by the tests go to a throwaway folder, not the user's cache.
+os.environ.setdefault("PHUSONG_CACHE_DIR", tempfile.mkdtemp(prefix="phusong-test-cache-"))
 SHARED = Path(os.environ.get("PHUSONG_SHARED", ROOT.parent / "shared"))
 
 

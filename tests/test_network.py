@@ -1,0 +1,243 @@
+"""Network composition: hand-computed cases, the NumPy reference, cache, Dask and resume."""
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from affine import Affine
+from click.testing import CliRunner
+from scipy.stats import norm
+
+from phusong._raster import Grid
+from phusong.cli import cli
+from phusong.coverage import _kernels
+from phusong.coverage.compose import reference_layers
+from phusong.coverage.network import (ANY, Accumulators, Settings, finish_layers, fold_groups, make_groups,
+                                      prepare_cells, simulate_network, terrain_key)
+from phusong.data.terrain import load_terrain
+from phusong.sites import read_sites
+
+FLAT = np.zeros(360)
+
+
+def _fold(acc, key, loss, base_dbm, idx, power_key):
+    best, second, server = acc.layer(key)
+    h = np.zeros(loss.shape, np.float32)
+    _kernels.fold_cell(loss, h, 0, 0, 0.0, 0.0, 30.0, 30.0, 1.5, 8500.0, 0.0, True, 65.0, 10.0, 0.0, 0.0,
+                       True, FLAT, FLAT, 0.0, base_dbm, idx, best, second, server, acc.power(power_key), True)
+
+
+def _cells(rows):
+    return pd.DataFrame(rows).rename_axis("cell_index")
+
+
+def test_two_cells_hand_computed():
+    """Cell 0: 15 dBm per RE, 100 dB loss -> -85 dBm; cell 1: 15 dBm, 110 dB -> -95 dBm, same operator
+    and frequency. Isotropic antennas (flat pattern tables, 0 dBi)."""
+    acc = Accumulators(0, 0, (3, 3))
+    _fold(acc, ("4G", ANY), np.full((3, 3), 110.0, np.float32), 15.0, 1, ("4G", "op", 1800.0))
+    _fold(acc, ("4G", ANY), np.full((3, 3), 100.0, np.float32), 15.0, 0, ("4G", "op", 1800.0))
+    cells = _cells([dict(operator_slug="op", frequency_mhz=1800.0, scs_khz=15, power_per_re_dbm=15.0),
+                    dict(operator_slug="op", frequency_mhz=1800.0, scs_khz=15, power_per_re_dbm=15.0)])
+    s = Settings(technologies=("4G",), thresholds_dbm={"4G": -100.0}, location_probability=0.5, load_factor=0.5)
+    [layer] = finish_layers(acc, cells, s, None)
+    assert np.all(layer.server == 0)
+    np.testing.assert_allclose(layer.rsrp_dbm, -85.0, atol=1e-5)
+    np.testing.assert_allclose(layer.rsrp2_dbm, -95.0, atol=1e-5)
+    signal_mw = 10 ** (-85 / 10)
+    interference_mw = 0.5 * 10 ** (-95 / 10)
+    noise_mw = 10 ** ((-174 + 10 * math.log10(15e3) + 9.0) / 10)
+    np.testing.assert_allclose(layer.sinr_db, 10 * math.log10(signal_mw / (interference_mw + noise_mw)), atol=1e-4)
+    assert np.all(layer.covered == 1)  # -85 >= -100 + 0 (p = 0.5: no margin)
+    s90 = Settings(technologies=("4G",), thresholds_dbm={"4G": -100.0}, location_probability=0.9, sigma_db=12.0)
+    [layer90] = finish_layers(acc, cells, s90, None)
+    assert np.all(layer90.covered == 0)  # needs -100 + 12 * 1.2816 = -84.6 dBm
+
+
+def test_other_operator_or_frequency_does_not_interfere():
+    acc = Accumulators(0, 0, (2, 2))
+    _fold(acc, ("5G", ANY), np.full((2, 2), 100.0, np.float32), 15.0, 0, ("5G", "a", 3500.0))
+    _fold(acc, ("5G", ANY), np.full((2, 2), 101.0, np.float32), 15.0, 1, ("5G", "b", 3500.0))
+    _fold(acc, ("5G", ANY), np.full((2, 2), 101.0, np.float32), 15.0, 2, ("5G", "a", 2600.0))
+    cells = _cells([dict(operator_slug="a", frequency_mhz=3500.0, scs_khz=30, power_per_re_dbm=15.0),
+                    dict(operator_slug="b", frequency_mhz=3500.0, scs_khz=30, power_per_re_dbm=15.0),
+                    dict(operator_slug="a", frequency_mhz=2600.0, scs_khz=30, power_per_re_dbm=15.0)])
+    [layer] = finish_layers(acc, cells, Settings(technologies=("5G",)), None)
+    noise_mw = 10 ** ((-174 + 10 * math.log10(30e3) + 9.0) / 10)
+    np.testing.assert_allclose(layer.sinr_db, -85 - 10 * math.log10(noise_mw), atol=1e-4)  # noise only
+
+
+def test_ties_go_to_the_lower_cell_index_in_any_order():
+    for order in ((0, 1), (1, 0)):
+        acc = Accumulators(0, 0, (1, 1))
+        for idx in order:
+            _fold(acc, ("4G", ANY), np.full((1, 1), 100.0, np.float32), 15.0, idx, ("4G", "op", 1800.0))
+        assert acc.best[("4G", ANY)][2][0, 0] == 0
+
+
+def test_margin_is_the_normal_quantile():
+    for p, sigma in ((0.9, 8.0), (0.95, 6.0), (0.5, 8.0)):
+        s = Settings(location_probability=p, sigma_db=sigma)
+        assert s.margin_db == pytest.approx(sigma * norm.ppf(p), abs=1e-9)
+    assert Settings(location_probability=0.9, indoor_loss_db=12.0).margin_db == pytest.approx(8 * norm.ppf(0.9) + 12)
+
+
+def test_nbiot_is_judged_by_coupling_loss():
+    acc = Accumulators(0, 0, (1, 2))
+    loss = np.array([[150.0, 170.0]], np.float32)
+    _fold(acc, ("NB-IoT", ANY), loss, 20.0, 0, ("NB-IoT", "op", 900.0))
+    cells = _cells([dict(operator_slug="op", frequency_mhz=900.0, scs_khz=15, power_per_re_dbm=20.0)])
+    [layer] = finish_layers(acc, cells, Settings(technologies=("NB-IoT",), location_probability=0.5), None)
+    assert layer.covered.tolist() == [[1, 0]]  # coupling loss 150 <= 164 < 170
+
+
+@pytest.fixture(scope="module")
+def small_network(demo_inputs):
+    terrain = load_terrain(demo_inputs.dem, "EPSG:32648", 100.0)
+    sites = read_sites(demo_inputs.sites)
+    sites = sites[sites["site_id"].isin(["VIE001", "VIE002", "VNP001", "VNP002", "MOB001"])].reset_index(drop=True)
+    return terrain, sites
+
+
+def test_fold_matches_numpy_reference(small_network, tmp_path):
+    terrain, sites = small_network
+    s = Settings(radius_km=6.0, per_operator=True)
+    cells = prepare_cells(sites, terrain.array, terrain.grid, s)
+    acc = fold_groups(make_groups(cells), cells, terrain.array, terrain.grid, s, None, "")
+    ref = reference_layers(terrain.array, terrain.grid, cells, radius_km=6.0)
+    for tech, (best, second, server, psum) in ref.items():
+        k_best, k_second, k_server = acc.best[(tech, ANY)]
+        reached = np.isfinite(best)
+        np.testing.assert_array_equal(k_server >= 0, reached)
+        # the fast path stores terrain passes in 0.01 dB steps (so cached and fresh runs agree): ±0.005 dB
+        np.testing.assert_allclose(k_best[reached], best[reached], atol=0.0051)
+        assert np.mean(k_server[reached] == server[reached]) > 0.99   # near-ties may flip within 0.005 dB
+        both = reached & np.isfinite(second)
+        np.testing.assert_allclose(k_second[both], second[both], atol=0.0051)
+        for (op, f), total in psum.items():
+            ours = acc.psum[(tech, op, f)] * _kernels.POWER_QUANTUM_MW
+            np.testing.assert_allclose(ours[reached], total[reached], rtol=2e-3, atol=1e-17)  # 0.005 dB = 0.12%
+
+
+def test_any_operator_layer_is_the_best_of_the_operators(small_network):
+    terrain, sites = small_network
+    layers, cells, _ = simulate_network(terrain.array, terrain.grid, sites, Settings(radius_km=6.0, per_operator=True),
+                                        progress=False)
+    by = {(layer.technology, layer.operator): layer for layer in layers}
+    for tech in ("4G", "5G"):
+        ops = [layer for (t, o), layer in by.items() if t == tech and o != ANY]
+        assert len(ops) >= 2
+        best_of_ops = np.fmax.reduce([layer.rsrp_dbm for layer in ops])
+        np.testing.assert_array_equal(by[(tech, ANY)].rsrp_dbm, best_of_ops)
+        server = by[(tech, ANY)].server
+        has = server >= 0
+        ops_of_server = cells["operator_slug"].to_numpy()[server[has]]
+        for layer in ops:
+            mine = ops_of_server == layer.operator
+            np.testing.assert_array_equal(layer.server[has][mine], server[has][mine])
+
+
+def test_cache_is_reused_and_invalidated(small_network, tmp_path):
+    terrain, sites = small_network
+    s = Settings(radius_km=5.0)
+    cache = tmp_path / "cache"
+    first, _, st1 = simulate_network(terrain.array, terrain.grid, sites, s, cache_dir=cache, progress=False)
+    assert st1["cache_hits"] == 0 and len(list(cache.glob("*.npy"))) == st1["terrain_passes"]
+    tilted = sites.copy()
+    tilted.loc[0, "electrical_tilt_deg"] += 4.0      # power/tilt/azimuth: same terrain passes
+    tilted.loc[1, "tx_power_dbm"] -= 3.0
+    again, _, st2 = simulate_network(terrain.array, terrain.grid, tilted, s, cache_dir=cache, progress=False)
+    assert st2["cache_hits"] == st2["terrain_passes"]
+    moved = tilted.copy()
+    moved.loc[moved["site_id"] == "VIE001", "antenna_height_m"] += 5.0   # height: new passes for that site
+    _, _, st3 = simulate_network(terrain.array, terrain.grid, moved, s, cache_dir=cache, progress=False)
+    n_freq = moved.loc[moved["site_id"] == "VIE001", "frequency_mhz"].nunique()
+    assert n_freq >= 1 and st3["cache_hits"] == st3["terrain_passes"] - n_freq   # one pass per frequency
+    changed = terrain.array.copy()
+    changed[10, 10] += 1.0                                            # terrain: every pass is new
+    assert terrain_key(changed, terrain.grid) != terrain_key(terrain.array, terrain.grid)
+    _, _, st4 = simulate_network(changed, terrain.grid, sites, s, cache_dir=cache, progress=False)
+    assert st4["cache_hits"] == 0
+    # a cached run equals the run that filled the cache
+    rerun, _, _ = simulate_network(terrain.array, terrain.grid, sites, s, cache_dir=cache, progress=False)
+    for a, b in zip(first, rerun):
+        np.testing.assert_array_equal(a.rsrp_dbm, b.rsrp_dbm)
+
+
+@pytest.mark.slow
+def test_dask_cluster_gives_the_identical_result(small_network, tmp_path):
+    from dask.distributed import LocalCluster
+
+    terrain, sites = small_network
+    s = Settings(radius_km=6.0, per_operator=True)
+    local, _, _ = simulate_network(terrain.array, terrain.grid, sites, s, cache_dir=tmp_path / "a", progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        remote, _, _ = simulate_network(terrain.array, terrain.grid, sites, s, cache_dir=tmp_path / "b",
+                                        progress=False, dask_address=cluster.scheduler_address, batch_size=2)
+    assert [layer.name for layer in local] == [layer.name for layer in remote]
+    for a, b in zip(local, remote):
+        for field in ("rsrp_dbm", "rsrp2_dbm", "sinr_db"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+        np.testing.assert_array_equal(a.server, b.server)
+        np.testing.assert_array_equal(a.covered, b.covered)
+
+
+def test_simulate_command_writes_a_run_folder(demo_inputs, tmp_path):
+    out = tmp_path / "run"
+    args = ["simulate", "--dem", str(demo_inputs.dem), "--sites", str(demo_inputs.sites), "--out", str(out),
+            "--res-m", "100", "--crs", "EPSG:32648", "--model", "delta-bullington", "--radius-km", "5",
+            "--tech", "4G,5G", "--threshold-dbm", "4G=-100,5G=-100", "--location-probability", "0.9",
+            "--cache-dir", str(tmp_path / "cache"), "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    cells = pd.read_csv(out / "cells.csv", index_col="cell_index")
+    for tech in ("4g", "5g"):
+        for kind in ("rsrp", "rsrp2", "server", "sinr", "covered"):
+            with rasterio.open(out / f"{kind}_{tech}.tif") as src:
+                assert src.crs.to_epsg() == 32648 and src.overviews(1)
+        with rasterio.open(out / f"server_{tech}.tif") as src:
+            server = src.read(1)
+        with rasterio.open(out / f"covered_{tech}.tif") as src:
+            covered = src.read(1)
+        with rasterio.open(out / f"rsrp_{tech}.tif") as src:
+            rsrp = src.read(1)
+        used = np.unique(server[server >= 0])
+        assert set(cells.loc[used, "technology"]) == {tech.upper()}
+        margin = 8.0 * norm.ppf(0.9)
+        inside = covered != 255
+        np.testing.assert_array_equal(covered[inside] == 1, np.nan_to_num(rsrp[inside], nan=-999) >= -100 + margin)
+    assert CliRunner().invoke(cli, args).exit_code == 2        # exists: needs --overwrite
+    bad = CliRunner().invoke(cli, args[:-1] + ["--overwrite", "--threshold-dbm", "6G=-1"])
+    assert bad.exit_code == 2
+
+
+@pytest.mark.slow
+def test_killed_run_leaves_nothing_and_resumes_from_cache(demo_inputs, tmp_path):
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    cmd = [sys.executable, "-m", "phusong.cli", "simulate", "--dem", str(demo_inputs.dem), "--sites",
+           str(demo_inputs.sites), "--out", str(out), "--res-m", "50", "--radius-km", "8", "--cache-dir", str(cache),
+           "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(cache.glob("*.npy"))) < 10:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(cache.glob("*.npy")))
+    assert done >= 10, "the run made no progress before the deadline"
+    assert not out.exists()                                   # no partial output
+    assert not list(cache.glob("*.tmp"))                      # no half-written cache entry survives as .npy
+    result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert result.returncode == 0, result.stderr
+    import re
+    hits = int(re.search(r"\((\d+) from the cache\)", result.stdout).group(1))
+    assert hits >= done                                       # resumed: the killed run's passes are reused
+    with rasterio.open(out / "rsrp_4g.tif") as src:
+        assert np.isfinite(src.read(1)).any()
