@@ -7,7 +7,6 @@ Prints a Markdown table for benchmarks/RESULTS.md. Speed is measured here, never
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shutil
 import statistics

@@ -69,5 +69,5 @@ def write_geotiff(path, array: np.ndarray, grid: Grid, nodata=None, tags: dict |
                 ds.set_band_description(1, band_description)
         resampling = "NEAREST" if np.issubdtype(array.dtype, np.integer) else "AVERAGE"
         with mem.open() as src, atomic_path(path, overwrite) as tmp:
-            rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE",
+            rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", num_threads="ALL_CPUS",
                                  overview_resampling=resampling, blocksize=256)

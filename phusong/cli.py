@@ -367,7 +367,8 @@ def _technologies(ctx, param, value):
 @click.option("--tech", "technologies", default="4G,5G", show_default=True, callback=_technologies,
               help="Technology layers.")
 @click.option("--area", type=click.Path(dir_okay=False, path_type=Path),
-              help="Study-area polygons (any OGR format); default: the whole DEM.")
+              help="Study-area polygons (any OGR format); default: the sites' reach.")
+@click.option("--area-layer", help="Layer of --area (default: its first layer).")
 @click.option("--threshold-dbm", "thresholds", default="", callback=_thresholds,
               help="Coverage levels per technology, e.g. 4G=-105,5G=-105 (default -105 dBm both).")
 @click.option("--location-probability", default=0.9, show_default=True, type=click.FloatRange(0.5, 0.999),
@@ -388,7 +389,7 @@ def _technologies(ctx, param, value):
 @overwrite_option
 @verbosity_options
 @handle_errors
-def simulate(dems, sites_path, out_dir, crs, res_m, model, radius_km, technologies, area, thresholds,
+def simulate(dems, sites_path, out_dir, crs, res_m, model, radius_km, technologies, area, area_layer, thresholds,
              location_probability, sigma_db, load_factor, indoor_loss_db, rx_height_m, earth_radius_km,
              per_operator, include_candidates, cache_dir, dask_address, overwrite):
     """Best server, SINR and coverage for every technology (and operator) over a DEM."""
@@ -404,6 +405,7 @@ def simulate(dems, sites_path, out_dir, crs, res_m, model, radius_km, technologi
                         indoor_loss_db=indoor_loss_db, include_candidates=include_candidates,
                         per_operator=per_operator)
     stats = run_simulation(list(dems), sites_path, out_dir, settings, crs=crs, res_m=res_m, area=area,
+                           area_layer=area_layer,
                            cache_dir=cache_dir or default_cache_dir(), dask_address=dask_address,
                            overwrite=overwrite, progress=_progress())
     click.echo(f"{stats['cells']} cells, {stats['terrain_passes']} terrain passes "

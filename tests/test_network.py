@@ -10,11 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from affine import Affine
 from click.testing import CliRunner
 from scipy.stats import norm
 
-from phusong._raster import Grid
 from phusong.cli import cli
 from phusong.coverage import _kernels
 from phusong.coverage.compose import reference_layers
@@ -23,14 +21,16 @@ from phusong.coverage.network import (ANY, Accumulators, Settings, finish_layers
 from phusong.data.terrain import load_terrain
 from phusong.sites import read_sites
 
-FLAT = np.zeros(360)
+FLAT = np.zeros((1, 360))
 
 
 def _fold(acc, key, loss, base_dbm, idx, power_key):
     best, second, server = acc.layer(key)
-    h = np.zeros(loss.shape, np.float32)
-    _kernels.fold_cell(loss, h, 0, 0, 0.0, 0.0, 30.0, 30.0, 1.5, 8500.0, 0.0, True, 65.0, 10.0, 0.0, 0.0,
-                       True, FLAT, FLAT, 0.0, base_dbm, idx, best, second, server, acc.power(power_key), True)
+    angles = np.zeros(loss.shape, np.float32)  # flat pattern tables: the geometry does not matter
+    one = np.ones(1)
+    _kernels.fold_cells(loss, angles, angles, 0, 0, 0 * one, np.ones(1, np.bool_), 65 * one, 10 * one, 0 * one,
+                        0 * one, np.ones(1, np.bool_), FLAT, FLAT, 0 * one, base_dbm * one, np.array([idx]),
+                        best, second, server, acc.power(power_key), True)
 
 
 def _cells(rows):

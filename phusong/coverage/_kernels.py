@@ -24,9 +24,12 @@ AM_DB = 30.0
 SLAV_DB = 30.0
 
 
+LN10_OVER_10 = math.log(10.0) / 10.0
+
+
 @njit(cache=True, inline="always")
 def quantise_dbm(v):
-    q = math.floor(10.0 ** (v / 10.0) / POWER_QUANTUM_MW + 0.5)
+    q = math.floor(math.exp(v * LN10_OVER_10) / POWER_QUANTUM_MW + 0.5)
     return np.int64(min(q, POWER_CLAMP_Q))
 
 
@@ -41,54 +44,95 @@ def _table(t, angle):
 
 
 @njit(cache=True, parallel=True)
-def fold_cell(loss, heights, row0, col0, r_tx, c_tx, res_m, tx_asl_m, rx_height_m, ae_km,
-              azimuth_deg, omni, bw_h, bw_v, tilt_deg, mech_tilt_deg, use_table, h_table, v_table, gain_dbi,
-              base_dbm, cell_index, best, second, server, psum, add_power):
-    """Fold one cell. ``base_dbm`` = power per RE − feeder loss; ``gain_dbi`` the boresight gain.
-
-    ``loss`` is the footprint window (NaN beyond reach) at (row0, col0) of the layer grid;
-    ``heights`` is the terrain of the same window. ``add_power``: also add the cell's power to
-    ``psum`` (once per cell, not again for its per-operator layer).
-    """
+def site_geometry(loss, heights, row0, col0, r_tx, c_tx, res_m, tx_asl_m, rx_height_m, ae_km):
+    """Bearing (degrees from north) and depression below the antenna's horizontal (degrees, with
+    Earth curvature) of every window cell seen from a site; shared by the site's sectors."""
     nrow, ncol = loss.shape
+    bearing = np.empty((nrow, ncol), np.float32)
+    depression = np.empty((nrow, ncol), np.float32)
     two_re = 2.0 * ae_km * 1000.0
     for i in prange(nrow):
         dy = -((row0 + i) - r_tx) * res_m
         for j in range(ncol):
-            pl = loss[i, j]
-            if math.isnan(pl):
+            if math.isnan(loss[i, j]):
+                bearing[i, j] = np.nan
+                depression[i, j] = np.nan
                 continue
             dx = ((col0 + j) - c_tx) * res_m
             d = max(math.sqrt(dx * dx + dy * dy), 1.0)
             drop = tx_asl_m - (heights[i, j] + rx_height_m) + d * d / two_re
-            depression = math.degrees(math.atan2(drop, d))
-            if use_table:
-                off = 0.0 if omni else math.degrees(math.atan2(dx, dy)) - azimuth_deg
-                att = _table(h_table, off) + _table(v_table, depression - mech_tilt_deg)
-                floor = max(h_table.max(), v_table.max())
-                g = gain_dbi - min(att, floor)
-            else:
-                a_v = -min(12.0 * ((depression - tilt_deg) / bw_v) ** 2, SLAV_DB)
-                if omni:
-                    g = gain_dbi + max(a_v, -AM_DB)
-                else:
-                    off = (math.degrees(math.atan2(dx, dy)) - azimuth_deg + 180.0) % 360.0 - 180.0
-                    a_h = -min(12.0 * (off / bw_h) ** 2, AM_DB)
-                    g = gain_dbi - min(-(a_h + a_v), AM_DB)
-            v = np.float32(base_dbm + g - pl)
+            depression[i, j] = math.degrees(math.atan2(drop, d))
+            bearing[i, j] = math.degrees(math.atan2(dx, dy))
+    return bearing, depression
+
+
+@njit(cache=True, inline="always")
+def _gain(bearing, dep, az, omni, inv_bw_h, inv_bw_v, tilt, mech, use_table, h_table, v_table, floor, gain_dbi):
+    if use_table:
+        off = 0.0 if omni else bearing - az
+        att = _table(h_table, off) + _table(v_table, dep - mech)
+        return gain_dbi - min(att, floor)
+    t = (dep - tilt) * inv_bw_v
+    a_v = -min(12.0 * t * t, SLAV_DB)
+    if omni:
+        return gain_dbi + max(a_v, -AM_DB)
+    off = bearing - az          # bearing in [-180, 180], azimuth in [0, 360]
+    if off < -180.0:
+        off += 360.0
+    elif off > 180.0:
+        off -= 360.0
+    u = off * inv_bw_h
+    a_h = -min(12.0 * u * u, AM_DB)
+    return gain_dbi - min(-(a_h + a_v), AM_DB)
+
+
+@njit(cache=True, parallel=True)
+def fold_cells(loss, bearing, depression, row0, col0, azimuth_deg, omni, bw_h, bw_v, tilt_deg, mech_tilt_deg,
+               use_table, h_tables, v_tables, gain_dbi, base_dbm, cell_index, best, second, server, psum, add_power):
+    """Fold the cells of one site (arrays of per-cell parameters, one entry per cell).
+
+    ``base_dbm`` = power per RE − feeder loss; ``gain_dbi`` the boresight gain; tables are
+    [cell, 360] MSI attenuations used where ``use_table``. ``loss``, ``bearing`` and ``depression``
+    are the site's window (NaN beyond reach) at (row0, col0) of the accumulators. ``add_power``:
+    also add the cells' power to ``psum`` (not again for a per-operator layer).
+    """
+    nrow, ncol = loss.shape
+    n_cells = azimuth_deg.shape[0]
+    floors = np.empty(n_cells)
+    inv_h = 1.0 / bw_h
+    inv_v = 1.0 / bw_v
+    for k in range(n_cells):
+        floors[k] = max(h_tables[k].max(), v_tables[k].max())
+    for i in prange(nrow):
+        for j in range(ncol):
+            pl = loss[i, j]
+            if math.isnan(pl):
+                continue
             r = row0 + i
             c = col0 + j
-            s = server[r, c]
             b = best[r, c]
-            if s < 0 or v > b or (v == b and cell_index < s):
-                if s >= 0:
-                    second[r, c] = b
-                best[r, c] = v
-                server[r, c] = cell_index
-            elif v > second[r, c]:
-                second[r, c] = v
+            sec = second[r, c]
+            s = server[r, c]
+            q = np.int64(0)
+            for k in range(n_cells):
+                g = _gain(bearing[i, j], depression[i, j], azimuth_deg[k], omni[k], inv_h[k], inv_v[k], tilt_deg[k],
+                          mech_tilt_deg[k], use_table[k], h_tables[k], v_tables[k], floors[k], gain_dbi[k])
+                v = np.float32(base_dbm[k] + g - pl)
+                idx = cell_index[k]
+                if s < 0 or v > b or (v == b and idx < s):
+                    if s >= 0:
+                        sec = b
+                    b = v
+                    s = idx
+                elif v > sec:
+                    sec = v
+                if add_power:
+                    q += quantise_dbm(v)
+            best[r, c] = b
+            second[r, c] = sec
+            server[r, c] = s
             if add_power:
-                psum[r, c] += quantise_dbm(v)
+                psum[r, c] += q
 
 
 @njit(cache=True, parallel=True)

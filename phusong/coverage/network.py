@@ -204,43 +204,51 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
     if window is None:
         window = (0, 0, grid.height, grid.width)
     row0, col0, nrow, ncol = window
+    cache_dir = Path(cache_dir) if cache_dir else None
     acc = Accumulators(row0, col0, (nrow, ncol))
     patterns = {}
-    dummy = np.zeros(360)
     for g in tqdm(groups, desc="sites", unit="pass", disable=not progress or None, leave=False):
         loss, r0, c0 = group_loss(heights, grid, g, s, cache_dir, tkey)
         if loss.size == 0:
             continue
         h_win = heights[r0:r0 + loss.shape[0], c0:c0 + loss.shape[1]]
         r_tx, c_tx = (float(v) for v in grid.rowcol(g.x, g.y))
-        for idx in g.cells:
-            cell = cells.loc[idx]
-            tech = cell["technology"]
-            op = cell["operator_slug"]
-            omni = not np.isfinite(cell["azimuth_deg"])
-            path = cell.get("antenna_file")
-            use_table = isinstance(path, str) and bool(path)
-            if use_table:
-                if path not in patterns:
-                    patterns[path] = read_msi(path)
-                pat = patterns[path]
-                h_t, v_t, gain = pat.horizontal_db, pat.vertical_db, pat.gain_dbi
-            else:
-                h_t = v_t = dummy
-                gain = float(cell["antenna_gain_dbi"])
-            tilt = float(cell["mechanical_tilt_deg"] + cell["electrical_tilt_deg"])
-            base = float(cell["power_per_re_dbm"] - cell["feeder_loss_db"])
-            tx_asl = float(cell["ground_m"] + g.height_m)
-            keys = [(tech, ANY)] + ([(tech, op)] if s.per_operator else [])
+        tx_asl = float(cells.loc[g.cells[0], "ground_m"] + g.height_m)
+        bearing, depression = _kernels.site_geometry(loss, h_win, r0, c0, r_tx, c_tx, grid.res_m, tx_asl,
+                                                     s.rx_height_m, s.earth_radius_km)
+        part = cells.loc[list(g.cells)]
+        for (tech, op), sub in part.groupby(["technology", "operator_slug"], sort=True):
+            params = _cell_params(sub, patterns)
             psum = acc.power((tech, op, g.frequency_mhz))
+            keys = [(tech, ANY)] + ([(tech, op)] if s.per_operator else [])
             for n, key in enumerate(keys):
                 best, second, server = acc.layer(key)
-                _kernels.fold_cell(loss, h_win, r0 - row0, c0 - col0, r_tx - row0, c_tx - col0, grid.res_m, tx_asl,
-                                   s.rx_height_m, s.earth_radius_km, float(cell["azimuth_deg"]) if not omni else 0.0,
-                                   omni, float(cell["beamwidth_h_deg"]), float(cell["beamwidth_v_deg"]), tilt,
-                                   float(cell["mechanical_tilt_deg"]), use_table, h_t, v_t, gain, base, int(idx),
-                                   best, second, server, psum, n == 0)
+                _kernels.fold_cells(loss, bearing, depression, r0 - row0, c0 - col0, *params,
+                                    best, second, server, psum, n == 0)
     return acc
+
+
+def _cell_params(sub: pd.DataFrame, patterns: dict) -> tuple:
+    """Per-cell arrays for ``_kernels.fold_cells`` (in cell-index order)."""
+    n = len(sub)
+    h_tables = np.zeros((n, 360))
+    v_tables = np.zeros((n, 360))
+    use_table = np.zeros(n, np.bool_)
+    gain = sub["antenna_gain_dbi"].to_numpy(np.float64).copy()
+    files = sub["antenna_file"] if "antenna_file" in sub else pd.Series([None] * n, index=sub.index)
+    for k, path in enumerate(files):
+        if isinstance(path, str) and path:
+            if path not in patterns:
+                patterns[path] = read_msi(path)
+            pat = patterns[path]
+            h_tables[k], v_tables[k], gain[k], use_table[k] = pat.horizontal_db, pat.vertical_db, pat.gain_dbi, True
+    azimuth = sub["azimuth_deg"].to_numpy(np.float64)
+    omni = ~np.isfinite(azimuth)
+    mech = sub["mechanical_tilt_deg"].to_numpy(np.float64)
+    return (np.where(omni, 0.0, azimuth), omni, sub["beamwidth_h_deg"].to_numpy(np.float64),
+            sub["beamwidth_v_deg"].to_numpy(np.float64), mech + sub["electrical_tilt_deg"].to_numpy(np.float64),
+            mech, use_table, h_tables, v_tables, gain,
+            (sub["power_per_re_dbm"] - sub["feeder_loss_db"]).to_numpy(np.float64), sub.index.to_numpy(np.int64))
 
 
 def merge_accumulators(a: Accumulators, b: Accumulators) -> Accumulators:
@@ -276,31 +284,40 @@ class LayerResult:
         return t if self.operator == ANY else f"{t}_{self.operator}"
 
 
-def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask: np.ndarray | None):
-    """SINR and coverage for every layer of full-grid accumulators."""
+def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask: np.ndarray | None,
+                  technologies=None):
+    """SINR and coverage for every layer of full-grid accumulators (optionally only some technologies)."""
     results = []
     quantum = _kernels.POWER_QUANTUM_MW
+    cell_op = cells["operator_slug"].to_numpy()
+    cell_f = cells["frequency_mhz"].to_numpy()
+    noise_per_cell = (THERMAL_NOISE_DBM_HZ + 10.0 * np.log10(cells["scs_khz"].to_numpy() * 1e3)
+                      + s.noise_figure_db)
     for (tech, op), (best, second, server) in sorted(acc.best.items()):
+        if technologies is not None and tech not in technologies:
+            continue
         has = server >= 0
-        rsrp = np.where(has, best, np.nan).astype(np.float32)
-        rsrp2 = np.where(has & np.isfinite(second), second, np.nan).astype(np.float32)
         safe = np.where(has, server, 0)
-        # interference: the serving cell's operator, same frequency, at the load factor
+        rsrp = np.where(has, best, np.float32(np.nan))
+        rsrp2 = np.where(has & np.isfinite(second), second, np.float32(np.nan))
+        # interference: the serving cell's operator on the same frequency, at the load factor
+        keys = [k for k in acc.psum if k[0] == tech]
+        key_of_cell = np.full(len(cells), -1, np.int64)
+        for n, (_, o, f) in enumerate(keys):
+            key_of_cell[(cell_op == o) & (cell_f == f)] = n
+        serving_key = key_of_cell[safe]
         interference = np.zeros(best.shape, np.float64)
-        cell_op = cells["operator_slug"].to_numpy()
-        cell_f = cells["frequency_mhz"].to_numpy()
-        for (t, o, f), psum in acc.psum.items():
-            if t != tech:
-                continue
-            ids = np.flatnonzero((cell_op == o) & (cell_f == f))
-            mine = has & np.isin(safe, ids)
-            own = quantise_dbm(best[mine])
-            interference[mine] = s.load_factor * (psum[mine] - own) * quantum
-        scs_hz = cells["scs_khz"].to_numpy()[safe] * 1e3
-        noise_mw = 10.0 ** ((THERMAL_NOISE_DBM_HZ + 10.0 * np.log10(scs_hz) + s.noise_figure_db) / 10.0)
+        for n, key in enumerate(keys):
+            mine = has & (serving_key == n)
+            interference[mine] = (acc.psum[key][mine] - quantise_dbm(best[mine])) * (s.load_factor * quantum)
+        del serving_key
+        noise_mw = 10.0 ** (noise_per_cell[safe] / 10.0)
+        interference += noise_mw
+        del noise_mw
         with np.errstate(divide="ignore", invalid="ignore"):
-            sinr = 10.0 * np.log10(10.0 ** (best.astype(np.float64) / 10.0) / (interference + noise_mw))
-        sinr = np.where(has, sinr, np.nan).astype(np.float32)
+            sinr = (best - 10.0 * np.log10(interference)).astype(np.float32)
+        del interference
+        sinr[~has] = np.nan
         if tech == "NB-IoT":
             coupling = cells["power_per_re_dbm"].to_numpy()[safe] - best
             ok = has & (coupling + s.margin_db <= s.nbiot_mcl_db)
@@ -309,13 +326,13 @@ def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask
         covered = ok.astype(np.uint8)
         if area_mask is not None:
             covered[~area_mask] = 255
-        results.append(LayerResult(tech, op, rsrp, rsrp2, server.copy(), sinr, covered))
+        results.append(LayerResult(tech, op, rsrp, rsrp2, server, sinr, covered))
     return results
 
 
 def quantise_dbm(dbm: np.ndarray) -> np.ndarray:
     """NumPy twin of ``_kernels.quantise_dbm`` (the serving cell's own share of ``psum``)."""
-    q = np.floor(10.0 ** (dbm.astype(np.float64) / 10.0) / _kernels.POWER_QUANTUM_MW + 0.5)
+    q = np.floor(np.exp(dbm.astype(np.float64) * _kernels.LN10_OVER_10) / _kernels.POWER_QUANTUM_MW + 0.5)
     return np.minimum(q, _kernels.POWER_CLAMP_Q).astype(np.int64)
 
 

@@ -28,6 +28,7 @@ def _sha256(path) -> str:
 
 
 def run_simulation(dems, sites_path, out_dir, settings: Settings, *, crs="EPSG:32648", res_m=30.0, area=None,
+                   area_layer=None,
                    cache_dir=None, dask_address=None, overwrite=False, progress=True) -> dict:
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -39,7 +40,7 @@ def run_simulation(dems, sites_path, out_dir, settings: Settings, *, crs="EPSG:3
     pad = settings.radius_km * 1000.0
     area_gdf = None
     if area is not None:
-        area_gdf = _read_area(area, crs)
+        area_gdf = _read_area(area, crs, area_layer)
         minx, miny, maxx, maxy = area_gdf.total_bounds
         bounds = (minx - pad, miny - pad, maxx + pad, maxy + pad)
     else:
@@ -72,14 +73,16 @@ def run_simulation(dems, sites_path, out_dir, settings: Settings, *, crs="EPSG:3
     return stats
 
 
-def _read_area(path, crs):
+def _read_area(path, crs, layer=None):
     import pyogrio
 
     path = Path(path)
     if not path.exists():
         raise InputError("no such file", path=path)
     try:
-        gdf = pyogrio.read_dataframe(path)
+        if layer is None:
+            layer = pyogrio.list_layers(path)[0][0]
+        gdf = pyogrio.read_dataframe(path, layer=layer)
     except Exception as exc:
         raise InputError(f"cannot read ({exc})", path=path) from None
     kinds = set(gdf.geom_type.dropna())

@@ -166,6 +166,20 @@ def _bullington_smooth(k, step, d, hts, hrs, ce, lam):
     return _bull_final(_j(nub), d)
 
 
+MAX_STRIDE = 64  # n_rays is a multiple of this (see footprint.site_footprint)
+
+
+@njit(cache=True, inline="always")
+def ray_stride(k, n_rays, step_cells):
+    """Every how many rays the model is evaluated at sample k: the largest power of two keeping the
+    evaluated rays at most one cell apart at that distance (so never sparser than at the radius)."""
+    room = n_rays / (2.0 * math.pi * max(k, 1) * step_cells)
+    m = 1
+    while m * 2 <= room and m * 2 <= MAX_STRIDE:
+        m *= 2
+    return m
+
+
 @njit(cache=True, inline="always")
 def _cross(ax, ay, bx, by, cx, cy):
     return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
@@ -210,10 +224,12 @@ def _hull_support(hull, n, xs, ys, s):
 
 
 @njit(cache=True)
-def _ray(heights, r_tx, c_tx, dr, dc, n, step_km, htg, hrg, f_mhz, ae, mode, loss, los):
+def _ray(heights, r_tx, c_tx, dr, dc, n, step_km, htg, hrg, f_mhz, ae, mode, loss, los, j, n_rays, step_cells):
     """Walk one ray: fill loss[1..n] (dB) and los[1..n]; NaN/255 where the ray leaves the DEM.
 
     mode 0: delta-Bullington; 1: Bullington on the actual profile; 2: LOS only (loss = free space).
+    The loss model runs only where this ray ``j`` is one of the rays evaluated at that distance
+    (``ray_stride``); elsewhere loss is NaN. The profile state and LOS are kept for every sample.
     """
     nrow, ncol = heights.shape
     lam = C_M_S / (f_mhz * 1e6)
@@ -285,6 +301,10 @@ def _ray(heights, r_tx, c_tx, dr, dc, n, step_km, htg, hrg, f_mhz, ae, mode, los
             los[k] = 1 if stim < s_tr else 0
             loss[k] = fspl
             continue
+        if j % ray_stride(k, n_rays, step_cells) != 0:
+            los[k] = 1 if stim < s_tr else 0
+            loss[k] = np.nan
+            continue
         if stim < s_tr:
             los[k] = 1
             slope = s_tr - c5 * d  # excess_i = g_i - hts - slope * x_i
@@ -339,7 +359,7 @@ def radial_sweep(heights, r_tx, c_tx, n_rays, n, step_cells, res_m, htg, hrg, f_
         dc = math.sin(az) * step_cells
         lrow = np.empty(n + 1)
         vrow = np.empty(n + 1, dtype=np.uint8)
-        _ray(heights, r_tx, c_tx, dr, dc, n, step_km, htg, hrg, f_mhz, ae, mode, lrow, vrow)
+        _ray(heights, r_tx, c_tx, dr, dc, n, step_km, htg, hrg, f_mhz, ae, mode, lrow, vrow, j, n_rays, step_cells)
         for k in range(n + 1):
             loss[j, k] = lrow[k]
             los[j, k] = vrow[k]
@@ -347,16 +367,21 @@ def radial_sweep(heights, r_tx, c_tx, n_rays, n, step_cells, res_m, htg, hrg, f_
 
 
 @njit(cache=True, parallel=True)
-def polar_to_raster(loss_polar, los_polar, r_tx, c_tx, row0, col0, nrow, ncol, step_cells, max_k):
+def polar_to_raster(loss_polar, los_polar, r_tx, c_tx, row0, col0, nrow, ncol, step_cells, max_k, los_only):
     """Every cell of a window from the polar grid; NaN/255 beyond ``max_k`` samples.
 
     Loss is interpolated bilinearly in (azimuth, distance) between the four
-    surrounding samples (NaN samples are skipped); LOS takes the nearest sample.
+    surrounding evaluated samples (NaN beyond the DEM are skipped); LOS takes the
+    nearest sample. ``los_only``: every ray holds a (free-space) loss.
     """
     n_rays = loss_polar.shape[0]
     out = np.empty((nrow, ncol), dtype=np.float32)
     vis = np.empty((nrow, ncol), dtype=np.uint8)
     two_pi = 2.0 * math.pi
+    strides = np.ones(max_k + 2, dtype=np.int64)
+    if not los_only:
+        for k in range(max_k + 2):
+            strides[k] = ray_stride(k, n_rays, step_cells)
     for i in prange(nrow):
         dy = -((row0 + i) - r_tx)  # north positive
         for jj in range(ncol):
@@ -370,17 +395,18 @@ def polar_to_raster(loss_polar, los_polar, r_tx, c_tx, row0, col0, nrow, ncol, s
             if az < 0.0:
                 az += two_pi
             a = az / two_pi * n_rays
-            ray0 = int(a) % n_rays
-            ray1 = (ray0 + 1) % n_rays
-            fa = a - int(a)
             dist = min(max(dist, 1.0), float(max_k))
             k0 = min(int(dist), max_k - 1)
             fk = dist - k0
-            k1 = k0 + 1
             acc = 0.0
             wsum = 0.0
-            for rr, wr in ((ray0, 1.0 - fa), (ray1, fa)):
-                for kk, wk in ((k0, 1.0 - fk), (k1, fk)):
+            for kk, wk in ((k0, 1.0 - fk), (k0 + 1, fk)):
+                if wk <= 0.0:
+                    continue
+                m = strides[kk]
+                base = int(a / m) * m
+                fa = (a - base) / m
+                for rr, wr in ((base % n_rays, 1.0 - fa), ((base + m) % n_rays, fa)):
                     v = loss_polar[rr, kk]
                     w = wr * wk
                     if w > 0.0 and not math.isnan(v):
@@ -388,6 +414,5 @@ def polar_to_raster(loss_polar, los_polar, r_tx, c_tx, row0, col0, nrow, ncol, s
                         wsum += w
             out[i, jj] = acc / wsum if wsum > 0.0 else np.nan
             kn = int(dist + 0.5)
-            rn = ray0 if fa < 0.5 else ray1
-            vis[i, jj] = los_polar[rn, kn]
+            vis[i, jj] = los_polar[int(a + 0.5) % n_rays, kn]
     return out, vis

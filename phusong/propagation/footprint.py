@@ -59,7 +59,8 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     res = grid.res_m
     radius_m = radius_km * 1000.0
     n = max(int(radius_m / (res * sample_step_cells)), 2)
-    n_rays = max(int(math.ceil(2.0 * math.pi * radius_m / (res * ray_spacing_cells))), 8)
+    n_rays = int(math.ceil(2.0 * math.pi * radius_m / (res * ray_spacing_cells)))
+    n_rays = _kernels.MAX_STRIDE * max(math.ceil(n_rays / _kernels.MAX_STRIDE), 1)
     r_tx, c_tx = (float(v) for v in grid.rowcol(x, y))
     heights = np.ascontiguousarray(heights, dtype=np.float32)
     near = heights[int(np.clip(round(r_tx), 0, grid.height - 1)), int(np.clip(round(c_tx), 0, grid.width - 1))]
@@ -69,7 +70,7 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
                                           float(rx_height_m), float(frequency_mhz), float(earth_radius_km),
                                           LOS_ONLY if los_only else MODES.get(model, 1))
     row0, col0, nrow, ncol = window_for(grid, x, y, radius_m)
-    loss, los = _kernels.polar_to_raster(loss_p, los_p, r_tx, c_tx, row0, col0, nrow, ncol, sample_step_cells, n)
+    loss, los = _kernels.polar_to_raster(loss_p, los_p, r_tx, c_tx, row0, col0, nrow, ncol, sample_step_cells, n, los_only)
     t = grid.transform
     wgrid = Grid(nrow, ncol, t @ Affine.translation(col0, row0), grid.crs)
     if model not in MODES and not los_only:  # distance-based models, LOS from the terrain sweep where they need it
