@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install install-dev system-tools clean
+.PHONY: demo test install install-dev system-tools web-assets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,23 +17,35 @@ install: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 
-# GDAL's command-line programs are used by tests as an independent peer
-# (gdal_viewshed, ogrinfo). Installed when missing and we may (root).
+# Debian tools the tests use as independent peers or drivers: GDAL's programs
+# (gdal_viewshed, ogrinfo) and Chromium (the map tests). Installed when missing and we may (root).
 system-tools:
-	@if ! command -v ogrinfo >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v ogrinfo >/dev/null 2>&1 || missing="$$missing gdal-bin"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing gdal-bin (GDAL command-line tools for the tests)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdal-bin >/dev/null) \
-	      || echo "could not install gdal-bin: tests that need it will skip"; \
-	  else echo "gdal-bin missing and not root: tests that need it will skip"; fi; \
+	    echo "installing$$missing for the tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "could not install$$missing: tests that need them will skip"; \
+	  else echo "missing$$missing and not root: tests that need them will skip"; fi; \
 	fi
+
+# Local copies of the JavaScript/CSS the HTML maps load from CDNs, for the browser test.
+WEB_ASSETS := build/web-assets
+web-assets:
+	@if [ -d $(WEB_ASSETS)/node_modules/leaflet.fullscreen ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  mkdir -p $(WEB_ASSETS) && npm install --prefix $(WEB_ASSETS) --no-audit --no-fund --silent \
+	    leaflet@1.9.3 jquery@3.7.1 bootstrap@5.2.2 leaflet.markercluster@1.1.0 leaflet.fullscreen@3.0.0; \
+	else echo "npm missing: the browser test will skip"; fi
 
 demo: install
 	$(BIN)/phusong demo --out demo-output --overwrite
 	@echo "Demo outputs are in $(CURDIR)/demo-output (synthetic demonstration data)"
 
-test: install-dev system-tools
+test: install-dev system-tools web-assets
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache
+	rm -rf $(VENV) demo-output .pytest_cache build

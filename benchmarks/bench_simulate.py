@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from make_sites import SHARED, make_sites  # noqa: E402
 
+from phusong.sites.generate import write_sites_csv  # noqa: E402
+
 DEM = SHARED / "data/langson/terrain_standin_3arcsec.tif"
 AREA = SHARED / "data/langson/communes_2025.gpkg"
 PHUSONG = str(Path(sys.executable).parent / "phusong")
@@ -26,9 +28,7 @@ PHUSONG = str(Path(sys.executable).parent / "phusong")
 
 def write_sites(n_sites, path, seed=1):
     df = make_sites(n_sites, seed)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write("# GENERATED site list for benchmarks: not a real operator's sites\n")
-    df.to_csv(path, mode="a", index=False)
+    write_sites_csv(df, path)
     return df
 
 

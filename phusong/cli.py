@@ -413,6 +413,74 @@ def simulate(dems, sites_path, out_dir, crs, res_m, model, radius_km, technologi
 
 
 @cli.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder (from `phusong simulate`: covered_<tech>.tif, optionally rsrp_<tech>.tif).")
+@click.option("--communes", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Commune polygons.")
+@click.option("--communes-layer", help="Layer of --communes (default: its first layer).")
+@click.option("--centres", type=click.Path(dir_okay=False, path_type=Path), help="Commune centres (points).")
+@click.option("--villages", type=click.Path(dir_okay=False, path_type=Path),
+              help="Villages (points; a has_power field excludes villages without grid power).")
+@click.option("--zones", type=click.Path(dir_okay=False, path_type=Path),
+              help="Industrial zones (polygons, or points with area_ha).")
+@click.option("--sites", type=click.Path(dir_okay=False, path_type=Path), help="Site list (for sites per unit).")
+@click.option("--population", type=click.Path(dir_okay=False, path_type=Path), help="People-per-cell raster.")
+@click.option("--population-field", help="Or: a per-commune population field, spread over each commune.")
+@click.option("--targets", default="langson-2025-2030", show_default=True, help="Targets catalogue (name or .toml).")
+@click.option("--indicators", type=click.Path(dir_okay=False, path_type=Path),
+              help="Measured indicator values: CSV target_id,value,source,date.")
+@click.option("--id-field", default="code", show_default=True, help="Id field of the input layers.")
+@click.option("--name-field", default="name", show_default=True, help="Name field of the input layers.")
+@click.option("--centre-rule", default="cell", show_default=True,
+              help="'cell' (the centre's cell) or 'buffer:R:P' (P% of cells within R m covered).")
+@click.option("--zone-share-pct", default=90.0, show_default=True, type=click.FloatRange(0, 100),
+              help="Share of a zone's area that must be covered.")
+@click.option("--settlement-min-people", default=50.0, show_default=True, type=float,
+              help="Without villages: populated cells with at least this many people become settlement points.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="GeoPackage to write.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write the scorecard (md, html, csv, json) into this folder.")
+@overwrite_option
+@verbosity_options
+@handle_errors
+def gaps(run_dir, communes, communes_layer, centres, villages, zones, sites, population, population_field, targets,
+         indicators, id_field, name_field, centre_rule, zone_share_pct, settlement_min_people, out, report_dir,
+         overwrite):
+    """Coverage of communes, centres, villages and zones against the plan's targets."""
+    from ._atomic import check_writable
+    from .coverage.gapsrun import run_gaps, totals_line
+
+    check_writable(out, overwrite)
+    result = run_gaps(run_dir, communes, out, communes_layer=communes_layer, centres=centres, villages=villages,
+                      zones=zones, sites=sites, population=population, population_field=population_field,
+                      targets=targets, indicators=indicators, id_field=id_field, name_field=name_field,
+                      report_dir=report_dir, centre_rule=centre_rule, zone_share_pct=zone_share_pct,
+                      settlement_min_people=settlement_min_people, overwrite=overwrite)
+    click.echo(f"{len(result.communes)} communes -> {out}; {totals_line(result)}")
+    if report_dir:
+        click.echo(f"scorecard: {report_dir}/scorecard.md, .html, .csv, .json")
+
+
+@cli.command("map")
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
+@click.option("--gaps", "gaps_gpkg", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="GeoPackage from `phusong gaps`.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="HTML map to write.")
+@click.option("--commune", help="Code of one commune: a map of that commune only, with its gaps.")
+@click.option("--lang", default="vi", show_default=True, type=click.Choice(["vi", "en"]), help="Label language.")
+@overwrite_option
+@verbosity_options
+@handle_errors
+def map_(run_dir, gaps_gpkg, out, commune, lang, overwrite):
+    """An HTML map (Folium) of coverage and gaps, for the province or one commune."""
+    from ._atomic import check_writable
+    from .coverage.maps import write_map
+
+    check_writable(out, overwrite)
+    write_map(out, run_dir, gaps_gpkg, commune, lang, overwrite)
+    click.echo(f"map -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+@cli.command()
 @verbosity_options
 def models():
     """List the path-loss models with their validity ranges and sources."""

@@ -24,7 +24,7 @@ from .coverage.gaps import DEFAULT_ZONE_SHARE_PCT, analyse
 from .coverage.network import ANY, DEFAULT_THRESHOLD_DBM, Settings, simulate_network
 from .coverage.runfolder import write_cells, write_layers, write_run_json
 from .coverage.maps import write_map
-from .coverage.report import write_gpkg, write_scorecard
+from .coverage.report import write_gpkg, write_report
 from .data.boundaries import read_communes, read_points, read_population, read_zones
 from .data.targets import DEFAULT_CATALOGUE, load_targets
 from .data.terrain import DEFAULT_CRS, DEFAULT_RES_M, load_terrain
@@ -218,8 +218,8 @@ def run_study(sc: Scenario, out_dir, overwrite: bool = False, progress: bool = T
         write_layers(tmp, layers, grid, sc.demonstration, sc.name)
         write_cells(tmp, cells)
         write_gpkg(tmp / "gaps.gpkg", result, demonstration=sc.demonstration)
-        write_scorecard(tmp / "scorecard.md", result, f"Coverage scorecard — {sc.name}", sc.demonstration)
-        write_map(tmp / "map.html", result, grid, rsrp, thresholds, sc.demonstration)
+        write_report(tmp, result, f"Coverage scorecard — {sc.name}", sc.demonstration)
+        write_map(tmp / "map.html", tmp, tmp / "gaps.gpkg")
         timings["total_s"] = time.perf_counter() - t0
         inputs = {str(p): _sha256(p) for p in terrain_paths + [sc.resolve(sc.sites), sc.resolve(sc.communes.path)]}
         write_run_json(tmp, {

@@ -3,8 +3,14 @@
 Rules (documented in the README and settable where noted):
 
 * A raster cell belongs to the commune that contains its centre.
-* A commune centre, village or settlement is covered when the cell that contains
-  it is covered (``point rule: cell``).
+* A village or settlement is covered when the cell that contains it is covered.
+  A point exactly on a cell edge belongs to the cell east or south of that edge
+  (GDAL's half-open cells). Commune centres follow ``centre_rule``: ``"cell"``
+  (the same rule, the default) or ``"buffer:R:P"``, covered when at least P% of
+  the cells whose centres lie within R metres are covered.
+* Population comes from a people-per-cell raster resampled to the run grid with
+  its total conserved (so each population cell is weighted by its covered
+  fraction), or from a per-commune count spread evenly over the commune's cells.
 * Mobile broadband (MBB) = 4G or 5G coverage. IoT-grade = NB-IoT, 4G or 5G
   coverage (LTE-M and NB-IoT ride on 4G/5G carriers).
 * An industrial zone counts as covered by a service when at least
@@ -37,16 +43,79 @@ class GapResult:
     targets: pd.DataFrame
     villages_are_proxy: bool = False
     notes: list[str] = field(default_factory=list)
+    coverage: dict = field(default_factory=dict)   # technology -> GeoDataFrame of covered area
 
 
 def _cell_values(raster: np.ndarray, grid: Grid, points: gpd.GeoSeries, fill):
-    r, c = grid.rowcol(points.x.to_numpy(), points.y.to_numpy())
-    r = np.floor(r + 0.5).astype(int)
-    c = np.floor(c + 0.5).astype(int)
+    """Value of the cell containing each point (a point on an edge: the cell east/south of it)."""
+    t = grid.transform
+    c = np.floor((points.x.to_numpy() - t.c) / t.a).astype(int)
+    r = np.floor((points.y.to_numpy() - t.f) / t.e).astype(int)
     inside = (r >= 0) & (r < grid.height) & (c >= 0) & (c < grid.width)
     out = np.full(len(points), fill, dtype=raster.dtype)
     out[inside] = raster[r[inside], c[inside]]
     return out
+
+
+def parse_centre_rule(rule: str):
+    """"cell" or "buffer:R:P" (R metres, P percent)."""
+    from ..errors import InputError
+    if rule == "cell":
+        return ("cell",)
+    parts = rule.split(":")
+    try:
+        if parts[0] == "buffer" and len(parts) == 3:
+            radius, share = float(parts[1]), float(parts[2])
+            if radius > 0 and 0 < share <= 100:
+                return ("buffer", radius, share)
+    except ValueError:
+        pass
+    raise InputError(f"centre rule must be 'cell' or 'buffer:RADIUS_M:SHARE_PCT', got {rule!r}")
+
+
+def points_covered(covered: np.ndarray, grid: Grid, points: gpd.GeoSeries, rule=("cell",)) -> np.ndarray:
+    """Whether each point is covered under ``rule`` (see the module notes)."""
+    if rule[0] == "cell":
+        return _cell_values(covered, grid, points, False).astype(bool)
+    _, radius, share = rule
+    out = np.zeros(len(points), bool)
+    span = int(np.ceil(radius / grid.res_m))
+    t = grid.transform
+    for i, (x, y) in enumerate(zip(points.x.to_numpy(), points.y.to_numpy())):
+        c0 = int(np.floor((x - t.c) / t.a))
+        r0 = int(np.floor((y - t.f) / t.e))
+        rows = np.arange(max(r0 - span, 0), min(r0 + span + 1, grid.height))
+        cols = np.arange(max(c0 - span, 0), min(c0 + span + 1, grid.width))
+        cx, cy = grid.xy(rows[:, None], cols[None, :])
+        inside = np.hypot(cx - x, cy - y) <= radius
+        if inside.any():
+            out[i] = 100.0 * covered[np.ix_(rows, cols)][inside].mean() >= share
+    return out
+
+
+def spread_counts(communes: gpd.GeoDataFrame, field: str, ids: np.ndarray) -> np.ndarray:
+    """A population raster from per-commune counts, spread evenly over each commune's cells."""
+    counts = pd.to_numeric(communes[field], errors="coerce").fillna(0.0).to_numpy()
+    cells = np.bincount(ids.ravel(), minlength=len(communes) + 1)[1:]
+    per_cell = np.concatenate([[0.0], np.where(cells > 0, counts / np.maximum(cells, 1), 0.0)])
+    return per_cell[ids].astype(np.float32)
+
+
+def coverage_polygons(covered: np.ndarray, grid: Grid, technology: str, simplify_m: float | None = None):
+    """Covered area (value 1) as dissolved, simplified polygons."""
+    import shapely
+    from rasterio.features import shapes
+
+    mask = covered == 1
+    # shapes() yields disjoint connected regions already: simplify each, no union needed
+    geoms = np.array([shapely.geometry.shape(g) for g, v in shapes(mask.astype(np.uint8), mask=mask,
+                                                                    transform=grid.transform) if v == 1])
+    tol = simplify_m if simplify_m is not None else grid.res_m
+    parts = shapely.get_parts(shapely.simplify(geoms, tol, preserve_topology=True)) if len(geoms) else []
+    polygons = [p for p in parts if p.geom_type == "Polygon" and not p.is_empty]
+    merged = shapely.multipolygons(polygons) if polygons else shapely.MultiPolygon()
+    return gpd.GeoDataFrame({"technology": [technology], "area_km2": [float(mask.sum()) * grid.res_m ** 2 / 1e6]},
+                            geometry=[merged], crs=grid.crs)
 
 
 def _zone_ids(geoms, grid: Grid) -> np.ndarray:
@@ -54,27 +123,18 @@ def _zone_ids(geoms, grid: Grid) -> np.ndarray:
                      transform=grid.transform, dtype=np.int32, fill=0)
 
 
-def derive_settlements(population: np.ndarray, grid: Grid, communes: gpd.GeoDataFrame,
-                       min_people: float = 50.0) -> gpd.GeoDataFrame:
-    """Settlement points (a proxy for villages): populated cells with at least ``min_people``."""
-    rows, cols = np.nonzero(population >= min_people)
-    x, y = grid.xy(rows, cols)
-    pts = gpd.GeoDataFrame({"code": [f"S{i + 1:05d}" for i in range(len(x))],
-                            "people": population[rows, cols]},
-                           geometry=gpd.points_from_xy(x, y), crs=grid.crs)
-    pts = gpd.sjoin(pts, communes[["code", "geometry"]].rename(columns={"code": "commune_code"}),
-                    predicate="within", how="inner").drop(columns="index_right")
-    pts["name"] = "settlement " + pts["code"] + " (proxy)"
-    return pts.reset_index(drop=True)
-
-
 def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFrame, targets: list[Target], *,
             rsrp: dict[str, np.ndarray] | None = None, centres: gpd.GeoDataFrame | None = None,
             villages: gpd.GeoDataFrame | None = None, zones: gpd.GeoDataFrame | None = None,
             sites: gpd.GeoDataFrame | None = None, population: np.ndarray | None = None,
             indicators: pd.DataFrame | None = None, zone_share_pct: float = DEFAULT_ZONE_SHARE_PCT,
-            settlement_min_people: float = 50.0) -> GapResult:
-    """Measure every unit and every target. ``covered`` maps technology to a uint8 raster (1/0/255)."""
+            centre_rule: str = "cell", population_field: str | None = None,
+            settlements: gpd.GeoDataFrame | None = None) -> GapResult:
+    """Measure every unit and every target. ``covered`` maps technology to a uint8 raster (1/0/255).
+
+    ``settlements`` (see :func:`phusong.data.boundaries.population_points`) stand in for villages
+    when there is no village layer, and are labelled as a proxy.
+    """
     rsrp = rsrp or {}
     techs = [t for t in ("4G", "5G", "NB-IoT") if t in covered]
     cov = {t: covered[t] == 1 for t in techs}
@@ -89,6 +149,9 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
     cells = np.bincount(ids.ravel(), minlength=n + 1)[1:]
     cell_km2 = grid.res_m ** 2 / 1e6
     communes["area_km2"] = communes.geometry.area / 1e6
+    if population is None and population_field:
+        population = spread_counts(communes, population_field, ids)
+        notes.append(f"Population: the communes' {population_field!r} counts spread evenly over each commune.")
     if population is not None:
         people = np.bincount(ids.ravel(), weights=population.ravel(), minlength=n + 1)[1:]
         communes["population"] = people.round(0)
@@ -116,22 +179,25 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
                                    geometry=communes.geometry.representative_point(), crs=communes.crs)
         notes.append("No commune-centre layer: an interior point of each commune stands in (proxy).")
     centres = centres.copy()
+    rule = parse_centre_rule(centre_rule)
     if "5G" in cov:
-        centres["covered_5g"] = _cell_values(cov["5G"], grid, centres.geometry, False)
+        centres["covered_5g"] = points_covered(cov["5G"], grid, centres.geometry, rule)
         if "5G" in rsrp:
             centres["rsrp_5g_dbm"] = _cell_values(rsrp["5G"], grid, centres.geometry, np.nan).round(1)
     else:
         centres["covered_5g"] = False
-    centres["covered_mbb"] = _cell_values(mbb, grid, centres.geometry, False)
+    centres["covered_mbb"] = points_covered(mbb, grid, centres.geometry, rule)
     communes["centre_covered_5g"] = communes["code"].map(dict(zip(centres["code"], centres["covered_5g"])))
 
     # Villages, or settlements derived from population (a labelled proxy)
     villages_are_proxy = False
-    if villages is None and population is not None:
-        villages = derive_settlements(population, grid, communes, settlement_min_people)
+    if villages is None and settlements is not None:
+        j = gpd.sjoin(settlements, communes[["code", "geometry"]].rename(columns={"code": "commune_code"}),
+                      predicate="within", how="inner").drop(columns="index_right")
+        villages = j.reset_index(drop=True)
         villages_are_proxy = True
-        notes.append(f"No village layer: settlement points are populated cells with ≥ {settlement_min_people:g} "
-                     "people (a proxy for thôn/bản).")
+        notes.append("No village layer: settlement points (populated cells of the population raster above a "
+                     "set count) stand in for thôn/bản; they are a proxy.")
     if villages is not None:
         villages = villages.copy()
         villages["covered_mbb"] = _cell_values(mbb, grid, villages.geometry, False)
@@ -174,7 +240,9 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
     communes["missed_targets"] = communes["code"].map(lambda c: ", ".join(missed.get(c, [])))
     if sites is not None:
         sites = sites.to_crs(grid.crs)
-    return GapResult(communes, centres, villages, zones, sites, pd.DataFrame(target_rows), villages_are_proxy, notes)
+    coverage = {t: coverage_polygons(covered[t], grid, t) for t in techs}
+    return GapResult(communes, centres, villages, zones, sites, pd.DataFrame(target_rows), villages_are_proxy, notes,
+                     coverage)
 
 
 def _label(df) -> list[str]:

@@ -1,103 +1,264 @@
-"""Folium HTML map of a study: signal overlays, communes by 5G coverage, centres, zones, sites."""
+"""Folium HTML maps for a province or one commune, from a run folder and a gaps GeoPackage.
+
+Signal overlays per technology (coloured by signal class, transparent where not
+covered), communes coloured by 5G area covered with tooltips and popups, centres,
+villages/settlements (clustered), industrial zones, and sites drawn as sector
+wedges. Vietnamese labels by default, English with ``lang="en"``.
+"""
 from __future__ import annotations
 
 import base64
+import html
 import io
+import math
+from pathlib import Path
 
 import folium
+import geopandas as gpd
 import numpy as np
+import pyogrio
+import rasterio
 from affine import Affine
+from folium import plugins
 from matplotlib import colormaps
 from PIL import Image
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from .._atomic import write_text
-from .._raster import Grid
-from .gaps import GapResult
+from ..errors import InputError
 
-SIGNAL_CLASSES_DBM = (-110.0, -100.0, -90.0, -80.0)   # edges of the displayed classes
-SIGNAL_COLOURS = ("#fde725", "#5ec962", "#21918c", "#3b528b", "#440154")
+SIGNAL_EDGES_DBM = (-100.0, -90.0, -80.0)
+SIGNAL_COLOURS = ("#fde725", "#5ec962", "#21918c", "#3b528b")   # weak → strong
+MAX_OVERLAY_PX = 1400
+# Only what these maps use, so that a page needs few outside files (tests serve them locally).
+JS = [("leaflet", "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"),
+      ("jquery", "https://code.jquery.com/jquery-3.7.1.min.js"),
+      ("bootstrap", "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js")]
+CSS = [("leaflet_css", "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css"),
+       ("bootstrap_css", "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css")]
+
+TEXT = {
+    "vi": {"signal": "Tín hiệu {t}", "communes": "Xã, phường (tỷ lệ diện tích phủ 5G)", "centres": "Trung tâm xã",
+           "villages": "Thôn, bản", "settlements": "Điểm dân cư (ước tính)", "zones": "Khu, cụm công nghiệp",
+           "sites": "Trạm BTS", "commune": "Xã", "code": "Mã", "covered": "có sóng", "not_covered": "không có sóng",
+           "area": "Diện tích phủ {t} (%)", "pop": "Dân số được phủ {t} (%)", "population": "Dân số",
+           "missed": "Chỉ tiêu chưa đạt", "legend": "Tín hiệu (dBm)", "gaps": "Chỉ tiêu chưa đạt của {n}",
+           "none": "Không có", "demo": "MINH HỌA — dữ liệu tổng hợp, không phải dự báo thực tế",
+           "site": "Trạm", "cell": "Cell", "operator": "Nhà mạng", "tech": "Công nghệ", "height": "Độ cao (m)",
+           "power": "Công suất (dBm)", "azimuth": "Hướng (°)", "tilt": "Góc ngẩng/cụp (°)", "signal_at": "Tín hiệu 5G"},
+    "en": {"signal": "{t} signal", "communes": "Communes (5G area covered)", "centres": "Commune centres",
+           "villages": "Villages", "settlements": "Settlements (proxy)", "zones": "Industrial zones",
+           "sites": "Sites", "commune": "Commune", "code": "Code", "covered": "covered", "not_covered": "not covered",
+           "area": "{t} area covered (%)", "pop": "{t} population covered (%)", "population": "Population",
+           "missed": "Missed targets", "legend": "Signal (dBm)", "gaps": "Targets missed by {n}", "none": "None",
+           "demo": "DEMONSTRATION — synthetic data, not a real prediction", "site": "Site", "cell": "Cell",
+           "operator": "Operator", "tech": "Technology", "height": "Height (m)", "power": "Power (dBm)",
+           "azimuth": "Azimuth (°)", "tilt": "Tilt (°)", "signal_at": "5G signal"},
+}
+TECHS = (("4G", "4g"), ("5G", "5g"), ("NB-IoT", "nbiot"))
 
 
-def _overlay_png(rsrp: np.ndarray, grid: Grid, threshold_dbm: float, max_px: int = 1200):
-    """Reproject to EPSG:4326, classify, and encode as PNG (transparent where not covered)."""
-    dst_crs = "EPSG:4326"
-    transform, width, height = calculate_default_transform(grid.crs, dst_crs, grid.width, grid.height,
-                                                           *grid.bounds)
-    scale = max(1.0, max(width, height) / max_px)
-    width, height = int(width / scale), int(height / scale)
-    transform = transform @ Affine.scale(scale)
-    out = np.full((height, width), np.nan, np.float32)
-    reproject(rsrp.astype(np.float32), out, src_transform=grid.transform, src_crs=grid.crs, dst_transform=transform,
-              dst_crs=dst_crs, src_nodata=np.nan, dst_nodata=np.nan, resampling=Resampling.nearest)
-    cls = np.digitize(out, SIGNAL_CLASSES_DBM)
-    rgba = np.zeros((height, width, 4), np.uint8)
+def _overlay(rsrp_path: Path, covered_path: Path, bounds_xy=None):
+    """PNG data URL and lat/lon bounds: signal classes where covered, transparent elsewhere."""
+    with rasterio.open(rsrp_path) as src, rasterio.open(covered_path) as cov:
+        window = None
+        if bounds_xy is not None:
+            window = rasterio.windows.from_bounds(*bounds_xy, transform=src.transform).round_offsets().round_lengths()
+            window = window.intersection(rasterio.windows.Window(0, 0, src.width, src.height))
+        rsrp = src.read(1, window=window)
+        covered = cov.read(1, window=window)
+        transform = src.window_transform(window) if window is not None else src.transform
+        crs = src.crs
+    signal = np.where(covered == 1, rsrp, np.nan).astype(np.float32)
+    height, width = signal.shape
+    left, top = transform.c, transform.f
+    right, bottom = left + transform.a * width, top + transform.e * height
+    dst, w, h = calculate_default_transform(crs, "EPSG:4326", width, height, left, bottom, right, top)
+    scale = max(1.0, max(w, h) / MAX_OVERLAY_PX)
+    w, h = max(int(w / scale), 1), max(int(h / scale), 1)
+    dst = dst @ Affine.scale(scale)
+    out = np.full((h, w), np.nan, np.float32)
+    reproject(signal, out, src_transform=transform, src_crs=crs, dst_transform=dst, dst_crs="EPSG:4326",
+              src_nodata=np.nan, dst_nodata=np.nan, resampling=Resampling.nearest)
+    rgba = np.zeros((h, w, 4), np.uint8)
+    cls = np.digitize(out, SIGNAL_EDGES_DBM)
     for i, colour in enumerate(SIGNAL_COLOURS):
-        rgb = [int(colour[j:j + 2], 16) for j in (1, 3, 5)]
-        rgba[cls == i] = rgb + [170]
-    rgba[~(out >= threshold_dbm)] = 0
+        rgba[(cls == i) & np.isfinite(out)] = [int(colour[j:j + 2], 16) for j in (1, 3, 5)] + [160]
     buf = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buf, format="PNG", optimize=True)
-    west, north = transform @ (0, 0)
-    east, south = transform @ (width, height)
+    west, north = dst @ (0, 0)
+    east, south = dst @ (w, h)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(), [[south, west], [north, east]]
 
 
-def build_map(result: GapResult, grid: Grid, rsrp: dict[str, np.ndarray], thresholds: dict[str, float],
-              demonstration: bool = False) -> folium.Map:
-    communes = result.communes.to_crs("EPSG:4326")
-    minx, miny, maxx, maxy = communes.total_bounds
-    fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=10, control_scale=True,
-                      tiles="OpenStreetMap")
-    if demonstration:
-        fmap.get_root().html.add_child(folium.Element(
-            '<div style="position:fixed;top:10px;left:60px;z-index:9999;background:#fff3cd;padding:4px 8px;'
-            'border:1px solid #c90;font:bold 13px sans-serif">DEMONSTRATION — synthetic data, not a real '
-            'prediction</div>'))
-    for tech, arr in rsrp.items():
-        url, bounds = _overlay_png(arr, grid, thresholds[tech])
-        folium.raster_layers.ImageOverlay(url, bounds, name=f"{tech} signal (≥ {thresholds[tech]:g} dBm)",
-                                          show=tech == "5G").add_to(fmap)
+def _legend(t: dict, demonstration: bool, extra_html: str = "") -> str:
+    edges = ("< " + str(int(SIGNAL_EDGES_DBM[0])),) + tuple(
+        f"{int(a)} … {int(b)}" for a, b in zip(SIGNAL_EDGES_DBM[:-1], SIGNAL_EDGES_DBM[1:])) + (
+        "≥ " + str(int(SIGNAL_EDGES_DBM[-1])),)
+    rows = "".join(f'<div><span style="display:inline-block;width:14px;height:10px;background:{c};'
+                   f'margin-right:4px"></span>{e}</div>' for c, e in zip(SIGNAL_COLOURS, edges))
+    demo = (f'<div style="background:#fff3cd;border:1px solid #c90;padding:3px;margin-bottom:4px;'
+            f'font-weight:bold">{html.escape(t["demo"])}</div>') if demonstration else ""
+    return (f'<div id="phusong-legend" style="position:fixed;bottom:60px;left:10px;z-index:1000;background:white;'
+            f'padding:6px 8px;border:1px solid #888;font:12px sans-serif;max-width:320px">{demo}'
+            f'<b>{html.escape(t["legend"])}</b>{rows}{extra_html}</div>')
+
+
+def _wedges(sites: gpd.GeoDataFrame, radius_m: float) -> gpd.GeoDataFrame:
+    """Sector wedges (omnidirectional cells: circles) in the sites' metric CRS."""
+    import shapely
+    polys = []
+    for _, s in sites.iterrows():
+        x, y = s.geometry.x, s.geometry.y
+        az = s.get("azimuth_deg")
+        if az is None or not np.isfinite(az):
+            polys.append(shapely.Point(x, y).buffer(radius_m * 0.4))
+            continue
+        half = min(float(s.get("beamwidth_h_deg", 65.0) or 65.0), 120.0) / 2
+        angles = np.radians(np.linspace(az - half, az + half, 9))
+        ring = [(x, y)] + [(x + radius_m * math.sin(a), y + radius_m * math.cos(a)) for a in angles] + [(x, y)]
+        polys.append(shapely.Polygon(ring))
+    return sites.set_geometry(polys)
+
+
+def _read(gpkg, layer):
+    layers = {name for name, _ in pyogrio.list_layers(gpkg)}
+    return pyogrio.read_dataframe(gpkg, layer=layer) if layer in layers else None
+
+
+def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") -> folium.Map:
+    if lang not in TEXT:
+        raise InputError(f"--lang must be vi or en, got {lang!r}")
+    t = TEXT[lang]
+    run_dir, gaps_gpkg = Path(run_dir), Path(gaps_gpkg)
+    if not gaps_gpkg.exists():
+        raise InputError("no such file", path=gaps_gpkg)
+    communes = _read(gaps_gpkg, "communes")
+    if communes is None:
+        raise InputError("no 'communes' layer (write it with `phusong gaps`)", path=gaps_gpkg)
+    communes["code"] = communes["code"].astype(str)
+    demonstration = "demonstration" in communes.columns and bool(communes["demonstration"].fillna(0).any())
+    metric_crs = communes.crs
+    focus = None
+    if commune is not None:
+        focus = communes[communes["code"] == str(commune)]
+        if focus.empty:
+            raise InputError(f"no commune with code {commune!r}", path=gaps_gpkg, field="code")
+        communes = focus
+    area = communes.union_all()
+    clip = area.buffer(2000) if focus is not None else None
+
+    def keep(gdf):
+        if gdf is None or clip is None:
+            return gdf
+        return gdf[gdf.intersects(clip)]
+
+    wgs = communes.to_crs("EPSG:4326")
+    minx, miny, maxx, maxy = wgs.total_bounds
+    fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=9, control_scale=True,
+                      tiles="OpenStreetMap", prefer_canvas=True)
+    fmap.default_js, fmap.default_css = JS, CSS
+    plugins.Fullscreen(position="topleft").add_to(fmap)
+
+    bounds_xy = clip.bounds if clip is not None else None
+    for tech, slug in TECHS:
+        rsrp, cov = run_dir / f"rsrp_{slug}.tif", run_dir / f"covered_{slug}.tif"
+        if rsrp.exists() and cov.exists():
+            url, bounds = _overlay(rsrp, cov, bounds_xy)
+            folium.raster_layers.ImageOverlay(url, bounds, name=t["signal"].format(t=tech), show=tech == "5G",
+                                              opacity=1.0).add_to(fmap)
+
     cmap = colormaps["RdYlGn"]
     field = "covered_area_pct_5g" if "covered_area_pct_5g" in communes else None
 
     def style(feature):
         v = feature["properties"].get(field) if field else None
         colour = "#999999" if v is None else "#%02x%02x%02x" % tuple(int(255 * c) for c in cmap(v / 100.0)[:3])
-        return {"fillColor": colour, "color": "#333", "weight": 1, "fillOpacity": 0.45}
+        return {"fillColor": colour, "color": "#333", "weight": 1, "fillOpacity": 0.35}
 
-    cols = [c for c in communes.columns if c == "geometry" or c in ("code", "name", "missed_targets")
-            or c.startswith(("covered_", "population", "sites_"))]
-    popup_fields = [c for c in cols if c != "geometry"]
-    folium.GeoJson(communes[cols], name="Communes (5G area covered)", style_function=style,
-                   tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=["Commune", "Code"]),
-                   popup=folium.GeoJsonPopup(popup_fields)).add_to(fmap)
-    centres = result.centres.to_crs("EPSG:4326")
-    layer = folium.FeatureGroup(name="Commune centres (5G)")
-    for _, r in centres.iterrows():
-        ok = bool(r["covered_5g"])
-        folium.CircleMarker([r.geometry.y, r.geometry.x], radius=5, color="#1a7f37" if ok else "#cf222e",
-                            fill=True, fill_opacity=0.9,
-                            tooltip=f"{r['name']}: {'5G covered' if ok else 'no 5G'}").add_to(layer)
-    layer.add_to(fmap)
-    if result.zones is not None:
-        zones = result.zones.to_crs("EPSG:4326")
-        keep = [c for c in zones.columns if c in ("code", "name", "covered_area_pct_5g", "has_5g_site", "geometry")]
-        folium.GeoJson(zones[keep].assign(has_5g_site=zones["has_5g_site"].astype(int)),
-                       name="Industrial zones",
-                       style_function=lambda f: {"color": "#8250df", "weight": 2, "fillOpacity": 0.2},
-                       tooltip=folium.GeoJsonTooltip(["name", "covered_area_pct_5g"])).add_to(fmap)
-    if result.sites is not None:
-        sites = result.sites.to_crs("EPSG:4326").drop_duplicates("site_id")
-        layer = folium.FeatureGroup(name="Sites", show=False)
-        for _, r in sites.iterrows():
-            folium.CircleMarker([r.geometry.y, r.geometry.x], radius=3, color="#0969da",
-                                tooltip=f"{r['site_id']} ({r.get('operator', '')})").add_to(layer)
+    popup_fields, aliases = ["name", "code"], [t["commune"], t["code"]]
+    for tech, slug in TECHS:
+        for key, label in ((f"covered_area_pct_{slug}", "area"), (f"covered_pop_pct_{slug}", "pop")):
+            if key in communes:
+                popup_fields.append(key)
+                aliases.append(t[label].format(t=tech))
+    if "population" in communes:
+        popup_fields.append("population")
+        aliases.append(t["population"])
+    popup_fields.append("missed_targets")
+    aliases.append(t["missed"])
+    cols = [c for c in popup_fields if c in communes.columns] + ["geometry"]
+    folium.GeoJson(wgs[cols], name=t["communes"], style_function=style,
+                   tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=[t["commune"], t["code"]]),
+                   popup=folium.GeoJsonPopup([c for c in cols if c != "geometry"],
+                                             aliases=[a for c, a in zip(popup_fields, aliases) if c in cols]),
+                   highlight_function=lambda f: {"weight": 3, "color": "#000"}).add_to(fmap)
+
+    centres = keep(_read(gaps_gpkg, "commune_centres"))
+    if centres is not None and len(centres):
+        layer = folium.FeatureGroup(name=t["centres"])
+        for _, r in centres.to_crs("EPSG:4326").iterrows():
+            ok = bool(r.get("covered_5g", 0))
+            sig = r.get("rsrp_5g_dbm")
+            sig_text = "" if sig is None or not np.isfinite(sig) else f", {t['signal_at']} {sig:.0f} dBm"
+            folium.CircleMarker([r.geometry.y, r.geometry.x], radius=6, color="#1a9641" if ok else "#d7191c",
+                                fill=True, fill_opacity=0.9, weight=2,
+                                tooltip=f"{r['name']}: 5G {t['covered'] if ok else t['not_covered']}{sig_text}"
+                                ).add_to(layer)
         layer.add_to(fmap)
+
+    for lname in ("villages", "settlements"):
+        points = keep(_read(gaps_gpkg, lname))
+        if points is None or not len(points):
+            continue
+        cluster = plugins.MarkerCluster(name=t[lname], show=False, options={"disableClusteringAtZoom": 13})
+        for _, r in points.to_crs("EPSG:4326").iterrows():
+            ok = bool(r.get("covered_mbb", 0))
+            folium.CircleMarker([r.geometry.y, r.geometry.x], radius=4, color="#1a9641" if ok else "#d7191c",
+                                fill=True, fill_opacity=0.8, weight=1,
+                                tooltip=f"{r['name']}: {t['covered'] if ok else t['not_covered']}").add_to(cluster)
+        cluster.add_to(fmap)
+
+    zones = keep(_read(gaps_gpkg, "industrial_zones"))
+    if zones is not None and len(zones):
+        zcols = [c for c in ("name", "code", "covered_area_pct_5g", "has_5g_site", "covered_5g") if c in zones]
+        folium.GeoJson(zones[zcols + ["geometry"]].to_crs("EPSG:4326"), name=t["zones"],
+                       style_function=lambda f: {"color": "#1a9641" if f["properties"].get("covered_5g") else
+                                                 "#d7191c", "weight": 2, "fillOpacity": 0.15},
+                       tooltip=folium.GeoJsonTooltip(zcols)).add_to(fmap)
+
+    sites = keep(_read(gaps_gpkg, "sites"))
+    if sites is not None and len(sites):
+        sites = sites.to_crs(metric_crs)
+        wedges = _wedges(sites, 350.0).to_crs("EPSG:4326")
+        fields = [("site_id", t["site"]), ("cell_id", t["cell"]), ("operator", t["operator"]),
+                  ("technology", t["tech"]), ("antenna_height_m", t["height"]), ("tx_power_dbm", t["power"]),
+                  ("azimuth_deg", t["azimuth"]), ("electrical_tilt_deg", t["tilt"])]
+        fields = [(f, a) for f, a in fields if f in wedges]
+        folium.GeoJson(wedges[[f for f, _ in fields] + ["geometry"]], name=t["sites"], show=focus is not None,
+                       style_function=lambda f: {"color": "#08519c" if f["properties"].get("technology") == "4G"
+                                                 else "#6a3d9a", "weight": 1, "fillOpacity": 0.5},
+                       popup=folium.GeoJsonPopup([f for f, _ in fields], aliases=[a for _, a in fields])).add_to(fmap)
+
+    extra = ""
+    if focus is not None:
+        missed = str(focus.iloc[0].get("missed_targets") or "")
+        targets = _read(gaps_gpkg, "targets")
+        text = {}
+        if targets is not None:
+            text = dict(zip(targets["target_id"], targets["text_vi" if lang == "vi" else "text_en"]))
+        items = "".join(f"<li>{html.escape(m)}: {html.escape(text.get(m, ''))}</li>"
+                        for m in filter(None, (s.strip() for s in missed.split(","))))
+        extra = (f'<hr style="margin:4px 0"><b>{html.escape(t["gaps"].format(n=focus.iloc[0]["name"]))}</b>'
+                 f'<ul id="phusong-gaps" style="padding-left:16px;margin:2px 0">{items or "<li>" + t["none"] + "</li>"}'
+                 f'</ul>')
+    fmap.get_root().html.add_child(folium.Element(_legend(t, demonstration, extra)))
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     return fmap
 
 
-def write_map(path, result: GapResult, grid: Grid, rsrp, thresholds, demonstration=False, overwrite=True):
-    write_text(path, build_map(result, grid, rsrp, thresholds, demonstration).get_root().render(), overwrite)
+def write_map(path, run_dir, gaps_gpkg, commune=None, lang="vi", overwrite=True) -> Path:
+    fmap = build_map(run_dir, gaps_gpkg, commune, lang)
+    write_text(path, fmap.get_root().render(), overwrite)
+    return Path(path)

@@ -1,15 +1,22 @@
 """Write a gap analysis: QGIS-ready GeoPackage and a Markdown scorecard."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import html
+import io
+import json
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure  # no pyplot: never touches the user's backend
 import pandas as pd
 import pyogrio
 
 from .. import __version__
 from .._atomic import atomic_path, write_text
 from .gaps import GapResult
+from .qgis_styles import default_styles, embed_styles
 
 
 def _plain(gdf):
@@ -22,23 +29,32 @@ def _plain(gdf):
 
 
 def write_gpkg(path, result: GapResult, overwrite: bool = True, demonstration: bool = False) -> None:
-    """Layers: communes, commune_centres, villages|settlements, industrial_zones, sites, targets."""
+    """Layers: communes, commune_centres, villages|settlements, industrial_zones, sites,
+    coverage_<tech>, the table targets, and QGIS's layer_styles."""
     layers = [("communes", result.communes), ("commune_centres", result.centres)]
     if result.villages is not None:
-        layers.append(("settlements" if result.villages_are_proxy else "villages", result.villages))
+        if result.villages_are_proxy:
+            villages = result.villages.assign(proxy=1)
+            layers.append(("settlements", villages))
+        else:
+            layers.append(("villages", result.villages))
     if result.zones is not None:
         layers.append(("industrial_zones", result.zones))
     if result.sites is not None:
         layers.append(("sites", result.sites))
+    for tech, gdf in result.coverage.items():
+        layers.append((f"coverage_{tech.lower().replace('-', '')}", gdf))
     with atomic_path(path, overwrite) as tmp:
         for name, gdf in layers:
             gdf = _plain(gdf)
             if demonstration:
                 gdf["demonstration"] = 1
-            pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG", encoding="UTF-8")
+            pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG", encoding="UTF-8",
+                                    promote_to_multi=name.startswith("coverage_") or None)
         targets = result.targets.copy()
         targets["met"] = targets["met"].map({True: 1, False: 0})
         pyogrio.write_dataframe(targets, tmp, layer="targets", driver="GPKG")
+        embed_styles(tmp, default_styles([name for name, _ in layers]))
 
 
 def _fmt(v, nd=1):
@@ -79,3 +95,119 @@ def scorecard_markdown(result: GapResult, title: str, demonstration: bool = Fals
 
 def write_scorecard(path, result: GapResult, title: str, demonstration: bool = False, overwrite: bool = True):
     write_text(path, scorecard_markdown(result, title, demonstration), overwrite)
+
+
+def targets_table(result: GapResult) -> pd.DataFrame:
+    cols = ["target_id", "deadline", "text_vi", "text_en", "unit", "value", "goal", "gap", "gap_unit", "met",
+            "status", "failing_units"]
+    return result.targets[cols]
+
+
+def write_scorecard_csv(path, result: GapResult, overwrite: bool = True):
+    with atomic_path(path, overwrite) as tmp:
+        targets_table(result).to_csv(tmp, index=False, encoding="utf-8")
+
+
+def scorecard_json(result: GapResult, title: str, demonstration: bool = False) -> dict:
+    def records(df, cols):
+        if df is None:
+            return []
+        keep = [c for c in cols if c in df.columns]
+        return json.loads(pd.DataFrame(df[keep]).to_json(orient="records", force_ascii=False))
+
+    communes = result.communes
+    return {"title": title, "phusong": __version__, "date": dt.date.today().isoformat(),
+            "demonstration": demonstration, "notes": result.notes,
+            "targets": json.loads(targets_table(result).to_json(orient="records", force_ascii=False)),
+            "communes": records(communes, ["code", "name", "population", "covered_area_pct_4g", "covered_area_pct_5g",
+                                           "covered_pop_pct_4g", "covered_pop_pct_5g", "sites_4g", "sites_5g",
+                                           "centre_covered_5g", "missed_targets"]),
+            "failing_centres": records(result.centres[~result.centres["covered_5g"].astype(bool)], ["code", "name"]),
+            "failing_villages": records(None if result.villages is None else
+                                        result.villages[result.villages["counted"] & ~result.villages["covered_mbb"]],
+                                        ["code", "name", "commune_code"]),
+            "failing_zones": records(None if result.zones is None else
+                                     result.zones[~(result.zones["covered_5g"] & result.zones["covered_iot"])],
+                                     ["code", "name", "covered_area_pct_5g", "has_5g_site"])}
+
+
+def write_scorecard_json(path, result: GapResult, title: str, demonstration: bool = False, overwrite: bool = True):
+    write_text(path, json.dumps(scorecard_json(result, title, demonstration), ensure_ascii=False, indent=2),
+               overwrite)
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _bar_chart(communes) -> str:
+    field = "covered_area_pct_5g" if "covered_area_pct_5g" in communes else "covered_area_pct_4g"
+    c = communes.sort_values(field)
+    fig = Figure(figsize=(8, max(3.0, 0.16 * len(c))))
+    ax = fig.subplots()
+    colours = [colormaps["RdYlGn"](v / 100.0) for v in c[field].fillna(0)]
+    ax.barh(c["name"], c[field], color=colours)
+    ax.set_xlabel(f"{field} (%)")
+    ax.set_xlim(0, 100)
+    ax.tick_params(axis="y", labelsize=6)
+    return _png(fig)
+
+
+def _thumbnail(result: GapResult) -> str:
+    field = "covered_area_pct_5g" if "covered_area_pct_5g" in result.communes else "covered_area_pct_4g"
+    fig = Figure(figsize=(6, 6))
+    ax = fig.subplots()
+    result.communes.plot(column=field, cmap="RdYlGn", vmin=0, vmax=100, edgecolor="#444", linewidth=0.3, ax=ax,
+                         legend=True, legend_kwds={"label": f"{field} (%)", "shrink": 0.6})
+    ok = result.centres["covered_5g"].astype(bool)
+    result.centres[ok].plot(ax=ax, color="#1a9641", markersize=8)
+    result.centres[~ok].plot(ax=ax, color="#d7191c", markersize=8, marker="x")
+    ax.set_axis_off()
+    return _png(fig)
+
+
+def scorecard_html(result: GapResult, title: str, demonstration: bool = False) -> str:
+    banner = ('<p class="demo">DEMONSTRATION — computed on synthetic terrain, boundaries, population and generated '
+              'sites. Not a prediction for any real place.</p>') if demonstration else ""
+    rows = []
+    for _, r in result.targets.iterrows():
+        cls = {"met": "met", "not met": "miss"}.get(r["status"], "nodata")
+        gap = "—" if pd.isna(r["gap"]) else f"{_fmt(r['gap'], 0)} {html.escape(str(r['gap_unit']))}"
+        rows.append(f'<tr class="{cls}"><td>{r["target_id"]}</td><td>{r["deadline"]}</td>'
+                    f'<td lang="vi">{html.escape(r["text_vi"])}</td><td>{html.escape(r["text_en"])}</td>'
+                    f'<td>{_fmt(r["value"])}</td><td>{_fmt(r["goal"])}</td><td>{gap}</td><td>{r["status"]}</td></tr>')
+    failing = []
+    for _, r in result.targets.iterrows():
+        if r["status"] == "not met" and r["failing_units"]:
+            items = "".join(f"<li>{html.escape(u)}</li>" for u in r["failing_units"].split("; "))
+            failing.append(f"<h3>{r['target_id']} — {html.escape(r['text_en'])}</h3><ul>{items}</ul>")
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
+    return f"""<!DOCTYPE html><html lang="vi"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 6px;font-size:13px}}tr.met td:last-child{{background:#c7e9c0}}
+tr.miss td:last-child{{background:#fcbba1}}tr.nodata td:last-child{{color:#777}}
+.demo{{background:#fff3cd;border:1px solid #c90;padding:6px;font-weight:bold}}</style></head><body>
+<h1>{html.escape(title)}</h1>{banner}<p>phusong {__version__}, {dt.date.today().isoformat()}</p><ul>{notes}</ul>
+<h2>Targets / Chỉ tiêu</h2><table><tr><th>target</th><th>deadline</th><th>chỉ tiêu (vi)</th><th>target (en)</th>
+<th>value</th><th>goal</th><th>gap</th><th>status</th></tr>{''.join(rows)}</table>
+<h2>Map</h2><img alt="communes by 5G coverage" src="{_thumbnail(result)}">
+<h2>Coverage per commune</h2><img alt="coverage per commune" src="{_bar_chart(result.communes)}">
+<h2>Failing units</h2>{''.join(failing)}</body></html>
+"""
+
+
+def write_scorecard_html(path, result: GapResult, title: str, demonstration: bool = False, overwrite: bool = True):
+    write_text(path, scorecard_html(result, title, demonstration), overwrite)
+
+
+def write_report(folder, result: GapResult, title: str, demonstration: bool = False, overwrite: bool = True):
+    """The scorecard in its four formats: scorecard.md, .html, .csv, .json."""
+    from pathlib import Path
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_scorecard(folder / "scorecard.md", result, title, demonstration, overwrite)
+    write_scorecard_html(folder / "scorecard.html", result, title, demonstration, overwrite)
+    write_scorecard_csv(folder / "scorecard.csv", result, overwrite)
+    write_scorecard_json(folder / "scorecard.json", result, title, demonstration, overwrite)

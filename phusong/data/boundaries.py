@@ -147,3 +147,23 @@ def read_population(path, grid: Grid) -> np.ndarray:
         reproject(data, out, src_transform=src.transform, src_crs=src.crs, dst_transform=grid.transform,
                   dst_crs=grid.crs, resampling=Resampling.sum, src_nodata=None, dst_nodata=0)
     return out
+
+
+def population_points(path, crs, min_people: float = 50.0) -> gpd.GeoDataFrame:
+    """Settlement points (a proxy for villages): centres of the population raster's own cells
+    holding at least ``min_people``, in ``crs``, with ``people``."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path=path)
+    with rasterio.open(path) as src:
+        data = src.read(1).astype(np.float64)
+        if src.nodata is not None:
+            data[data == src.nodata] = 0.0
+        data[~np.isfinite(data)] = 0.0
+        rows, cols = np.nonzero(data >= min_people)
+        xs, ys = rasterio.transform.xy(src.transform, rows, cols)
+        pts = gpd.GeoDataFrame({"code": [f"S{i + 1:05d}" for i in range(len(rows))],
+                                "people": data[rows, cols].round(1)},
+                               geometry=gpd.points_from_xy(np.atleast_1d(xs), np.atleast_1d(ys)), crs=src.crs)
+    pts["name"] = [f"settlement {c} (proxy)" for c in pts["code"]]
+    return pts.to_crs(crs)

@@ -1,0 +1,136 @@
+"""The HTML maps in a real browser: headless Debian Chromium driven by Playwright.
+
+The maps load Leaflet & co. from public CDNs, which the test machines cannot reach:
+the test serves local copies from npm packages that `make test` installs into
+build/web-assets (intercepting the requests). Basemap tiles are the only requests
+allowed to fail.
+"""
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from phusong.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "build" / "web-assets" / "node_modules"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+LOCAL = {
+    "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/": ASSETS / "leaflet/dist/",
+    "https://code.jquery.com/jquery-3.7.1.min.js": ASSETS / "jquery/dist/jquery.min.js",
+    "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/": ASSETS / "bootstrap/dist/",
+    "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/": ASSETS / "leaflet.markercluster/dist/",
+    "https://cdn.jsdelivr.net/npm/leaflet.fullscreen@3.0.0/Control.FullScreen.min.js":
+        ASSETS / "leaflet.fullscreen/Control.FullScreen.js",
+    "https://cdn.jsdelivr.net/npm/leaflet.fullscreen@3.0.0/": ASSETS / "leaflet.fullscreen/",
+}
+TYPES = {".js": "application/javascript", ".css": "text/css", ".png": "image/png", ".svg": "image/svg+xml"}
+
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright not installed (dev extra)")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not found (`make test` installs it as root)"),
+    pytest.mark.skipif(not ASSETS.exists(), reason="build/web-assets missing (`make test` installs it with npm)"),
+]
+
+
+def _local_file(url: str):
+    for prefix, target in LOCAL.items():
+        if url == prefix or (prefix.endswith("/") and url.startswith(prefix)):
+            path = target if not prefix.endswith("/") else target / url[len(prefix):].split("?")[0]
+            return path if path.is_file() else None
+    return None
+
+
+@pytest.fixture(scope="module")
+def maps(tmp_path_factory):
+    out = tmp_path_factory.mktemp("browser") / "demo"
+    assert CliRunner().invoke(cli, ["demo", "--out", str(out), "-q"]).exit_code == 0
+    commune = str(__import__("pyogrio").read_dataframe(out / "gaps.gpkg", layer="communes")["code"].iloc[0])
+    one = out.parent / "commune.html"
+    result = CliRunner().invoke(cli, ["map", "--run", str(out), "--gaps", str(out / "gaps.gpkg"), "--out", str(one),
+                                      "--commune", commune, "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    return out / "map.html", one, commune
+
+
+def _open(browser, path, problems):
+    page = browser.new_page(viewport={"width": 1200, "height": 850})
+
+    def route(r):
+        url = r.request.url
+        local = _local_file(url)
+        if local is not None:
+            return r.fulfill(path=str(local), content_type=TYPES.get(local.suffix, "application/octet-stream"))
+        if "tile.openstreetmap.org" in url:
+            return r.abort()  # basemap tiles: the only requests allowed to fail
+        if url.startswith(("http://", "https://")):
+            problems.append(f"unexpected request {url}")
+            return r.abort()
+        return r.continue_()
+
+    page.route("**/*", route)
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" and
+            "tile.openstreetmap.org" not in m.text and "ERR_FAILED" not in m.text else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: None if "tile.openstreetmap.org" in r.url else
+            problems.append(f"failed request {r.url}"))
+    page.goto(path.as_uri())
+    page.wait_for_selector(".leaflet-control-layers", timeout=30000)
+    page.wait_for_function("() => document.querySelector('.leaflet-overlay-pane canvas, .leaflet-overlay-pane svg')")
+    return page
+
+
+def _map_var(page):
+    return page.evaluate("() => Object.keys(window).find(k => k.startsWith('map_'))")
+
+
+def test_province_and_commune_maps_in_chromium(maps):
+    from playwright.sync_api import sync_playwright
+
+    province, commune_map, code = maps
+    shots = ROOT / "build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            problems = []
+            page = _open(browser, province, problems)
+            control = page.inner_text(".leaflet-control-layers")
+            for label in ("Tín hiệu 4G", "Tín hiệu 5G", "Xã, phường", "Trung tâm xã", "Thôn, bản",
+                          "Khu, cụm công nghiệp", "Trạm BTS"):
+                assert label in control, (label, control)
+            assert page.locator(".leaflet-control-scale").count() == 1
+            assert page.locator(".leaflet-control-zoom-fullscreen, .leaflet-fullscreen-on, "
+                                "[class*=fullscreen]").count() >= 1
+            assert "MINH HỌA" in page.inner_text("#phusong-legend")
+            # click inside a commune: its popup opens with its name
+            var = _map_var(page)
+            point = page.evaluate(f"""() => {{
+                let layer = null;
+                {var}.eachLayer(l => {{ if (!layer && l.feature && l.feature.properties.code
+                    && l.getBounds) layer = l; }});
+                const c = layer.getCenter();
+                const pt = {var}.latLngToContainerPoint(c);
+                const box = document.getElementById('{var}').getBoundingClientRect();
+                return {{x: pt.x + box.left, y: pt.y + box.top, name: layer.feature.properties.name}};
+            }}""")
+            page.mouse.click(point["x"], point["y"])
+            page.wait_for_selector(".leaflet-popup-content", timeout=5000)
+            assert point["name"] in page.inner_text(".leaflet-popup-content")
+            page.wait_for_timeout(600)  # let the popup finish fading in
+            page.screenshot(path=str(shots / "province-map.png"))
+            assert not problems, problems
+
+            problems = []
+            page = _open(browser, commune_map, problems)
+            legend = page.inner_text("#phusong-legend")
+            assert "Targets missed by" in legend
+            assert "5G signal" in page.inner_text(".leaflet-control-layers")
+            page.screenshot(path=str(shots / "commune-map.png"))
+            assert not problems, problems
+        finally:
+            browser.close()
+    assert province.stat().st_size < 15e6
