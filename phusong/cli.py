@@ -386,12 +386,14 @@ def _technologies(ctx, param, value):
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Terrain-pass cache (default $PHUSONG_CACHE_DIR or ~/.cache/phusong/footprints).")
 @click.option("--dask-address", help="Run batches on an existing Dask cluster, e.g. tcp://127.0.0.1:8786.")
+@click.option("--demonstration", is_flag=True,
+              help="Label outputs as a demonstration (automatic for synthetic DEMs and generated site lists).")
 @overwrite_option
 @verbosity_options
 @handle_errors
 def simulate(dems, sites_path, out_dir, crs, res_m, model, radius_km, technologies, area, area_layer, thresholds,
              location_probability, sigma_db, load_factor, indoor_loss_db, rx_height_m, earth_radius_km,
-             per_operator, include_candidates, cache_dir, dask_address, overwrite):
+             per_operator, include_candidates, cache_dir, dask_address, demonstration, overwrite):
     """Best server, SINR and coverage for every technology (and operator) over a DEM."""
     from .coverage.simulate import run_simulation
     from .coverage.network import Settings
@@ -405,7 +407,7 @@ def simulate(dems, sites_path, out_dir, crs, res_m, model, radius_km, technologi
                         indoor_loss_db=indoor_loss_db, include_candidates=include_candidates,
                         per_operator=per_operator)
     stats = run_simulation(list(dems), sites_path, out_dir, settings, crs=crs, res_m=res_m, area=area,
-                           area_layer=area_layer,
+                           area_layer=area_layer, demonstration=demonstration,
                            cache_dir=cache_dir or default_cache_dir(), dask_address=dask_address,
                            overwrite=overwrite, progress=_progress())
     click.echo(f"{stats['cells']} cells, {stats['terrain_passes']} terrain passes "

@@ -198,6 +198,10 @@ def test_simulate_command_writes_a_run_folder(demo_inputs, tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     cells = pd.read_csv(out / "cells.csv", index_col="cell_index")
+    run = __import__("json").loads((out / "run.json").read_text())
+    assert run["demonstration"] is True and len(run["demonstration_reasons"]) == 2  # synthetic DEM, generated sites
+    with rasterio.open(out / "rsrp_5g.tif") as src:
+        assert "DEMONSTRATION" in src.tags()["DESCRIPTION"]
     for tech in ("4g", "5g"):
         for kind in ("rsrp", "rsrp2", "server", "sinr", "covered"):
             with rasterio.open(out / f"{kind}_{tech}.tif") as src:
@@ -241,3 +245,15 @@ def test_killed_run_leaves_nothing_and_resumes_from_cache(demo_inputs, tmp_path)
     assert hits >= done                                       # resumed: the killed run's passes are reused
     with rasterio.open(out / "rsrp_4g.tif") as src:
         assert np.isfinite(src.read(1)).any()
+
+
+def test_real_inputs_are_not_labelled_a_demonstration(tmp_path, demo_inputs):
+    from phusong.coverage.simulate import demonstration_reasons
+
+    from .conftest import shared_path
+    plain = tmp_path / "sites.csv"
+    plain.write_text("site_id,cell_id,lon,lat,technology,frequency_mhz,antenna_height_m,tx_power_dbm\n"
+                     "S1,C1,-71.4,44.45,4G,1800,30,46\n")
+    assert demonstration_reasons([shared_path("data", "terrain", "N44W072.hgt")], plain) == []
+    assert demonstration_reasons([shared_path("data", "langson", "terrain_standin_3arcsec.tif")], plain) == \
+        ["terrain_standin_3arcsec.tif: synthetic terrain"]

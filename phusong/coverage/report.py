@@ -68,8 +68,8 @@ def _fmt(v, nd=1):
 def scorecard_markdown(result: GapResult, title: str, demonstration: bool = False) -> str:
     lines = [f"# {title}", ""]
     if demonstration:
-        lines += ["> **DEMONSTRATION** — computed on synthetic terrain, boundaries, population and "
-                  "generated sites. Not a prediction for any real place.", ""]
+        lines += ["> **DEMONSTRATION** — computed on synthetic or generated inputs (stand-in terrain and/or "
+                  "generated sites). Not a prediction for any real network.", ""]
     lines += [f"phusong {__version__}, {dt.date.today().isoformat()}.", ""]
     lines += [f"- {note}" for note in result.notes] + ([""] if result.notes else [])
     lines += ["## Targets", "",
@@ -169,8 +169,8 @@ def _thumbnail(result: GapResult) -> str:
 
 
 def scorecard_html(result: GapResult, title: str, demonstration: bool = False) -> str:
-    banner = ('<p class="demo">DEMONSTRATION — computed on synthetic terrain, boundaries, population and generated '
-              'sites. Not a prediction for any real place.</p>') if demonstration else ""
+    banner = ('<p class="demo">DEMONSTRATION — computed on synthetic or generated inputs (stand-in terrain and/or '
+              'generated sites). Not a prediction for any real network.</p>') if demonstration else ""
     rows = []
     for _, r in result.targets.iterrows():
         cls = {"met": "met", "not met": "miss"}.get(r["status"], "nodata")

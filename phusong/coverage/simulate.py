@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,6 +19,8 @@ from ..sites import read_sites
 from .network import Settings, simulate_network
 from .runfolder import write_cells, write_layers, write_run_json
 
+log = logging.getLogger(__name__)
+
 
 def _sha256(path) -> str:
     h = hashlib.sha256()
@@ -27,8 +30,30 @@ def _sha256(path) -> str:
     return h.hexdigest()
 
 
+def demonstration_reasons(dems, sites_path) -> list[str]:
+    """Why a run rests on synthetic or generated inputs: a DEM whose metadata says SYNTHETIC, or a
+    site list whose leading comment says GENERATED / SYNTHETIC / DEMONSTRATION."""
+    import rasterio
+
+    from ..data.terrain import gdal_path
+    reasons = []
+    for dem in dems:
+        with rasterio.open(gdal_path(dem)) as src:
+            if any("SYNTHETIC" in str(v).upper() for v in src.tags().values()):
+                reasons.append(f"{Path(dem).name}: synthetic terrain")
+    if Path(sites_path).suffix.lower() in (".csv", ".txt"):
+        with open(sites_path, encoding="utf-8-sig", errors="replace") as fh:
+            for line in fh:
+                if not line.startswith("#"):
+                    break
+                if any(w in line.upper() for w in ("GENERATED", "SYNTHETIC", "DEMONSTRATION")):
+                    reasons.append(f"{Path(sites_path).name}: generated sites")
+                    break
+    return reasons
+
+
 def run_simulation(dems, sites_path, out_dir, settings: Settings, *, crs="EPSG:32648", res_m=30.0, area=None,
-                   area_layer=None,
+                   area_layer=None, demonstration: bool = False,
                    cache_dir=None, dask_address=None, overwrite=False, progress=True) -> dict:
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -62,14 +87,18 @@ def run_simulation(dems, sites_path, out_dir, settings: Settings, *, crs="EPSG:3
     layers, cells, stats = simulate_network(terrain.array, grid, sites, settings, cache_dir=cache_dir,
                                             area_mask=mask, progress=progress, dask_address=dask_address)
     stats["simulate_s"] = round(time.perf_counter() - t1, 2)
+    reasons = demonstration_reasons(dems, sites_path) + (["--demonstration"] if demonstration else [])
+    if reasons:
+        log.warning("demonstration run (%s): outputs are labelled as such", "; ".join(reasons))
     with atomic_dir(out_dir, overwrite) as tmp:
-        write_layers(tmp, layers, grid)
+        write_layers(tmp, layers, grid, demonstration=bool(reasons))
         write_cells(tmp, cells)
         stats["wall_s"] = round(time.perf_counter() - t0, 2)
         inputs = {str(p): _sha256(p) for p in [*map(Path, dems), Path(sites_path)] + ([Path(area)] if area else [])}
         write_run_json(tmp, {"command": "simulate", "inputs_sha256": inputs, "crs": str(grid.crs), "res_m": res_m,
                              "grid": {"width": grid.width, "height": grid.height, "bounds": grid.bounds},
-                             "dask_address": dask_address, "settings": asdict(settings), **stats})
+                             "dask_address": dask_address, "settings": asdict(settings),
+                             "demonstration": bool(reasons), "demonstration_reasons": reasons, **stats})
     return stats
 
 
