@@ -6,6 +6,7 @@ leaves the previous output, or nothing, never a truncated one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -66,3 +67,12 @@ def atomic_dir(path, overwrite: bool = False):
 def write_text(path, text: str, overwrite: bool = True) -> None:
     with atomic_path(path, overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def file_sha256(path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks (recorded in run.json to make runs repeatable)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

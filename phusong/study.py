@@ -6,7 +6,6 @@ scenario file, so a study folder can be moved and re-run exactly.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 from rasterio.features import rasterize
 
-from ._atomic import atomic_dir
+from ._atomic import atomic_dir, file_sha256
 from .coverage.gaps import DEFAULT_ZONE_SHARE_PCT, analyse
 from .coverage.network import ANY, DEFAULT_THRESHOLD_DBM, Settings, simulate_network
 from .coverage.runfolder import write_cells, write_layers, write_run_json
@@ -129,14 +128,6 @@ def load_scenario(path) -> Scenario:
         raise InputError(f"bad value ({exc})", path=path) from None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def settings_for(sc: Scenario) -> Settings:
     return Settings(technologies=tuple(sc.technologies), radius_km=sc.radius_km, rx_height_m=sc.rx_height_m,
                     model=sc.model, earth_radius_km=sc.earth_radius_km, thresholds_dbm=sc.thresholds_dbm,
@@ -221,7 +212,7 @@ def run_study(sc: Scenario, out_dir, overwrite: bool = False, progress: bool = T
         write_report(tmp, result, f"Coverage scorecard — {sc.name}", sc.demonstration)
         write_map(tmp / "map.html", tmp, tmp / "gaps.gpkg")
         timings["total_s"] = time.perf_counter() - t0
-        inputs = {str(p): _sha256(p) for p in terrain_paths + [sc.resolve(sc.sites), sc.resolve(sc.communes.path)]}
+        inputs = {str(p): file_sha256(p) for p in terrain_paths + [sc.resolve(sc.sites), sc.resolve(sc.communes.path)]}
         write_run_json(tmp, {
             "scenario": {k: v for k, v in asdict(sc).items() if k != "base"}, "inputs_sha256": inputs,
             "grid": {"crs": str(grid.crs), "res_m": grid.res_m, "width": grid.width, "height": grid.height,

@@ -80,3 +80,13 @@ def test_nlos_is_never_below_los():
     d = np.linspace(20, 5000, 50)
     assert np.all(rma_db(3.5, d, los=False) >= rma_db(3.5, d, los=True))
     assert np.all(uma_db(3.5, d, los=False) >= uma_db(3.5, d, los=True))
+
+
+def test_terrain_model_warns_outside_its_frequency_range():
+    from affine import Affine
+
+    from phusong._raster import Grid
+    from phusong.propagation.footprint import site_footprint
+    grid = Grid(21, 21, Affine(30, 0, 0, 0, -30, 630), "EPSG:32648")
+    with pytest.warns(ValidityWarning, match="30–50000 MHz"):
+        site_footprint(np.zeros((21, 21), np.float32), grid, 315.0, 315.0, 20.0, 80_000.0, 0.2)

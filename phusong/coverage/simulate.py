@@ -1,7 +1,6 @@
 """``phusong simulate``: a run folder from a DEM and a site list."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import asdict
@@ -12,7 +11,7 @@ from pyproj import Transformer
 from rasterio.features import rasterize
 from rasterio.warp import transform_bounds
 
-from .._atomic import atomic_dir, check_writable
+from .._atomic import atomic_dir, check_writable, file_sha256
 from ..data.terrain import load_terrain, read_mosaic
 from ..errors import InputError
 from ..sites import read_sites
@@ -21,13 +20,6 @@ from .runfolder import write_cells, write_layers, write_run_json
 
 log = logging.getLogger(__name__)
 
-
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def demonstration_reasons(dems, sites_path) -> list[str]:
@@ -94,7 +86,7 @@ def run_simulation(dems, sites_path, out_dir, settings: Settings, *, crs="EPSG:3
         write_layers(tmp, layers, grid, demonstration=bool(reasons))
         write_cells(tmp, cells)
         stats["wall_s"] = round(time.perf_counter() - t0, 2)
-        inputs = {str(p): _sha256(p) for p in [*map(Path, dems), Path(sites_path)] + ([Path(area)] if area else [])}
+        inputs = {str(p): file_sha256(p) for p in [*map(Path, dems), Path(sites_path)] + ([Path(area)] if area else [])}
         write_run_json(tmp, {"command": "simulate", "inputs_sha256": inputs, "crs": str(grid.crs), "res_m": res_m,
                              "grid": {"width": grid.width, "height": grid.height, "bounds": grid.bounds},
                              "dask_address": dask_address, "settings": asdict(settings),

@@ -12,6 +12,7 @@ from ..errors import InputError
 from . import _kernels
 from .models import empirical_loss_db, model_info
 from .p526 import DEFAULT_EARTH_RADIUS_KM
+from .validity import check_range
 
 MODES = {"delta-bullington": 0, "bullington": 1}  # terrain models the kernel evaluates itself
 LOS_ONLY = 2
@@ -54,6 +55,8 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     With ``los_only`` only the line-of-sight flag is computed (loss is free space).
     """
     model_info(model)  # a clear error for an unknown name
+    if model in MODES:
+        check_range(model, "frequency", frequency_mhz, 30.0, 50_000.0, "MHz")  # P.526-15 diffraction
     if not grid.contains(x, y):
         raise InputError(f"site at ({x:.0f}, {y:.0f}) is outside the terrain")
     res = grid.res_m
