@@ -106,17 +106,19 @@ def test_province_and_commune_maps_in_chromium(maps):
             assert page.locator(".leaflet-control-zoom-fullscreen, .leaflet-fullscreen-on, "
                                 "[class*=fullscreen]").count() >= 1
             assert "MINH HỌA" in page.inner_text("#phusong-legend")
-            # click inside a commune: its popup opens with its name
+            # click inside the largest commune (a point surely inside it): its popup opens with its name
+            import pyogrio
+            communes = pyogrio.read_dataframe(province.parent / "gaps.gpkg", layer="communes")
+            biggest = communes.loc[communes.geometry.area.idxmax()]
+            inside = __import__("geopandas").GeoSeries([biggest.geometry.point_on_surface()],
+                                                       crs=communes.crs).to_crs("EPSG:4326").iloc[0]
             var = _map_var(page)
             point = page.evaluate(f"""() => {{
-                let layer = null;
-                {var}.eachLayer(l => {{ if (!layer && l.feature && l.feature.properties.code
-                    && l.getBounds) layer = l; }});
-                const c = layer.getCenter();
-                const pt = {var}.latLngToContainerPoint(c);
+                const pt = {var}.latLngToContainerPoint([{inside.y}, {inside.x}]);
                 const box = document.getElementById('{var}').getBoundingClientRect();
-                return {{x: pt.x + box.left, y: pt.y + box.top, name: layer.feature.properties.name}};
+                return {{x: pt.x + box.left, y: pt.y + box.top}};
             }}""")
+            point["name"] = biggest["name"]
             page.mouse.click(point["x"], point["y"])
             page.wait_for_selector(".leaflet-popup-content", timeout=5000)
             assert point["name"] in page.inner_text(".leaflet-popup-content")
