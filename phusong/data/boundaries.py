@@ -50,22 +50,11 @@ def _read_any(path, layer=None) -> gpd.GeoDataFrame:
 def read_features(path, crs, *, layer=None, id_field="code", name_field="name",
                   geom_types=("Polygon", "MultiPolygon")) -> gpd.GeoDataFrame:
     """Read a layer, check its id/name fields and geometry types, reproject to ``crs``."""
-    gdf = _read_any(path, layer)
-    for fld in (id_field, name_field):
-        if fld not in gdf.columns:
-            raise InputError(f"field {fld!r} not found (fields: {', '.join(map(str, gdf.columns[:-1]))}); "
-                             "name it with --id-field/--name-field", path=path, field=fld)
-    kinds = set(gdf.geom_type.dropna())
-    if not kinds <= set(geom_types):
-        raise InputError(f"expected {' or '.join(geom_types)} geometries, found {', '.join(sorted(kinds))}", path=path)
-    gdf = gdf.to_crs(crs)
-    gdf = gdf.rename(columns={id_field: "code", name_field: "name"})
-    gdf["code"] = gdf["code"].astype(str)
-    gdf["name"] = gdf["name"].astype(str)
+    gdf = read_features_from(_read_any(path, layer), path, crs, id_field, name_field, geom_types)
     if gdf["code"].duplicated().any():
         dup = gdf["code"][gdf["code"].duplicated()].iloc[0]
         raise InputError(f"id {dup!r} appears more than once", path=path, field=id_field)
-    return gdf.reset_index(drop=True)
+    return gdf
 
 
 def read_communes(path, crs, layer=None, id_field="code", name_field="name") -> gpd.GeoDataFrame:
@@ -115,10 +104,12 @@ def read_zones(path, crs, layer=None, id_field="code", name_field="name",
 
 
 def read_features_from(gdf, path, crs, id_field, name_field, geom_types):
-    """:func:`read_features` on an already-read frame (zones may come from CSV)."""
+    """Check the id/name fields and geometry types of a read frame, reproject, name the fields code/name."""
     for fld in (id_field, name_field):
         if fld not in gdf.columns:
-            raise InputError(f"field {fld!r} not found", path=path, field=fld)
+            fields = ", ".join(str(c) for c in gdf.columns if c != "geometry")
+            raise InputError(f"field {fld!r} not found (fields: {fields}); name it with --id-field/--name-field",
+                             path=path, field=fld)
     kinds = set(gdf.geom_type.dropna())
     if not kinds <= set(geom_types):
         raise InputError(f"expected {' or '.join(geom_types)} geometries, found {', '.join(sorted(kinds))}", path=path)
