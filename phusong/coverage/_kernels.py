@@ -67,6 +67,18 @@ def site_geometry(loss, heights, row0, col0, r_tx, c_tx, res_m, tx_asl_m, rx_hei
 
 
 @njit(cache=True, inline="always")
+def _fold_value(b, sec, s, v, idx):
+    """Fold a value v of cell idx into (best, second, server); ties go to the lower cell index."""
+    if s < 0 or v > b or (v == b and idx < s):
+        if s >= 0:
+            sec = b
+        return v, sec, idx
+    if v > sec:
+        sec = v
+    return b, sec, s
+
+
+@njit(cache=True, inline="always")
 def _gain(bearing, dep, az, omni, inv_bw_h, inv_bw_v, tilt, mech, use_table, h_table, v_table, floor, gain_dbi):
     if use_table:
         off = 0.0 if omni else bearing - az
@@ -118,14 +130,7 @@ def fold_cells(loss, bearing, depression, row0, col0, azimuth_deg, omni, bw_h, b
                 g = _gain(bearing[i, j], depression[i, j], azimuth_deg[k], omni[k], inv_h[k], inv_v[k], tilt_deg[k],
                           mech_tilt_deg[k], use_table[k], h_tables[k], v_tables[k], floors[k], gain_dbi[k])
                 v = np.float32(base_dbm[k] + g - pl)
-                idx = cell_index[k]
-                if s < 0 or v > b or (v == b and idx < s):
-                    if s >= 0:
-                        sec = b
-                    b = v
-                    s = idx
-                elif v > sec:
-                    sec = v
+                b, sec, s = _fold_value(b, sec, s, v, cell_index[k])
                 if add_power:
                     q += quantise_dbm(v)
             best[r, c] = b
@@ -146,16 +151,8 @@ def merge_best(best, second, server, p_best, p_second, p_server, row0, col0):
                 continue
             r = row0 + i
             c = col0 + j
-            s = server[r, c]
-            pb = p_best[i, j]
-            b = best[r, c]
-            if s < 0:
-                best[r, c] = pb
-                second[r, c] = p_second[i, j]
-                server[r, c] = ps
-            elif pb > b or (pb == b and ps < s):
-                second[r, c] = max(b, p_second[i, j])
-                best[r, c] = pb
-                server[r, c] = ps
-            else:
-                second[r, c] = max(second[r, c], pb)
+            # a partial's best (with its cell) then its second best, by the same rule as fold_cells
+            b, sec, s = _fold_value(best[r, c], second[r, c], server[r, c], p_best[i, j], ps)
+            best[r, c] = b
+            second[r, c] = max(sec, p_second[i, j])
+            server[r, c] = s
