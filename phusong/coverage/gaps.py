@@ -29,6 +29,7 @@ from rasterio.features import rasterize
 
 from .._raster import Grid
 from ..data.targets import Target
+from ..sites.schema import TECH_SLUG
 
 DEFAULT_ZONE_SHARE_PCT = 90.0
 
@@ -156,7 +157,7 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
         people = np.bincount(ids.ravel(), weights=population.ravel(), minlength=n + 1)[1:]
         communes["population"] = people.round(0)
     for t in techs:
-        slug = t.lower().replace("-", "")
+        slug = TECH_SLUG[t]
         hit = np.bincount(ids.ravel(), weights=cov[t].ravel(), minlength=n + 1)[1:]
         communes[f"covered_area_pct_{slug}"] = np.where(cells > 0, 100.0 * hit / np.maximum(cells, 1), np.nan).round(2)
         communes[f"covered_area_km2_{slug}"] = (hit * cell_km2).round(3)
@@ -169,7 +170,7 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
         joined = gpd.sjoin(s[["site_id", "technology", "geometry"]], communes[["code", "geometry"]],
                            predicate="within", how="inner")
         for t in techs:
-            slug = t.lower().replace("-", "")
+            slug = TECH_SLUG[t]
             count = joined[joined["technology"] == t].groupby("code")["site_id"].nunique()
             communes[f"sites_{slug}"] = communes["code"].map(count).fillna(0).astype(int)
 

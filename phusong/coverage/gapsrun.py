@@ -11,10 +11,10 @@ from ..data.boundaries import population_points, read_communes, read_points, rea
 from ..data.targets import load_targets
 from ..errors import InputError
 from ..sites import read_sites
+from ..sites.schema import TECH_SLUG
 from .gaps import analyse
 from .report import write_gpkg, write_report
 
-TECH_FILES = {"4G": "4g", "5G": "5g", "NB-IoT": "nbiot"}
 
 
 def read_run_folder(run_dir) -> tuple[Grid, dict, dict, bool]:
@@ -25,7 +25,7 @@ def read_run_folder(run_dir) -> tuple[Grid, dict, dict, bool]:
     covered, rsrp = {}, {}
     grid = None
     demonstration = False
-    for tech, slug in TECH_FILES.items():
+    for tech, slug in TECH_SLUG.items():
         path = run_dir / f"covered_{slug}.tif"
         if not path.exists():
             continue

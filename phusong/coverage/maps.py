@@ -26,6 +26,7 @@ from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from .._atomic import write_text
 from ..errors import InputError
+from ..sites.schema import TECH_SLUG
 
 SIGNAL_EDGES_DBM = (-100.0, -90.0, -80.0)
 SIGNAL_COLOURS = ("#fde725", "#5ec962", "#21918c", "#3b528b")   # weak → strong
@@ -55,7 +56,6 @@ TEXT = {
            "operator": "Operator", "tech": "Technology", "height": "Height (m)", "power": "Power (dBm)",
            "azimuth": "Azimuth (°)", "tilt": "Tilt (°)", "signal_at": "5G signal"},
 }
-TECHS = (("4G", "4g"), ("5G", "5g"), ("NB-IoT", "nbiot"))
 
 
 def _overlay(rsrp_path: Path, covered_path: Path, bounds_xy=None):
@@ -161,7 +161,7 @@ def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") 
     plugins.Fullscreen(position="topleft").add_to(fmap)
 
     bounds_xy = clip.bounds if clip is not None else None
-    for tech, slug in TECHS:
+    for tech, slug in TECH_SLUG.items():
         rsrp, cov = run_dir / f"rsrp_{slug}.tif", run_dir / f"covered_{slug}.tif"
         if rsrp.exists() and cov.exists():
             url, bounds = _overlay(rsrp, cov, bounds_xy)
@@ -177,7 +177,7 @@ def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") 
         return {"fillColor": colour, "color": "#333", "weight": 1, "fillOpacity": 0.35}
 
     popup_fields, aliases = ["name", "code"], [t["commune"], t["code"]]
-    for tech, slug in TECHS:
+    for tech, slug in TECH_SLUG.items():
         for key, label in ((f"covered_area_pct_{slug}", "area"), (f"covered_pop_pct_{slug}", "pop")):
             if key in communes:
                 popup_fields.append(key)

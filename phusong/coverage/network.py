@@ -28,11 +28,11 @@ from .._raster import Grid
 from ..propagation.footprint import site_footprint, window_for
 from ..propagation.linkbudget import default_scs_khz, power_per_re_dbm
 from ..propagation.msi import read_msi
+from ..sites.schema import TECH_SLUG
 from . import _kernels
 
 log = logging.getLogger(__name__)
 
-TECH_SLUG = {"4G": "4g", "5G": "5g", "NB-IoT": "nbiot"}
 ANY = "*"
 CACHE_VERSION = "kernel-2"
 

@@ -15,6 +15,7 @@ import pyogrio
 
 from .. import __version__
 from .._atomic import atomic_path, write_text
+from ..sites.schema import TECH_SLUG
 from .gaps import GapResult
 from .qgis_styles import default_styles, embed_styles
 
@@ -43,7 +44,7 @@ def write_gpkg(path, result: GapResult, overwrite: bool = True, demonstration: b
     if result.sites is not None:
         layers.append(("sites", result.sites))
     for tech, gdf in result.coverage.items():
-        layers.append((f"coverage_{tech.lower().replace('-', '')}", gdf))
+        layers.append((f"coverage_{TECH_SLUG[tech]}", gdf))
     with atomic_path(path, overwrite) as tmp:
         for name, gdf in layers:
             gdf = _plain(gdf)

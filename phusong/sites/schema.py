@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TECHNOLOGIES = ("4G", "5G", "NB-IoT")
+TECH_SLUG = {"4G": "4g", "5G": "5g", "NB-IoT": "nbiot"}   # in file and field names: rsrp_5g.tif, sites_nbiot
 STATUSES = ("existing", "planned", "candidate")
 
 
