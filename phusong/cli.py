@@ -145,16 +145,10 @@ def sites():
 @handle_errors
 def sites_validate(file, dems):
     """Check a site list; print every problem; exit 2 when anything is wrong."""
-    from rasterio.warp import transform_bounds
-
-    from .data.terrain import read_mosaic
+    from .data.terrain import dem_bounds_lonlat
     from .sites import validate_sites
 
-    bounds = None
-    if dems:
-        _, grid, _ = read_mosaic(list(dems))
-        bounds = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21)
-    report = validate_sites(file, bounds)
+    report = validate_sites(file, dem_bounds_lonlat(list(dems)) if dems else None)
     for line in report.lines():
         click.echo(line)
     if not report.ok:

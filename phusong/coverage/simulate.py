@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 from pyproj import Transformer
 from rasterio.features import rasterize
-from rasterio.warp import transform_bounds
 
 from .._atomic import atomic_dir, check_writable, file_sha256
-from ..data.terrain import load_terrain, read_mosaic
+from ..data.terrain import dem_bounds_lonlat, load_terrain
 from ..errors import InputError
 from ..sites import read_sites
 from .network import Settings, simulate_network
@@ -51,9 +50,7 @@ def run_simulation(dems, sites_path, out_dir, settings: Settings, *, crs="EPSG:3
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         check_writable(out_dir, overwrite)
-    _, src_grid, _ = read_mosaic(dems)
-    dem_lonlat = transform_bounds(src_grid.crs, "EPSG:4326", *src_grid.bounds, densify_pts=21)
-    sites = read_sites(sites_path, dem_lonlat)
+    sites = read_sites(sites_path, dem_bounds_lonlat(dems))
     pad = settings.radius_km * 1000.0
     area_gdf = None
     if area is not None:

@@ -61,6 +61,37 @@ def _open(path):
         raise InputError(f"not a DEM GDAL can read ({exc})", path=path) from None
 
 
+def _open_tiles(paths) -> list:
+    """Open DEM tiles that share one CRS (the caller closes them)."""
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    if not paths:
+        raise InputError("no terrain file given")
+    datasets = []
+    try:
+        for p in paths:
+            datasets.append(_open(p))
+            if datasets[-1].crs is None:
+                raise InputError("DEM has no coordinate reference system", path=p)
+            if datasets[-1].crs != datasets[0].crs:
+                raise InputError(f"CRS {datasets[-1].crs} differs from the first tile's {datasets[0].crs}", path=p)
+    except InputError:
+        for ds in datasets:
+            ds.close()
+        raise
+    return datasets
+
+
+def dem_bounds_lonlat(paths) -> tuple[float, float, float, float]:
+    """West, south, east, north (WGS 84) of the tiles' union, from their metadata alone."""
+    datasets = _open_tiles(paths)
+    try:
+        boxes = np.array([transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21) for ds in datasets])
+    finally:
+        for ds in datasets:
+            ds.close()
+    return (float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max()))
+
+
 def read_mosaic(paths) -> tuple[np.ndarray, Grid, int]:
     """Mosaic DEM tiles on their own (common) grid.
 
@@ -69,17 +100,9 @@ def read_mosaic(paths) -> tuple[np.ndarray, Grid, int]:
     overlap (SRTM tiles share their edge rows) the first tile wins, so a tile
     cut into pieces mosaics back to the original exactly.
     """
-    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
-    if not paths:
-        raise InputError("no terrain file given")
-    datasets = [_open(p) for p in paths]
+    datasets = _open_tiles(paths)
     try:
         crs = datasets[0].crs
-        if crs is None:
-            raise InputError("DEM has no coordinate reference system", path=paths[0])
-        for p, ds in zip(paths[1:], datasets[1:]):
-            if ds.crs != crs:
-                raise InputError(f"CRS {ds.crs} differs from the first tile's {crs}", path=p)
         nodata = datasets[0].nodata if datasets[0].nodata is not None else SRTM_VOID
         if len(datasets) == 1:
             arr = datasets[0].read(1)
