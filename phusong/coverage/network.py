@@ -34,7 +34,7 @@ from . import _kernels
 log = logging.getLogger(__name__)
 
 ANY = "*"
-CACHE_VERSION = "kernel-2"
+CACHE_VERSION = "kernel-3"  # cell-exact receivers with an exact tail
 
 # Thresholds: outdoor signal per resource element at 1.5 m, met with the location probability below.
 # −105 dBm RSRP is the level UK regulator Ofcom's coverage reporting uses for good outdoor 4G data;

@@ -45,13 +45,18 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
                    frequency_mhz: float, radius_km: float, rx_height_m: float = 1.5,
                    earth_radius_km: float = DEFAULT_EARTH_RADIUS_KM,
                    model: str = "delta-bullington", ray_spacing_cells: float = 1.0,
-                   sample_step_cells: float = 1.0, los_only: bool = False) -> Footprint:
+                   sample_step_cells: float = 1.0, los_only: bool = False,
+                   exact_tail: int | None = None) -> Footprint:
     """Basic transmission loss (dB) and LOS from a site at (x, y) in the grid's CRS to every cell.
 
     Rays are spaced so that neighbouring rays are at most ``ray_spacing_cells``
-    apart at the radius, with samples ``sample_step_cells`` apart along each.
-    Every cell interpolates its four surrounding polar samples, so the result is
-    the same for any thread count. Distance-based models take LOS from the sweep.
+    apart at the radius, with samples ``sample_step_cells`` apart along each. Each
+    cell is evaluated once, on its nearest ray's profile with the last
+    ``exact_tail`` samples and the receiver on its own straight line (see
+    :mod:`phusong.propagation._kernels`), so the result is the same for any thread
+    count; ``exact_tail`` larger than the radius in samples gives the reference's
+    exact profiles (default: ``EXACT_TAIL`` for loss, ``LOS_TAIL`` where only the
+    LOS flag is computed). Distance-based models take LOS from the sweep.
     With ``los_only`` only the line-of-sight flag is computed (loss is free space).
     """
     model_info(model)  # a clear error for an unknown name
@@ -63,22 +68,24 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     radius_m = radius_km * 1000.0
     n = max(int(radius_m / (res * sample_step_cells)), 2)
     n_rays = int(math.ceil(2.0 * math.pi * radius_m / (res * ray_spacing_cells)))
-    n_rays = _kernels.MAX_STRIDE * max(math.ceil(n_rays / _kernels.MAX_STRIDE), 1)
+    n_rays = _kernels.RAY_MULTIPLE * max(math.ceil(n_rays / _kernels.RAY_MULTIPLE), 1)
     r_tx, c_tx = (float(v) for v in grid.rowcol(x, y))
     heights = np.ascontiguousarray(heights, dtype=np.float32)
     near = heights[int(np.clip(round(r_tx), 0, grid.height - 1)), int(np.clip(round(c_tx), 0, grid.width - 1))]
     if not np.isfinite(near):
         raise InputError(f"site at ({x:.0f}, {y:.0f}) is outside the terrain's data")
-    loss_p, los_p = _kernels.radial_sweep(heights, r_tx, c_tx, n_rays, n, sample_step_cells, res, float(tx_height_m),
-                                          float(rx_height_m), float(frequency_mhz), float(earth_radius_km),
-                                          LOS_ONLY if los_only else MODES.get(model, 1))
     row0, col0, nrow, ncol = window_for(grid, x, y, radius_m)
-    loss, los = _kernels.polar_to_raster(loss_p, los_p, r_tx, c_tx, row0, col0, nrow, ncol, sample_step_cells, n, los_only)
+    mode = LOS_ONLY if los_only or model not in MODES else MODES[model]
+    if exact_tail is None:
+        exact_tail = _kernels.LOS_TAIL if mode == LOS_ONLY else _kernels.EXACT_TAIL
+    loss, los = _kernels.sweep_cells(heights, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, sample_step_cells, res,
+                                     float(tx_height_m), float(rx_height_m), float(frequency_mhz),
+                                     float(earth_radius_km), mode, int(exact_tail))
     t = grid.transform
     wgrid = Grid(nrow, ncol, t @ Affine.translation(col0, row0), grid.crs)
     if model not in MODES and not los_only:  # distance-based models, LOS from the terrain sweep where they need it
         gx, gy = wgrid.xy(np.arange(nrow)[:, None], np.arange(ncol)[None, :])
         d_km = np.hypot(gx - x, gy - y) / 1000.0
         empirical = empirical_loss_db(model, d_km, frequency_mhz, tx_height_m, rx_height_m, los == 1)
-        loss = np.where(np.isnan(loss), np.nan, empirical).astype(np.float32)
+        loss = np.where(los == 255, np.nan, empirical).astype(np.float32)
     return Footprint(loss, los, wgrid, row0, col0)
