@@ -288,7 +288,6 @@ def _ray_cells(heights, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg,
     off the line. mode 0: delta-Bullington; 1: Bullington on the actual profile;
     2: LOS only (loss = free space). Cells whose profile leaves the DEM's data stay NaN/255.
     """
-    nrow_all, ncol_all = heights.shape
     lam = C_M_S / (f_mhz * 1e6)
     f_ghz = f_mhz / 1000.0
     f13 = f_ghz ** (1.0 / 3.0)
@@ -358,8 +357,11 @@ def _ray_cells(heights, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg,
                 continue
             length = lengths[q]
             m = _last_sample(length)
-            sr = (row0 + i - r_tx) / length  # one sample along the cell's line, in cells
-            sc = (col0 + jj - c_tx) / length
+            sr = 0.0
+            sc = 0.0
+            if m > m0:  # one sample along the cell's line, in cells (length >= 1.5 here)
+                sr = (row0 + i - r_tx) / length
+                sc = (col0 + jj - c_tx) / length
             ne = 0
             curved = max_curved_slope
             plain = max_plain_slope
