@@ -183,6 +183,27 @@ def test_kernel_is_exact_on_axis_and_diagonal_rays():
     np.testing.assert_array_equal(fp.los[rows - fp.row0, cols - fp.col0] == 1, ref_los)
 
 
+def test_kernel_leaves_cells_beyond_missing_terrain_empty():
+    """A partial DEM (NaN outside its data): cells there, and cells whose profile crosses them, have no
+    value; cells whose profiles stay on data are unchanged."""
+    grid = _flat_grid(201)
+    heights = _rough_terrain(201, 5)
+    x, y = (float(v) for v in grid.xy(100, 100))
+    full = site_footprint(heights, grid, x, y, 30.0, 1800.0, 2.9)
+    holed = heights.copy()
+    holed[:, 150:] = np.nan             # no data east of column 150
+    holed[40:60, 95:106] = np.nan       # a void north of the site
+    fp = site_footprint(holed, grid, x, y, 30.0, 1800.0, 2.9)
+    cols = np.arange(fp.grid.width)[None, :] + fp.col0
+    rows = np.arange(fp.grid.height)[:, None] + fp.row0
+    assert np.isnan(fp.loss_db[:, cols[0] >= 150]).all()
+    assert (fp.los[:, cols[0] >= 150] == 255).all()
+    assert np.isnan(fp.loss_db[(rows < 40) & (abs(cols - 100) <= 1)]).all()  # behind the void
+    clear = (cols <= 140) & ~((rows < 62) & (abs(cols - 100) < 30))
+    np.testing.assert_array_equal(fp.loss_db[clear & np.isfinite(full.loss_db)],
+                                  full.loss_db[clear & np.isfinite(full.loss_db)])
+
+
 def test_kernel_is_deterministic():
     grid = _flat_grid(201)
     rng = np.random.default_rng(3)
