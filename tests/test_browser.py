@@ -81,6 +81,29 @@ def _open(browser, path, problems):
     return page
 
 
+def _click_until_popup(page, var, lat, lon, attempts=3):
+    """Click the map at (lat, lon) once it has stopped moving, until a popup opens.
+
+    Under load the first click can land while the initial fit-to-bounds is still
+    animating; each attempt waits for the map to settle and recomputes the pixel."""
+    where = ""
+    for _ in range(attempts):
+        page.wait_for_function(f"() => !{var}._animatingZoom && !({var}._panAnim && {var}._panAnim._inProgress)")
+        page.wait_for_timeout(300)
+        point = page.evaluate(f"""() => {{
+            const pt = {var}.latLngToContainerPoint([{lat}, {lon}]);
+            const box = document.getElementById('{var}').getBoundingClientRect();
+            return {{x: pt.x + box.left, y: pt.y + box.top}};
+        }}""")
+        page.mouse.click(point["x"], point["y"])
+        try:
+            page.wait_for_selector(".leaflet-popup-content", timeout=4000)
+            return
+        except Exception:  # playwright's TimeoutError: say what the click hit
+            where = page.evaluate(f"() => document.elementFromPoint({point['x']}, {point['y']})?.outerHTML?.slice(0, 200)")
+    raise AssertionError(f"no popup after {attempts} clicks at ({lat:.5f}, {lon:.5f}); the last hit: {where}")
+
+
 def _map_var(page):
     return page.evaluate("() => Object.keys(window).find(k => k.startsWith('map_'))")
 
@@ -112,16 +135,8 @@ def test_province_and_commune_maps_in_chromium(maps):
             biggest = communes.loc[communes.geometry.area.idxmax()]
             inside = __import__("geopandas").GeoSeries([biggest.geometry.point_on_surface()],
                                                        crs=communes.crs).to_crs("EPSG:4326").iloc[0]
-            var = _map_var(page)
-            point = page.evaluate(f"""() => {{
-                const pt = {var}.latLngToContainerPoint([{inside.y}, {inside.x}]);
-                const box = document.getElementById('{var}').getBoundingClientRect();
-                return {{x: pt.x + box.left, y: pt.y + box.top}};
-            }}""")
-            point["name"] = biggest["name"]
-            page.mouse.click(point["x"], point["y"])
-            page.wait_for_selector(".leaflet-popup-content", timeout=5000)
-            assert point["name"] in page.inner_text(".leaflet-popup-content")
+            _click_until_popup(page, _map_var(page), inside.y, inside.x)
+            assert biggest["name"] in page.inner_text(".leaflet-popup-content")
             page.wait_for_timeout(600)  # let the popup finish fading in
             page.screenshot(path=str(shots / "province-map.png"))
             assert not problems, problems
