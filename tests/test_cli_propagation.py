@@ -96,3 +96,39 @@ def test_models_lists_sources_and_validity():
     assert result.exit_code == 0
     for text in ("delta-bullington", "ITU-R P.526-15", "okumura-hata", "150–1500 MHz", "3gpp-rma", "TR 38.901"):
         assert text in result.output
+
+
+@pytest.mark.slow
+def test_footprint_and_path_agree_on_the_langson_standin(tmp_path):
+    """The two commands share the working grid: `path` at cell centres of the `footprint` map gives
+    the map's values (the map's own criterion: 98% within 1 dB of the straight-profile reference)."""
+    from pyproj import Transformer
+
+    dem = shared_path("data", "langson", "terrain_standin_3arcsec.tif")
+    common = ["--tx-height-m", "30", "--freq-mhz", "1800", "--rx-height-m", "1.5", "--crs", "EPSG:32648",
+              "--res-m", "30", "--model", "delta-bullington"]
+    loss_tif, los_tif = tmp_path / "loss.tif", tmp_path / "los.tif"
+    result = CliRunner().invoke(cli, ["footprint", "--dem", str(dem), "--lon", "106.76", "--lat", "21.85",
+                                      "--radius-km", "6", *common, "--out", str(loss_tif), "--los-out", str(los_tif)])
+    assert result.exit_code == 0, result.output
+    with rasterio.open(loss_tif) as src:
+        loss, transform = src.read(1), src.transform
+    with rasterio.open(los_tif) as src:
+        los = src.read(1)
+    cells = np.argwhere(np.isfinite(loss))
+    cells = cells[np.random.default_rng(4).choice(len(cells), 200, replace=False)]
+    x, y = rasterio.transform.xy(transform, cells[:, 0], cells[:, 1])
+    lon, lat = Transformer.from_crs(32648, 4326, always_xy=True).transform(x, y)
+    pts = tmp_path / "points.csv"
+    pts.write_text("lon,lat\n" + "".join(f"{a:.9f},{b:.9f}\n" for a, b in zip(lon, lat)))
+    out = tmp_path / "points_loss.csv"
+    result = CliRunner().invoke(cli, ["path", "--dem", str(dem), "--tx", "106.76,21.85", "--rx-points", str(pts),
+                                      *common, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(out)))
+    path_loss = np.array([float(r["loss_db"]) for r in rows])
+    path_los = np.array([r["los"].lower() == "true" for r in rows])
+    diff = np.abs(loss[cells[:, 0], cells[:, 1]] - path_loss)
+    assert np.median(diff) <= 0.3
+    assert np.mean(diff <= 1.0) >= 0.98
+    assert np.mean((los[cells[:, 0], cells[:, 1]] == 1) == path_los) >= 0.98
