@@ -414,10 +414,13 @@ def simulate(dems, sites_path, out_dir, crs, res_m, model, radius_km, technologi
 @click.option("--communes", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Commune polygons.")
 @click.option("--communes-layer", help="Layer of --communes (default: its first layer).")
 @click.option("--centres", type=click.Path(dir_okay=False, path_type=Path), help="Commune centres (points).")
+@click.option("--centres-layer", help="Layer of --centres (default: its first layer).")
 @click.option("--villages", type=click.Path(dir_okay=False, path_type=Path),
               help="Villages (points; a has_power field excludes villages without grid power).")
+@click.option("--villages-layer", help="Layer of --villages (default: its first layer).")
 @click.option("--zones", type=click.Path(dir_okay=False, path_type=Path),
               help="Industrial zones (polygons, or points with area_ha).")
+@click.option("--zones-layer", help="Layer of --zones (default: its first layer).")
 @click.option("--sites", type=click.Path(dir_okay=False, path_type=Path), help="Site list (for sites per unit).")
 @click.option("--population", type=click.Path(dir_okay=False, path_type=Path), help="People-per-cell raster.")
 @click.option("--population-field", help="Or: a per-commune population field, spread over each commune.")
@@ -438,16 +441,17 @@ def simulate(dems, sites_path, out_dir, crs, res_m, model, radius_km, technologi
 @overwrite_option
 @verbosity_options
 @handle_errors
-def gaps(run_dir, communes, communes_layer, centres, villages, zones, sites, population, population_field, targets,
-         indicators, id_field, name_field, centre_rule, zone_share_pct, settlement_min_people, out, report_dir,
-         overwrite):
+def gaps(run_dir, communes, communes_layer, centres, centres_layer, villages, villages_layer, zones, zones_layer, sites,
+         population, population_field, targets, indicators, id_field, name_field, centre_rule, zone_share_pct,
+         settlement_min_people, out, report_dir, overwrite):
     """Coverage of communes, centres, villages and zones against the plan's targets."""
     from ._atomic import check_writable
     from .coverage.gapsrun import run_gaps, totals_line
 
     check_writable(out, overwrite)
-    result = run_gaps(run_dir, communes, out, communes_layer=communes_layer, centres=centres, villages=villages,
-                      zones=zones, sites=sites, population=population, population_field=population_field,
+    result = run_gaps(run_dir, communes, out, communes_layer=communes_layer, centres=centres,
+                      centres_layer=centres_layer, villages=villages, villages_layer=villages_layer, zones=zones,
+                      zones_layer=zones_layer, sites=sites, population=population, population_field=population_field,
                       targets=targets, indicators=indicators, id_field=id_field, name_field=name_field,
                       report_dir=report_dir, centre_rule=centre_rule, zone_share_pct=zone_share_pct,
                       settlement_min_people=settlement_min_people, overwrite=overwrite)

@@ -117,6 +117,24 @@ def test_codes_and_names_come_through(langson, tmp_path):
     assert len(got) == 65
 
 
+def test_layers_of_one_multi_layer_geopackage(langson, tmp_path):
+    """GIS staff pass the shared GeoPackage itself: each input names its layer."""
+    folder, communes, grid = langson
+    gpkg = shared_path("data", "langson", "communes_2025.gpkg")
+    run = _run_folder(tmp_path / "run", grid, np.ones((grid.height, grid.width), np.uint8))
+    out = tmp_path / "gaps.gpkg"
+    args = ["gaps", "--run", str(run), "--communes", str(gpkg), "--communes-layer", "communes",
+            "--centres", str(gpkg), "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "expected Point geometries, found MultiPolygon" in result.output
+    assert "commune_centres (Point)" in result.output
+    result = CliRunner().invoke(cli, args + ["--centres-layer", "commune_centres"])
+    assert result.exit_code == 0, result.output
+    got = pyogrio.read_dataframe(out, layer="commune_centres")
+    assert len(got) == len(pyogrio.read_dataframe(folder / "commune_centres.gpkg")) and got["covered_5g"].all()
+
+
 def test_centre_on_a_coverage_edge_follows_the_rule():
     grid = Grid(4, 4, Affine(100.0, 0, 0.0, 0, -100.0, 400.0), "EPSG:32648")
     covered = np.zeros((4, 4), np.uint8)

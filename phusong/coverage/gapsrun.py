@@ -46,16 +46,17 @@ def read_run_folder(run_dir) -> tuple[Grid, dict, dict, bool]:
     return grid, covered, rsrp, demonstration
 
 
-def run_gaps(run_dir, communes, out, *, communes_layer=None, centres=None, villages=None, zones=None, sites=None,
+def run_gaps(run_dir, communes, out, *, communes_layer=None, centres=None, centres_layer=None, villages=None,
+             villages_layer=None, zones=None, zones_layer=None, sites=None,
              population=None, population_field=None, targets="langson-2025-2030", indicators=None, id_field="code",
              name_field="name", report_dir=None, centre_rule="cell", zone_share_pct=90.0,
              settlement_min_people=50.0, overwrite=False, title=None):
     grid, covered, rsrp, demo = read_run_folder(run_dir)
     crs = grid.crs
     gdf = read_communes(communes, crs, communes_layer, id_field, name_field)
-    centre_gdf = read_points(centres, crs, None, id_field, name_field) if centres else None
-    village_gdf = read_points(villages, crs, None, id_field, name_field) if villages else None
-    zone_gdf = read_zones(zones, crs, None, id_field, name_field) if zones else None
+    centre_gdf = read_points(centres, crs, centres_layer, id_field, name_field) if centres else None
+    village_gdf = read_points(villages, crs, villages_layer, id_field, name_field) if villages else None
+    zone_gdf = read_zones(zones, crs, zones_layer, id_field, name_field) if zones else None
     site_gdf = read_sites(sites) if sites else None
     people = read_population(population, grid) if population else None
     settlements = population_points(population, crs, settlement_min_people) \

@@ -37,6 +37,11 @@ def _read_any(path, layer=None) -> gpd.GeoDataFrame:
             raise InputError("lon/lat is missing or not a number", path=path, row=i, field="lon,lat")
         return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326")
     try:
+        if layer is None:  # the documented default, said once instead of pyogrio's warning
+            names = [str(name) for name, _ in pyogrio.list_layers(path)]
+            if len(names) > 1:
+                log.info("%s: reading its first layer %r of %s", path.name, names[0], ", ".join(names))
+                layer = names[0]
         gdf = pyogrio.read_dataframe(path, layer=layer)
     except Exception as exc:
         raise InputError(f"cannot read{' layer ' + repr(layer) if layer else ''} ({exc})", path=path) from None
@@ -103,6 +108,18 @@ def read_zones(path, crs, layer=None, id_field="code", name_field="name",
     return gdf
 
 
+def _other_layers(path) -> str:
+    """'; its layers: a (Point), b (Polygon) …' for a file of several layers, else ''."""
+    try:
+        layers = pyogrio.list_layers(path)
+    except Exception:  # a CSV, or a frame not read from a file
+        return ""
+    if len(layers) < 2:
+        return ""
+    listed = ", ".join(f"{name} ({kind})" for name, kind in layers)
+    return f"; the file has layers {listed}: choose one with the input's layer option"
+
+
 def read_features_from(gdf, path, crs, id_field, name_field, geom_types):
     """Check the id/name fields and geometry types of a read frame, reproject, name the fields code/name."""
     for fld in (id_field, name_field):
@@ -112,7 +129,8 @@ def read_features_from(gdf, path, crs, id_field, name_field, geom_types):
                              path=path, field=fld)
     kinds = set(gdf.geom_type.dropna())
     if not kinds <= set(geom_types):
-        raise InputError(f"expected {' or '.join(geom_types)} geometries, found {', '.join(sorted(kinds))}", path=path)
+        raise InputError(f"expected {' or '.join(geom_types)} geometries, found {', '.join(sorted(kinds))}"
+                         f"{_other_layers(path)}", path=path)
     gdf = gdf.to_crs(crs).rename(columns={id_field: "code", name_field: "name"})
     gdf["code"] = gdf["code"].astype(str)
     gdf["name"] = gdf["name"].astype(str)
