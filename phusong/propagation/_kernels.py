@@ -376,7 +376,7 @@ def _ray_cells(heights, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg,
                 curved = max(curved, (ge[ne] - hts) * inv_x[k])
                 plain = max(plain, (h - hts) * inv_x[k])
                 ne += 1
-            if ne < m - m0:
+            if ne < m - m0:  # the cell's own line crosses missing data: no value
                 continue
             value, visible = _receiver(length * step_km, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, ne,
                                        v1, v2, curved, plain, h0, hts, hrg, f_mhz, lam, f_ghz,
