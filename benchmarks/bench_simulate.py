@@ -57,7 +57,7 @@ def main():
         s1000 = tmp / "sites_1000.csv"
         df = write_sites(340, s1000)
         warm = tmp / "sites_warm.csv"
-        df.head(6).to_csv(warm, index=False)
+        write_sites_csv(df.head(6), warm)
         simulate(warm, tmp / "r0", tmp / "c0", radius=2)  # the JIT cache, so no run below pays compilation
         wall, gb = simulate(s1000, tmp / "r1", tmp / "c1")
         rows.append(("1,020 cells (340 sites), 15 km, 30 m, cold cache", wall, gb))
@@ -65,7 +65,7 @@ def main():
         # what-if: one cell's tilt changed; every terrain pass comes from the cache
         df.loc[0, "electrical_tilt_deg"] += 4
         whatif = tmp / "sites_whatif.csv"
-        df.to_csv(whatif, index=False)
+        write_sites_csv(df, whatif)
         wall2, gb2 = simulate(whatif, tmp / "r2", tmp / "c1")
         rows.append(("what-if re-run (one tilt changed), warm cache", wall2, gb2))
         # Dask: a local scheduler and two single-threaded workers on loopback

@@ -109,7 +109,7 @@ def read_zones(path, crs, layer=None, id_field="code", name_field="name",
 
 
 def _other_layers(path) -> str:
-    """'; its layers: a (Point), b (Polygon) …' for a file of several layers, else ''."""
+    """'; the file has layers a (Point), b (Polygon): …' for a file of several layers, else ''."""
     try:
         layers = pyogrio.list_layers(path)
     except Exception:  # a CSV, or a frame not read from a file
