@@ -272,11 +272,20 @@ def path(profile_csv, dems, tx_lonlat, rx_points, tx_height_m, freq_mhz, model, 
     from ._atomic import atomic_path
     from .propagation.points import path_to_points
 
+    from .data.terrain import synthetic_dem_names
+
     table = path_to_points(list(dems), _lonlat(tx_lonlat), rx_points, tx_height_m, rx_height_m, freq_mhz, model,
                            earth_radius_km, crs, res_m)
+    synthetic = synthetic_dem_names(dems)
+    if synthetic:
+        table["demonstration"] = 1  # as in the GeoPackage layers: rests on stand-in terrain
     with atomic_path(out, overwrite) as tmp:
         table.to_csv(tmp, index=False)
-    click.echo(f"{len(table)} receivers -> {out}")
+    click.echo(f"{len(table)} receivers -> {out}{_demonstration_note(synthetic)}")
+
+
+def _demonstration_note(synthetic_dems) -> str:
+    return f" (DEMONSTRATION: synthetic terrain {', '.join(synthetic_dems)})" if synthetic_dems else ""
 
 
 @cli.command()
@@ -303,6 +312,7 @@ def footprint(dems, lon, lat, tx_height_m, freq_mhz, model, earth_radius_km, rad
 
     from ._atomic import check_writable
     from ._raster import write_geotiff
+    from .data.terrain import synthetic_dem_names
     from .propagation.points import site_terrain
 
     check_writable(out, overwrite)
@@ -315,13 +325,17 @@ def footprint(dems, lon, lat, tx_height_m, freq_mhz, model, earth_radius_km, rad
                         earth_radius_km, model)
     tags = {"MODEL": model, "FREQUENCY_MHZ": freq_mhz, "TX_HEIGHT_M": tx_height_m, "RX_HEIGHT_M": rx_height_m,
             "SITE_LONLAT": f"{lon},{lat}", "EARTH_RADIUS_KM": earth_radius_km}
+    synthetic = synthetic_dem_names(dems)
+    if synthetic:
+        tags["DESCRIPTION"] = f"SYNTHETIC DEMONSTRATION: computed on stand-in terrain {', '.join(synthetic)}"
     write_geotiff(out, fp.loss_db, fp.grid, nodata=np.nan, tags=tags, overwrite=overwrite,
                   band_description="basic transmission loss (dB)")
     if los_out:
         write_geotiff(los_out, fp.los, fp.grid, nodata=255, tags=tags, overwrite=overwrite,
                       band_description="line of sight: 1 visible, 0 not")
     finite = fp.loss_db[np.isfinite(fp.loss_db)]
-    click.echo(f"{finite.size} cells, loss {finite.min():.1f}–{finite.max():.1f} dB -> {out}")
+    click.echo(f"{finite.size} cells, loss {finite.min():.1f}–{finite.max():.1f} dB -> {out}"
+               f"{_demonstration_note(synthetic)}")
 
 
 def _thresholds(ctx, param, value):

@@ -55,7 +55,7 @@ def test_path_to_points_on_a_dem(tmp_path):
         "--rx-height-m", "1.5", "--freq-mhz", "1800", "--crs", "EPSG:32619", "--res-m", "30", "--out", str(out)])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(open(out)))
-    assert len(rows) == 3
+    assert len(rows) == 3 and "demonstration" not in rows[0] and "DEMONSTRATION" not in result.output
     for r in rows:
         assert float(r["loss_db"]) >= float(r["free_space_db"]) - 1e-6
     assert float(rows[2]["distance_km"]) == pytest.approx(0.8, abs=0.05)
@@ -72,6 +72,7 @@ def test_footprint_writes_loss_and_los(tmp_path):
     assert result.exit_code == 0, result.output
     with rasterio.open(loss) as src:
         assert src.dtypes[0] == "float32" and src.crs.to_epsg() == 32619 and src.res == (30.0, 30.0)
+        assert "DESCRIPTION" not in src.tags()  # real SRTM: not a demonstration
         values = src.read(1)
     with rasterio.open(los) as src:
         flags = src.read(1)
@@ -111,8 +112,10 @@ def test_footprint_and_path_agree_on_the_langson_standin(tmp_path):
     result = CliRunner().invoke(cli, ["footprint", "--dem", str(dem), "--lon", "106.76", "--lat", "21.85",
                                       "--radius-km", "6", *common, "--out", str(loss_tif), "--los-out", str(los_tif)])
     assert result.exit_code == 0, result.output
+    assert "DEMONSTRATION: synthetic terrain terrain_standin_3arcsec.tif" in result.output
     with rasterio.open(loss_tif) as src:
         loss, transform = src.read(1), src.transform
+        assert "SYNTHETIC DEMONSTRATION" in src.tags()["DESCRIPTION"]
     with rasterio.open(los_tif) as src:
         los = src.read(1)
     cells = np.argwhere(np.isfinite(loss))
@@ -125,7 +128,9 @@ def test_footprint_and_path_agree_on_the_langson_standin(tmp_path):
     result = CliRunner().invoke(cli, ["path", "--dem", str(dem), "--tx", "106.76,21.85", "--rx-points", str(pts),
                                       *common, "--out", str(out)])
     assert result.exit_code == 0, result.output
+    assert "DEMONSTRATION" in result.output
     rows = list(csv.DictReader(open(out)))
+    assert all(r["demonstration"] == "1" for r in rows)
     path_loss = np.array([float(r["loss_db"]) for r in rows])
     path_los = np.array([r["los"].lower() == "true" for r in rows])
     diff = np.abs(loss[cells[:, 0], cells[:, 1]] - path_loss)

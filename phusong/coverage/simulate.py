@@ -24,14 +24,8 @@ log = logging.getLogger(__name__)
 def demonstration_reasons(dems, sites_path) -> list[str]:
     """Why a run rests on synthetic or generated inputs: a DEM whose metadata says SYNTHETIC, or a
     site list whose leading comment says GENERATED / SYNTHETIC / DEMONSTRATION."""
-    import rasterio
-
-    from ..data.terrain import gdal_path
-    reasons = []
-    for dem in dems:
-        with rasterio.open(gdal_path(dem)) as src:
-            if any("SYNTHETIC" in str(v).upper() for v in src.tags().values()):
-                reasons.append(f"{Path(dem).name}: synthetic terrain")
+    from ..data.terrain import synthetic_dem_names
+    reasons = [f"{name}: synthetic terrain" for name in synthetic_dem_names(dems)]
     if Path(sites_path).suffix.lower() in (".csv", ".txt"):
         with open(sites_path, encoding="utf-8-sig", errors="replace") as fh:
             for line in fh:

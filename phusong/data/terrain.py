@@ -92,6 +92,16 @@ def dem_bounds_lonlat(paths) -> tuple[float, float, float, float]:
     return (float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max()))
 
 
+def synthetic_dem_names(paths) -> list[str]:
+    """Names of the DEMs whose metadata says SYNTHETIC (stand-ins): outputs on them are demonstrations."""
+    names = []
+    for path in paths:
+        with rasterio.open(gdal_path(path)) as src:
+            if any("SYNTHETIC" in str(v).upper() for v in src.tags().values()):
+                names.append(Path(path).name)
+    return names
+
+
 def read_mosaic(paths) -> tuple[np.ndarray, Grid, int]:
     """Mosaic DEM tiles on their own (common) grid.
 
