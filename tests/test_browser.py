@@ -151,3 +151,122 @@ def test_province_and_commune_maps_in_chromium(maps):
         finally:
             browser.close()
     assert province.stat().st_size < 15e6
+
+
+# Every user string of a study carries one of these. Each would set window.__pwned (or open a dialog)
+# if it ran: as HTML, as an attribute, inside a <script>, or inside Folium's JavaScript template literals.
+PAYLOADS = ['<img src=x onerror="window.__pwned=1">', "<script>window.__pwned=2</script>",
+            "${window.__pwned=3}", "`+(window.__pwned=4)+`", "</script><script>window.__pwned=5</script>",
+            "\" onmouseover=\"window.__pwned=6", "<svg onload=alert(7)>"]
+
+
+def hostile_study(folder: Path) -> Path:
+    """The demo study with a payload in every name, id, operator, target text and the title."""
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+
+    from phusong.data.demo import generate
+    from phusong.data.targets import DEFAULT_CATALOGUE, load_targets
+    from phusong.study import demo_scenario_toml
+
+    paths = generate(folder / "inputs")
+    layers = [name for name, _ in pyogrio.list_layers(paths.areas)]
+    frames = {name: gpd.read_file(paths.areas, layer=name) for name in layers}
+    for name, gdf in frames.items():
+        gdf["name"] = [f"{n} {PAYLOADS[i % len(PAYLOADS)]}" for i, n in enumerate(gdf["name"])]
+        if name == "industrial_zones":
+            gdf["code"] = [f"Z{i}{PAYLOADS[i % len(PAYLOADS)]}" for i in range(len(gdf))]
+    paths.areas.unlink()
+    for name, gdf in frames.items():
+        gdf.to_file(paths.areas, layer=name, engine="pyogrio")
+    text = paths.sites.read_text(encoding="utf-8")
+    comments = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    sites = pd.read_csv(paths.sites, comment="#", dtype=str, keep_default_na=False)
+    sites["site_id"] = [f"{s}{PAYLOADS[i % len(PAYLOADS)]}" for i, s in enumerate(sites["site_id"])]
+    sites["cell_id"] = [f"{c}{PAYLOADS[(i + 1) % len(PAYLOADS)]}" for i, c in enumerate(sites["cell_id"])]
+    sites["operator"] = sites["operator"] + " " + PAYLOADS[0]
+    paths.sites.write_text(comments + sites.to_csv(index=False), encoding="utf-8")
+    catalogue = folder / "targets.toml"
+    import dataclasses
+
+    import tomli_w
+    targets = [{**dataclasses.asdict(t), "text_vi": f"{t.text_vi} {PAYLOADS[i % len(PAYLOADS)]}",
+                "text_en": f"{t.text_en} {PAYLOADS[i % len(PAYLOADS)]}"}
+               for i, t in enumerate(load_targets(DEFAULT_CATALOGUE))]
+    catalogue.write_text(tomli_w.dumps({"target": targets}), encoding="utf-8")
+    scenario = demo_scenario_toml().replace('name = "Demonstration region (synthetic)"',
+                                            'name = "Study <script>window.__pwned=8</script>"')
+    scenario = scenario.replace(f'targets = "{DEFAULT_CATALOGUE}"', 'targets = "targets.toml"')
+    (folder / "scenario.toml").write_text(scenario, encoding="utf-8")
+    return folder / "scenario.toml"
+
+
+def test_no_input_string_runs_in_any_html_output(tmp_path):
+    """Payloads in names, ids, operators, targets and the title: every HTML output shows them as text
+    (in tooltips and popups too) and runs none of them."""
+    from playwright.sync_api import sync_playwright
+    import pyogrio
+
+    scenario = hostile_study(tmp_path)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["run", str(scenario), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    communes = pyogrio.read_dataframe(out / "gaps.gpkg", layer="communes")
+    code = str(communes["code"].iloc[1])
+    one = tmp_path / "commune.html"
+    assert CliRunner().invoke(cli, ["map", "--run", str(out), "--gaps", str(out / "gaps.gpkg"), "--out", str(one),
+                                    "--commune", code]).exit_code == 0
+    pages = [out / "map.html", one, out / "scorecard.html"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            for page_path in pages:
+                problems, dialogs = [], []
+                if page_path.name == "scorecard.html":
+                    page = browser.new_page()
+                    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+                    page.goto(page_path.as_uri())
+                    texts = [page.inner_text("body")]
+                else:
+                    page = _open(browser, page_path, problems)
+                    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+                    # open every popup and tooltip of every feature and marker, and keep what they show
+                    texts = page.evaluate(f"""() => {{
+                        const map = window[{_map_var(page)!r}], seen = [];
+                        const leaves = [];
+                        const walk = l => {{ if (l.getLayers) l.getLayers().forEach(walk); else leaves.push(l); }};
+                        map.eachLayer(walk);
+                        Object.values(window).forEach(v => {{ if (v && v._featureGroup) v.getLayers().forEach(walk); }});
+                        for (const l of leaves) {{
+                            const ll = l.getLatLng ? l.getLatLng() : (l.getBounds ? l.getBounds().getCenter() : null);
+                            if (!ll) continue;
+                            l.fire('click', {{latlng: ll}}, true);
+                            const pop = document.querySelector('.leaflet-popup-content');
+                            if (pop) seen.push(pop.innerText);
+                            if (l.getTooltip && l.getTooltip()) {{
+                                // as Leaflet shows it: the content set as HTML (a marker still in a cluster has no element)
+                                const box = document.createElement('div');
+                                const content = l.getTooltip().getContent();
+                                box.innerHTML = typeof content === 'function' ? content(l) : content;
+                                document.body.appendChild(box);
+                                seen.push(box.innerText);
+                                box.remove();
+                            }}
+                            l.fire('mouseover', {{latlng: ll}}, true);
+                            document.querySelectorAll('.leaflet-tooltip').forEach(t => seen.push(t.innerText));
+                            map.closePopup();
+                        }}
+                        seen.push(document.getElementById('phusong-legend').innerText);
+                        return seen;
+                    }}""")
+                page.wait_for_timeout(300)
+                pwned = page.evaluate("() => window.__pwned || null")
+                assert pwned is None and not dialogs, (page_path.name, pwned, dialogs)
+                shown = "\n".join(texts)
+                expected = [communes["name"].iloc[1]] if page_path == one else PAYLOADS
+                for text in expected:  # each shown literally, as the characters of the input
+                    assert text in shown, (page_path.name, text)
+                assert not [p for p in problems if "page error" in p], problems
+        finally:
+            browser.close()

@@ -8,7 +8,6 @@ wedges. Vietnamese labels by default, English with ``lang="en"``.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 from pathlib import Path
@@ -25,6 +24,7 @@ from PIL import Image
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from .._atomic import write_text
+from .._markup import html_frame, html_text
 from ..errors import InputError
 from ..sites.schema import TECH_SLUG
 
@@ -98,10 +98,10 @@ def _legend(t: dict, demonstration: bool, extra_html: str = "") -> str:
     rows = "".join(f'<div><span style="display:inline-block;width:14px;height:10px;background:{c};'
                    f'margin-right:4px"></span>{e}</div>' for c, e in zip(SIGNAL_COLOURS, edges))
     demo = (f'<div style="background:#fff3cd;border:1px solid #c90;padding:3px;margin-bottom:4px;'
-            f'font-weight:bold">{html.escape(t["demo"])}</div>') if demonstration else ""
+            f'font-weight:bold">{html_text(t["demo"])}</div>') if demonstration else ""
     return (f'<div id="phusong-legend" style="position:fixed;bottom:60px;left:10px;z-index:1000;background:white;'
             f'padding:6px 8px;border:1px solid #888;font:12px sans-serif;max-width:320px">{demo}'
-            f'<b>{html.escape(t["legend"])}</b>{rows}{extra_html}</div>')
+            f'<b>{html_text(t["legend"])}</b>{rows}{extra_html}</div>')
 
 
 def _wedges(sites: gpd.GeoDataFrame, radius_m: float) -> gpd.GeoDataFrame:
@@ -188,7 +188,7 @@ def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") 
     popup_fields.append("missed_targets")
     aliases.append(t["missed"])
     cols = [c for c in popup_fields if c in communes.columns] + ["geometry"]
-    folium.GeoJson(wgs[cols], name=t["communes"], style_function=style,
+    folium.GeoJson(html_frame(wgs[cols]), name=t["communes"], style_function=style,
                    tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=[t["commune"], t["code"]]),
                    popup=folium.GeoJsonPopup([c for c in cols if c != "geometry"],
                                              aliases=[a for c, a in zip(popup_fields, aliases) if c in cols]),
@@ -203,7 +203,7 @@ def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") 
             sig_text = "" if sig is None or not np.isfinite(sig) else f", {t['signal_at']} {sig:.0f} dBm"
             folium.CircleMarker([r.geometry.y, r.geometry.x], radius=6, color="#1a9641" if ok else "#d7191c",
                                 fill=True, fill_opacity=0.9, weight=2,
-                                tooltip=f"{r['name']}: 5G {t['covered'] if ok else t['not_covered']}{sig_text}"
+                                tooltip=f"{html_text(r['name'])}: 5G {t['covered'] if ok else t['not_covered']}{sig_text}"
                                 ).add_to(layer)
         layer.add_to(fmap)
 
@@ -216,13 +216,13 @@ def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") 
             ok = bool(r.get("covered_mbb", 0))
             folium.CircleMarker([r.geometry.y, r.geometry.x], radius=4, color="#1a9641" if ok else "#d7191c",
                                 fill=True, fill_opacity=0.8, weight=1,
-                                tooltip=f"{r['name']}: {t['covered'] if ok else t['not_covered']}").add_to(cluster)
+                                tooltip=f"{html_text(r['name'])}: {t['covered'] if ok else t['not_covered']}").add_to(cluster)
         cluster.add_to(fmap)
 
     zones = keep(_read(gaps_gpkg, "industrial_zones"))
     if zones is not None and len(zones):
         zcols = [c for c in ("name", "code", "covered_area_pct_5g", "has_5g_site", "covered_5g") if c in zones]
-        folium.GeoJson(zones[zcols + ["geometry"]].to_crs("EPSG:4326"), name=t["zones"],
+        folium.GeoJson(html_frame(zones[zcols + ["geometry"]].to_crs("EPSG:4326")), name=t["zones"],
                        style_function=lambda f: {"color": "#1a9641" if f["properties"].get("covered_5g") else
                                                  "#d7191c", "weight": 2, "fillOpacity": 0.15},
                        tooltip=folium.GeoJsonTooltip(zcols)).add_to(fmap)
@@ -235,7 +235,7 @@ def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") 
                   ("technology", t["tech"]), ("antenna_height_m", t["height"]), ("tx_power_dbm", t["power"]),
                   ("azimuth_deg", t["azimuth"]), ("electrical_tilt_deg", t["tilt"])]
         fields = [(f, a) for f, a in fields if f in wedges]
-        folium.GeoJson(wedges[[f for f, _ in fields] + ["geometry"]], name=t["sites"], show=focus is not None,
+        folium.GeoJson(html_frame(wedges[[f for f, _ in fields] + ["geometry"]]), name=t["sites"], show=focus is not None,
                        style_function=lambda f: {"color": "#08519c" if f["properties"].get("technology") == "4G"
                                                  else "#6a3d9a", "weight": 1, "fillOpacity": 0.5},
                        popup=folium.GeoJsonPopup([f for f, _ in fields], aliases=[a for _, a in fields])).add_to(fmap)
@@ -247,9 +247,9 @@ def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") 
         text = {}
         if targets is not None:
             text = dict(zip(targets["target_id"], targets["text_vi" if lang == "vi" else "text_en"]))
-        items = "".join(f"<li>{html.escape(m)}: {html.escape(text.get(m, ''))}</li>"
+        items = "".join(f"<li>{html_text(m)}: {html_text(text.get(m, ''))}</li>"
                         for m in filter(None, (s.strip() for s in missed.split(","))))
-        extra = (f'<hr style="margin:4px 0"><b>{html.escape(t["gaps"].format(n=focus.iloc[0]["name"]))}</b>'
+        extra = (f'<hr style="margin:4px 0"><b>{html_text(t["gaps"].format(n=focus.iloc[0]["name"]))}</b>'
                  f'<ul id="phusong-gaps" style="padding-left:16px;margin:2px 0">{items or "<li>" + t["none"] + "</li>"}'
                  f'</ul>')
     fmap.get_root().html.add_child(folium.Element(_legend(t, demonstration, extra)))

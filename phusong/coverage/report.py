@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
 import io
 import json
 
@@ -15,6 +14,7 @@ import pyogrio
 
 from .. import __version__
 from .._atomic import atomic_path, write_text
+from .._markup import html_text, markdown_text as md, mathtext_safe
 from ..sites.schema import TECH_SLUG
 from .gaps import GapResult
 from .qgis_styles import default_styles, embed_styles
@@ -67,30 +67,31 @@ def _fmt(v, nd=1):
 
 
 def scorecard_markdown(result: GapResult, title: str, demonstration: bool = False) -> str:
-    lines = [f"# {title}", ""]
+    lines = [f"# {md(title)}", ""]
     if demonstration:
         lines += ["> **DEMONSTRATION** — computed on synthetic or generated inputs (stand-in terrain and/or "
                   "generated sites). Not a prediction for any real network.", ""]
     lines += [f"phusong {__version__}, {dt.date.today().isoformat()}.", ""]
-    lines += [f"- {note}" for note in result.notes] + ([""] if result.notes else [])
+    lines += [f"- {md(note)}" for note in result.notes] + ([""] if result.notes else [])
     lines += ["## Targets", "",
               "| target | deadline | target (vi) | target (en) | value | goal | gap | status |",
               "|---|---|---|---|---|---|---|---|"]
     for _, r in result.targets.iterrows():
-        gap = "—" if pd.isna(r["gap"]) else f"{_fmt(r['gap'], 0)} {r['gap_unit']}".strip()
-        lines.append(f"| {r['target_id']} | {r['deadline']} | {r['text_vi']} | {r['text_en']} | "
-                     f"{_fmt(r['value'])} | {_fmt(r['goal'])} | {gap} | {r['status']} |")
+        gap = "—" if pd.isna(r["gap"]) else f"{_fmt(r['gap'], 0)} {md(r['gap_unit'])}".strip()
+        lines.append(f"| {md(r['target_id'])} | {md(r['deadline'])} | {md(r['text_vi'])} | {md(r['text_en'])} | "
+                     f"{_fmt(r['value'])} | {_fmt(r['goal'])} | {gap} | {md(r['status'])} |")
     lines += ["", "## Failing units", ""]
     for _, r in result.targets.iterrows():
         if r["status"] == "not met" and r["failing_units"]:
-            lines += [f"### {r['target_id']} — {r['text_en']}", "", r["failing_units"].replace("; ", "  \n"), ""]
+            lines += [f"### {md(r['target_id'])} — {md(r['text_en'])}", "",
+                      "  \n".join(md(u) for u in r["failing_units"].split("; ")), ""]
     lines += ["## Communes", "", "| code | name | 4G area % | 5G area % | 5G population % | missed targets |",
               "|---|---|---|---|---|---|"]
     c = result.communes.sort_values("covered_area_pct_5g" if "covered_area_pct_5g" in result.communes else "code")
     for _, r in c.iterrows():
-        lines.append(f"| {r['code']} | {r['name']} | {_fmt(r.get('covered_area_pct_4g'))} | "
+        lines.append(f"| {md(r['code'])} | {md(r['name'])} | {_fmt(r.get('covered_area_pct_4g'))} | "
                      f"{_fmt(r.get('covered_area_pct_5g'))} | {_fmt(r.get('covered_pop_pct_5g'))} | "
-                     f"{r['missed_targets']} |")
+                     f"{md(r['missed_targets'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -149,7 +150,9 @@ def _bar_chart(communes) -> str:
     fig = Figure(figsize=(8, max(3.0, 0.16 * len(c))))
     ax = fig.subplots()
     colours = [colormaps["RdYlGn"](v / 100.0) for v in c[field].fillna(0)]
-    ax.barh(c["name"], c[field], color=colours)
+    # one bar per commune, labelled by name (positions, not names, keep two communes of one name apart)
+    ax.barh(np.arange(len(c)), c[field], color=colours)
+    ax.set_yticks(np.arange(len(c)), [mathtext_safe(n) for n in c["name"]])
     ax.set_xlabel(f"{field} (%)")
     ax.set_xlim(0, 100)
     ax.tick_params(axis="y", labelsize=6)
@@ -175,22 +178,23 @@ def scorecard_html(result: GapResult, title: str, demonstration: bool = False) -
     rows = []
     for _, r in result.targets.iterrows():
         cls = {"met": "met", "not met": "miss"}.get(r["status"], "nodata")
-        gap = "—" if pd.isna(r["gap"]) else f"{_fmt(r['gap'], 0)} {html.escape(str(r['gap_unit']))}"
-        rows.append(f'<tr class="{cls}"><td>{r["target_id"]}</td><td>{r["deadline"]}</td>'
-                    f'<td lang="vi">{html.escape(r["text_vi"])}</td><td>{html.escape(r["text_en"])}</td>'
-                    f'<td>{_fmt(r["value"])}</td><td>{_fmt(r["goal"])}</td><td>{gap}</td><td>{r["status"]}</td></tr>')
+        gap = "—" if pd.isna(r["gap"]) else f"{_fmt(r['gap'], 0)} {html_text(r['gap_unit'])}"
+        rows.append(f'<tr class="{cls}"><td>{html_text(r["target_id"])}</td><td>{html_text(r["deadline"])}</td>'
+                    f'<td lang="vi">{html_text(r["text_vi"])}</td><td>{html_text(r["text_en"])}</td>'
+                    f'<td>{_fmt(r["value"])}</td><td>{_fmt(r["goal"])}</td><td>{gap}</td>'
+                    f'<td>{html_text(r["status"])}</td></tr>')
     failing = []
     for _, r in result.targets.iterrows():
         if r["status"] == "not met" and r["failing_units"]:
-            items = "".join(f"<li>{html.escape(u)}</li>" for u in r["failing_units"].split("; "))
-            failing.append(f"<h3>{r['target_id']} — {html.escape(r['text_en'])}</h3><ul>{items}</ul>")
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
-    return f"""<!DOCTYPE html><html lang="vi"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+            items = "".join(f"<li>{html_text(u)}</li>" for u in r["failing_units"].split("; "))
+            failing.append(f"<h3>{html_text(r['target_id'])} — {html_text(r['text_en'])}</h3><ul>{items}</ul>")
+    notes = "".join(f"<li>{html_text(n)}</li>" for n in result.notes)
+    return f"""<!DOCTYPE html><html lang="vi"><head><meta charset="utf-8"><title>{html_text(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 6px;font-size:13px}}tr.met td:last-child{{background:#c7e9c0}}
 tr.miss td:last-child{{background:#fcbba1}}tr.nodata td:last-child{{color:#777}}
 .demo{{background:#fff3cd;border:1px solid #c90;padding:6px;font-weight:bold}}</style></head><body>
-<h1>{html.escape(title)}</h1>{banner}<p>phusong {__version__}, {dt.date.today().isoformat()}</p><ul>{notes}</ul>
+<h1>{html_text(title)}</h1>{banner}<p>phusong {__version__}, {dt.date.today().isoformat()}</p><ul>{notes}</ul>
 <h2>Targets / Chỉ tiêu</h2><table><tr><th>target</th><th>deadline</th><th>chỉ tiêu (vi)</th><th>target (en)</th>
 <th>value</th><th>goal</th><th>gap</th><th>status</th></tr>{''.join(rows)}</table>
 <h2>Map</h2><img alt="communes by 5G coverage" src="{_thumbnail(result)}">

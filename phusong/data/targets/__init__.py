@@ -37,7 +37,10 @@ def load_targets(name_or_path: str = DEFAULT_CATALOGUE) -> list[Target]:
         text = resources.files(__package__).joinpath(f"{name_or_path}.toml").read_text(encoding="utf-8")
     else:
         raise InputError(f"unknown targets catalogue {name_or_path!r} (shipped: {', '.join(available())})")
-    data = tomllib.loads(text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML ({exc})", path=name_or_path) from None
     targets = []
     for i, entry in enumerate(data.get("target", []), start=1):
         try:
