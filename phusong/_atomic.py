@@ -27,10 +27,10 @@ def atomic_path(path, overwrite: bool = True):
     path = Path(path)
     check_writable(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
     os.close(fd)
-    os.unlink(tmp)  # writers such as GDAL want to create the file themselves
-    tmp = Path(tmp)
+    os.unlink(name)  # writers such as GDAL want to create the file themselves
+    tmp = Path(name)
     try:
         yield tmp
         os.replace(tmp, path)

@@ -8,16 +8,20 @@ class PhusongError(Exception):
     exit_code = 1
 
 
-class InputError(PhusongError):
-    """Bad input (a file, a row, a field): exit code 2.
+class InputError(PhusongError, ValueError):
+    """Bad input (a file, a row, a field, an argument): exit code 2.
 
-    ``where`` names the file, and the row and field when known, so that the
-    message reads ``sites.csv: row 4, column frequency_mhz: not a number ('abc')``.
+    ``path``, ``row`` and ``field`` name the file, and the row and column when
+    known, so that the message reads ``sites.csv: row 4, column frequency_mhz:
+    not a number ('abc')``. ``argument`` names the function argument or setting
+    at fault (``radius_km``); the command line adds the flag that sets it.
+    A ``ValueError``, so that callers of the Python API can catch it as one.
     """
 
     exit_code = 2
 
-    def __init__(self, message: str, *, path=None, row: int | None = None, field: str | None = None):
+    def __init__(self, message: str, *, path=None, row: int | None = None, field: str | None = None,
+                 argument: str | None = None):
         parts = []
         if path is not None:
             parts.append(str(path))
@@ -30,7 +34,7 @@ class InputError(PhusongError):
             parts.append(", ".join(loc))
         prefix = ": ".join(parts)
         super().__init__(f"{prefix}: {message}" if prefix else message)
-        self.path, self.row, self.field = path, row, field
+        self.path, self.row, self.field, self.argument = path, row, field, argument
 
 
 class OutputExistsError(InputError):

@@ -31,3 +31,17 @@ def demo_inputs(tmp_path_factory):
     from phusong.data.demo import generate
 
     return generate(tmp_path_factory.mktemp("demo-inputs"))
+
+
+def settings(**flat):
+    """Settings from flat keys (``radius_km=6``), each placed in the table that declares it."""
+    import dataclasses
+
+    from phusong.settings import SECTIONS, Settings
+
+    tables = {}
+    for key, value in flat.items():
+        section = next(name for name, cls in SECTIONS.items() if key in {f.name for f in dataclasses.fields(cls)}
+                       and name != "study" or (name == "study" and key in ("crs", "resolution_m")))
+        tables.setdefault(section, {})[key] = value
+    return Settings.from_dict(tables)

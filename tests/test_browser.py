@@ -168,7 +168,7 @@ def hostile_study(folder: Path) -> Path:
 
     from phusong.data.demo import generate
     from phusong.data.targets import DEFAULT_CATALOGUE, load_targets
-    from phusong.study import demo_scenario_toml
+    from phusong.data.demo import demo_scenario_toml
 
     paths = generate(folder / "inputs")
     layers = [name for name, _ in pyogrio.list_layers(paths.areas)]

@@ -112,7 +112,7 @@ def test_footprint_and_path_agree_on_the_langson_standin(tmp_path):
     result = CliRunner().invoke(cli, ["footprint", "--dem", str(dem), "--lon", "106.76", "--lat", "21.85",
                                       "--radius-km", "6", *common, "--out", str(loss_tif), "--los-out", str(los_tif)])
     assert result.exit_code == 0, result.output
-    assert "DEMONSTRATION: synthetic terrain terrain_standin_3arcsec.tif" in result.output
+    assert "DEMONSTRATION: terrain_standin_3arcsec.tif: synthetic terrain" in result.output
     with rasterio.open(loss_tif) as src:
         loss, transform = src.read(1), src.transform
         assert "SYNTHETIC DEMONSTRATION" in src.tags()["DESCRIPTION"]
@@ -130,7 +130,7 @@ def test_footprint_and_path_agree_on_the_langson_standin(tmp_path):
     assert result.exit_code == 0, result.output
     assert "DEMONSTRATION" in result.output
     rows = list(csv.DictReader(open(out)))
-    assert all(r["demonstration"] == "1" for r in rows)
+    assert all(r["demonstration"] == "terrain_standin_3arcsec.tif: synthetic terrain" for r in rows)
     path_loss = np.array([float(r["loss_db"]) for r in rows])
     path_los = np.array([r["los"].lower() == "true" for r in rows])
     diff = np.abs(loss[cells[:, 0], cells[:, 1]] - path_loss)

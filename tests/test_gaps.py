@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from phusong._raster import Grid, write_geotiff
 from phusong.cli import cli
-from phusong.coverage.gaps import analyse, points_covered
+from phusong.gaps.rules import analyse, points_covered
 from phusong.data.boundaries import read_communes, read_population
 from phusong.data.targets import load_targets
 

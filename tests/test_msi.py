@@ -3,7 +3,7 @@ import pytest
 
 from phusong.errors import InputError
 from phusong.propagation.antenna import pattern_db
-from phusong.propagation.msi import read_msi
+from phusong.data.msi import read_msi
 
 
 def _write(path, gain="17.85 dBi", h=None, v=None):

@@ -16,10 +16,15 @@ from scipy.stats import norm
 from phusong.cli import cli
 from phusong.coverage import _kernels
 from phusong.coverage.compose import reference_layers
-from phusong.coverage.network import (ANY, Accumulators, Settings, finish_layers, fold_groups, make_groups,
-                                      prepare_cells, simulate_network, terrain_key)
+from phusong.coverage.accumulate import ANY, Accumulators, fold_groups
+from phusong.coverage.cache import FootprintCache, terrain_key
+from phusong.coverage.cells import make_groups, prepare_cells
+from phusong.coverage.layers import finish_layers
+from phusong.coverage.network import simulate_network
 from phusong.data.terrain import load_terrain
 from phusong.sites import read_sites
+
+from .conftest import settings as Settings
 
 FLAT = np.zeros((1, 360))
 
@@ -84,8 +89,8 @@ def test_ties_go_to_the_lower_cell_index_in_any_order():
 def test_margin_is_the_normal_quantile():
     for p, sigma in ((0.9, 8.0), (0.95, 6.0), (0.5, 8.0)):
         s = Settings(location_probability=p, sigma_db=sigma)
-        assert s.margin_db == pytest.approx(sigma * norm.ppf(p), abs=1e-9)
-    assert Settings(location_probability=0.9, indoor_loss_db=12.0).margin_db == pytest.approx(8 * norm.ppf(0.9) + 12)
+        assert s.location_margin_db == pytest.approx(sigma * norm.ppf(p), abs=1e-9)
+    assert Settings(location_probability=0.9, indoor_loss_db=12.0).location_margin_db == pytest.approx(8 * norm.ppf(0.9) + 12)
 
 
 def test_nbiot_is_judged_by_coupling_loss():
@@ -127,8 +132,8 @@ def test_fold_matches_numpy_reference(small_network, tmp_path):
 
 def test_any_operator_layer_is_the_best_of_the_operators(small_network):
     terrain, sites = small_network
-    layers, cells, _ = simulate_network(terrain.array, terrain.grid, sites, Settings(radius_km=6.0, per_operator=True),
-                                        progress=False)
+    cov = simulate_network(terrain.array, terrain.grid, sites, Settings(radius_km=6.0, per_operator=True))
+    layers, cells = cov.layers, cov.cells
     by = {(layer.technology, layer.operator): layer for layer in layers}
     for tech in ("4G", "5G"):
         ops = [layer for (t, o), layer in by.items() if t == tech and o != ANY]
@@ -147,25 +152,29 @@ def test_cache_is_reused_and_invalidated(small_network, tmp_path):
     terrain, sites = small_network
     s = Settings(radius_km=5.0)
     cache = tmp_path / "cache"
-    first, _, st1 = simulate_network(terrain.array, terrain.grid, sites, s, cache_dir=cache, progress=False)
+    cov = simulate_network(terrain.array, terrain.grid, sites, s, cache=FootprintCache(cache))
+    first, st1 = cov.layers, cov.stats
     assert st1["cache_hits"] == 0 and len(list(cache.glob("*.npy"))) == st1["terrain_passes"]
     tilted = sites.copy()
     tilted.loc[0, "electrical_tilt_deg"] += 4.0      # power/tilt/azimuth: same terrain passes
     tilted.loc[1, "tx_power_dbm"] -= 3.0
-    again, _, st2 = simulate_network(terrain.array, terrain.grid, tilted, s, cache_dir=cache, progress=False)
+    cov = simulate_network(terrain.array, terrain.grid, tilted, s, cache=FootprintCache(cache))
+    again, st2 = cov.layers, cov.stats
     assert st2["cache_hits"] == st2["terrain_passes"]
     moved = tilted.copy()
     moved.loc[moved["site_id"] == "VIE001", "antenna_height_m"] += 5.0   # height: new passes for that site
-    _, _, st3 = simulate_network(terrain.array, terrain.grid, moved, s, cache_dir=cache, progress=False)
+    cov = simulate_network(terrain.array, terrain.grid, moved, s, cache=FootprintCache(cache))
+    _, st3 = cov.layers, cov.stats
     n_freq = moved.loc[moved["site_id"] == "VIE001", "frequency_mhz"].nunique()
     assert n_freq >= 1 and st3["cache_hits"] == st3["terrain_passes"] - n_freq   # one pass per frequency
     changed = terrain.array.copy()
     changed[10, 10] += 1.0                                            # terrain: every pass is new
     assert terrain_key(changed, terrain.grid) != terrain_key(terrain.array, terrain.grid)
-    _, _, st4 = simulate_network(changed, terrain.grid, sites, s, cache_dir=cache, progress=False)
+    cov = simulate_network(changed, terrain.grid, sites, s, cache=FootprintCache(cache))
+    _, st4 = cov.layers, cov.stats
     assert st4["cache_hits"] == 0
     # a cached run equals the run that filled the cache
-    rerun, _, _ = simulate_network(terrain.array, terrain.grid, sites, s, cache_dir=cache, progress=False)
+    rerun = simulate_network(terrain.array, terrain.grid, sites, s, cache=FootprintCache(cache)).layers
     for a, b in zip(first, rerun):
         np.testing.assert_array_equal(a.rsrp_dbm, b.rsrp_dbm)
 
@@ -176,11 +185,11 @@ def test_dask_cluster_gives_the_identical_result(small_network, tmp_path):
 
     terrain, sites = small_network
     s = Settings(radius_km=6.0, per_operator=True)
-    local, _, _ = simulate_network(terrain.array, terrain.grid, sites, s, cache_dir=tmp_path / "a", progress=False)
+    local = simulate_network(terrain.array, terrain.grid, sites, s, cache=FootprintCache(tmp_path / "a")).layers
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:
-        remote, _, _ = simulate_network(terrain.array, terrain.grid, sites, s, cache_dir=tmp_path / "b",
-                                        progress=False, dask_address=cluster.scheduler_address, batch_size=2)
+        remote = simulate_network(terrain.array, terrain.grid, sites, s, cache=FootprintCache(tmp_path / "b"),
+                                  dask_address=cluster.scheduler_address, batch_size=2).layers
     assert [layer.name for layer in local] == [layer.name for layer in remote]
     for a, b in zip(local, remote):
         for field in ("rsrp_dbm", "rsrp2_dbm", "sinr_db"):
@@ -248,12 +257,27 @@ def test_killed_run_leaves_nothing_and_resumes_from_cache(demo_inputs, tmp_path)
 
 
 def test_real_inputs_are_not_labelled_a_demonstration(tmp_path, demo_inputs):
-    from phusong.coverage.simulate import demonstration_reasons
+    from phusong.data.terrain import Terrain
+    from phusong.pipeline import demonstration_reasons
+    from phusong.settings import Settings as Full
 
     from .conftest import shared_path
     plain = tmp_path / "sites.csv"
     plain.write_text("site_id,cell_id,lon,lat,technology,frequency_mhz,antenna_height_m,tx_power_dbm\n"
                      "S1,C1,-71.4,44.45,4G,1800,30,46\n")
-    assert demonstration_reasons([shared_path("data", "terrain", "N44W072.hgt")], plain) == []
-    assert demonstration_reasons([shared_path("data", "langson", "terrain_standin_3arcsec.tif")], plain) == \
-        ["terrain_standin_3arcsec.tif: synthetic terrain"]
+    generated = tmp_path / "generated.csv"
+    generated.write_text("# GENERATED sites, not a real network\n" + plain.read_text())
+
+    def reasons(dem, sites, **study):
+        terrain = load_terrain(dem, "EPSG:32648", 3000.0)
+        return demonstration_reasons(terrain, read_sites(sites), Full.from_dict({"study": study}))
+
+    real_dem = shared_path("data", "terrain", "N44W072.hgt")
+    standin = shared_path("data", "langson", "terrain_standin_3arcsec.tif")
+    assert reasons(real_dem, plain) == ()
+    assert reasons(standin, plain) == ("terrain_standin_3arcsec.tif: synthetic terrain",)
+    assert reasons(real_dem, generated) == ("generated.csv: generated sites",)
+    # a scenario may add the label, never remove it
+    assert reasons(standin, plain, demonstration=False) == ("terrain_standin_3arcsec.tif: synthetic terrain",)
+    assert reasons(real_dem, plain, demonstration=True) == ("marked a demonstration (study.demonstration)",)
+    assert isinstance(Terrain, type)

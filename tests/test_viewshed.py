@@ -8,7 +8,7 @@ import rasterio
 
 from phusong._raster import write_geotiff
 from phusong.propagation.footprint import site_footprint
-from phusong.propagation.points import site_terrain
+from phusong.pipeline import load_site_terrain as site_terrain
 
 from .conftest import shared_path
 

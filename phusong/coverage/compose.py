@@ -3,7 +3,7 @@
 Every cell's RSRP raster is computed whole (the 3GPP or MSI antenna pattern and
 the link budget, with NumPy), the rasters are stacked, and best, second best,
 serving cell and power sums come from sorting the stack. The fast path is
-:func:`phusong.coverage.network.fold_groups` with ``_kernels.fold_cell``.
+:func:`phusong.coverage.accumulate.fold_groups` with ``_kernels.fold_cells``.
 """
 from __future__ import annotations
 
@@ -13,17 +13,15 @@ import pandas as pd
 from .._raster import Grid
 from ..propagation.antenna import depression_deg, pattern_db
 from ..propagation.footprint import site_footprint
-from ..propagation.msi import read_msi
 
 
 def antenna_gain_dbi(cell, bearing_deg, depression, patterns: dict) -> np.ndarray:
-    """Gain (dBi) of a cell's antenna toward each receiver: a pattern file, or the 3GPP sector model."""
+    """Gain (dBi) of a cell's antenna toward each receiver: its pattern (``patterns[antenna_file]``, read
+    beforehand), or the 3GPP sector model."""
     omni = not np.isfinite(cell["azimuth_deg"])
     offset = 0.0 if omni else bearing_deg - cell["azimuth_deg"]
     path = cell.get("antenna_file")
     if isinstance(path, str) and path:
-        if path not in patterns:
-            patterns[path] = read_msi(path)
         return patterns[path].gain_db(offset, depression, cell["mechanical_tilt_deg"])
     return cell["antenna_gain_dbi"] + pattern_db(offset, depression, cell["beamwidth_h_deg"],
                                                  cell["beamwidth_v_deg"],
@@ -45,9 +43,9 @@ def cell_rsrp_dbm(heights, grid: Grid, cell, loss_db, row0, col0, rx_height_m, e
 
 
 def reference_layers(heights, grid: Grid, cells: pd.DataFrame, rx_height_m=1.5, earth_radius_km=8500.0,
-                     radius_km=15.0, model="delta-bullington", losses=None):
+                     radius_km=15.0, model="delta-bullington", losses=None, patterns=None):
     """{technology: (best, second, server, {(operator, frequency): power sum mW})} by brute force."""
-    patterns = {}
+    patterns = patterns or {}
     out = {}
     for tech, part in cells.groupby("technology"):
         stack = []
@@ -60,8 +58,8 @@ def reference_layers(heights, grid: Grid, cells: pd.DataFrame, rx_height_m=1.5, 
                 loss, row0, col0 = fp.loss_db, fp.row0, fp.col0
             stack.append(cell_rsrp_dbm(heights, grid, cell, loss, row0, col0, rx_height_m, earth_radius_km,
                                        patterns).astype(np.float32))
-        stack = np.array(stack)                       # [cell, row, col]
-        filled = np.where(np.isnan(stack), -np.inf, stack)
+        cube = np.array(stack)                        # [cell, row, col]
+        filled = np.where(np.isnan(cube), -np.inf, cube)
         order = np.argsort(-filled, axis=0, kind="stable")   # stable: ties keep the lower cell index
         ids = part.index.to_numpy()
         best = np.take_along_axis(filled, order[:1], 0)[0]
@@ -70,6 +68,6 @@ def reference_layers(heights, grid: Grid, cells: pd.DataFrame, rx_height_m=1.5, 
         psum = {}
         for (op, f), grp in part.groupby(["operator_slug", "frequency_mhz"]):
             rows = np.searchsorted(ids, grp.index.to_numpy())
-            psum[(op, f)] = np.nansum(10.0 ** (stack[rows].astype(np.float64) / 10.0), axis=0)
+            psum[(op, f)] = np.nansum(10.0 ** (cube[rows].astype(np.float64) / 10.0), axis=0)
         out[tech] = (best, second, server, psum)
     return out

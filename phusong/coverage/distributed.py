@@ -11,7 +11,7 @@ import logging
 
 from ..errors import PhusongError
 from ..propagation.footprint import window_for
-from .network import Accumulators, fold_groups, merge_accumulators
+from .accumulate import Accumulators, fold_groups, merge_accumulators
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +25,21 @@ def _batch_window(batch, grid, radius_km):
     return r0, c0, r1 - r0, c1 - c0
 
 
-def _fold_batch(batch, cells, heights, grid, settings, cache_dir, tkey):
-    return fold_groups(batch, cells, heights, grid, settings, cache_dir, tkey,
-                       window=_batch_window(batch, grid, settings.radius_km))
+def _fold_batch(batch, cells, heights, grid, settings, cache, tkey, patterns):
+    return fold_groups(batch, cells, heights, grid, settings, cache, tkey, patterns,
+                       window=_batch_window(batch, grid, settings.model.radius_km))
 
 
-def run_on_dask(address, groups, cells, heights, grid, settings, cache_dir, tkey, batch_size, progress):
+def run_on_dask(address, groups, cells, heights, grid, settings, cache, tkey, patterns, batch_size, progress):
+    """Fold ``groups`` in batches on the cluster at ``address``.
+
+    The terrain, the cell table and the antenna patterns travel to the workers; the
+    terrain-pass cache is opened by its path on each worker (a shared folder), so
+    give none (``cache=None``) when the workers cannot reach that path."""
     try:
         from dask.distributed import Client, as_completed
     except ImportError:
-        raise PhusongError("--dask-address needs dask.distributed: pip install 'phusong[dask]'") from None
+        raise PhusongError("a Dask address needs dask.distributed: pip install 'phusong[dask]'") from None
     from tqdm.auto import tqdm
 
     try:
@@ -45,7 +50,7 @@ def run_on_dask(address, groups, cells, heights, grid, settings, cache_dir, tkey
         [h_fut] = client.scatter([heights], broadcast=True)
         [c_fut] = client.scatter([cells], broadcast=True)
         batches = [groups[i:i + batch_size] for i in range(0, len(groups), batch_size)]
-        level = [client.submit(_fold_batch, b, c_fut, h_fut, grid, settings, cache_dir, tkey, pure=False)
+        level = [client.submit(_fold_batch, b, c_fut, h_fut, grid, settings, cache, tkey, patterns, pure=False)
                  for b in batches]
         if progress:
             for _ in tqdm(as_completed(level), total=len(level), desc="batches", unit="batch", leave=False):

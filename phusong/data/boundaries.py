@@ -99,8 +99,8 @@ def read_zones(path, crs, layer=None, id_field="code", name_field="name",
             i = int(np.flatnonzero(negative.to_numpy())[0]) + 1
             raise InputError("area must be positive", path=path, row=i, field=area_field)
         unknown = points & area_ha.isna()
-        for i in np.flatnonzero(unknown.to_numpy()):
-            log.warning("%s: row %d (%s): no %s; using a disc of %g ha", path, i + 1, gdf["name"].iloc[i],
+        for k in np.flatnonzero(unknown.to_numpy()):
+            log.warning("%s: row %d (%s): no %s; using a disc of %g ha", path, k + 1, gdf["name"].iloc[k],
                         area_field, default_area_ha)
         area_ha = area_ha.fillna(default_area_ha)
         radius_m = np.sqrt(area_ha * 10_000.0 / np.pi)

@@ -206,3 +206,29 @@ def generate(folder) -> DemoPaths:
         fh.write(f"# {LABEL}: generated sites, not a real operator site list\n")
     sites.to_csv(paths.sites, mode="a", index=False)
     return paths
+
+
+def demo_scenario_toml(inputs_rel: str = "inputs") -> str:
+    """The demonstration study as a scenario file: its inputs, and only the settings it changes."""
+    return f'''# phusong demonstration study: SYNTHETIC terrain, boundaries, population and generated sites.
+# Every key not given here takes its default (see `phusong run --help` and the README).
+[study]
+name = "Demonstration region (synthetic)"
+demonstration = true
+resolution_m = 50
+
+[inputs]
+terrain = ["{inputs_rel}/dem_demo.tif"]
+sites = "{inputs_rel}/sites_demo.csv"
+population = "{inputs_rel}/population_demo.tif"
+communes = {{ path = "{inputs_rel}/areas_demo.gpkg", layer = "communes" }}
+centres = {{ path = "{inputs_rel}/areas_demo.gpkg", layer = "commune_centres" }}
+villages = {{ path = "{inputs_rel}/areas_demo.gpkg", layer = "villages" }}
+zones = {{ path = "{inputs_rel}/areas_demo.gpkg", layer = "industrial_zones" }}
+
+[model]
+radius_km = 10
+
+[coverage]
+technologies = ["4G", "5G"]
+'''

@@ -35,6 +35,7 @@ class Terrain(Raster):
 
     void_count: int = 0
     sources: tuple[str, ...] = ()
+    synthetic: tuple[str, ...] = ()   # names of the tiles whose metadata says SYNTHETIC (stand-ins)
 
 
 def gdal_path(path) -> str:
@@ -208,7 +209,8 @@ def load_terrain(paths, crs=DEFAULT_CRS, res_m: float = DEFAULT_RES_M, bounds=No
             arr = heights[r0:r1, c0:c1]
             t = src_grid.transform
             grid = Grid(arr.shape[0], arr.shape[1], t @ t.translation(c0, r0), crs)
-        return Terrain(np.ascontiguousarray(arr, dtype=np.float32), grid, None, voids, tuple(map(str, paths)))
+        return Terrain(np.ascontiguousarray(arr, dtype=np.float32), grid, None, voids, tuple(map(str, paths)),
+                       tuple(synthetic_dem_names(paths)))
     grid = working_grid(src_grid, crs, res_m, bounds)
     out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
     reproject(heights, out, src_transform=src_grid.transform, src_crs=src_grid.crs,
@@ -218,7 +220,7 @@ def load_terrain(paths, crs=DEFAULT_CRS, res_m: float = DEFAULT_RES_M, bounds=No
     # (rotated) DEM: they stay NaN, and the kernels end their rays there.
     if bounds is not None and np.isnan(out).any() and not partial:
         raise InputError(f"DEM ({names}) does not cover the whole study area")
-    return Terrain(out, grid, None, voids, tuple(map(str, paths)))
+    return Terrain(out, grid, None, voids, tuple(map(str, paths)), tuple(synthetic_dem_names(paths)))
 
 
 def _inside(inner, outer, tol=1e-6) -> bool:

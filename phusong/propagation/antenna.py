@@ -8,6 +8,8 @@ Valid for macro-cell sector panels; beamwidths 1–360° (horizontal), 1–180°
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 AM_DB = 30.0
@@ -30,3 +32,32 @@ def depression_deg(distance_m, tx_asl_m, rx_asl_m, earth_radius_km=8500.0):
     d = np.maximum(np.asarray(distance_m, dtype=np.float64), 1.0)
     drop = tx_asl_m - rx_asl_m + d * d / (2.0 * earth_radius_km * 1000.0)
     return np.degrees(np.arctan2(drop, d))
+
+
+@dataclass(frozen=True)
+class MsiPattern:
+    """A vendor pattern (MSI/Planet convention; read with :func:`phusong.data.msi.read_msi`).
+
+    Combined gain (dBi) = GAIN − H(φ) − V(θ) (the summing method), capped at the larger of the two
+    patterns' deepest nulls.
+    """
+
+    name: str
+    gain_dbi: float
+    horizontal_db: np.ndarray   # attenuation at 0..359 degrees (360 values)
+    vertical_db: np.ndarray
+    electrical_tilt_deg: float = 0.0
+
+    def gain_db(self, azimuth_offset_deg, depression_deg, extra_tilt_deg: float = 0.0):
+        """Gain (dBi) toward directions off boresight; ``extra_tilt_deg`` is mechanical downtilt."""
+        h = _interp(self.horizontal_db, np.asarray(azimuth_offset_deg, dtype=np.float64))
+        v = _interp(self.vertical_db, np.asarray(depression_deg, dtype=np.float64) - extra_tilt_deg)
+        floor = max(self.horizontal_db.max(), self.vertical_db.max())
+        return self.gain_dbi - np.minimum(h + v, floor)
+
+
+def _interp(table, angle_deg):
+    a = np.mod(angle_deg, 360.0)
+    i0 = np.floor(a).astype(int) % 360
+    frac = a - np.floor(a)
+    return table[i0] * (1 - frac) + table[(i0 + 1) % 360] * frac

@@ -30,6 +30,7 @@ def default_scs_khz(frequency_mhz: float) -> int:
 def resource_blocks(technology: str, bandwidth_mhz: float, frequency_mhz: float, scs_khz: int | None = None) -> int:
     if technology == "NB-IoT":
         return 1
+    table: dict
     if technology == "4G":
         table = LTE_NRB
     else:

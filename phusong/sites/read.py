@@ -14,6 +14,10 @@ from ..errors import InputError
 from .schema import (BY_NAME, COLUMNS, DEFAULT_BANDWIDTH_MHZ, DEFAULT_GAIN_DBI, REQUIRED,
                      normalise_technology)
 
+# A leading comment with one of these words marks a generated (not real) site list: outputs that use it
+# are labelled as a demonstration.
+GENERATED_WORDS = ("GENERATED", "SYNTHETIC", "DEMONSTRATION")
+
 
 @dataclass(frozen=True)
 class SiteIssue:
@@ -49,9 +53,11 @@ def _read_table(path: Path) -> pd.DataFrame:
         # Leading lines starting with '#' are comments (e.g. "generated, not real").
         with open(path, encoding="utf-8-sig", errors="replace") as fh:
             skip = 0
+            comments = []
             for line in fh:
                 if not line.startswith("#"):
                     break
+                comments.append(line)
                 skip += 1
         try:
             df = pd.read_csv(path, dtype=str, skiprows=skip, keep_default_na=False, encoding="utf-8-sig",
@@ -59,6 +65,8 @@ def _read_table(path: Path) -> pd.DataFrame:
         except (UnicodeDecodeError, pd.errors.ParserError) as exc:
             raise InputError(f"cannot read as UTF-8 CSV ({exc})", path=path) from None
         df.columns = [c.strip() for c in df.columns]
+        if any(w in line.upper() for line in comments for w in GENERATED_WORDS):
+            df.attrs["generated"] = f"{path.name}: generated sites"
         return df
     try:
         gdf = pyogrio.read_dataframe(path)
@@ -94,16 +102,16 @@ def validate_table(df: pd.DataFrame, path: Path, terrain_bounds_lonlat=None) -> 
         raw = df[col.name].astype(str).str.strip() if col.name in df.columns else pd.Series("", index=df.index)
         empty = raw == ""
         for i in np.flatnonzero(empty.to_numpy() & col.required):
-            report.issues.append(SiteIssue(i + 1, col.name, "", "missing"))
+            report.issues.append(SiteIssue(int(i) + 1, col.name, "", "missing"))
         if col.kind == "float":
             values = pd.to_numeric(raw.where(~empty), errors="coerce")
             bad = (~empty) & values.isna() | ~np.isfinite(values.fillna(0))
             for i in np.flatnonzero(bad.to_numpy()):
-                report.issues.append(SiteIssue(i + 1, col.name, raw.iloc[i], "not a number"))
+                report.issues.append(SiteIssue(int(i) + 1, col.name, raw.iloc[i], "not a number"))
             ok = values.notna() & ~bad
             out_of_range = ok & ((values < col.low) | (values > col.high))
             for i in np.flatnonzero(out_of_range.to_numpy()):
-                report.issues.append(SiteIssue(i + 1, col.name, raw.iloc[i],
+                report.issues.append(SiteIssue(int(i) + 1, col.name, raw.iloc[i],
                                                f"out of range ({col.low:g} to {col.high:g} {col.unit})".rstrip()))
             values = values.where(ok & ~out_of_range)
             if col.default is not None:
@@ -115,7 +123,7 @@ def validate_table(df: pd.DataFrame, path: Path, terrain_bounds_lonlat=None) -> 
             for i in np.flatnonzero((~empty & ~valid).to_numpy()):
                 what = "unknown technology (4G, 5G or NB-IoT)" if col.name == "technology" else \
                     f"unknown {col.name} ({', '.join(col.choices)})"
-                report.issues.append(SiteIssue(i + 1, col.name, raw.iloc[i], what))
+                report.issues.append(SiteIssue(int(i) + 1, col.name, raw.iloc[i], what))
             out[col.name] = norm.where(valid, col.default if col.default is not None else None)
         else:
             out[col.name] = raw.where(~empty, col.default)
@@ -123,14 +131,15 @@ def validate_table(df: pd.DataFrame, path: Path, terrain_bounds_lonlat=None) -> 
     dup = out["cell_id"].duplicated(keep="first") & out["cell_id"].notna() & (out["cell_id"] != "")
     for i in np.flatnonzero(dup.to_numpy()):
         first = int(np.flatnonzero((out["cell_id"] == out["cell_id"].iloc[i]).to_numpy())[0]) + 1
-        report.issues.append(SiteIssue(i + 1, "cell_id", out["cell_id"].iloc[i], f"duplicate cell_id (first in row {first})"))
+        report.issues.append(SiteIssue(int(i) + 1, "cell_id", out["cell_id"].iloc[i],
+                                       f"duplicate cell_id (first in row {first})"))
 
     if terrain_bounds_lonlat is not None:
         w, s, e, n = terrain_bounds_lonlat
         lon, lat = out["lon"], out["lat"]
         outside = lon.notna() & lat.notna() & ((lon < w) | (lon > e) | (lat < s) | (lat > n))
         for i in np.flatnonzero(outside.to_numpy()):
-            report.issues.append(SiteIssue(i + 1, "lon,lat", f"{lon.iloc[i]},{lat.iloc[i]}", "outside the terrain"))
+            report.issues.append(SiteIssue(int(i) + 1, "lon,lat", f"{lon.iloc[i]},{lat.iloc[i]}", "outside the terrain"))
 
     tech = out["technology"]
     out["bandwidth_mhz"] = out["bandwidth_mhz"].fillna(tech.map(DEFAULT_BANDWIDTH_MHZ))
@@ -141,7 +150,7 @@ def validate_table(df: pd.DataFrame, path: Path, terrain_bounds_lonlat=None) -> 
     for i in np.flatnonzero(files.to_numpy()):
         f = Path(path).parent / out["antenna_file"].iloc[i]
         if not f.exists():
-            report.issues.append(SiteIssue(i + 1, "antenna_file", out["antenna_file"].iloc[i], "no such file"))
+            report.issues.append(SiteIssue(int(i) + 1, "antenna_file", out["antenna_file"].iloc[i], "no such file"))
         else:
             out.loc[out.index[i], "antenna_file"] = str(f.resolve())
     out["row"] = np.arange(1, len(out) + 1)
@@ -160,9 +169,13 @@ def read_sites(path, terrain_bounds_lonlat=None) -> gpd.GeoDataFrame:
     Raises :class:`InputError` listing every bad row when anything is wrong.
     """
     path = Path(path)
-    table, report = validate_table(_read_table(path), path, terrain_bounds_lonlat)
+    raw = _read_table(path)
+    table, report = validate_table(raw, path, terrain_bounds_lonlat)
     if not report.ok:
         shown = report.lines()[:20]
         more = f"\n... and {len(report.issues) - 20} more" if len(report.issues) > 20 else ""
         raise InputError(f"{len(report.issues)} problem(s) in the site list:\n" + "\n".join(shown) + more)
-    return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326")
+    sites = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326")
+    if raw.attrs.get("generated"):
+        sites.attrs["generated"] = raw.attrs["generated"]
+    return sites

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from ...errors import InputError
 
 DEFAULT_CATALOGUE = "langson-2025-2030"
@@ -51,3 +54,23 @@ def load_targets(name_or_path: str = DEFAULT_CATALOGUE) -> list[Target]:
             raise InputError(f"target {t.id}: unknown measure {t.measure!r}", path=name_or_path)
         targets.append(t)
     return targets
+
+
+def read_indicators(path) -> pd.DataFrame:
+    """Measured values of indicator targets: a CSV with ``target_id,value`` (and ``source,date``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file", path=path)
+    try:
+        table = pd.read_csv(path, encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"cannot read as a UTF-8 CSV ({exc})", path=path) from None
+    missing = {"target_id", "value"} - set(table.columns)
+    if missing:
+        raise InputError(f"indicators need columns target_id,value,source,date; missing {sorted(missing)}", path=path)
+    values = pd.to_numeric(table["value"], errors="coerce")
+    bad = values.isna() | ~np.isfinite(values.fillna(0))
+    if bad.any():
+        raise InputError("not a number", path=path, row=int(np.flatnonzero(bad.to_numpy())[0]) + 1, field="value")
+    table["value"] = values
+    return table

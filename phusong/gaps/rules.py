@@ -29,13 +29,29 @@ from rasterio.features import rasterize
 
 from .._raster import Grid
 from ..data.targets import Target
+from ..settings import GapSettings, parse_centre_rule
 from ..sites.schema import TECH_SLUG
 
-DEFAULT_ZONE_SHARE_PCT = 90.0
+DEFAULT_ZONE_SHARE_PCT = GapSettings.zone_share_pct
 
 
 @dataclass
 class GapResult:
+    """Every unit and every target of a gap analysis (see :func:`analyse`).
+
+    ``communes``, ``centres``, ``villages`` (or proxy settlements), ``zones`` and ``sites`` are
+    GeoDataFrames in the run's CRS with their measures; ``targets`` has one row per target
+    (value, goal, gap, status, failing units). ``demonstration`` says why the result rests on
+    synthetic or generated inputs (empty for real ones); ``title`` heads reports and maps.
+
+    Examples
+    --------
+    >>> import phusong
+    >>> gaps = phusong.GapResult.example()
+    >>> gaps.targets.set_index("target_id").loc["T25-5G-CENTRES", "status"] in ("met", "not met")
+    True
+    """
+
     communes: gpd.GeoDataFrame
     centres: gpd.GeoDataFrame
     villages: gpd.GeoDataFrame | None
@@ -45,6 +61,44 @@ class GapResult:
     villages_are_proxy: bool = False
     notes: list[str] = field(default_factory=list)
     coverage: dict = field(default_factory=dict)   # technology -> GeoDataFrame of covered area
+    title: str = "Coverage scorecard"
+    demonstration: tuple[str, ...] = ()
+
+    def to_geopackage(self, path, overwrite: bool = False) -> None:
+        """Write the QGIS-ready GeoPackage (layers, the targets table and layer styles), atomically."""
+        from ..outputs.geopackage import write_gpkg
+        write_gpkg(path, self, overwrite=overwrite)
+
+    def write_scorecard(self, folder, overwrite: bool = False) -> None:
+        """Write scorecard.md, .html, .csv and .json into ``folder``."""
+        from ..outputs.scorecard import write_report
+        write_report(folder, self, overwrite=overwrite)
+
+    @classmethod
+    def from_geopackage(cls, path) -> GapResult:
+        """Read a GeoPackage written by :meth:`to_geopackage` (or ``phusong gaps``/``run``)."""
+        from ..outputs.geopackage import read_gpkg
+        return read_gpkg(path, cls)
+
+    @classmethod
+    def example(cls) -> GapResult:
+        """The gap analysis of :meth:`phusong.Coverage.example` for four made-up communes."""
+        import shapely
+
+        from ..coverage.network import Coverage
+        from ..data.targets import load_targets
+
+        cov = Coverage.example()
+        x0, y0, x1, y1 = cov.grid.bounds
+        xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
+        boxes = [shapely.box(x0, y0, xm, ym), shapely.box(xm, y0, x1, ym), shapely.box(x0, ym, xm, y1),
+                 shapely.box(xm, ym, x1, y1)]
+        communes = gpd.GeoDataFrame({"code": ["00001", "00002", "00003", "00004"],
+                                     "name": ["Xã Một", "Xã Hai", "Xã Ba", "Phường Bốn"]},
+                                    geometry=boxes, crs=cov.grid.crs)
+        result = analyse(cov.covered, cov.grid, communes, load_targets())
+        result.demonstration = cov.demonstration
+        return result
 
 
 def _cell_values(raster: np.ndarray, grid: Grid, points: gpd.GeoSeries, fill):
@@ -56,22 +110,6 @@ def _cell_values(raster: np.ndarray, grid: Grid, points: gpd.GeoSeries, fill):
     out = np.full(len(points), fill, dtype=raster.dtype)
     out[inside] = raster[r[inside], c[inside]]
     return out
-
-
-def parse_centre_rule(rule: str):
-    """"cell" or "buffer:R:P" (R metres, P percent)."""
-    from ..errors import InputError
-    if rule == "cell":
-        return ("cell",)
-    parts = rule.split(":")
-    try:
-        if parts[0] == "buffer" and len(parts) == 3:
-            radius, share = float(parts[1]), float(parts[2])
-            if radius > 0 and 0 < share <= 100:
-                return ("buffer", radius, share)
-    except ValueError:
-        pass
-    raise InputError(f"centre rule must be 'cell' or 'buffer:RADIUS_M:SHARE_PCT', got {rule!r}")
 
 
 def points_covered(covered: np.ndarray, grid: Grid, points: gpd.GeoSeries, rule=("cell",)) -> np.ndarray:
@@ -134,7 +172,8 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
     """Measure every unit and every target. ``covered`` maps technology to a uint8 raster (1/0/255).
 
     ``settlements`` (see :func:`phusong.data.boundaries.population_points`) stand in for villages
-    when there is no village layer, and are labelled as a proxy.
+    when there is no village layer, and are labelled as a proxy. The rules (cells, centres, zones,
+    population) are the module's; :func:`phusong.analyse` calls this with a run's :class:`Settings`.
     """
     rsrp = rsrp or {}
     techs = [t for t in ("4G", "5G", "NB-IoT") if t in covered]
@@ -180,7 +219,7 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
                                    geometry=communes.geometry.representative_point(), crs=communes.crs)
         notes.append("No commune-centre layer: an interior point of each commune stands in (proxy).")
     centres = centres.copy()
-    rule = parse_centre_rule(centre_rule)
+    rule = parse_centre_rule(centre_rule)  # checked again: analyse() is public
     if "5G" in cov:
         centres["covered_5g"] = points_covered(cov["5G"], grid, centres.geometry, rule)
         if "5G" in rsrp:
@@ -234,7 +273,7 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
         zones["has_5g_site"] = zones["sites_5g"] > 0
 
     target_rows = _evaluate_targets(targets, communes, centres, villages, zones, population, cov, indicators)
-    missed = {code: [] for code in communes["code"]}
+    missed: dict[str, list[str]] = {code: [] for code in communes["code"]}
     for row in target_rows:
         for code in row.pop("_failing_communes"):
             missed.setdefault(code, []).append(row["target_id"])

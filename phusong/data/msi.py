@@ -10,40 +10,18 @@ the larger of the two patterns' deepest nulls.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..propagation.antenna import MsiPattern
 
 DBD_TO_DBI = 2.15
 
 
-@dataclass(frozen=True)
-class MsiPattern:
-    name: str
-    gain_dbi: float
-    horizontal_db: np.ndarray   # attenuation at 0..359 degrees (360 values)
-    vertical_db: np.ndarray
-    electrical_tilt_deg: float = 0.0
-
-    def gain_db(self, azimuth_offset_deg, depression_deg, extra_tilt_deg: float = 0.0):
-        """Gain (dBi) toward directions off boresight; ``extra_tilt_deg`` is mechanical downtilt."""
-        h = _interp(self.horizontal_db, np.asarray(azimuth_offset_deg, dtype=np.float64))
-        v = _interp(self.vertical_db, np.asarray(depression_deg, dtype=np.float64) - extra_tilt_deg)
-        floor = max(self.horizontal_db.max(), self.vertical_db.max())
-        return self.gain_dbi - np.minimum(h + v, floor)
-
-
-def _interp(table, angle_deg):
-    a = np.mod(angle_deg, 360.0)
-    i0 = np.floor(a).astype(int) % 360
-    frac = a - np.floor(a)
-    return table[i0] * (1 - frac) + table[(i0 + 1) % 360] * frac
-
-
 def read_msi(path) -> MsiPattern:
+    """Read an MSI/Planet pattern file; every malformed line is an :class:`InputError` naming its row."""
     path = Path(path)
     if not path.exists():
         raise InputError("no such file", path=path)

@@ -1,4 +1,4 @@
-"""Folium HTML maps for a province or one commune, from a run folder and a gaps GeoPackage.
+"""Folium HTML maps for a province or one commune, from a coverage and its gap analysis.
 
 Signal overlays per technology (coloured by signal class, transparent where not
 covered), communes coloured by 5G area covered with tooltips and popups, centres,
@@ -15,7 +15,6 @@ from pathlib import Path
 import folium
 import geopandas as gpd
 import numpy as np
-import pyogrio
 import rasterio
 from affine import Affine
 from folium import plugins
@@ -58,17 +57,15 @@ TEXT = {
 }
 
 
-def _overlay(rsrp_path: Path, covered_path: Path, bounds_xy=None):
+def _overlay(rsrp: np.ndarray, covered: np.ndarray, grid, bounds_xy=None):
     """PNG data URL and lat/lon bounds: signal classes where covered, transparent elsewhere."""
-    with rasterio.open(rsrp_path) as src, rasterio.open(covered_path) as cov:
-        window = None
-        if bounds_xy is not None:
-            window = rasterio.windows.from_bounds(*bounds_xy, transform=src.transform).round_offsets().round_lengths()
-            window = window.intersection(rasterio.windows.Window(0, 0, src.width, src.height))
-        rsrp = src.read(1, window=window)
-        covered = cov.read(1, window=window)
-        transform = src.window_transform(window) if window is not None else src.transform
-        crs = src.crs
+    transform, crs = grid.transform, grid.crs
+    if bounds_xy is not None:
+        window = rasterio.windows.from_bounds(*bounds_xy, transform=transform).round_offsets().round_lengths()
+        window = window.intersection(rasterio.windows.Window(0, 0, grid.width, grid.height))
+        rows, cols = window.toslices()
+        rsrp, covered = rsrp[rows, cols], covered[rows, cols]
+        transform = rasterio.windows.transform(window, transform)
     signal = np.where(covered == 1, rsrp, np.nan).astype(np.float32)
     height, width = signal.shape
     left, top = transform.c, transform.f
@@ -121,29 +118,21 @@ def _wedges(sites: gpd.GeoDataFrame, radius_m: float) -> gpd.GeoDataFrame:
     return sites.set_geometry(polys)
 
 
-def _read(gpkg, layer):
-    layers = {name for name, _ in pyogrio.list_layers(gpkg)}
-    return pyogrio.read_dataframe(gpkg, layer=layer) if layer in layers else None
-
-
-def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") -> folium.Map:
+def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi") -> folium.Map:
+    """A Folium map of ``coverage`` (a :class:`~phusong.coverage.network.Coverage`) and ``gaps``
+    (a :class:`~phusong.gaps.GapResult`): the province, or the commune whose code is ``commune``."""
     if lang not in TEXT:
-        raise InputError(f"--lang must be vi or en, got {lang!r}")
+        raise InputError(f"language must be vi or en, got {lang!r}", argument="lang")
     t = TEXT[lang]
-    run_dir, gaps_gpkg = Path(run_dir), Path(gaps_gpkg)
-    if not gaps_gpkg.exists():
-        raise InputError("no such file", path=gaps_gpkg)
-    communes = _read(gaps_gpkg, "communes")
-    if communes is None:
-        raise InputError("no 'communes' layer (write it with `phusong gaps`)", path=gaps_gpkg)
+    communes = gaps.communes.copy()
     communes["code"] = communes["code"].astype(str)
-    demonstration = "demonstration" in communes.columns and bool(communes["demonstration"].fillna(0).any())
+    demonstration = bool(gaps.demonstration or coverage.demonstration)
     metric_crs = communes.crs
     focus = None
     if commune is not None:
         focus = communes[communes["code"] == str(commune)]
         if focus.empty:
-            raise InputError(f"no commune with code {commune!r}", path=gaps_gpkg, field="code")
+            raise InputError(f"no commune with code {commune!r}", argument="commune")
         communes = focus
     area = communes.union_all()
     clip = area.buffer(2000) if focus is not None else None
@@ -161,10 +150,10 @@ def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") 
     plugins.Fullscreen(position="topleft").add_to(fmap)
 
     bounds_xy = clip.bounds if clip is not None else None
-    for tech, slug in TECH_SLUG.items():
-        rsrp, cov = run_dir / f"rsrp_{slug}.tif", run_dir / f"covered_{slug}.tif"
-        if rsrp.exists() and cov.exists():
-            url, bounds = _overlay(rsrp, cov, bounds_xy)
+    covered, rsrp = coverage.covered, coverage.rsrp_dbm
+    for tech in TECH_SLUG:
+        if tech in covered:
+            url, bounds = _overlay(rsrp[tech], covered[tech], coverage.grid, bounds_xy)
             folium.raster_layers.ImageOverlay(url, bounds, name=t["signal"].format(t=tech), show=tech == "5G",
                                               opacity=1.0).add_to(fmap)
 
@@ -173,7 +162,7 @@ def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") 
 
     def style(feature):
         v = feature["properties"].get(field) if field else None
-        colour = "#999999" if v is None else "#%02x%02x%02x" % tuple(int(255 * c) for c in cmap(v / 100.0)[:3])
+        colour = "#999999" if v is None else "#" + "".join(f"{int(255 * c):02x}" for c in cmap(v / 100.0)[:3])
         return {"fillColor": colour, "color": "#333", "weight": 1, "fillOpacity": 0.35}
 
     popup_fields, aliases = ["name", "code"], [t["commune"], t["code"]]
@@ -194,7 +183,7 @@ def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") 
                                              aliases=[a for c, a in zip(popup_fields, aliases) if c in cols]),
                    highlight_function=lambda f: {"weight": 3, "color": "#000"}).add_to(fmap)
 
-    centres = keep(_read(gaps_gpkg, "commune_centres"))
+    centres = keep(gaps.centres)
     if centres is not None and len(centres):
         layer = folium.FeatureGroup(name=t["centres"])
         for _, r in centres.to_crs("EPSG:4326").iterrows():
@@ -207,19 +196,19 @@ def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") 
                                 ).add_to(layer)
         layer.add_to(fmap)
 
-    for lname in ("villages", "settlements"):
-        points = keep(_read(gaps_gpkg, lname))
-        if points is None or not len(points):
-            continue
+    lname = "settlements" if gaps.villages_are_proxy else "villages"
+    points = keep(gaps.villages)
+    if points is not None and len(points):
         cluster = plugins.MarkerCluster(name=t[lname], show=False, options={"disableClusteringAtZoom": 13})
         for _, r in points.to_crs("EPSG:4326").iterrows():
             ok = bool(r.get("covered_mbb", 0))
             folium.CircleMarker([r.geometry.y, r.geometry.x], radius=4, color="#1a9641" if ok else "#d7191c",
                                 fill=True, fill_opacity=0.8, weight=1,
-                                tooltip=f"{html_text(r['name'])}: {t['covered'] if ok else t['not_covered']}").add_to(cluster)
+                                tooltip=f"{html_text(r['name'])}: {t['covered'] if ok else t['not_covered']}"
+                                ).add_to(cluster)
         cluster.add_to(fmap)
 
-    zones = keep(_read(gaps_gpkg, "industrial_zones"))
+    zones = keep(gaps.zones)
     if zones is not None and len(zones):
         zcols = [c for c in ("name", "code", "covered_area_pct_5g", "has_5g_site", "covered_5g") if c in zones]
         folium.GeoJson(html_frame(zones[zcols + ["geometry"]].to_crs("EPSG:4326")), name=t["zones"],
@@ -227,7 +216,7 @@ def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") 
                                                  "#d7191c", "weight": 2, "fillOpacity": 0.15},
                        tooltip=folium.GeoJsonTooltip(zcols)).add_to(fmap)
 
-    sites = keep(_read(gaps_gpkg, "sites"))
+    sites = keep(gaps.sites)
     if sites is not None and len(sites):
         sites = sites.to_crs(metric_crs)
         wedges = _wedges(sites, 350.0).to_crs("EPSG:4326")
@@ -243,22 +232,23 @@ def build_map(run_dir, gaps_gpkg, commune: str | None = None, lang: str = "vi") 
     extra = ""
     if focus is not None:
         missed = str(focus.iloc[0].get("missed_targets") or "")
-        targets = _read(gaps_gpkg, "targets")
+        targets = gaps.targets
         text = {}
-        if targets is not None:
+        if targets is not None and len(targets):
             text = dict(zip(targets["target_id"], targets["text_vi" if lang == "vi" else "text_en"]))
         items = "".join(f"<li>{html_text(m)}: {html_text(text.get(m, ''))}</li>"
                         for m in filter(None, (s.strip() for s in missed.split(","))))
         extra = (f'<hr style="margin:4px 0"><b>{html_text(t["gaps"].format(n=focus.iloc[0]["name"]))}</b>'
                  f'<ul id="phusong-gaps" style="padding-left:16px;margin:2px 0">{items or "<li>" + t["none"] + "</li>"}'
                  f'</ul>')
-    fmap.get_root().html.add_child(folium.Element(_legend(t, demonstration, extra)))
+    fmap.get_root().html.add_child(folium.Element(_legend(t, demonstration, extra)))  # type: ignore[attr-defined]
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     return fmap
 
 
-def write_map(path, run_dir, gaps_gpkg, commune=None, lang="vi", overwrite=True) -> Path:
-    fmap = build_map(run_dir, gaps_gpkg, commune, lang)
+def write_map(path, coverage, gaps, commune=None, lang="vi", overwrite=True) -> Path:
+    """Write :func:`build_map`'s map as one HTML file, atomically."""
+    fmap = build_map(coverage, gaps, commune, lang)
     write_text(path, fmap.get_root().render(), overwrite)
     return Path(path)

@@ -1,4 +1,4 @@
-"""Write a gap analysis: QGIS-ready GeoPackage and a Markdown scorecard."""
+"""The scorecard of a gap analysis in four formats: Markdown, HTML (with a map and a chart), CSV and JSON."""
 from __future__ import annotations
 
 import base64
@@ -10,52 +10,10 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure  # no pyplot: never touches the user's backend
 import pandas as pd
-import pyogrio
 
 from .. import __version__
 from .._atomic import atomic_path, write_text
 from .._markup import html_text, markdown_text as md, mathtext_safe
-from ..sites.schema import TECH_SLUG
-from .gaps import GapResult
-from .qgis_styles import default_styles, embed_styles
-
-
-def _plain(gdf):
-    """Booleans as integers (GeoPackage has no boolean type QGIS shows well)."""
-    out = gdf.copy()
-    for col in out.columns:
-        if out[col].dtype == bool:
-            out[col] = out[col].astype("int8")
-    return out
-
-
-def write_gpkg(path, result: GapResult, overwrite: bool = True, demonstration: bool = False) -> None:
-    """Layers: communes, commune_centres, villages|settlements, industrial_zones, sites,
-    coverage_<tech>, the table targets, and QGIS's layer_styles."""
-    layers = [("communes", result.communes), ("commune_centres", result.centres)]
-    if result.villages is not None:
-        if result.villages_are_proxy:
-            villages = result.villages.assign(proxy=1)
-            layers.append(("settlements", villages))
-        else:
-            layers.append(("villages", result.villages))
-    if result.zones is not None:
-        layers.append(("industrial_zones", result.zones))
-    if result.sites is not None:
-        layers.append(("sites", result.sites))
-    for tech, gdf in result.coverage.items():
-        layers.append((f"coverage_{TECH_SLUG[tech]}", gdf))
-    with atomic_path(path, overwrite) as tmp:
-        for name, gdf in layers:
-            gdf = _plain(gdf)
-            if demonstration:
-                gdf["demonstration"] = 1
-            pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG", encoding="UTF-8",
-                                    promote_to_multi=name.startswith("coverage_") or None)
-        targets = result.targets.copy()
-        targets["met"] = targets["met"].map({True: 1, False: 0})
-        pyogrio.write_dataframe(targets, tmp, layer="targets", driver="GPKG")
-        embed_styles(tmp, default_styles([name for name, _ in layers]))
 
 
 def _fmt(v, nd=1):
@@ -66,7 +24,8 @@ def _fmt(v, nd=1):
     return f"{v:,.{nd}f}"
 
 
-def scorecard_markdown(result: GapResult, title: str, demonstration: bool = False) -> str:
+def scorecard_markdown(result) -> str:
+    title, demonstration = result.title, bool(result.demonstration)
     lines = [f"# {md(title)}", ""]
     if demonstration:
         lines += ["> **DEMONSTRATION** — computed on synthetic or generated inputs (stand-in terrain and/or "
@@ -95,22 +54,26 @@ def scorecard_markdown(result: GapResult, title: str, demonstration: bool = Fals
     return "\n".join(lines) + "\n"
 
 
-def write_scorecard(path, result: GapResult, title: str, demonstration: bool = False, overwrite: bool = True):
-    write_text(path, scorecard_markdown(result, title, demonstration), overwrite)
+def write_scorecard(path, result, overwrite: bool = True):
+    write_text(path, scorecard_markdown(result), overwrite)
 
 
-def targets_table(result: GapResult) -> pd.DataFrame:
+def targets_table(result) -> pd.DataFrame:
     cols = ["target_id", "deadline", "text_vi", "text_en", "unit", "value", "goal", "gap", "gap_unit", "met",
             "status", "failing_units"]
-    return result.targets[cols]
+    table = result.targets[cols].copy()
+    if result.demonstration:
+        table["demonstration"] = "; ".join(result.demonstration)
+    return table
 
 
-def write_scorecard_csv(path, result: GapResult, overwrite: bool = True):
+def write_scorecard_csv(path, result, overwrite: bool = True):
     with atomic_path(path, overwrite) as tmp:
         targets_table(result).to_csv(tmp, index=False, encoding="utf-8")
 
 
-def scorecard_json(result: GapResult, title: str, demonstration: bool = False) -> dict:
+def scorecard_json(result) -> dict:
+    title = result.title
     def records(df, cols):
         if df is None:
             return []
@@ -119,7 +82,8 @@ def scorecard_json(result: GapResult, title: str, demonstration: bool = False) -
 
     communes = result.communes
     return {"title": title, "phusong": __version__, "date": dt.date.today().isoformat(),
-            "demonstration": demonstration, "notes": result.notes,
+            "demonstration": bool(result.demonstration), "demonstration_reasons": list(result.demonstration),
+            "notes": result.notes,
             "targets": json.loads(targets_table(result).to_json(orient="records", force_ascii=False)),
             "communes": records(communes, ["code", "name", "population", "covered_area_pct_4g", "covered_area_pct_5g",
                                            "covered_pop_pct_4g", "covered_pop_pct_5g", "sites_4g", "sites_5g",
@@ -133,8 +97,8 @@ def scorecard_json(result: GapResult, title: str, demonstration: bool = False) -
                                      ["code", "name", "covered_area_pct_5g", "has_5g_site"])}
 
 
-def write_scorecard_json(path, result: GapResult, title: str, demonstration: bool = False, overwrite: bool = True):
-    write_text(path, json.dumps(scorecard_json(result, title, demonstration), ensure_ascii=False, indent=2),
+def write_scorecard_json(path, result, overwrite: bool = True):
+    write_text(path, json.dumps(scorecard_json(result), ensure_ascii=False, indent=2),
                overwrite)
 
 
@@ -159,7 +123,7 @@ def _bar_chart(communes) -> str:
     return _png(fig)
 
 
-def _thumbnail(result: GapResult) -> str:
+def _thumbnail(result) -> str:
     field = "covered_area_pct_5g" if "covered_area_pct_5g" in result.communes else "covered_area_pct_4g"
     fig = Figure(figsize=(6, 6))
     ax = fig.subplots()
@@ -172,7 +136,8 @@ def _thumbnail(result: GapResult) -> str:
     return _png(fig)
 
 
-def scorecard_html(result: GapResult, title: str, demonstration: bool = False) -> str:
+def scorecard_html(result) -> str:
+    title, demonstration = result.title, bool(result.demonstration)
     banner = ('<p class="demo">DEMONSTRATION — computed on synthetic or generated inputs (stand-in terrain and/or '
               'generated sites). Not a prediction for any real network.</p>') if demonstration else ""
     rows = []
@@ -203,16 +168,16 @@ tr.miss td:last-child{{background:#fcbba1}}tr.nodata td:last-child{{color:#777}}
 """
 
 
-def write_scorecard_html(path, result: GapResult, title: str, demonstration: bool = False, overwrite: bool = True):
-    write_text(path, scorecard_html(result, title, demonstration), overwrite)
+def write_scorecard_html(path, result, overwrite: bool = True):
+    write_text(path, scorecard_html(result), overwrite)
 
 
-def write_report(folder, result: GapResult, title: str, demonstration: bool = False, overwrite: bool = True):
-    """The scorecard in its four formats: scorecard.md, .html, .csv, .json."""
+def write_report(folder, result, overwrite: bool = True):
+    """The scorecard in its four formats: scorecard.md, .html, .csv, .json (each written atomically)."""
     from pathlib import Path
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_scorecard(folder / "scorecard.md", result, title, demonstration, overwrite)
-    write_scorecard_html(folder / "scorecard.html", result, title, demonstration, overwrite)
+    write_scorecard(folder / "scorecard.md", result, overwrite)
+    write_scorecard_html(folder / "scorecard.html", result, overwrite)
     write_scorecard_csv(folder / "scorecard.csv", result, overwrite)
-    write_scorecard_json(folder / "scorecard.json", result, title, demonstration, overwrite)
+    write_scorecard_json(folder / "scorecard.json", result, overwrite)

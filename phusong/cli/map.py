@@ -1,0 +1,30 @@
+"""``phusong map``: an HTML map of a run and its gaps, for the province or one commune."""
+from __future__ import annotations
+
+import click
+
+from .options import cli_command, overwrite_option, path_type, verbosity_options
+
+
+@cli_command("map")
+@click.option("--run", "run_dir", required=True, type=path_type(file_okay=False), help="Run folder.")
+@click.option("--gaps", "gaps_gpkg", required=True, type=path_type(dir_okay=False),
+              help="GeoPackage from `phusong gaps`.")
+@click.option("--out", required=True, type=path_type(dir_okay=False), help="HTML map to write.")
+@click.option("--commune", help="Code of one commune: a map of that commune only, with its gaps.")
+@click.option("--lang", default="vi", show_default=True, type=click.Choice(["vi", "en"]), help="Label language.")
+@overwrite_option
+@verbosity_options
+def command(run_dir, gaps_gpkg, out, commune, lang, overwrite):
+    """An HTML map (Folium) of coverage and gaps, for the province or one commune."""
+    from .._atomic import check_writable
+    from ..coverage.network import Coverage
+    from ..gaps.rules import GapResult
+    from ..outputs.maps import write_map
+
+    check_writable(out, overwrite)
+    if not gaps_gpkg.exists():
+        from ..errors import InputError
+        raise InputError("no such file", path=gaps_gpkg)
+    write_map(out, Coverage.from_run_folder(run_dir), GapResult.from_geopackage(gaps_gpkg), commune, lang, overwrite)
+    click.echo(f"map -> {out} ({out.stat().st_size / 1e6:.1f} MB)")

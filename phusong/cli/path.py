@@ -1,0 +1,82 @@
+"""``phusong path``: path loss over one profile, or from a site to many receivers on a DEM."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .options import (cli_command, demonstration_note, grid_options, link_options, lonlat, model_options, overwrite_option,
+                      path_type, settings_from, verbosity_options)
+
+
+def read_profile(path: Path):
+    """A profile CSV (d_km,h_m): distances in km from the transmitter, heights in m; first row the transmitter's
+    ground, last the receiver's."""
+    import numpy as np
+    import pandas as pd
+
+    from ..errors import InputError
+    try:
+        df = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read ({exc})", path=path) from None
+    if df.shape[1] < 2 or len(df) < 2:
+        raise InputError("a profile needs two columns (d_km,h_m) and at least two rows", path=path)
+    values = df.iloc[:, :2].apply(pd.to_numeric, errors="coerce")
+    bad = (values.isna() | ~np.isfinite(values.fillna(0))).any(axis=1).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError("not a number", path=path, row=i + 1,
+                         field=str(df.columns[int(values.iloc[i].isna().argmax())]))
+    d, h = values.iloc[:, 0].to_numpy(float), values.iloc[:, 1].to_numpy(float)
+    step = np.diff(d)
+    if (step <= 0).any():
+        raise InputError("distances must increase", path=path, row=int(np.flatnonzero(step <= 0)[0]) + 2,
+                         field=str(df.columns[0]))
+    return d, h
+
+
+@cli_command("path")
+@click.option("--profile", "profile_csv", type=path_type(dir_okay=False),
+              help="Profile CSV d_km,h_m: first row the transmitter's ground, last the receiver's.")
+@click.option("--dem", "dems", multiple=True, type=path_type(dir_okay=False),
+              help="DEM tile(s), for receivers given by --rx-points.")
+@click.option("--tx", "tx_lonlat", help="Transmitter LON,LAT (WGS 84), with --dem.")
+@click.option("--rx-points", type=path_type(dir_okay=False), help="CSV of receivers (lon,lat).")
+@link_options
+@model_options
+@grid_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (profile mode).")
+@click.option("--out", type=path_type(dir_okay=False), help="Result CSV (DEM mode).")
+@overwrite_option
+@verbosity_options
+def command(profile_csv, dems, tx_lonlat, rx_points, tx_height_m, freq_mhz, as_json, out, overwrite, **params):
+    """Path loss over a terrain profile, or from a site to many receivers on a DEM."""
+    import json
+
+    from ..errors import InputError
+
+    settings = settings_from(params)
+    m = settings.model
+    if profile_csv:
+        from ..propagation.reference import evaluate_profile
+
+        d, h = read_profile(profile_csv)
+        result = evaluate_profile(d, h, tx_height_m, m.rx_height_m, freq_mhz, m.earth_radius_km, m.name)
+        if as_json:
+            click.echo(json.dumps(result))
+        else:
+            for key, value in result.items():
+                click.echo(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
+        return
+    if not (dems and tx_lonlat and rx_points and out):
+        raise InputError("give --profile, or all of --dem, --tx, --rx-points and --out")
+    from .._atomic import atomic_path, check_writable
+    from ..pipeline import path_to_receivers
+
+    check_writable(out, overwrite)
+    table = path_to_receivers(list(dems), lonlat(tx_lonlat, "--tx"), rx_points, settings, tx_height_m, freq_mhz)
+    with atomic_path(out, overwrite) as tmp:
+        table.to_csv(tmp, index=False)
+    reasons = sorted(set(table["demonstration"])) if "demonstration" in table else []
+    click.echo(f"{len(table)} receivers -> {out}{demonstration_note(reasons)}")

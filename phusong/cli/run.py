@@ -1,0 +1,37 @@
+"""``phusong run``: a whole study from one scenario file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .options import cli_command, cache_option, check_output_dir, open_cache, overwrite_option, path_type, progress, \
+    verbosity_options
+
+
+def summary(out_dir: Path) -> None:
+    click.echo(f"Outputs in {out_dir}/:")
+    for p in sorted(out_dir.iterdir()):
+        if p.is_file():
+            click.echo(f"  {p.name}")
+    if (out_dir / "scorecard.md").exists():
+        click.echo(f"Scorecard: {out_dir / 'scorecard.md'}   Map: {out_dir / 'map.html'}   "
+                   f"GIS layers: {out_dir / 'gaps.gpkg'}")
+
+
+@cli_command("run")
+@click.argument("scenario", type=path_type(dir_okay=False))
+@click.option("--out", "out_dir", type=path_type(file_okay=False), required=True, help="Output folder.")
+@cache_option
+@overwrite_option
+@verbosity_options
+def command(scenario: Path, out_dir: Path, cache_dir, overwrite):
+    """Run a whole study from a SCENARIO.toml file (the keys are the flags of `simulate` and `gaps`)."""
+    from ..pipeline import run_study
+    from ..settings import Settings
+
+    check_output_dir(out_dir, overwrite)
+    settings = Settings.from_toml(scenario)
+    run_study(settings, out_dir, overwrite=overwrite, progress=progress(), cache=open_cache(cache_dir),
+              include={"scenario.toml": scenario})
+    summary(out_dir)

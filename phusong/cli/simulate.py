@@ -1,0 +1,56 @@
+"""``phusong simulate``: a run folder from a DEM and a site list."""
+from __future__ import annotations
+
+import click
+
+from .options import (cli_command, cache_option, check_output_dir, grid_options, layer_input, model_options, open_cache,
+                      overwrite_option, path_type, progress, setting_option, settings_from, verbosity_options)
+
+COVERAGE_KEYS = ("technologies", "thresholds_dbm", "location_probability", "sigma_db", "load_factor",
+                 "indoor_loss_db", "noise_figure_db", "nbiot_mcl_db", "per_operator", "include_candidates")
+
+
+def coverage_options(f):
+    """Every ``[coverage]`` setting as a flag."""
+    for key in reversed(COVERAGE_KEYS):
+        f = setting_option(f"coverage.{key}")(f)
+    return f
+
+
+@cli_command("simulate")
+@click.option("--dem", "dems", multiple=True, required=True, type=path_type(dir_okay=False), help="DEM tile(s).")
+@click.option("--sites", "sites_path", required=True, type=path_type(dir_okay=False),
+              help="Site list (CSV, GeoPackage, GeoJSON).")
+@click.option("--out", "out_dir", required=True, type=path_type(file_okay=False), help="Run folder to write.")
+@grid_options
+@model_options
+@setting_option("model.radius_km")
+@coverage_options
+@click.option("--area", type=path_type(dir_okay=False),
+              help="Study-area polygons (any OGR format); default: the sites' reach.")
+@click.option("--area-layer", help="Layer of --area (default: its first layer).")
+@setting_option("study.name")
+@setting_option("study.demonstration")
+@cache_option
+@click.option("--dask-address", help="Run batches on an existing Dask cluster, e.g. tcp://127.0.0.1:8786.")
+@overwrite_option
+@verbosity_options
+def command(dems, sites_path, out_dir, area, area_layer, cache_dir, dask_address, overwrite, **params):
+    """Best server, SINR and coverage for every technology (and operator) over a DEM."""
+    import time
+
+    from ..pipeline import checksums, load_simulation_inputs, simulate
+
+    t0 = time.perf_counter()
+    check_output_dir(out_dir, overwrite)
+    settings = settings_from(params, inputs={"terrain": [str(p) for p in dems], "sites": str(sites_path),
+                                             "area": layer_input(area, area_layer)})
+    sim = load_simulation_inputs(settings)
+    coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=open_cache(cache_dir),
+                        progress=progress(), dask_address=dask_address, demonstration=sim.demonstration)
+    coverage.to_run_folder(out_dir, overwrite=overwrite, record={
+        "command": "simulate", "inputs_sha256": checksums(sim.files), "dask_address": dask_address,
+        "timings": {"total_s": round(time.perf_counter() - t0, 2)}})
+    s = coverage.stats
+    click.echo(f"{s['cells']} cells, {s['terrain_passes']} terrain passes ({s['cache_hits']} from the cache) in "
+               f"{time.perf_counter() - t0:.1f} s -> {out_dir}")

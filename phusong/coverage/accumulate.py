@@ -1,0 +1,131 @@
+"""Fold cells into layer accumulators, one terrain pass at a time, and merge partial results exactly.
+
+Each cell's RSRP is folded into the accumulators (``_kernels.fold_cells``) and
+dropped, so memory is bounded by the grid, not by the number of sites.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .._raster import Grid
+from ..propagation.antenna import MsiPattern
+from ..propagation.footprint import site_footprint, window_for
+from ..settings import Settings
+from . import _kernels
+from .cache import FootprintCache, dequantise, quantise
+from .cells import Group
+
+ANY = "*"  # the any-operator layer
+
+
+def group_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str):
+    """Loss window of a group (float32 dB), from the cache when present; (loss, row0, col0)."""
+    row0, col0, nrow, ncol = window_for(grid, g.x, g.y, s.model.radius_km * 1000.0)
+    path = cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, s) if cache is not None else None
+    if cache is not None and path is not None:
+        loss = cache.load(path, (nrow, ncol))
+        if loss is not None:
+            return loss, row0, col0
+    fp = site_footprint(heights, grid, g.x, g.y, g.height_m, g.frequency_mhz, s.model.radius_km,
+                        s.model.rx_height_m, s.model.earth_radius_km, s.model.name)
+    q = quantise(fp.loss_db)  # cached or not, the same 0.01 dB steps: results never depend on the cache
+    if cache is not None and path is not None:
+        cache.save(path, q)
+    return dequantise(q), row0, col0
+
+
+@dataclass
+class Accumulators:
+    """Layer accumulators on a window (row0, col0, shape) of the grid."""
+
+    row0: int
+    col0: int
+    shape: tuple[int, int]
+    best: dict = field(default_factory=dict)     # (tech, operator|ANY) -> (best, second, server)
+    psum: dict = field(default_factory=dict)     # (tech, operator, frequency) -> int64 power sum
+
+    def layer(self, key):
+        if key not in self.best:
+            self.best[key] = (np.full(self.shape, -np.inf, np.float32), np.full(self.shape, -np.inf, np.float32),
+                              np.full(self.shape, -1, np.int32))
+        return self.best[key]
+
+    def power(self, key):
+        if key not in self.psum:
+            self.psum[key] = np.zeros(self.shape, np.int64)
+        return self.psum[key]
+
+
+def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, cache: FootprintCache | None,
+                tkey: str, patterns: Mapping[str, MsiPattern] | None = None, window=None,
+                progress=False) -> Accumulators:
+    """Fold the cells of ``groups`` into accumulators on ``window`` (default: the whole grid).
+
+    ``patterns`` maps each ``antenna_file`` of the cell table to its pattern (read beforehand).
+    """
+    if window is None:
+        window = (0, 0, grid.height, grid.width)
+    row0, col0, nrow, ncol = window
+    acc = Accumulators(row0, col0, (nrow, ncol))
+    for g in tqdm(groups, desc="sites", unit="pass", disable=not progress or None, leave=False):
+        loss, r0, c0 = group_loss(heights, grid, g, s, cache, tkey)
+        if loss.size == 0:
+            continue
+        h_win = heights[r0:r0 + loss.shape[0], c0:c0 + loss.shape[1]]
+        r_tx, c_tx = (float(v) for v in grid.rowcol(g.x, g.y))
+        tx_asl = float(cells.loc[g.cells[0], "ground_m"] + g.height_m)
+        bearing, depression = _kernels.site_geometry(loss, h_win, r0, c0, r_tx, c_tx, grid.res_m, tx_asl,
+                                                     s.model.rx_height_m, s.model.earth_radius_km)
+        part = cells.loc[list(g.cells)]
+        for (tech, op), sub in part.groupby(["technology", "operator_slug"], sort=True):
+            params = cell_params(sub, patterns or {})
+            psum = acc.power((tech, op, g.frequency_mhz))
+            keys = [(tech, ANY)] + ([(tech, op)] if s.coverage.per_operator else [])
+            for n, key in enumerate(keys):
+                best, second, server = acc.layer(key)
+                _kernels.fold_cells(loss, bearing, depression, r0 - row0, c0 - col0, *params,  # type: ignore[call-arg]
+                                    best, second, server, psum, n == 0)
+    return acc
+
+
+def cell_params(sub: pd.DataFrame, patterns: Mapping[str, MsiPattern]) -> tuple:
+    """Per-cell arrays for ``_kernels.fold_cells`` (in cell-index order)."""
+    n = len(sub)
+    h_tables = np.zeros((n, 360))
+    v_tables = np.zeros((n, 360))
+    use_table = np.zeros(n, np.bool_)
+    gain = sub["antenna_gain_dbi"].to_numpy(np.float64).copy()
+    files = sub["antenna_file"] if "antenna_file" in sub else pd.Series([None] * n, index=sub.index)
+    for k, path in enumerate(files):
+        if isinstance(path, str) and path:
+            pat = patterns[path]
+            h_tables[k], v_tables[k], gain[k], use_table[k] = pat.horizontal_db, pat.vertical_db, pat.gain_dbi, True
+    azimuth = sub["azimuth_deg"].to_numpy(np.float64)
+    omni = ~np.isfinite(azimuth)
+    mech = sub["mechanical_tilt_deg"].to_numpy(np.float64)
+    return (np.where(omni, 0.0, azimuth), omni, sub["beamwidth_h_deg"].to_numpy(np.float64),
+            sub["beamwidth_v_deg"].to_numpy(np.float64), mech + sub["electrical_tilt_deg"].to_numpy(np.float64),
+            mech, use_table, h_tables, v_tables, gain,
+            (sub["power_per_re_dbm"] - sub["feeder_loss_db"]).to_numpy(np.float64), sub.index.to_numpy(np.int64))
+
+
+def merge_accumulators(a: Accumulators, b: Accumulators) -> Accumulators:
+    """Merge two partial results (exact: max, second max, argmax with index ties, integer sums)."""
+    r0 = min(a.row0, b.row0)
+    c0 = min(a.col0, b.col0)
+    r1 = max(a.row0 + a.shape[0], b.row0 + b.shape[0])
+    c1 = max(a.col0 + a.shape[1], b.col0 + b.shape[1])
+    out = Accumulators(r0, c0, (r1 - r0, c1 - c0))
+    for part in (a, b):
+        dr, dc = part.row0 - r0, part.col0 - c0
+        for key, (pb, ps, pv) in part.best.items():
+            best, second, server = out.layer(key)
+            _kernels.merge_best(best, second, server, pb, ps, pv, dr, dc)
+        for key, arr in part.psum.items():
+            out.power(key)[dr:dr + arr.shape[0], dc:dc + arr.shape[1]] += arr
+    return out

@@ -1,0 +1,94 @@
+"""The terrain-pass cache: a site's loss footprint, stored on disk under a key of what it depends on.
+
+A pass depends only on the terrain, the site's position and antenna height, the
+frequency, the receiver height, the radius, the model and the effective Earth
+radius; power, tilt, azimuth and pattern changes reuse it. Entries are 0.01 dB
+steps in uint16 ``.npy`` files, written under a temporary name and renamed, so a
+reader never sees half an entry and any number of processes may share a folder.
+
+Dask workers open the folder by its path: with ``--dask-address`` every worker
+must be able to read and write the same path (a shared file system), or the
+cache should be left out (``cache=None``), in which case every pass is computed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .._raster import Grid
+from ..settings import Settings
+
+CACHE_VERSION = "kernel-3"  # cell-exact receivers with an exact tail
+
+
+def default_cache_dir() -> Path:
+    """``$PHUSONG_CACHE_DIR``, else ``$XDG_CACHE_HOME/phusong/footprints`` (``~/.cache/...``)."""
+    env = os.environ.get("PHUSONG_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "phusong" / "footprints"
+
+
+def terrain_key(heights: np.ndarray, grid: Grid) -> str:
+    """A digest of the terrain heights and their grid: passes on other terrain never match."""
+    h = hashlib.blake2b(np.ascontiguousarray(heights).view(np.uint8).data, digest_size=16)
+    h.update(repr((tuple(grid.transform)[:6], grid.height, grid.width, grid.crs.to_string())).encode())
+    return h.hexdigest()
+
+
+class FootprintCache:
+    """Terrain passes in ``folder`` (created on first use).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from phusong.coverage.cache import FootprintCache
+    >>> cache = FootprintCache(tempfile.mkdtemp())
+    >>> cache.folder.is_dir()
+    True
+    """
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"FootprintCache({str(self.folder)!r})"
+
+    def path(self, tkey: str, x: float, y: float, height_m: float, frequency_mhz: float, s: Settings) -> Path:
+        key = json.dumps([CACHE_VERSION, tkey, round(x, 3), round(y, 3), height_m, frequency_mhz,
+                          s.model.rx_height_m, s.model.radius_km, s.model.name, s.model.earth_radius_km])
+        return self.folder / f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}.npy"
+
+    def load(self, path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+        """The loss window (float32 dB, NaN for no value), or None when absent, damaged or of another shape."""
+        if not path.exists():
+            return None
+        try:
+            q = np.load(path)
+        except (OSError, ValueError):
+            return None  # a damaged entry is recomputed
+        return dequantise(q) if q.shape == shape else None
+
+    def save(self, path: Path, q: np.ndarray) -> None:
+        """Store a quantised loss window (see :func:`quantise`)."""
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, q)
+        os.replace(tmp, path)
+
+
+def quantise(loss: np.ndarray) -> np.ndarray:
+    """0.01 dB steps in uint16 (65535 = no value): half the bytes of float32."""
+    q = np.round(np.nan_to_num(loss, nan=655.35) * 100.0)
+    return np.clip(q, 0, 65535).astype(np.uint16)
+
+
+def dequantise(q: np.ndarray) -> np.ndarray:
+    out = q.astype(np.float32) / np.float32(100.0)
+    out[q == 65535] = np.nan
+    return out

@@ -1,0 +1,86 @@
+"""Finish the accumulators into layers: best server, second best, serving cell, SINR and coverage."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..settings import Settings
+from ..sites.schema import TECH_SLUG
+from . import _kernels
+from .accumulate import ANY, Accumulators
+
+THERMAL_NOISE_DBM_HZ = -174.0
+
+
+@dataclass
+class LayerResult:
+    """One technology for one operator (``ANY``: the best of all, as ITU's SDG 9.c.1 counts coverage)."""
+
+    technology: str
+    operator: str               # ANY for the any-operator layer
+    rsrp_dbm: np.ndarray        # float32, NaN where no cell reaches
+    rsrp2_dbm: np.ndarray       # second best, float32
+    server: np.ndarray          # int32 cell index, -1 none
+    sinr_db: np.ndarray         # float32
+    covered: np.ndarray         # uint8 1/0, 255 outside the area
+
+    @property
+    def name(self) -> str:
+        """``5g`` for the any-operator layer, ``5g_<operator>`` for one operator's."""
+        t = TECH_SLUG[self.technology]
+        return t if self.operator == ANY else f"{t}_{self.operator}"
+
+
+def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask: np.ndarray | None,
+                  technologies=None) -> list[LayerResult]:
+    """SINR and coverage for every layer of full-grid accumulators (optionally only some technologies)."""
+    results = []
+    quantum = _kernels.POWER_QUANTUM_MW
+    cell_op = cells["operator_slug"].to_numpy()
+    cell_f = cells["frequency_mhz"].to_numpy()
+    noise_per_cell = (THERMAL_NOISE_DBM_HZ + 10.0 * np.log10(cells["scs_khz"].to_numpy() * 1e3)
+                      + s.coverage.noise_figure_db)
+    margin = s.location_margin_db
+    for (tech, op), (best, second, server) in sorted(acc.best.items()):
+        if technologies is not None and tech not in technologies:
+            continue
+        has = server >= 0
+        safe = np.where(has, server, 0)
+        rsrp = np.where(has, best, np.float32(np.nan))
+        rsrp2 = np.where(has & np.isfinite(second), second, np.float32(np.nan))
+        # interference: the serving cell's operator on the same frequency, at the load factor
+        keys = [k for k in acc.psum if k[0] == tech]
+        key_of_cell = np.full(len(cells), -1, np.int64)
+        for n, (_, o, f) in enumerate(keys):
+            key_of_cell[(cell_op == o) & (cell_f == f)] = n
+        serving_key = key_of_cell[safe]
+        interference = np.zeros(best.shape, np.float64)
+        for n, key in enumerate(keys):
+            mine = has & (serving_key == n)
+            interference[mine] = (acc.psum[key][mine] - quantise_dbm(best[mine])) * (s.coverage.load_factor * quantum)
+        del serving_key
+        noise_mw = 10.0 ** (noise_per_cell[safe] / 10.0)
+        interference += noise_mw
+        del noise_mw
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sinr = (best - 10.0 * np.log10(interference)).astype(np.float32)
+        del interference
+        sinr[~has] = np.nan
+        if tech == "NB-IoT":
+            coupling = cells["power_per_re_dbm"].to_numpy()[safe] - best
+            ok = has & (coupling + margin <= s.coverage.nbiot_mcl_db)
+        else:
+            ok = has & (best >= s.threshold_dbm(tech) + margin)
+        covered = ok.astype(np.uint8)
+        if area_mask is not None:
+            covered[~area_mask] = 255
+        results.append(LayerResult(tech, op, rsrp, rsrp2, server, sinr, covered))
+    return results
+
+
+def quantise_dbm(dbm: np.ndarray) -> np.ndarray:
+    """NumPy twin of ``_kernels.quantise_dbm`` (the serving cell's own share of ``psum``)."""
+    q = np.floor(np.exp(dbm.astype(np.float64) * _kernels.LN10_OVER_10) / _kernels.POWER_QUANTUM_MW + 0.5)
+    return np.minimum(q, _kernels.POWER_CLAMP_Q).astype(np.int64)

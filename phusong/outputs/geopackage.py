@@ -1,0 +1,90 @@
+"""The gap analysis as a QGIS-ready GeoPackage: one layer per kind of unit, the targets table, and styles."""
+from __future__ import annotations
+
+import pandas as pd
+import pyogrio
+
+from .._atomic import atomic_path
+from ..errors import InputError
+from ..sites.schema import TECH_SLUG
+from .qgis_styles import default_styles, embed_styles
+
+INT_FLAGS = ("covered_5g", "covered_mbb", "covered_iot", "has_5g_site", "counted", "has_power", "approximate",
+             "centre_covered_5g")
+
+
+def _plain(gdf):
+    """Booleans as integers (GeoPackage has no boolean type QGIS shows well)."""
+    out = gdf.copy()
+    for col in out.columns:
+        if out[col].dtype == bool:
+            out[col] = out[col].astype("int8")
+    return out
+
+
+def write_gpkg(path, result, overwrite: bool = True) -> None:
+    """Layers: communes, commune_centres, villages|settlements, industrial_zones, sites,
+    coverage_<tech>, the table targets, and QGIS's layer_styles. On demonstration inputs every
+    layer and the targets table carry a ``demonstration`` column saying why."""
+    demonstration = "; ".join(result.demonstration)
+    layers = [("communes", result.communes), ("commune_centres", result.centres)]
+    if result.villages is not None:
+        if result.villages_are_proxy:
+            villages = result.villages.assign(proxy=1)
+            layers.append(("settlements", villages))
+        else:
+            layers.append(("villages", result.villages))
+    if result.zones is not None:
+        layers.append(("industrial_zones", result.zones))
+    if result.sites is not None:
+        layers.append(("sites", result.sites))
+    for tech, gdf in result.coverage.items():
+        layers.append((f"coverage_{TECH_SLUG[tech]}", gdf))
+    with atomic_path(path, overwrite) as tmp:
+        for name, gdf in layers:
+            gdf = _plain(gdf)
+            if demonstration:
+                gdf["demonstration"] = demonstration
+            pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG", encoding="UTF-8",
+                                    promote_to_multi=name.startswith("coverage_") or None)
+        targets = result.targets.copy()
+        targets["met"] = targets["met"].map({True: 1, False: 0})
+        if demonstration:
+            targets["demonstration"] = demonstration
+        pyogrio.write_dataframe(targets, tmp, layer="targets", driver="GPKG")
+        embed_styles(tmp, default_styles([name for name, _ in layers]))
+
+
+def read_gpkg(path, result_type):
+    """A ``result_type`` (:class:`~phusong.gaps.GapResult`) from a GeoPackage written by :func:`write_gpkg`."""
+    try:
+        layers = dict(pyogrio.list_layers(path))
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise InputError(f"cannot read as a GeoPackage ({exc})", path=path) from None
+    if "communes" not in layers:
+        raise InputError("no 'communes' layer (write it with `phusong gaps`)", path=path)
+
+    def read(name):
+        if name not in layers:
+            return None
+        gdf = pyogrio.read_dataframe(path, layer=name)
+        for col in INT_FLAGS:
+            if col in gdf.columns:
+                gdf[col] = gdf[col].fillna(0).astype(bool)
+        if "code" in gdf.columns:
+            gdf["code"] = gdf["code"].astype(str)
+        return gdf
+
+    communes = read("communes")
+    demonstration = ()
+    if "demonstration" in communes.columns and communes["demonstration"].notna().any():
+        value = communes["demonstration"].dropna().iloc[0]
+        demonstration = (str(value) if str(value) not in ("1", "1.0") else "labelled a demonstration",)
+    targets = pd.DataFrame(read("targets") if "targets" in layers else pd.DataFrame())
+    if "met" in targets:
+        targets["met"] = targets["met"].map({1: True, 0: False})
+    proxy = "settlements" in layers
+    coverage = {tech: read(f"coverage_{slug}") for tech, slug in TECH_SLUG.items() if f"coverage_{slug}" in layers}
+    return result_type(communes, read("commune_centres"), read("settlements" if proxy else "villages"),
+                       read("industrial_zones"), read("sites"), targets, proxy, [], coverage,
+                       demonstration=demonstration)

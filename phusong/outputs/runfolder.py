@@ -1,0 +1,123 @@
+"""A run folder: the rasters of every layer, the cell table and run.json.
+
+Any folder holding ``covered_<layer>.tif`` (and optionally ``rsrp_<layer>.tif``,
+``rsrp2_``, ``server_``, ``sinr_``) is a run folder for the later commands
+(``gaps``, ``map``). ``<layer>`` is ``4g``, ``5g`` or ``nbiot``, or
+``<technology>_<operator>`` for one operator's layer.
+"""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import rasterio
+
+from .. import __version__
+from .._atomic import atomic_dir
+from .._raster import Grid, write_geotiff
+from ..errors import InputError
+from ..sites.schema import TECH_SLUG
+
+ANY = "*"
+SLUG_TECH = {slug: tech for tech, slug in TECH_SLUG.items()}
+# file prefix -> (attribute of a layer, band description)
+RASTERS = {
+    "rsrp": ("rsrp_dbm", "best-server {sig} (dBm per resource element), {who}"),
+    "rsrp2": ("rsrp2_dbm", "second-best {sig} (dBm), {who}"),
+    "server": ("server", "serving cell: cell_index in cells.csv"),
+    "sinr": ("sinr_db", "SINR (dB) against the serving operator's co-frequency cells"),
+    "covered": ("covered", "covered at the location probability: 1 yes, 0 no, 255 outside the area"),
+}
+NODATA = {"rsrp": np.nan, "rsrp2": np.nan, "server": -1, "sinr": np.nan, "covered": 255}
+
+
+def write_run_folder(coverage, folder, overwrite: bool = False, record=None) -> Path:
+    """Write a :class:`~phusong.coverage.network.Coverage` as a run folder, all files at once."""
+    folder = Path(folder)
+    with atomic_dir(folder, overwrite) as tmp:
+        write_into(tmp, coverage, record)
+    return folder
+
+
+def write_into(folder: Path, coverage, record=None) -> None:
+    """The run folder's files, written into an existing (temporary) folder."""
+    write_layers(folder, coverage.layers, coverage.grid, coverage.demonstration, coverage.settings.study.name)
+    write_cells(folder, coverage.cells)
+    g = coverage.grid
+    write_run_json(folder, {
+        "settings": coverage.settings.to_dict(),
+        "grid": {"crs": str(g.crs), "res_m": g.res_m, "width": g.width, "height": g.height, "bounds": g.bounds},
+        "coverage_levels_dbm": coverage.coverage_levels_dbm, "simulation": coverage.stats,
+        "demonstration": bool(coverage.demonstration), "demonstration_reasons": list(coverage.demonstration),
+        **dict(record or {})})
+
+
+def write_layers(folder: Path, layers, grid: Grid, demonstration=(), label: str = "") -> None:
+    tags = {"DESCRIPTION": f"phusong {__version__}" + (f": {label}" if label else "")
+            + (" — SYNTHETIC DEMONSTRATION (" + "; ".join(demonstration) + ")" if demonstration else "")}
+    for layer in layers:
+        sig = "SS-RSRP" if layer.technology == "5G" else ("NRSRP" if layer.technology == "NB-IoT" else "RSRP")
+        who = "any operator" if layer.operator == ANY else layer.operator
+        for prefix, (attr, description) in RASTERS.items():
+            array = getattr(layer, attr)
+            if array is not None:
+                write_geotiff(folder / f"{prefix}_{layer.name}.tif", array, grid, nodata=NODATA[prefix], tags=tags,
+                              band_description=description.format(sig=sig, who=who))
+
+
+def write_cells(folder: Path, cells) -> None:
+    cols = [c for c in cells.columns if c not in ("x", "y")] + ["x", "y"]
+    cells[cols].to_csv(folder / "cells.csv", index=True)
+
+
+def write_run_json(folder: Path, record: dict) -> None:
+    record = {"phusong": __version__, "python": platform.python_version(), **record}
+    (folder / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def read_run_folder(folder, rasters=("covered", "rsrp")) -> dict:
+    """The raw contents of a run folder: ``grid``, ``layers`` {(technology, operator): {prefix: array}},
+    ``cells`` (or None), ``record`` (run.json, or {}) and ``demonstration`` (from the rasters' tags)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("not a folder", path=folder)
+    grid = None
+    demonstration = False
+    layers: dict = {}
+    for path in sorted(folder.glob("covered_*.tif")):
+        name = path.stem.removeprefix("covered_")
+        slug, _, operator = name.partition("_")
+        if slug not in SLUG_TECH:
+            continue
+        arrays = {}
+        for prefix in rasters:
+            rpath = folder / f"{prefix}_{name}.tif"
+            if not rpath.exists():
+                continue
+            try:
+                with rasterio.open(rpath) as src:
+                    g = Grid(src.height, src.width, src.transform, src.crs)
+                    if grid is None:
+                        grid = g
+                    elif (g.transform, g.height, g.width) != (grid.transform, grid.height, grid.width):
+                        raise InputError("rasters of the run are on different grids", path=rpath)
+                    arrays[prefix] = src.read(1)
+                    demonstration |= "DEMONSTRATION" in src.tags().get("DESCRIPTION", "")
+            except rasterio.errors.RasterioIOError as exc:
+                raise InputError(f"cannot read ({exc})", path=rpath) from None
+        if "covered" in arrays:
+            arrays.setdefault("rsrp", np.full(arrays["covered"].shape, np.nan, np.float32))
+            layers[(SLUG_TECH[slug], operator or ANY)] = arrays
+    if grid is None:
+        raise InputError("no covered_<tech>.tif in the run folder (4g, 5g or nbiot)", path=folder)
+    cells = pd.read_csv(folder / "cells.csv", index_col="cell_index") if (folder / "cells.csv").exists() else None
+    record = {}
+    if (folder / "run.json").exists():
+        try:
+            record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"not valid JSON ({exc})", path=folder / "run.json") from None
+    return {"grid": grid, "layers": layers, "cells": cells, "record": record, "demonstration": demonstration}

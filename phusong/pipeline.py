@@ -1,0 +1,387 @@
+"""One pipeline: load inputs → simulate → analyse → write outputs, as stages on objects.
+
+Every entry point calls these stages: ``phusong run`` and ``demo`` all of them,
+``simulate`` the first two, ``gaps`` and ``map`` the last two (from a run folder),
+and planners the same functions from Python (:mod:`phusong`). Two decisions are
+made here once, for all of them:
+
+* **Demonstration labels** (:func:`demonstration_reasons`): a DEM whose metadata
+  says SYNTHETIC, a site list whose leading comment says GENERATED, or
+  ``study.demonstration`` make every output say it is a demonstration; a scenario
+  can add the label but never remove it.
+* **Villages**: without a village layer, settlement points from the population
+  raster (cells with at least ``gaps.settlement_min_people``) stand in, labelled
+  as a proxy (:func:`load_gap_inputs`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import Transformer
+from rasterio.features import rasterize
+
+from ._atomic import atomic_dir, file_sha256
+from ._raster import Grid
+from .coverage.cache import FootprintCache
+from .coverage.network import Coverage, simulate_network
+from .data.boundaries import population_points, read_communes, read_points, read_population, read_zones
+from .data.msi import read_msi
+from .data.targets import Target, load_targets, read_indicators
+from .data.terrain import Terrain, dem_bounds_lonlat, load_terrain
+from .errors import InputError
+from .gaps.rules import GapResult
+from .gaps.rules import analyse as analyse_units
+from .settings import Layer, Settings
+from .sites import read_sites
+
+log = logging.getLogger(__name__)
+
+
+def demonstration_reasons(terrain: Terrain, sites, settings: Settings) -> tuple[str, ...]:
+    """Why outputs on these inputs are a demonstration (empty: they are not)."""
+    reasons = [f"{name}: synthetic terrain" for name in terrain.synthetic]
+    if getattr(sites, "attrs", {}).get("generated"):
+        reasons.append(sites.attrs["generated"])
+    if settings.study.demonstration:
+        reasons.append("marked a demonstration (study.demonstration)")
+    return tuple(reasons)
+
+
+def read_layer(layer: Layer, crs, kind: str) -> gpd.GeoDataFrame:
+    """A vector input in the working CRS: ``kind`` is communes, points or zones."""
+    reader = {"communes": read_communes, "points": read_points, "zones": read_zones}[kind]
+    return reader(layer.path, crs, layer.layer, layer.id_field, layer.name_field)
+
+
+def read_antenna_patterns(sites) -> dict:
+    """Every MSI pattern file named by the site list, read once (the kernels and Dask workers get arrays)."""
+    if "antenna_file" not in sites:
+        return {}
+    files = sorted({f for f in sites["antenna_file"] if isinstance(f, str) and f})
+    return {f: read_msi(f) for f in files}
+
+
+# ---------------------------------------------------------------------------------------------- simulate
+@dataclass
+class SimulationInputs:
+    """Terrain on the working grid, the sites within reach, and the study area."""
+
+    terrain: Terrain
+    sites: gpd.GeoDataFrame
+    area: gpd.GeoDataFrame | None
+    area_mask: np.ndarray
+    demonstration: tuple[str, ...]
+    files: list[Path] = field(default_factory=list)
+
+
+def load_simulation_inputs(settings: Settings) -> SimulationInputs:
+    """Read the terrain around the study area and the sites that can reach it.
+
+    The study area is ``inputs.area``, else ``inputs.communes``, else the sites'
+    reach. The terrain is read for the area padded by ``model.radius_km``, so that
+    sites outside the area but within reach of it count.
+    """
+    ins, crs = settings.inputs, settings.study.crs
+    if not ins.terrain:
+        raise InputError("[inputs] needs 'terrain' (DEM tiles)", argument="terrain")
+    if ins.sites is None:
+        raise InputError("[inputs] needs 'sites' (the site list)", argument="sites")
+    sites = read_sites(ins.sites, dem_bounds_lonlat(list(ins.terrain)))
+    pad = settings.model.radius_km * 1000.0
+    area_layer = ins.area or ins.communes
+    area = read_layer(area_layer, crs, "communes") if area_layer else None
+    if area is not None:
+        minx, miny, maxx, maxy = area.total_bounds
+    else:
+        x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(sites["lon"].to_numpy(),
+                                                                               sites["lat"].to_numpy())
+        minx, miny, maxx, maxy = float(np.min(x)), float(np.min(y)), float(np.max(x)), float(np.max(y))
+    terrain = load_terrain(list(ins.terrain), crs, settings.study.resolution_m,
+                           bounds=(minx - pad, miny - pad, maxx + pad, maxy + pad), partial=True)
+    grid = terrain.grid
+    if area is not None and area_layer is not None:
+        gx0, gy0, gx1, gy1 = grid.bounds
+        if minx < gx0 or miny < gy0 or maxx > gx1 or maxy > gy1:
+            raise InputError("the DEM does not cover the whole study area", path=area_layer.path)
+        mask = rasterize(area.geometry, out_shape=(grid.height, grid.width), transform=grid.transform,
+                         dtype=np.uint8).astype(bool)
+    else:
+        mask = np.isfinite(terrain.array)
+    reasons = demonstration_reasons(terrain, sites, settings)
+    if area is not None:
+        near = sites.geometry.to_crs(crs).within(area.union_all().buffer(pad)).to_numpy()
+        sites = sites[near].reset_index(drop=True)
+    if len(sites) == 0:
+        raise InputError("no site within reach of the study area", path=ins.sites)
+    files = [*ins.terrain, ins.sites] + ([area_layer.path] if area_layer else [])
+    return SimulationInputs(terrain, sites, area, mask, reasons, files)
+
+
+def simulate(terrain: Terrain, sites, settings: Settings | None = None, *, area_mask: np.ndarray | None = None,
+             cache: FootprintCache | None = None, progress: bool = False, dask_address: str | None = None,
+             demonstration: tuple[str, ...] | None = None) -> Coverage:
+    """Best server, SINR and coverage of every technology (and operator) over ``terrain``.
+
+    Parameters
+    ----------
+    terrain : Terrain
+        Heights on the working grid, from :func:`phusong.load_terrain`.
+    sites : GeoDataFrame
+        A site list from :func:`phusong.read_sites` (one row per cell).
+    settings : Settings, optional
+        Model and coverage settings (default: :class:`Settings` defaults).
+    area_mask : ndarray of bool, optional
+        The study area on the grid; ``covered`` is 255 outside it (default: where terrain has data).
+    cache : FootprintCache, optional
+        Where terrain passes are kept for re-runs (default: none, every pass computed).
+    progress : bool
+        Show a progress bar over terrain passes.
+    dask_address : str, optional
+        Run the terrain passes on an existing Dask cluster (same result, bit for bit).
+
+    Returns
+    -------
+    Coverage
+        Layers on the terrain's grid, labelled as a demonstration when the inputs are synthetic.
+
+    Examples
+    --------
+    >>> import phusong
+    >>> from phusong.data.demo import generate
+    >>> paths = generate(tmp / "demo")                              # doctest: +SKIP
+    >>> terrain = phusong.load_terrain(paths.dem, "EPSG:32648", 100.0)   # doctest: +SKIP
+    >>> cov = phusong.simulate(terrain, phusong.read_sites(paths.sites),
+    ...                        phusong.Settings().replace(model={"radius_km": 5}))  # doctest: +SKIP
+    >>> cov.demonstration                                          # doctest: +SKIP
+    ('dem_demo.tif: synthetic terrain', 'sites_demo.csv: generated sites')
+    """
+    settings = settings or Settings()
+    reasons = demonstration if demonstration is not None else demonstration_reasons(terrain, sites, settings)
+    mask = area_mask if area_mask is not None else np.isfinite(terrain.array)
+    t0 = time.perf_counter()
+    cov = simulate_network(terrain.array, terrain.grid, sites, settings, cache=cache, area_mask=mask,
+                           patterns=read_antenna_patterns(sites), progress=progress, dask_address=dask_address)
+    cov.stats["simulate_s"] = round(time.perf_counter() - t0, 2)
+    cov.stats["terrain_voids_filled"] = terrain.void_count
+    if reasons:
+        log.warning("demonstration run (%s): outputs are labelled as such", "; ".join(reasons))
+    return dataclasses.replace(cov, demonstration=tuple(reasons))
+
+
+# ---------------------------------------------------------------------------------------------- analyse
+@dataclass
+class GapInputs:
+    """The units and data a gap analysis measures, in the run's CRS."""
+
+    communes: gpd.GeoDataFrame
+    centres: gpd.GeoDataFrame | None = None
+    villages: gpd.GeoDataFrame | None = None
+    settlements: gpd.GeoDataFrame | None = None
+    zones: gpd.GeoDataFrame | None = None
+    sites: gpd.GeoDataFrame | None = None
+    population: np.ndarray | None = None
+    indicators: pd.DataFrame | None = None
+    targets: list[Target] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+def load_gap_inputs(settings: Settings, grid: Grid) -> GapInputs:
+    """Read the units the targets count, on ``grid`` (the run's); settlements stand in for missing villages."""
+    ins = settings.inputs
+    if ins.communes is None:
+        raise InputError("[inputs] needs 'communes' (commune polygons)", argument="communes")
+    crs = grid.crs
+    out = GapInputs(read_layer(ins.communes, crs, "communes"), targets=load_targets(ins.targets))
+    out.files.append(ins.communes.path)
+    if ins.centres:
+        out.centres = read_layer(ins.centres, crs, "points")
+        out.files.append(ins.centres.path)
+    if ins.villages:
+        out.villages = read_layer(ins.villages, crs, "points")
+        out.files.append(ins.villages.path)
+    if ins.zones:
+        out.zones = read_layer(ins.zones, crs, "zones")
+        out.files.append(ins.zones.path)
+    if ins.sites:
+        out.sites = read_sites(ins.sites)
+        out.files.append(ins.sites)
+    if ins.population:
+        out.population = read_population(ins.population, grid)
+        out.files.append(ins.population)
+        if out.villages is None:
+            out.settlements = population_points(ins.population, crs, settings.gaps.settlement_min_people)
+    if ins.indicators:
+        out.indicators = read_indicators(ins.indicators)
+        out.files.append(ins.indicators)
+    if ins.targets.endswith(".toml"):
+        out.files.append(Path(ins.targets))
+    return out
+
+
+def analyse(coverage: Coverage, communes: gpd.GeoDataFrame, *, centres=None, villages=None, settlements=None,
+            zones=None, sites=None, population=None, indicators=None, targets: list[Target] | None = None,
+            settings: Settings | None = None, title: str | None = None) -> GapResult:
+    """Communes, centres, villages, industrial zones and population of ``coverage`` against the targets.
+
+    Parameters
+    ----------
+    coverage : Coverage
+        From :func:`simulate` or :meth:`Coverage.from_run_folder`.
+    communes : GeoDataFrame
+        Commune polygons with ``code`` and ``name`` (from :func:`phusong.read_boundaries`).
+    centres, villages, settlements, zones, sites : GeoDataFrame, optional
+        Commune centres (default: an interior point of each commune, a labelled proxy), villages
+        (or population-derived ``settlements``, a labelled proxy), industrial zones, the site list.
+    population : ndarray, optional
+        People per cell of the coverage grid (:func:`phusong.data.boundaries.read_population`).
+    indicators : DataFrame, optional
+        Measured values of indicator targets (``target_id,value,source,date``).
+    targets : list of Target, optional
+        Default: the Lạng Sơn 2025–2030 catalogue.
+    settings : Settings, optional
+        The gap rules (``settings.gaps``); default: the coverage's settings.
+    title : str, optional
+        Heading of reports (default: from the study name).
+
+    Returns
+    -------
+    GapResult
+
+    Examples
+    --------
+    >>> import phusong
+    >>> gaps = phusong.GapResult.example()       # analyse() on the example coverage
+    >>> sorted(gaps.communes.columns)[:3]
+    ['area_km2', 'centre_covered_5g', 'code']
+    """
+    settings = settings or coverage.settings
+    rules = settings.gaps
+    communes = communes.to_crs(coverage.grid.crs)
+    result = analyse_units(coverage.covered, coverage.grid, communes,
+                           targets if targets is not None else load_targets(settings.inputs.targets),
+                           rsrp=coverage.rsrp_dbm, centres=centres, villages=villages, zones=zones, sites=sites,
+                           population=population, indicators=indicators, zone_share_pct=rules.zone_share_pct,
+                           centre_rule=rules.centre_rule, population_field=rules.population_field,
+                           settlements=settlements)
+    result.title = title or f"Coverage scorecard — {settings.study.name}"
+    result.demonstration = coverage.demonstration
+    return result
+
+
+def analyse_inputs(coverage: Coverage, inputs: GapInputs, settings: Settings, title: str | None = None) -> GapResult:
+    """:func:`analyse` with everything :func:`load_gap_inputs` read."""
+    return analyse(coverage, inputs.communes, centres=inputs.centres, villages=inputs.villages,
+                   settlements=inputs.settlements, zones=inputs.zones, sites=inputs.sites,
+                   population=inputs.population, indicators=inputs.indicators, targets=inputs.targets,
+                   settings=settings, title=title)
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+def checksums(files) -> dict[str, str]:
+    """SHA-256 of every input file, for run.json (repeatable runs)."""
+    return {str(p): file_sha256(p) for p in dict.fromkeys(Path(f) for f in files) if p.is_file()}
+
+
+def write_study(out_dir, coverage: Coverage, gaps: GapResult, *, overwrite=False, record=None,
+                include: dict | None = None, progress: bool = False) -> Path:
+    """Everything a study writes, appearing in ``out_dir`` at once: the run folder's rasters, cells.csv,
+    run.json, gaps.gpkg, the scorecard (md, html, csv, json) and map.html."""
+    from tqdm.auto import tqdm
+
+    from .outputs.maps import write_map
+    from .outputs.runfolder import write_into
+
+    out_dir = Path(out_dir)
+    steps = ["rasters", "GeoPackage", "scorecard", "map"]
+    with atomic_dir(out_dir, overwrite) as tmp, tqdm(total=len(steps), desc="writing", unit="step",
+                                                     disable=not progress or None, leave=False) as bar:
+        write_into(tmp, coverage, record)
+        bar.update()
+        gaps.to_geopackage(tmp / "gaps.gpkg", overwrite=True)
+        bar.update()
+        gaps.write_scorecard(tmp, overwrite=True)
+        bar.update()
+        write_map(tmp / "map.html", coverage, gaps)
+        bar.update()
+        for name, src in (include or {}).items():
+            (shutil.copytree if Path(src).is_dir() else shutil.copy2)(src, tmp / name)
+    return out_dir
+
+
+def run_study(settings: Settings, out_dir, *, overwrite: bool = False, progress: bool = False,
+              cache: FootprintCache | None = None, include: dict | None = None) -> tuple[Coverage, GapResult]:
+    """The whole pipeline from settings: inputs → simulate → analyse → outputs in ``out_dir``."""
+    t0 = time.perf_counter()
+    sim = load_simulation_inputs(settings)
+    coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=cache, progress=progress,
+                        demonstration=sim.demonstration)
+    gap_inputs = load_gap_inputs(settings, coverage.grid)
+    if gap_inputs.sites is None:
+        gap_inputs.sites = sim.sites
+    gaps = analyse_inputs(coverage, gap_inputs, settings)
+    record = {"command": "run", "inputs_sha256": checksums(sim.files + gap_inputs.files),
+              "timings": {"total_s": round(time.perf_counter() - t0, 2)}}
+    write_study(out_dir, coverage, gaps, overwrite=overwrite, record=record, include=include, progress=progress)
+    return coverage, gaps
+
+
+# ---------------------------------------------------------------------------------------------- one site
+def load_site_terrain(dems, lon: float, lat: float, radius_km: float, crs, res_m: float):
+    """The working-grid terrain within ``radius_km`` of a site (cut to the DEM) and the site's x, y."""
+    x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
+    pad = radius_km * 1000.0 + 2 * res_m
+    terrain = load_terrain(dems, crs, res_m, bounds=(x - pad, y - pad, x + pad, y + pad), partial=True)
+    if not terrain.grid.contains(x, y):
+        raise InputError(f"site {lon},{lat} is outside the DEM", argument="tx")
+    return terrain, x, y
+
+
+def read_receivers(path) -> pd.DataFrame:
+    """Receivers for ``phusong path --dem``: a CSV with ``lon,lat`` (WGS 84 degrees)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file", path=path)
+    try:
+        pts = pd.read_csv(path, encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"cannot read as a UTF-8 CSV ({exc})", path=path) from None
+    for col in ("lon", "lat"):
+        if col not in pts.columns:
+            raise InputError("receivers need lon and lat columns", path=path, field=col)
+        bad = pd.to_numeric(pts[col], errors="coerce").isna().to_numpy()
+        if bad.any():
+            raise InputError("not a number", path=path, row=int(np.flatnonzero(bad)[0]) + 1, field=col)
+    return pts
+
+
+def path_to_receivers(dems, tx_lonlat, receivers_csv, settings: Settings, tx_height_m: float,
+                      frequency_mhz: float) -> pd.DataFrame:
+    """One row per receiver of ``receivers_csv``: the fields of ``phusong path --json``, labelled as a
+    demonstration on synthetic terrain."""
+    from .propagation.points import path_to_points
+
+    pts = read_receivers(receivers_csv)
+    crs = settings.study.crs
+    to_xy = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    tx, ty = to_xy.transform(*tx_lonlat)
+    rx, ry = to_xy.transform(pts["lon"].to_numpy(float), pts["lat"].to_numpy(float))
+    reach = float(np.max(np.hypot(rx - tx, ry - ty))) / 1000.0
+    terrain, _, _ = load_site_terrain(dems, tx_lonlat[0], tx_lonlat[1], reach, crs, settings.study.resolution_m)
+    m = settings.model
+    try:
+        rows = path_to_points(terrain.array, terrain.grid, (tx, ty), rx, ry, tx_height_m, m.rx_height_m,
+                              frequency_mhz, m.name, m.earth_radius_km)
+    except InputError as exc:
+        raise InputError(str(exc), path=receivers_csv) from None
+    table = pd.concat([pts[["lon", "lat"]].reset_index(drop=True), pd.DataFrame(rows)], axis=1)
+    if terrain.synthetic:
+        table["demonstration"] = "; ".join(f"{n}: synthetic terrain" for n in terrain.synthetic)
+    return table

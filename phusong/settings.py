@@ -1,0 +1,371 @@
+"""One settings model: frozen dataclasses mirroring the scenario file's tables.
+
+A scenario file (``phusong run SCENARIO.toml``) and the command-line flags are two
+spellings of the same :class:`Settings`: the table ``[model]`` key ``radius_km`` is
+the flag ``--radius-km``; ``[model] name`` is ``--model`` and ``[study] name`` is
+``--study-name``. Every default is declared here once, with its
+unit and source; the CLI's options are built from these fields
+(:mod:`phusong.cli.options`). Unknown or misspelled keys are an error with a
+suggestion.
+
+Example
+-------
+>>> from phusong import Settings
+>>> s = Settings.from_dict({"model": {"radius_km": 10}, "coverage": {"location_probability": 0.95}})
+>>> s.model.radius_km, s.coverage.location_probability, s.study.resolution_m
+(10.0, 0.95, 30.0)
+>>> round(s.location_margin_db, 2)   # 8 dB x Q^-1(0.05): the median must clear the level by this
+13.16
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import NormalDist
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import InputError
+from .propagation.models import MODELS
+from .propagation.p526 import DEFAULT_EARTH_RADIUS_KM
+from .sites.schema import TECHNOLOGIES, normalise_technology
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CRS = "EPSG:32648"  # WGS 84 / UTM 48N: holds all of Lạng Sơn
+DEFAULT_CATALOGUE = "langson-2025-2030"
+# Outdoor signal per resource element at 1.5 m, met with the location probability. −105 dBm RSRP is the
+# level UK regulator Ofcom's coverage reporting uses for good outdoor 4G data; phusong applies the same
+# level to 5G SS-RSRP (the plan's "5G coverage" means usable mobile broadband).
+DEFAULT_THRESHOLD_DBM = {"4G": -105.0, "5G": -105.0}
+# Log-normal location variability (dB) per model: 8 dB, the usual macro-cell shadow-fading standard
+# deviation (3GPP TR 38.901 V17.0.0 Table 7.4.1-1, RMa NLOS σSF = 8 dB); UMa NLOS σSF = 6 dB.
+MODEL_SIGMA_DB = {"delta-bullington": 8.0, "bullington": 8.0, "free-space": 8.0, "okumura-hata": 8.0,
+                  "cost231-hata": 8.0, "3gpp-rma": 8.0, "3gpp-uma": 6.0}
+
+
+def _meta(help: str, unit: str = "", low: float | None = None, high: float | None = None,
+          flag: str | None = None, aliases: tuple[str, ...] = ()) -> dict:
+    """Field metadata: the help text and unit shown by the CLI, the valid range, the flag's other names."""
+    return {"help": help, "unit": unit, "low": low, "high": high, "flag": flag, "aliases": aliases}
+
+
+def setting(default, help: str, unit: str = "", low=None, high=None, flag=None, aliases=()) -> Any:
+    """A settings field: its default, documented once."""
+    meta = _meta(help, unit, low, high, flag, aliases)
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A vector input: a file, its layer (default: the first), and the fields holding id and name."""
+
+    path: Path
+    layer: str | None = None
+    id_field: str = "code"
+    name_field: str = "name"
+
+
+class _Section:
+    """Range checks from the fields' metadata (run on construction, for the API and the loader alike)."""
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            low, high = f.metadata.get("low"), f.metadata.get("high")
+            if value is None or (low is None and high is None):
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError(f"{f.name} must be a number, got {value!r}", argument=f.name)
+            object.__setattr__(self, f.name, float(value))
+            if (low is not None and value < low) or (high is not None and value > high):
+                unit = f" {f.metadata['unit']}" if f.metadata.get("unit") else ""
+                raise InputError(f"{f.name} must be between {low:g} and {high:g}{unit}, got {value:g}",
+                                 argument=f.name)
+
+
+@dataclass(frozen=True)
+class StudySettings(_Section):
+    """``[study]``: what the study is called and the working grid."""
+
+    name: str = setting("phusong study", "Study name, used in titles.", flag="--study-name")
+    crs: str = setting(DEFAULT_CRS, "Working (projected, metric) CRS.")
+    resolution_m: float = setting(30.0, "Working grid resolution.", "m", 1.0, 10_000.0, aliases=("--res-m",))
+    demonstration: bool = setting(False, "Label outputs as a demonstration (automatic for synthetic DEMs and "
+                                         "generated site lists; a scenario cannot switch that off).")
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    """``[inputs]``: the files. Relative paths in a scenario file are relative to that file."""
+
+    terrain: tuple[Path, ...] = ()
+    sites: Path | None = None
+    communes: Layer | None = None
+    centres: Layer | None = None
+    villages: Layer | None = None
+    zones: Layer | None = None
+    area: Layer | None = None
+    population: Path | None = None
+    indicators: Path | None = None
+    targets: str = DEFAULT_CATALOGUE
+
+
+@dataclass(frozen=True)
+class ModelSettings(_Section):
+    """``[model]``: the path-loss model and the geometry of every terrain pass."""
+
+    name: str = setting("delta-bullington", "Path-loss model (see `phusong models`).", flag="--model")
+    radius_km: float = setting(15.0, "Radius computed around each site.", "km", 0.1, 200.0)
+    rx_height_m: float = setting(1.5, "Receiver height above ground.", "m", 0.0, 100.0)
+    earth_radius_km: float = setting(DEFAULT_EARTH_RADIUS_KM, "Effective Earth radius (8,500 km is k = 4/3, "
+                                     "ITU-R P.452/P.526 median).", "km", 1000.0, 1e6)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.name not in MODELS:
+            raise InputError(f"unknown model {self.name!r}; choose one of: {', '.join(MODELS)}", argument="name")
+
+
+@dataclass(frozen=True)
+class CoverageSettings(_Section):
+    """``[coverage]``: which layers, and what counts as covered."""
+
+    technologies: tuple[str, ...] = setting(("4G", "5G"), "Technology layers (4G, 5G, NB-IoT).",
+                                            aliases=("--tech",))
+    thresholds_dbm: Mapping[str, float] = setting(
+        {}, "Coverage level per technology, e.g. 4G=-105,5G=-105 (default -105 dBm, Ofcom's good outdoor "
+            "4G level).", "dBm", aliases=("--threshold-dbm",))
+    location_probability: float = setting(0.9, "Share of locations in a cell that must exceed the level.",
+                                          "", 0.5, 0.999)
+    sigma_db: float | None = setting(None, "Location variability (default per model: 8 dB, 6 dB for 3gpp-uma; "
+                                           "3GPP TR 38.901 Table 7.4.1-1).", "dB", 0.0, 30.0)
+    load_factor: float = setting(0.5, "Neighbour-cell load for SINR (share of resource elements carrying power).",
+                                 "", 0.0, 1.0, aliases=("--load",))
+    indoor_loss_db: float = setting(0.0, "Building entry loss for indoor coverage (0 = outdoor).", "dB", 0.0, 60.0)
+    noise_figure_db: float = setting(9.0, "UE noise figure (3GPP TR 36.942 / TR 38.802).", "dB", 0.0, 20.0)
+    nbiot_mcl_db: float = setting(164.0, "NB-IoT coverage: maximum coupling loss (3GPP TR 45.820 §7.3).",
+                                  "dB", 100.0, 200.0)
+    per_operator: bool = setting(False, "Also write one layer per operator.")
+    include_candidates: bool = setting(False, "Include sites of status 'candidate'.")
+
+    def __post_init__(self):
+        super().__post_init__()
+        techs = [self.technologies] if isinstance(self.technologies, str) else list(self.technologies)
+        norm = tuple(normalise_technology(t) for t in techs)
+        if not norm or None in norm:
+            raise InputError(f"technologies must be a list of {', '.join(TECHNOLOGIES)}, got {self.technologies!r}",
+                             argument="technologies")
+        object.__setattr__(self, "technologies", norm)
+        levels = {}
+        for tech, level in dict(self.thresholds_dbm).items():
+            t = normalise_technology(tech)
+            if t is None or isinstance(level, bool) or not isinstance(level, (int, float)):
+                raise InputError(f"thresholds_dbm: expected TECHNOLOGY = dBm, got {tech!r} = {level!r}",
+                                 argument="thresholds_dbm")
+            levels[t] = float(level)
+        object.__setattr__(self, "thresholds_dbm", levels)
+
+
+@dataclass(frozen=True)
+class GapSettings(_Section):
+    """``[gaps]``: the rules that turn coverage into the plan's measures."""
+
+    centre_rule: str = setting("cell", "'cell' (the centre's cell) or 'buffer:R:P' (P% of the cells within R m "
+                                       "covered).")
+    zone_share_pct: float = setting(90.0, "Share of an industrial zone's area that must be covered.", "%",
+                                    0.0, 100.0)
+    settlement_min_people: float = setting(50.0, "Without a village layer: population cells with at least this "
+                                                 "many people become settlement points (a proxy).", "people",
+                                           0.0, 1e7)
+    population_field: str | None = setting(None, "Or: a per-commune population field, spread over each commune.")
+
+    def __post_init__(self):
+        super().__post_init__()
+        parse_centre_rule(self.centre_rule)
+
+
+def parse_centre_rule(rule: str) -> tuple:
+    """``"cell"`` → ``("cell",)``; ``"buffer:R:P"`` → ``("buffer", R metres, P percent)``."""
+    if rule == "cell":
+        return ("cell",)
+    parts = str(rule).split(":")
+    try:
+        if parts[0] == "buffer" and len(parts) == 3:
+            radius, share = float(parts[1]), float(parts[2])
+            if radius > 0 and 0 < share <= 100:
+                return ("buffer", radius, share)
+    except ValueError:
+        pass
+    raise InputError(f"centre rule must be 'cell' or 'buffer:RADIUS_M:SHARE_PCT', got {rule!r}", argument="centre_rule")
+
+
+SECTIONS = {"study": StudySettings, "inputs": InputSettings, "model": ModelSettings, "coverage": CoverageSettings,
+            "gaps": GapSettings}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a study needs, one frozen object: ``study``, ``inputs``, ``model``, ``coverage``, ``gaps``.
+
+    Build it with :meth:`from_toml` (a scenario file), :meth:`from_dict` (the same tables as a dict) or
+    directly; change one value with :meth:`replace`.
+
+    Examples
+    --------
+    >>> from phusong import Settings
+    >>> s = Settings().replace(model={"radius_km": 10.0})
+    >>> s.model.radius_km, s.model.name
+    (10.0, 'delta-bullington')
+    >>> Settings.from_dict({"model": {"radius": 5}})
+    Traceback (most recent call last):
+    ...
+    phusong.errors.InputError: [model] unknown key 'radius' (did you mean 'radius_km'?)
+    """
+
+    study: StudySettings = field(default_factory=StudySettings)
+    inputs: InputSettings = field(default_factory=InputSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    coverage: CoverageSettings = field(default_factory=CoverageSettings)
+    gaps: GapSettings = field(default_factory=GapSettings)
+
+    # -- derived values (never stored, so that they cannot disagree) --
+    @property
+    def sigma_db(self) -> float:
+        """Location variability in use: ``coverage.sigma_db``, else the model's default."""
+        s = self.coverage.sigma_db
+        return float(s) if s is not None else MODEL_SIGMA_DB.get(self.model.name, 8.0)
+
+    @property
+    def location_margin_db(self) -> float:
+        """σ·Q⁻¹(1 − p) plus the indoor loss: how far the median must clear the level for probability p."""
+        return self.sigma_db * NormalDist().inv_cdf(self.coverage.location_probability) + \
+            self.coverage.indoor_loss_db
+
+    def threshold_dbm(self, technology: str) -> float:
+        """The coverage level of a technology (before the location margin)."""
+        return {**DEFAULT_THRESHOLD_DBM, **self.coverage.thresholds_dbm}.get(technology, -105.0)
+
+    # -- building --
+    def replace(self, **sections: Mapping[str, Any]) -> Settings:
+        """A copy with some keys of some tables changed: ``s.replace(model={"radius_km": 10})``."""
+        changed = {}
+        for name, values in sections.items():
+            if name not in SECTIONS:
+                raise InputError(_unknown(name, SECTIONS, "table"))
+            current = {f.name: getattr(getattr(self, name), f.name) for f in dataclasses.fields(SECTIONS[name])}
+            changed[name] = _section(name, {**current, **dict(values)}, Path("."), check_keys=True)
+        return dataclasses.replace(self, **changed)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], base: Path | str = ".", source=None) -> Settings:
+        """Settings from the scenario file's tables as a dict; ``base`` resolves relative input paths."""
+        try:
+            data = {name: dict(values or {}) for name, values in data.items()}
+            for name in data:
+                if name not in SECTIONS:
+                    raise InputError(_unknown(name, SECTIONS, "table"))
+            for (old, key), new in MOVED.items():
+                if key in data.get(old, {}):
+                    log.warning("%s[%s] %s belongs in [%s] (read from there too)", f"{source}: " if source else "",
+                                old, key, new)
+                    data.setdefault(new, {}).setdefault(key, data[old].pop(key))
+            return cls(**{name: _section(name, dict(data.get(name) or {}), Path(base)) for name in SECTIONS})
+        except InputError as exc:
+            if source is None:
+                raise
+            raise InputError(str(exc), path=source) from None
+
+    @classmethod
+    def from_toml(cls, path) -> Settings:
+        """Settings from a scenario file (relative paths in it are relative to the file)."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError("no such file", path=path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"not valid TOML ({exc})", path=path) from None
+        return cls.from_dict(data, path.parent, source=path)
+
+    def to_dict(self) -> dict:
+        """The tables as plain values (paths as text): what run.json records."""
+        def plain(v):
+            if dataclasses.is_dataclass(v):
+                return {k: plain(x) for k, x in dataclasses.asdict(v).items()}  # type: ignore[arg-type]
+            if isinstance(v, (list, tuple)):
+                return [plain(x) for x in v]
+            if isinstance(v, dict):
+                return {k: plain(x) for k, x in v.items()}
+            return str(v) if isinstance(v, Path) else v
+        return {name: plain(getattr(self, name)) for name in SECTIONS}
+
+
+def _unknown(key: str, known, what: str) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f"unknown {what} {key!r}" + (f" (did you mean {close[0]!r}?)" if close else
+                                        f" (known: {', '.join(known)})")
+
+
+# A key that moved between tables still works (with a warning), so that older scenario files run.
+MOVED = {("coverage", "zone_share_pct"): "gaps"}
+
+
+def _section(name: str, values: dict, base: Path, check_keys: bool = True):
+    cls = SECTIONS[name]
+    known = {f.name for f in dataclasses.fields(cls)}
+    if check_keys:
+        for key in values:
+            if key not in known:
+                raise InputError(f"[{name}] " + _unknown(key, sorted(known), "key"))
+    values = {k: v for k, v in values.items() if k in known}
+    if cls is InputSettings:
+        values = _inputs(values, base)
+    elif cls is CoverageSettings and isinstance(values.get("technologies"), list):
+        values["technologies"] = tuple(values["technologies"])
+    try:
+        return cls(**values)
+    except InputError as exc:
+        raise InputError(f"[{name}] {exc}", argument=exc.argument) from None
+    except TypeError as exc:
+        raise InputError(f"[{name}] {exc}") from None
+
+
+def _inputs(values: dict, base: Path) -> dict:
+    def path(v):
+        return None if v in (None, "") else (Path(v) if Path(v).is_absolute() else base / v)
+
+    def layer(key, v):
+        if v is None or isinstance(v, Layer):
+            return v
+        if isinstance(v, (str, Path)):
+            return Layer(path(v))
+        if not isinstance(v, Mapping):
+            raise InputError(f"[inputs] {key} must be a path or a table {{ path = ..., layer = ... }}")
+        extra = set(v) - {f.name for f in dataclasses.fields(Layer)}
+        if extra:
+            raise InputError(f"[inputs.{key}] " + _unknown(sorted(extra)[0], [f.name for f in dataclasses.fields(Layer)],
+                                                             "key"))
+        if "path" not in v:
+            raise InputError(f"[inputs.{key}] needs 'path'")
+        return Layer(**{**v, "path": path(v["path"])})
+
+    out = dict(values)
+    terrain = out.get("terrain", ())
+    out["terrain"] = tuple(path(p) for p in ([terrain] if isinstance(terrain, (str, Path)) else terrain))
+    for key in ("sites", "population", "indicators"):
+        if key in out:
+            out[key] = path(out[key])
+    for key in ("communes", "centres", "villages", "zones", "area"):
+        if key in out:
+            out[key] = layer(key, out[key])
+    targets = out.get("targets")
+    if isinstance(targets, (str, Path)) and str(targets).endswith(".toml"):
+        out["targets"] = str(path(targets))
+    return out

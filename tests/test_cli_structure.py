@@ -1,0 +1,75 @@
+"""The CLI package: every command answers --help, takes -v/-q before and after its name, and fails cleanly."""
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from phusong.cli import cli
+
+
+def _commands(group=cli, prefix=()):
+    for name, cmd in group.commands.items():
+        yield prefix + (name,)
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, prefix + (name,))
+
+
+COMMANDS = list(_commands())
+
+
+def test_the_commands_are_all_there():
+    assert {c[0] for c in COMMANDS} == {"demo", "run", "simulate", "gaps", "map", "sites", "terrain", "path",
+                                         "footprint", "models"}
+    assert ("sites", "validate") in COMMANDS and ("terrain", "info") in COMMANDS
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_help_and_verbosity_in_both_positions(command):
+    runner = CliRunner()
+    for args in (["-v", *command, "--help"], [*command, "-v", "--help"], ["-q", *command, "--help"],
+                 [*command, "-q", "--help"], ["-v", "-q", *command, "-v", "--help"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, (args, result.output)
+        assert "Usage: " in result.output
+    help_text = runner.invoke(cli, [*command, "--help"]).output
+    assert "--verbose" in help_text and "--quiet" in help_text
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_before_or_after_the_command_shows_the_traceback(where, tmp_path):
+    """`-v` anywhere on the line counts (it used to be ignored before the command name)."""
+    missing = str(tmp_path / "absent.toml")
+    args = ["-v", "run", missing, "--out", str(tmp_path / "o")] if where == "before" else \
+        ["run", missing, "--out", str(tmp_path / "o"), "-v"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "Traceback" in result.output and "absent.toml: no such file" in result.output
+    quiet = CliRunner().invoke(cli, ["run", missing, "--out", str(tmp_path / "o")])
+    assert quiet.exit_code == 2 and "Traceback" not in quiet.output
+    assert quiet.output.strip() == f"Error: {missing}: no such file"
+
+
+def test_an_unexpected_failure_is_exit_1_with_one_line(monkeypatch, tmp_path):
+    import phusong.pipeline
+
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(phusong.pipeline, "run_study", boom)
+    scenario = tmp_path / "s.toml"
+    scenario.write_text("")
+    result = CliRunner().invoke(cli, ["run", str(scenario), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: RuntimeError: disk on fire (run with -v for the traceback)"
+    loud = CliRunner().invoke(cli, ["run", str(scenario), "--out", str(tmp_path / "o"), "-v"])
+    assert loud.exit_code == 1 and "Traceback" in loud.output and "disk on fire" in loud.output
+
+
+def test_help_is_fast_because_heavy_libraries_load_lazily():
+    code = ("import sys; from phusong.cli import cli; import phusong; "
+            "print(sorted(m for m in ('numba', 'geopandas', 'rasterio', 'folium', 'pandas', 'pyogrio') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
