@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install install-dev system-tools web-assets clean
+.PHONY: demo test lint install install-dev system-tools web-assets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,12 @@ demo: install
 	$(BIN)/phusong demo --out demo-output --overwrite
 	@echo "Demo outputs are in $(CURDIR)/demo-output (synthetic demonstration data)"
 
-test: install-dev system-tools web-assets
+# Static checks of the package: ruff (lint) and mypy (types); configured in pyproject.toml.
+lint: install-dev
+	$(BIN)/ruff check phusong tests benchmarks
+	$(BIN)/mypy
+
+test: install-dev system-tools web-assets lint
 	$(BIN)/python -m pytest
 
 clean:

@@ -16,6 +16,7 @@ from .errors import OutputExistsError
 
 
 def check_writable(path: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing ``path`` unless ``overwrite`` (an :class:`OutputExistsError`, exit 2)."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError("exists; pass --overwrite to replace it", path=path)
@@ -65,6 +66,7 @@ def atomic_dir(path, overwrite: bool = False):
 
 
 def write_text(path, text: str, overwrite: bool = True) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically (temporary name, then rename)."""
     with atomic_path(path, overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
 

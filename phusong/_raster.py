@@ -24,10 +24,12 @@ class Grid:
 
     @property
     def res_m(self) -> float:
+        """Cell size in CRS units (metres on the working grid)."""
         return float(self.transform.a)
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in the grid's CRS."""
         t = self.transform
         return (t.c, t.f + t.e * self.height, t.c + t.a * self.width, t.f)
 
@@ -42,6 +44,7 @@ class Grid:
         return (np.asarray(y) - t.f) / t.e - 0.5, (np.asarray(x) - t.c) / t.a - 0.5
 
     def contains(self, x, y):
+        """Whether each (x, y) lies on the grid (cell edges included)."""
         r, c = self.rowcol(x, y)
         return (r >= -0.5) & (r <= self.height - 0.5) & (c >= -0.5) & (c <= self.width - 0.5)
 

@@ -3,7 +3,14 @@ from __future__ import annotations
 
 
 class PhusongError(Exception):
-    """A failure phusong understands; ``exit_code`` is what the CLI returns."""
+    """A failure phusong understands; ``exit_code`` is what the CLI returns.
+
+    Examples
+    --------
+    >>> import phusong
+    >>> issubclass(phusong.InputError, phusong.PhusongError), phusong.PhusongError.exit_code
+    (True, 1)
+    """
 
     exit_code = 1
 
@@ -16,6 +23,13 @@ class InputError(PhusongError, ValueError):
     not a number ('abc')``. ``argument`` names the function argument or setting
     at fault (``radius_km``); the command line adds the flag that sets it.
     A ``ValueError``, so that callers of the Python API can catch it as one.
+
+    Examples
+    --------
+    >>> import phusong
+    >>> err = phusong.InputError("not a number ('abc')", path="sites.csv", row=4, field="frequency_mhz")
+    >>> str(err), isinstance(err, ValueError), err.exit_code
+    ("sites.csv: row 4, column frequency_mhz: not a number ('abc')", True, 2)
     """
 
     exit_code = 2

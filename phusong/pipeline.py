@@ -155,13 +155,15 @@ def simulate(terrain: Terrain, sites, settings: Settings | None = None, *, area_
     Examples
     --------
     >>> import phusong
-    >>> from phusong.data.demo import generate
-    >>> paths = generate(tmp / "demo")                              # doctest: +SKIP
-    >>> terrain = phusong.load_terrain(paths.dem, "EPSG:32648", 100.0)   # doctest: +SKIP
-    >>> cov = phusong.simulate(terrain, phusong.read_sites(paths.sites),
-    ...                        phusong.Settings().replace(model={"radius_km": 5}))  # doctest: +SKIP
-    >>> cov.demonstration                                          # doctest: +SKIP
+    >>> from phusong.data.demo import example_inputs
+    >>> paths = example_inputs()
+    >>> terrain = phusong.load_terrain(paths.dem, "EPSG:32648", 250.0)
+    >>> sites = phusong.read_sites(paths.sites).head(6)
+    >>> cov = phusong.simulate(terrain, sites, phusong.Settings().replace(model={"radius_km": 4}))
+    >>> cov.demonstration
     ('dem_demo.tif: synthetic terrain', 'sites_demo.csv: generated sites')
+    >>> cov.covered["4G"].dtype.name, cov.grid == terrain.grid
+    ('uint8', True)
     """
     settings = settings or Settings()
     reasons = demonstration if demonstration is not None else demonstration_reasons(terrain, sites, settings)
@@ -318,7 +320,27 @@ def write_study(out_dir, coverage: Coverage, gaps: GapResult, *, overwrite=False
 
 def run_study(settings: Settings, out_dir, *, overwrite: bool = False, progress: bool = False,
               cache: FootprintCache | None = None, include: dict | None = None) -> tuple[Coverage, GapResult]:
-    """The whole pipeline from settings: inputs → simulate → analyse → outputs in ``out_dir``."""
+    """The whole pipeline from settings: inputs → simulate → analyse → outputs in ``out_dir``.
+
+    What ``phusong run SCENARIO.toml`` does; returns the :class:`Coverage` and :class:`GapResult` it wrote.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import phusong
+    >>> from phusong.data.demo import example_inputs
+    >>> p = example_inputs()
+    >>> settings = phusong.Settings.from_dict({
+    ...     "study": {"resolution_m": 250},
+    ...     "inputs": {"terrain": [str(p.dem)], "sites": str(p.sites),
+    ...                "communes": {"path": str(p.areas), "layer": "communes"}},
+    ...     "model": {"radius_km": 3}})
+    >>> out = Path(tempfile.mkdtemp()) / "study"
+    >>> coverage, gaps = phusong.run_study(settings, out)
+    >>> sorted(f.name for f in out.iterdir() if f.suffix != ".tif")
+    ['cells.csv', 'gaps.gpkg', 'map.html', 'run.json', 'scorecard.csv', 'scorecard.html', 'scorecard.json', 'scorecard.md']
+    """
     t0 = time.perf_counter()
     sim = load_simulation_inputs(settings)
     coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=cache, progress=progress,

@@ -25,10 +25,11 @@ import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import NormalDist
 from collections.abc import Mapping
+from statistics import NormalDist
 from typing import Any
 
+from .data.targets import DEFAULT_CATALOGUE
 from .errors import InputError
 from .propagation.models import MODELS
 from .propagation.p526 import DEFAULT_EARTH_RADIUS_KM
@@ -37,7 +38,6 @@ from .sites.schema import TECHNOLOGIES, normalise_technology
 log = logging.getLogger(__name__)
 
 DEFAULT_CRS = "EPSG:32648"  # WGS 84 / UTM 48N: holds all of Lạng Sơn
-DEFAULT_CATALOGUE = "langson-2025-2030"
 # Outdoor signal per resource element at 1.5 m, met with the location probability. −105 dBm RSRP is the
 # level UK regulator Ofcom's coverage reporting uses for good outdoor 4G data; phusong applies the same
 # level to 5G SS-RSRP (the plan's "5G coverage" means usable mobile broadband).
@@ -64,7 +64,15 @@ def setting(default, help: str, unit: str = "", low=None, high=None, flag=None, 
 
 @dataclass(frozen=True)
 class Layer:
-    """A vector input: a file, its layer (default: the first), and the fields holding id and name."""
+    """A vector input: a file, its layer (default: the first), and the fields holding id and name.
+
+    Examples
+    --------
+    >>> from phusong import Layer, Settings
+    >>> s = Settings.from_dict({"inputs": {"communes": {"path": "/data/communes.gpkg", "layer": "communes"}}})
+    >>> s.inputs.communes == Layer(Path("/data/communes.gpkg"), "communes")
+    True
+    """
 
     path: Path
     layer: str | None = None

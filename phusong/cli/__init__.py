@@ -29,4 +29,5 @@ _register()
 
 
 def main() -> None:
+    """Entry point of the ``phusong`` console script."""
     cli(prog_name="phusong")

@@ -74,6 +74,7 @@ def command(run_dir, communes, communes_layer, centres, centres_layer, villages,
 
 
 def totals_line(result) -> str:
+    """One line: how many targets are met, not met (which) and without data."""
     t = result.targets
     met = int((t["status"] == "met").sum())
     missed = int((t["status"] == "not met").sum())

@@ -25,10 +25,12 @@ class Verbosity:
 
     @property
     def progress(self) -> bool:
+        """Whether progress bars show (not with -q)."""
         return self.level >= 0
 
 
 def verbosity(ctx: click.Context | None = None) -> Verbosity:
+    """The command line's :class:`Verbosity`, kept on the root context."""
     ctx = ctx or click.get_current_context()
     root = ctx.find_root()
     if not isinstance(root.obj, Verbosity):
@@ -79,6 +81,7 @@ class Command(click.Command):
     """A command whose errors become one line and an exit code (2 bad input, 1 failure); -v adds the traceback."""
 
     def invoke(self, ctx: click.Context):
+        """Run the command; a failure becomes one line on stderr and the exit code (-v adds the traceback)."""
         _configure_logging(verbosity(ctx).level)
         try:
             return super().invoke(ctx)
@@ -116,6 +119,7 @@ overwrite_option = click.option("--overwrite", is_flag=True, help="Replace exist
 
 
 def path_type(**kw):
+    """A ``click.Path`` giving :class:`pathlib.Path` values."""
     return click.Path(path_type=Path, **kw)
 
 
@@ -209,16 +213,19 @@ def link_options(f):
 
 
 def cache_option(f):
+    """--cache-dir: the terrain-pass cache folder."""
     return click.option("--cache-dir", type=path_type(file_okay=False),
                         help="Terrain-pass cache (default $PHUSONG_CACHE_DIR or ~/.cache/phusong/footprints).")(f)
 
 
 def open_cache(cache_dir):
+    """The :class:`~phusong.coverage.cache.FootprintCache` at ``cache_dir`` or the default folder."""
     from ..coverage.cache import FootprintCache, default_cache_dir
     return FootprintCache(cache_dir or default_cache_dir())
 
 
 def demonstration_note(reasons) -> str:
+    """' (DEMONSTRATION: reasons)' for a closing line, or '' for real inputs."""
     return f" (DEMONSTRATION: {'; '.join(reasons)})" if reasons else ""
 
 
@@ -237,6 +244,7 @@ def layer_input(path, layer, id_field="code", name_field="name"):
 
 
 def lonlat(text: str, flag: str) -> tuple[float, float]:
+    """Parse ``LON,LAT`` (degrees); an :class:`InputError` naming ``flag`` otherwise."""
     try:
         lon, lat = (float(v) for v in text.split(","))
     except ValueError:

@@ -10,6 +10,7 @@ from .options import cli_command, cache_option, check_output_dir, open_cache, ov
 
 
 def summary(out_dir: Path) -> None:
+    """List a study's output folder and where to find the scorecard, map and GIS layers."""
     click.echo(f"Outputs in {out_dir}/:")
     for p in sorted(out_dir.iterdir()):
         if p.is_file():

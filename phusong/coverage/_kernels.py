@@ -29,6 +29,7 @@ LN10_OVER_10 = math.log(10.0) / 10.0
 
 @njit(cache=True, inline="always")
 def quantise_dbm(v):
+    """A power in dBm as an integer count of ``POWER_QUANTUM_MW`` (exact, order-free sums)."""
     q = math.floor(math.exp(v * LN10_OVER_10) / POWER_QUANTUM_MW + 0.5)
     return np.int64(min(q, POWER_CLAMP_Q))
 

@@ -50,12 +50,14 @@ class Accumulators:
     psum: dict = field(default_factory=dict)     # (tech, operator, frequency) -> int64 power sum
 
     def layer(self, key):
+        """(best, second, server) arrays of a layer key, created on first use."""
         if key not in self.best:
             self.best[key] = (np.full(self.shape, -np.inf, np.float32), np.full(self.shape, -np.inf, np.float32),
                               np.full(self.shape, -1, np.int32))
         return self.best[key]
 
     def power(self, key):
+        """The int64 power-sum array of a (technology, operator, frequency) key, created on first use."""
         if key not in self.psum:
             self.psum[key] = np.zeros(self.shape, np.int64)
         return self.psum[key]

@@ -60,6 +60,7 @@ class FootprintCache:
         return f"FootprintCache({str(self.folder)!r})"
 
     def path(self, tkey: str, x: float, y: float, height_m: float, frequency_mhz: float, s: Settings) -> Path:
+        """The entry's file: a digest of everything the terrain pass depends on (see the module notes)."""
         key = json.dumps([CACHE_VERSION, tkey, round(x, 3), round(y, 3), height_m, frequency_mhz,
                           s.model.rx_height_m, s.model.radius_km, s.model.name, s.model.earth_radius_km])
         return self.folder / f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}.npy"
@@ -89,6 +90,7 @@ def quantise(loss: np.ndarray) -> np.ndarray:
 
 
 def dequantise(q: np.ndarray) -> np.ndarray:
+    """Loss windows back from :func:`quantise` (float32 dB, NaN for no value)."""
     out = q.astype(np.float32) / np.float32(100.0)
     out[q == 65535] = np.nan
     return out

@@ -13,6 +13,9 @@ import pandas as pd
 from .._raster import Grid
 from ..propagation.antenna import depression_deg, pattern_db
 from ..propagation.footprint import site_footprint
+from ..settings import ModelSettings
+
+_MODEL = ModelSettings()  # the defaults, as `simulate` uses them
 
 
 def antenna_gain_dbi(cell, bearing_deg, depression, patterns: dict) -> np.ndarray:
@@ -42,8 +45,9 @@ def cell_rsrp_dbm(heights, grid: Grid, cell, loss_db, row0, col0, rx_height_m, e
     return out
 
 
-def reference_layers(heights, grid: Grid, cells: pd.DataFrame, rx_height_m=1.5, earth_radius_km=8500.0,
-                     radius_km=15.0, model="delta-bullington", losses=None, patterns=None):
+def reference_layers(heights, grid: Grid, cells: pd.DataFrame, rx_height_m=_MODEL.rx_height_m,
+                     earth_radius_km=_MODEL.earth_radius_km, radius_km=_MODEL.radius_km, model=_MODEL.name,
+                     losses=None, patterns=None):
     """{technology: (best, second, server, {(operator, frequency): power sum mW})} by brute force."""
     patterns = patterns or {}
     out = {}

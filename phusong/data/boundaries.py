@@ -63,12 +63,34 @@ def read_features(path, crs, *, layer=None, id_field="code", name_field="name",
 
 
 def read_communes(path, crs, layer=None, id_field="code", name_field="name") -> gpd.GeoDataFrame:
+    """Commune polygons in ``crs`` with ``code`` and ``name`` (geometries made valid; ids unique).
+
+    ``id_field`` and ``name_field`` name the input's fields that become ``code`` and ``name``.
+
+    Examples
+    --------
+    >>> import phusong
+    >>> from phusong.data.demo import example_inputs
+    >>> communes = phusong.read_boundaries(example_inputs().areas, "EPSG:32648", layer="communes")
+    >>> len(communes), communes.crs.to_epsg(), communes["name"].iloc[0].split()[0] in ("Xã", "Phường")
+    (65, 32648, True)
+    """
     gdf = read_features(path, crs, layer=layer, id_field=id_field, name_field=name_field)
     gdf["geometry"] = gdf.geometry.make_valid()
     return gdf
 
 
 def read_points(path, crs, layer=None, id_field="code", name_field="name") -> gpd.GeoDataFrame:
+    """Points (centres, villages) in ``crs`` with ``code`` and ``name``; CSV with lon/lat accepted.
+
+    Examples
+    --------
+    >>> import phusong
+    >>> from phusong.data.demo import example_inputs
+    >>> centres = phusong.read_points(example_inputs().areas, "EPSG:32648", layer="commune_centres")
+    >>> len(centres), set(centres.geom_type)
+    (65, {'Point'})
+    """
     return read_features(path, crs, layer=layer, id_field=id_field, name_field=name_field,
                          geom_types=("Point",))
 
@@ -82,6 +104,14 @@ def read_zones(path, crs, layer=None, id_field="code", name_field="name",
 
     A point zone whose area is missing gets ``default_area_ha`` with a warning.
     Zones without an id field are numbered Z01, Z02, ... in file order.
+
+    Examples
+    --------
+    >>> import phusong
+    >>> from phusong.data.demo import example_inputs
+    >>> zones = phusong.read_zones(example_inputs().areas, "EPSG:32648", layer="industrial_zones")
+    >>> set(zones.geom_type) <= {"Polygon", "MultiPolygon"}, "approximate" in zones
+    (True, True)
     """
     gdf = _read_any(path, layer)
     if id_field not in gdf.columns and name_field in gdf.columns:
@@ -142,6 +172,17 @@ def read_population(path, grid: Grid) -> np.ndarray:
 
     GDAL's ``sum`` resampling conserves the total when the working grid is finer
     or coarser than the population grid.
+
+    Examples
+    --------
+    >>> import phusong, rasterio
+    >>> from phusong.data.demo import example_inputs
+    >>> grid = phusong.load_terrain(example_inputs().dem, "EPSG:32648", 250.0).grid
+    >>> people = phusong.read_population(example_inputs().population, grid)
+    >>> with rasterio.open(example_inputs().population) as src:
+    ...     total = float(src.read(1).sum())
+    >>> abs(float(people.sum()) / total - 1) < 0.01      # the total is conserved
+    True
     """
     path = Path(path)
     if not path.exists():

@@ -5,6 +5,8 @@ with no files and no network, and every output it feeds says so.
 """
 from __future__ import annotations
 
+import functools
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,7 @@ _5G = {"Viettel": (2600.0, 100.0), "VNPT": (3700.0, 100.0), "MobiFone": (3500.0,
 
 @dataclass
 class DemoPaths:
+    """Where :func:`generate` wrote the demonstration inputs."""
     dem: Path
     population: Path
     areas: Path        # GeoPackage with layers communes, commune_centres, villages, industrial_zones
@@ -232,3 +235,17 @@ radius_km = 10
 [coverage]
 technologies = ["4G", "5G"]
 '''
+
+
+@functools.cache
+def example_inputs() -> DemoPaths:
+    """The demonstration inputs in a temporary folder, generated once per process (for examples and notebooks).
+
+    Examples
+    --------
+    >>> from phusong.data.demo import example_inputs
+    >>> paths = example_inputs()
+    >>> paths.dem.name, paths.sites.name
+    ('dem_demo.tif', 'sites_demo.csv')
+    """
+    return generate(Path(tempfile.mkdtemp(prefix="phusong-example-")))

@@ -24,14 +24,23 @@ from ..errors import InputError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CRS = "EPSG:32648"  # WGS 84 / UTM 48N: holds all of Lạng Sơn
-DEFAULT_RES_M = 30.0
 SRTM_VOID = -32768
 
 
 @dataclass
 class Terrain(Raster):
-    """Heights (float32 metres) on a metric working grid, voids filled."""
+    """Heights (float32 metres) on a metric working grid, voids filled (from :func:`load_terrain`).
+
+    ``synthetic`` names the tiles whose metadata says SYNTHETIC: results on them are demonstrations.
+
+    Examples
+    --------
+    >>> import phusong
+    >>> from phusong.data.demo import example_inputs
+    >>> t = phusong.load_terrain(example_inputs().dem, "EPSG:32648", 500.0)
+    >>> isinstance(t, phusong.Terrain), t.array.shape == (t.grid.height, t.grid.width)
+    (True, True)
+    """
 
     void_count: int = 0
     sources: tuple[str, ...] = ()
@@ -169,9 +178,11 @@ def _same_grid(a: Grid, crs: CRS, res_m: float) -> bool:
             and t.b == 0 and t.d == 0)
 
 
-def load_terrain(paths, crs=DEFAULT_CRS, res_m: float = DEFAULT_RES_M, bounds=None,
-                 partial: bool = False) -> Terrain:
+def load_terrain(paths, crs, res_m: float, bounds=None, partial: bool = False) -> Terrain:
     """Read, mosaic, void-fill and reproject DEM tiles to a metric working grid.
+
+    ``crs`` is the working (projected) CRS and ``res_m`` its cell size in metres; a study's are
+    ``settings.study.crs`` and ``settings.study.resolution_m`` (EPSG:32648 and 30 m by default).
 
     Cells of the working grid outside the DEM are NaN (only possible without ``bounds``,
     or with ``partial``).
@@ -181,6 +192,14 @@ def load_terrain(paths, crs=DEFAULT_CRS, res_m: float = DEFAULT_RES_M, bounds=No
     its own grid is used unchanged (cropped to ``bounds`` on whole cells).
     Heights are resampled bilinearly. With ``partial``, ``bounds`` is cut to the
     DEM's extent and cells without data stay NaN (kernels end their rays there).
+
+    Examples
+    --------
+    >>> import phusong
+    >>> from phusong.data.demo import example_inputs
+    >>> terrain = phusong.load_terrain(example_inputs().dem, "EPSG:32648", 200.0)
+    >>> terrain.grid.res_m, terrain.array.dtype.name, terrain.synthetic
+    (200.0, 'float32', ('dem_demo.tif',))
     """
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
     heights, src_grid, voids = read_mosaic(paths)

@@ -120,7 +120,20 @@ def _wedges(sites: gpd.GeoDataFrame, radius_m: float) -> gpd.GeoDataFrame:
 
 def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi") -> folium.Map:
     """A Folium map of ``coverage`` (a :class:`~phusong.coverage.network.Coverage`) and ``gaps``
-    (a :class:`~phusong.gaps.GapResult`): the province, or the commune whose code is ``commune``."""
+    (a :class:`~phusong.gaps.GapResult`): the province, or the commune whose code is ``commune``.
+
+    Signal overlays per technology, communes with tooltips and popups, centres, villages,
+    industrial zones and sites; labels in Vietnamese (``lang="vi"``) or English. Every string
+    from the inputs is escaped. ``.save("map.html")`` writes it; in Jupyter it shows inline.
+
+    Examples
+    --------
+    >>> import phusong
+    >>> gaps = phusong.GapResult.example()
+    >>> fmap = phusong.coverage_map(phusong.Coverage.example(), gaps, commune="00002", lang="en")
+    >>> "Targets missed by Xã Hai" in fmap.get_root().render()
+    True
+    """
     if lang not in TEXT:
         raise InputError(f"language must be vi or en, got {lang!r}", argument="lang")
     t = TEXT[lang]

@@ -40,6 +40,7 @@ def _qml(renderer: str, labels_field: str | None = None) -> str:
 
 
 def graduated(field: str, breaks=(0, 50, 80, 95, 99.99, 100)) -> str:
+    """A QGIS graduated renderer over ``field`` (classes and colours given)."""
     colours = (RED, ORANGE, YELLOW, LIGHTGREEN, GREEN)
     ranges = "".join(f'<range lower="{lo}" upper="{hi}" label="{lo:g}–{hi:g} %" symbol="{i}" render="true"/>'
                      for i, (lo, hi) in enumerate(zip(breaks[:-1], breaks[1:])))
@@ -50,6 +51,7 @@ def graduated(field: str, breaks=(0, 50, 80, 95, 99.99, 100)) -> str:
 
 
 def categorised(field: str, kind: str = "marker", yes="covered", no="not covered") -> str:
+    """A QGIS categorised renderer over ``field`` (one symbol per value)."""
     sym = _marker if kind == "marker" else (lambda n, c: _fill(n, c, outline=c, width="0.6", alpha="0.35"))
     cats = (f'<categories><category value="1" label="{escape(yes)}" symbol="0" render="true"/>'
             f'<category value="0" label="{escape(no)}" symbol="1" render="true"/></categories>')
@@ -58,6 +60,7 @@ def categorised(field: str, kind: str = "marker", yes="covered", no="not covered
 
 
 def single_fill(colour="43,131,186,255") -> str:
+    """A QGIS single-symbol fill renderer."""
     return _qml(f'<renderer-v2 type="singleSymbol" symbollevels="0" enableorderby="0" forceraster="0">'
                 f'<symbols>{_fill("0", colour, outline=colour, width="0.1", alpha="0.35")}</symbols></renderer-v2>')
 

@@ -25,6 +25,7 @@ def _fmt(v, nd=1):
 
 
 def scorecard_markdown(result) -> str:
+    """The scorecard as Markdown (every user string escaped)."""
     title, demonstration = result.title, bool(result.demonstration)
     lines = [f"# {md(title)}", ""]
     if demonstration:
@@ -55,10 +56,12 @@ def scorecard_markdown(result) -> str:
 
 
 def write_scorecard(path, result, overwrite: bool = True):
+    """Write scorecard.md atomically."""
     write_text(path, scorecard_markdown(result), overwrite)
 
 
 def targets_table(result) -> pd.DataFrame:
+    """The targets with their values, gaps and failing units (and the demonstration label)."""
     cols = ["target_id", "deadline", "text_vi", "text_en", "unit", "value", "goal", "gap", "gap_unit", "met",
             "status", "failing_units"]
     table = result.targets[cols].copy()
@@ -68,11 +71,13 @@ def targets_table(result) -> pd.DataFrame:
 
 
 def write_scorecard_csv(path, result, overwrite: bool = True):
+    """Write scorecard.csv atomically."""
     with atomic_path(path, overwrite) as tmp:
         targets_table(result).to_csv(tmp, index=False, encoding="utf-8")
 
 
 def scorecard_json(result) -> dict:
+    """The scorecard as a JSON-ready dict: targets, communes and the failing units."""
     title = result.title
     def records(df, cols):
         if df is None:
@@ -98,6 +103,7 @@ def scorecard_json(result) -> dict:
 
 
 def write_scorecard_json(path, result, overwrite: bool = True):
+    """Write scorecard.json atomically."""
     write_text(path, json.dumps(scorecard_json(result), ensure_ascii=False, indent=2),
                overwrite)
 
@@ -137,6 +143,7 @@ def _thumbnail(result) -> str:
 
 
 def scorecard_html(result) -> str:
+    """The scorecard as one self-contained HTML page (every user string escaped)."""
     title, demonstration = result.title, bool(result.demonstration)
     banner = ('<p class="demo">DEMONSTRATION — computed on synthetic or generated inputs (stand-in terrain and/or '
               'generated sites). Not a prediction for any real network.</p>') if demonstration else ""
@@ -169,6 +176,7 @@ tr.miss td:last-child{{background:#fcbba1}}tr.nodata td:last-child{{color:#777}}
 
 
 def write_scorecard_html(path, result, overwrite: bool = True):
+    """Write scorecard.html atomically."""
     write_text(path, scorecard_html(result), overwrite)
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .p526 import DEFAULT_EARTH_RADIUS_KM
+
 AM_DB = 30.0
 SLAV_DB = 30.0
 
@@ -27,7 +29,7 @@ def pattern_db(azimuth_offset_deg, depression_deg, beamwidth_h_deg, beamwidth_v_
     return -np.minimum(-(a_h + a_v), AM_DB)
 
 
-def depression_deg(distance_m, tx_asl_m, rx_asl_m, earth_radius_km=8500.0):
+def depression_deg(distance_m, tx_asl_m, rx_asl_m, earth_radius_km=DEFAULT_EARTH_RADIUS_KM):
     """Angle of the receiver below the antenna's horizontal, with Earth curvature (degrees)."""
     d = np.maximum(np.asarray(distance_m, dtype=np.float64), 1.0)
     drop = tx_asl_m - rx_asl_m + d * d / (2.0 * earth_radius_km * 1000.0)

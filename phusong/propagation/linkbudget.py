@@ -28,6 +28,7 @@ def default_scs_khz(frequency_mhz: float) -> int:
 
 
 def resource_blocks(technology: str, bandwidth_mhz: float, frequency_mhz: float, scs_khz: int | None = None) -> int:
+    """Number of resource blocks of a carrier (3GPP TS 36.101 Table 5.6-1, TS 38.101-1 Table 5.3.2-1)."""
     if technology == "NB-IoT":
         return 1
     table: dict

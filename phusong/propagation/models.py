@@ -13,6 +13,7 @@ from .tr38901 import rma_db, uma_db
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """A path-loss model: its name, whether it uses the terrain profile, source and validity range."""
     name: str
     terrain: bool          # uses the terrain profile (the radial kernel)
     source: str
@@ -39,6 +40,7 @@ MODELS = {m.name: m for m in (
 
 
 def model_info(name: str) -> ModelInfo:
+    """The :class:`ModelInfo` of a model name; an :class:`InputError` naming the choices otherwise."""
     if name not in MODELS:
         raise InputError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
     return MODELS[name]

@@ -19,4 +19,5 @@ def free_space_loss_db(distance_km, frequency_mhz):
 
 
 def wavelength_m(frequency_mhz):
+    """Wavelength (m) of a frequency in MHz."""
     return SPEED_OF_LIGHT_M_S / (np.asarray(frequency_mhz, dtype=np.float64) * 1e6)

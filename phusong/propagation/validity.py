@@ -15,6 +15,7 @@ class ValidityWarning(UserWarning):
 
 
 def check_range(model: str, name: str, values, low: float, high: float, unit: str) -> None:
+    """Warn (:class:`ValidityWarning`) when any value lies outside a model's validity range."""
     v = np.asarray(values, dtype=np.float64)
     if v.size and (np.nanmin(v) < low or np.nanmax(v) > high):
         warnings.warn(f"{model}: {name} outside its validity range {low:g}–{high:g} {unit}; results are "

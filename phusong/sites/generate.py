@@ -51,6 +51,7 @@ def generate_sites(area: gpd.GeoDataFrame, population_path, n_sites: int, seed: 
 
 
 def write_sites_csv(df: pd.DataFrame, path) -> None:
+    """Write a generated site list with its leading ``# GENERATED`` comment (outputs using it are labelled)."""
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(f"# {GENERATED_NOTE}\n")
     df.to_csv(path, mode="a", index=False)

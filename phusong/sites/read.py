@@ -21,6 +21,7 @@ GENERATED_WORDS = ("GENERATED", "SYNTHETIC", "DEMONSTRATION")
 
 @dataclass(frozen=True)
 class SiteIssue:
+    """One problem of a site list: its row, column, the value as written, and why it is wrong."""
     row: int          # 1-based data row (the CSV header is not counted)
     column: str
     value: str
@@ -33,15 +34,18 @@ class SiteIssue:
 
 @dataclass
 class SiteReport:
+    """Every problem of a site list (see :func:`validate_sites`)."""
     path: Path
     rows: int
     issues: list[SiteIssue] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """True when the list has no problem."""
         return not self.issues
 
     def lines(self) -> list[str]:
+        """One line per problem: ``FILE: row R, column C: reason (value 'V')``."""
         return [f"{self.path}: {issue}" for issue in self.issues]
 
 
@@ -159,6 +163,16 @@ def validate_table(df: pd.DataFrame, path: Path, terrain_bounds_lonlat=None) -> 
 
 
 def validate_sites(path, terrain_bounds_lonlat=None) -> SiteReport:
+    """Check every row of a site list; a :class:`SiteReport` (raises only when the file cannot be read).
+
+    Examples
+    --------
+    >>> import phusong
+    >>> from phusong.data.demo import example_inputs
+    >>> report = phusong.validate_sites(example_inputs().sites)
+    >>> report.ok, report.rows > 100
+    (True, True)
+    """
     path = Path(path)
     return validate_table(_read_table(path), path, terrain_bounds_lonlat)[1]
 
@@ -166,7 +180,31 @@ def validate_sites(path, terrain_bounds_lonlat=None) -> SiteReport:
 def read_sites(path, terrain_bounds_lonlat=None) -> gpd.GeoDataFrame:
     """Read a valid site list as a GeoDataFrame (EPSG:4326 points) with defaults applied.
 
-    Raises :class:`InputError` listing every bad row when anything is wrong.
+    Parameters
+    ----------
+    path : path
+        CSV (leading ``#`` lines are comments; one saying GENERATED marks a generated list), GeoPackage,
+        GeoJSON or any OGR format with point geometries; one row per cell (see the README's site list).
+    terrain_bounds_lonlat : (west, south, east, north), optional
+        Also require every site to lie on this terrain.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per cell, typed, with defaults applied; ``attrs["generated"]`` says so for a generated list.
+
+    Raises
+    ------
+    InputError
+        Listing every bad row (file, row, column, value, reason) when anything is wrong.
+
+    Examples
+    --------
+    >>> import phusong
+    >>> from phusong.data.demo import example_inputs
+    >>> sites = phusong.read_sites(example_inputs().sites)
+    >>> sorted(set(sites["technology"])), sites.crs.to_epsg(), sites.attrs["generated"]
+    (['4G', '5G'], 4326, 'sites_demo.csv: generated sites')
     """
     path = Path(path)
     raw = _read_table(path)

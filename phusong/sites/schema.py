@@ -14,6 +14,7 @@ STATUSES = ("existing", "planned", "candidate")
 
 @dataclass(frozen=True)
 class Column:
+    """One column of the site-list schema: type, whether required, unit, range, default and meaning."""
     name: str
     kind: str                  # "str", "float", "choice"
     required: bool
@@ -66,5 +67,6 @@ DEFAULT_GAIN_DBI = {"sector": 17.0, "omni": 11.0}
 
 
 def normalise_technology(value: str) -> str | None:
+    """'4G', '5G' or 'NB-IoT' from the usual spellings (LTE, NR, nbiot, ...), else None."""
     key = str(value).strip().upper().replace("_", "-").replace(" ", "")
     return {"4G": "4G", "LTE": "4G", "5G": "5G", "NR": "5G", "NB-IOT": "NB-IoT", "NBIOT": "NB-IoT"}.get(key)

@@ -6,9 +6,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from ...errors import InputError
 
 DEFAULT_CATALOGUE = "langson-2025-2030"
@@ -17,6 +14,7 @@ COVERAGE_MEASURES = ("centres_5g", "villages_mbb", "zones_5g_site", "zones_iot",
 
 @dataclass(frozen=True)
 class Target:
+    """One target of a plan: id, deadline, measure (how phusong evaluates it), goal, unit and texts."""
     id: str
     deadline: str
     measure: str
@@ -27,12 +25,21 @@ class Target:
 
 
 def available() -> list[str]:
+    """Names of the target catalogues shipped with phusong."""
     return sorted(p.name.removesuffix(".toml") for p in resources.files(__package__).iterdir()
                   if p.name.endswith(".toml"))
 
 
 def load_targets(name_or_path: str = DEFAULT_CATALOGUE) -> list[Target]:
-    """Targets of a shipped catalogue (by name) or of a TOML file (by path)."""
+    """Targets of a shipped catalogue (by name) or of a TOML file (by path).
+
+    Examples
+    --------
+    >>> import phusong
+    >>> targets = phusong.load_targets("langson-2025-2030")
+    >>> [t.id for t in targets][:3]
+    ['T25-5G-CENTRES', 'T25-MBB-VILLAGES', 'T25-IZ-5G-BTS']
+    """
     path = Path(name_or_path)
     if path.suffix == ".toml" and path.exists():
         text = path.read_text(encoding="utf-8")
@@ -56,8 +63,12 @@ def load_targets(name_or_path: str = DEFAULT_CATALOGUE) -> list[Target]:
     return targets
 
 
-def read_indicators(path) -> pd.DataFrame:
-    """Measured values of indicator targets: a CSV with ``target_id,value`` (and ``source,date``)."""
+def read_indicators(path):
+    """Measured values of indicator targets: a pandas DataFrame from a CSV with ``target_id,value``
+    (and ``source,date``)."""
+    import numpy as np
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise InputError("no such file", path=path)
