@@ -136,7 +136,10 @@ def test_province_and_commune_maps_in_chromium(maps):
             inside = __import__("geopandas").GeoSeries([biggest.geometry.point_on_surface()],
                                                        crs=communes.crs).to_crs("EPSG:4326").iloc[0]
             _click_until_popup(page, _map_var(page), inside.y, inside.x)
-            assert biggest["name"] in page.inner_text(".leaflet-popup-content")
+            popup = page.inner_text(".leaflet-popup-content")
+            assert biggest["name"] in popup and str(biggest["code"]) in popup  # that commune, by its unique code
+            pct = f"{biggest['covered_area_pct_5g']:g}"
+            assert pct in popup, (pct, popup)
             page.wait_for_timeout(600)  # let the popup finish fading in
             page.screenshot(path=str(shots / "province-map.png"))
             assert not problems, problems
@@ -144,7 +147,11 @@ def test_province_and_commune_maps_in_chromium(maps):
             problems = []
             page = _open(browser, commune_map, problems)
             legend = page.inner_text("#phusong-legend")
-            assert "Targets missed by" in legend
+            mine = communes[communes["code"].astype(str) == str(code)].iloc[0]
+            assert f"Targets missed by {mine['name']}" in legend
+            missed = [m.strip() for m in str(mine["missed_targets"] or "").split(",") if m.strip()]
+            listed = [li.split(":")[0] for li in page.locator("#phusong-gaps li").all_inner_texts()]
+            assert listed == (missed or ["None"]), (listed, missed)
             assert "5G signal" in page.inner_text(".leaflet-control-layers")
             page.screenshot(path=str(shots / "commune-map.png"))
             assert not problems, problems

@@ -159,19 +159,19 @@ def test_cache_is_reused_and_invalidated(small_network, tmp_path):
     tilted.loc[0, "electrical_tilt_deg"] += 4.0      # power/tilt/azimuth: same terrain passes
     tilted.loc[1, "tx_power_dbm"] -= 3.0
     cov = simulate_network(terrain.array, terrain.grid, tilted, s, cache=FootprintCache(cache))
-    again, st2 = cov.layers, cov.stats
+    st2 = cov.stats
     assert st2["cache_hits"] == st2["terrain_passes"]
     moved = tilted.copy()
     moved.loc[moved["site_id"] == "VIE001", "antenna_height_m"] += 5.0   # height: new passes for that site
     cov = simulate_network(terrain.array, terrain.grid, moved, s, cache=FootprintCache(cache))
-    _, st3 = cov.layers, cov.stats
+    st3 = cov.stats
     n_freq = moved.loc[moved["site_id"] == "VIE001", "frequency_mhz"].nunique()
     assert n_freq >= 1 and st3["cache_hits"] == st3["terrain_passes"] - n_freq   # one pass per frequency
     changed = terrain.array.copy()
     changed[10, 10] += 1.0                                            # terrain: every pass is new
     assert terrain_key(changed, terrain.grid) != terrain_key(terrain.array, terrain.grid)
     cov = simulate_network(changed, terrain.grid, sites, s, cache=FootprintCache(cache))
-    _, st4 = cov.layers, cov.stats
+    st4 = cov.stats
     assert st4["cache_hits"] == 0
     # a cached run equals the run that filled the cache
     rerun = simulate_network(terrain.array, terrain.grid, sites, s, cache=FootprintCache(cache)).layers
@@ -243,17 +243,24 @@ def test_killed_run_leaves_nothing_and_resumes_from_cache(demo_inputs, tmp_path)
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = len(list(cache.glob("*.npy")))
+    entries = list(cache.glob("*.npy"))
+    done = len(entries)
     assert done >= 10, "the run made no progress before the deadline"
-    assert not out.exists()                                   # no partial output
-    assert not list(cache.glob("*.tmp"))                      # no half-written cache entry survives as .npy
+    assert not out.exists() and not list(tmp_path.glob(".run.*"))    # no partial output, no staging folder
+    for entry in entries:                                     # every entry that exists is whole
+        assert np.load(entry).dtype == np.uint16
     result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert result.returncode == 0, result.stderr
     import re
     hits = int(re.search(r"\((\d+) from the cache\)", result.stdout).group(1))
     assert hits >= done                                       # resumed: the killed run's passes are reused
-    with rasterio.open(out / "rsrp_4g.tif") as src:
-        assert np.isfinite(src.read(1)).any()
+    # the resumed run equals a run that was never interrupted, with a cache of its own
+    fresh = tmp_path / "fresh"
+    clean = [fresh if a == str(out) else tmp_path / "cache2" if a == str(cache) else a for a in cmd]
+    subprocess.run([str(a) for a in clean], check=True, capture_output=True)
+    for tif in sorted(out.glob("*.tif")):
+        with rasterio.open(tif) as a, rasterio.open(fresh / tif.name) as b:
+            np.testing.assert_array_equal(a.read(1), b.read(1), err_msg=tif.name)
 
 
 def test_real_inputs_are_not_labelled_a_demonstration(tmp_path, demo_inputs):
@@ -281,3 +288,30 @@ def test_real_inputs_are_not_labelled_a_demonstration(tmp_path, demo_inputs):
     assert reasons(standin, plain, demonstration=False) == ("terrain_standin_3arcsec.tif: synthetic terrain",)
     assert reasons(real_dem, plain, demonstration=True) == ("marked a demonstration (study.demonstration)",)
     assert isinstance(Terrain, type)
+
+
+def test_cache_key_covers_everything_a_terrain_pass_depends_on(small_network, tmp_path):
+    from phusong.settings import Settings as Full
+
+    cache = FootprintCache(tmp_path / "keys")
+    base = Full()
+    key = cache.path("terrain", 1000.0, 2000.0, 30.0, 1800.0, base)
+    changed = [cache.path("terrain", 1000.0, 2000.0, 30.0, 1800.0, base.replace(model=m))
+               for m in ({"rx_height_m": 3.0}, {"radius_km": 10.0}, {"name": "bullington"},
+                         {"earth_radius_km": 6371.0})]
+    changed += [cache.path("terrain", 1000.0, 2000.0, 30.0, 2100.0, base),    # frequency
+                cache.path("terrain", 1000.0, 2000.0, 35.0, 1800.0, base),    # antenna height
+                cache.path("terrain", 1000.5, 2000.0, 30.0, 1800.0, base),    # position
+                cache.path("other", 1000.0, 2000.0, 30.0, 1800.0, base)]      # terrain
+    assert len({key, *changed}) == 9
+    # what the pass does not depend on reuses it
+    same = base.replace(coverage={"location_probability": 0.95, "load_factor": 0.2, "thresholds_dbm": {"4G": -100}})
+    assert cache.path("terrain", 1000.0, 2000.0, 30.0, 1800.0, same) == key
+    # and through a real run: a new receiver height computes every pass again
+    terrain, sites = small_network
+    s = Settings(radius_km=4.0)
+    first = simulate_network(terrain.array, terrain.grid, sites, s, cache=FootprintCache(tmp_path / "run"))
+    again = simulate_network(terrain.array, terrain.grid, sites, s.replace(model={"rx_height_m": 4.0}),
+                             cache=FootprintCache(tmp_path / "run"))
+    assert first.stats["cache_hits"] == 0 and again.stats["cache_hits"] == 0
+    assert not np.array_equal(first.layer("4G").rsrp_dbm, again.layer("4G").rsrp_dbm, equal_nan=True)

@@ -35,8 +35,16 @@ def test_zipped_tile_reads_like_the_plain_one(tmp_path):
     assert heights.shape == (1201, 1201) and voids == 0
     assert grid.crs.to_epsg() == 4326
     assert heights.min() == 1 and heights.max() == 1005  # README of the tiles
-    t = load_terrain(zipped, "EPSG:32632", 30.0)
-    assert t.grid.crs.is_projected
+    import zipfile
+    with zipfile.ZipFile(zipped) as zf:
+        zf.extract("N00E010.hgt", tmp_path)
+    plain, plain_grid, plain_voids = read_mosaic(tmp_path / "N00E010.hgt")
+    np.testing.assert_array_equal(heights, plain)
+    assert (grid.transform, voids) == (plain_grid.transform, plain_voids)
+    a = load_terrain(zipped, "EPSG:32632", 90.0)
+    b = load_terrain(tmp_path / "N00E010.hgt", "EPSG:32632", 90.0)
+    assert a.grid.crs.is_projected and a.grid.transform == b.grid.transform
+    np.testing.assert_array_equal(a.array, b.array)
 
 
 def test_tile_cut_in_four_mosaics_back_exactly(tmp_path):

@@ -45,7 +45,7 @@ def write_run_folder(coverage, folder, overwrite: bool = False, record=None) -> 
 def write_into(folder: Path, coverage, record=None) -> None:
     """The run folder's files, written into an existing (temporary) folder."""
     write_layers(folder, coverage.layers, coverage.grid, coverage.demonstration, coverage.settings.study.name)
-    write_cells(folder, coverage.cells)
+    write_cells(folder, coverage.cells, coverage.demonstration)
     g = coverage.grid
     write_run_json(folder, {
         "settings": coverage.settings.to_dict(),
@@ -56,6 +56,8 @@ def write_into(folder: Path, coverage, record=None) -> None:
 
 
 def write_layers(folder: Path, layers, grid: Grid, demonstration=(), label: str = "") -> None:
+    """One COG per raster of every layer (rsrp, rsrp2, server, sinr, covered), tagged with the study and any
+    demonstration label."""
     tags = {"DESCRIPTION": f"phusong {__version__}" + (f": {label}" if label else "")
             + (" — SYNTHETIC DEMONSTRATION (" + "; ".join(demonstration) + ")" if demonstration else "")}
     for layer in layers:
@@ -68,12 +70,18 @@ def write_layers(folder: Path, layers, grid: Grid, demonstration=(), label: str 
                               band_description=description.format(sig=sig, who=who))
 
 
-def write_cells(folder: Path, cells) -> None:
-    cols = [c for c in cells.columns if c not in ("x", "y")] + ["x", "y"]
-    cells[cols].to_csv(folder / "cells.csv", index=True)
+def write_cells(folder: Path, cells, demonstration=()) -> None:
+    """cells.csv: the cell table, indexed by the cell index used in server rasters (with a ``demonstration``
+    column saying why, on demonstration inputs)."""
+    cols = [c for c in cells.columns if c not in ("x", "y", "demonstration")] + ["x", "y"]
+    table = cells[cols]
+    if demonstration:
+        table = table.assign(demonstration="; ".join(demonstration))
+    table.to_csv(folder / "cells.csv", index=True)
 
 
 def write_run_json(folder: Path, record: dict) -> None:
+    """run.json: how the run was made (versions, settings, grid, checksums, timings)."""
     record = {"phusong": __version__, "python": platform.python_version(), **record}
     (folder / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
 
@@ -113,7 +121,9 @@ def read_run_folder(folder, rasters=("covered", "rsrp")) -> dict:
             layers[(SLUG_TECH[slug], operator or ANY)] = arrays
     if grid is None:
         raise InputError("no covered_<tech>.tif in the run folder (4g, 5g or nbiot)", path=folder)
-    cells = pd.read_csv(folder / "cells.csv", index_col="cell_index") if (folder / "cells.csv").exists() else None
+    cells = None
+    if (folder / "cells.csv").exists():
+        cells = pd.read_csv(folder / "cells.csv", index_col="cell_index").drop(columns="demonstration", errors="ignore")
     record = {}
     if (folder / "run.json").exists():
         try:

@@ -1,0 +1,141 @@
+"""The gap rules on a 10 x 10 grid where every answer is counted by hand.
+
+Grid: 100 m cells, x 0..1000, y 0..1000 (row 0 is the north edge, y 900..1000). Communes: W (x < 500)
+and E (x >= 500). 5G covers columns 0-7 except the cell (row 9, col 0); 4G covers rows 0-4 (north).
+"""
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from affine import Affine
+
+from phusong._raster import Grid
+from phusong.data.targets import load_targets
+from phusong.gaps.rules import analyse, points_covered
+
+CRS = "EPSG:32648"
+GRID = Grid(10, 10, Affine(100.0, 0, 0.0, 0, -100.0, 1000.0), CRS)
+
+
+def _covered():
+    five = np.zeros((10, 10), np.uint8)
+    five[:, :8] = 1
+    five[9, 0] = 0                      # the south-west corner cell: inside zone Z1
+    four = np.zeros((10, 10), np.uint8)
+    four[:5, :] = 1
+    return {"5G": five, "4G": four}
+
+
+def _gdf(rows, geoms):
+    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs=CRS)
+
+
+COMMUNES = _gdf({"code": ["W", "E"], "name": ["Xã Tây", "Xã Đông"]},
+                [shapely.box(0, 0, 500, 1000), shapely.box(500, 0, 1000, 1000)])
+# Z1: 3 x 3 cells in the south-west, 8 of 9 covered by 5G (88.9%); Z2: 4 x 4 cells in the north-east,
+# 5G on its two western columns only (50%), 4G all; Z3: smaller than a cell, at a covered cell's centre.
+ZONES = _gdf({"code": ["Z1", "Z2", "Z3"], "name": ["KCN Một", "KCN Hai", "CCN Ba"]},
+             [shapely.box(0, 0, 300, 300), shapely.box(600, 600, 1000, 1000), shapely.box(640, 140, 660, 160)])
+
+
+def _sites():
+    # a 5G site inside Z2, a 4G site inside Z1, a 5G site just outside Z1 (x = 310)
+    return _gdf({"site_id": ["S5in", "S4in", "S5out"], "technology": ["5G", "4G", "5G"]},
+                [shapely.Point(900, 900), shapely.Point(150, 150), shapely.Point(310, 150)])
+
+
+def _analyse(**kw):
+    return analyse(_covered(), GRID, COMMUNES, load_targets(), **kw)
+
+
+def test_zone_share_rule_site_rule_and_zone_gaps():
+    r = _analyse(zones=ZONES, sites=_sites())
+    z = r.zones.set_index("code")
+    assert z.loc["Z1", "covered_area_pct_5g"] == pytest.approx(100 * 8 / 9, abs=0.01)
+    assert z.loc["Z2", "covered_area_pct_5g"] == 50.0 and z.loc["Z3", "covered_area_pct_5g"] == 100.0
+    assert z["covered_5g"].tolist() == [False, False, True]           # 88.9% and 50% are below 90%
+    # IoT-grade = NB-IoT or 4G or 5G: Z1 8/9 by 5G (4G covers none of it), Z2 all by 4G
+    assert z.loc["Z1", "covered_area_pct_iot"] == pytest.approx(100 * 8 / 9, abs=0.01)
+    assert z["covered_iot"].tolist() == [False, True, True]
+    assert z["has_5g_site"].tolist() == [False, True, False]          # S5out lies outside Z1, S4in is 4G
+    assert z["sites_5g"].tolist() == [0, 1, 0]
+    t = r.targets.set_index("target_id")
+    # T25-IZ-5G-BTS: 50% of 3 zones need a 5G site -> ceil(1.5) = 2 zones; 1 has one -> gap 1
+    assert t.loc["T25-IZ-5G-BTS", "value"] == pytest.approx(100 / 3, abs=0.01)
+    assert t.loc["T25-IZ-5G-BTS", "gap"] == 1 and t.loc["T25-IZ-5G-BTS", "status"] == "not met"
+    assert t.loc["T25-IZ-5G-BTS", "failing_units"] == "Z1 KCN Một; Z3 CCN Ba"
+    # T25-IZ-IOT: goal 20%; 2 of 3 covered -> met, gap 0
+    assert t.loc["T25-IZ-IOT", "value"] == pytest.approx(200 / 3, abs=0.01) and t.loc["T25-IZ-IOT", "gap"] == 0
+    # T30-IZ-5G-IOT: every zone needs both: only Z3 -> 1 of 3, gap 2
+    assert t.loc["T30-IZ-5G-IOT", "value"] == pytest.approx(100 / 3, abs=0.01)
+    assert t.loc["T30-IZ-5G-IOT", "gap"] == 2
+    # the share threshold is a setting: at 85% Z1 counts as covered
+    z85 = _analyse(zones=ZONES, sites=_sites(), zone_share_pct=85.0).zones.set_index("code")
+    assert z85["covered_5g"].tolist() == [True, False, True]
+
+
+def test_villages_count_only_those_with_power():
+    villages = _gdf({"code": ["V1", "V2", "V3", "V4"], "name": ["Bản A", "Bản B", "Bản C", "Bản D"],
+                     "has_power": [1, 1, 0, 1]},
+                    # V1 north (4G), V2 south-east x=950 (no 5G, no 4G), V3 same cell without power,
+                    # V4 south at x=50,y=50: the uncovered corner cell
+                    [shapely.Point(50, 950), shapely.Point(950, 50), shapely.Point(960, 60), shapely.Point(50, 50)])
+    r = _analyse(villages=villages)
+    v = r.villages.set_index("code")
+    assert v["covered_mbb"].tolist() == [True, False, False, False]
+    assert v["counted"].tolist() == [True, True, False, True]
+    assert v["commune_code"].tolist() == ["W", "E", "E", "W"]
+    t = r.targets.set_index("target_id").loc["T25-MBB-VILLAGES"]
+    assert t["value"] == pytest.approx(100 / 3, abs=0.01)               # V1 of V1, V2, V4 (V3 has no power)
+    assert t["gap"] == 2 and t["failing_units"] == "V2 Bản B; V4 Bản D"
+    missed = dict(zip(r.communes["code"], r.communes["missed_targets"]))
+    assert "T25-MBB-VILLAGES" in missed["W"] and "T25-MBB-VILLAGES" in missed["E"]
+
+
+def test_population_weighted_coverage_by_hand():
+    people = np.zeros((10, 10), np.float32)
+    people[0, 9] = 300.0     # E, north-east: 4G only (5G stops at column 7)
+    people[5, 5] = 100.0     # E: 5G
+    people[9, 0] = 50.0      # W: the uncovered corner
+    people[2, 2] = 150.0     # W: 5G
+    r = _analyse(population=people)
+    c = r.communes.set_index("code")
+    assert c.loc["W", "population"] == 200 and c.loc["E", "population"] == 400
+    assert c.loc["W", "covered_pop_pct_5g"] == 75.0 and c.loc["E", "covered_pop_pct_5g"] == 25.0
+    assert c.loc["W", "covered_pop_pct_4g"] == 75.0 and c.loc["E", "covered_pop_pct_4g"] == 75.0
+    t = r.targets.set_index("target_id").loc["T30-5G-POP"]
+    assert t["value"] == pytest.approx(100 * 250 / 600, abs=0.01) and t["gap"] == 350   # people without 5G
+    assert t["failing_units"] == "W Xã Tây; E Xã Đông"
+
+
+def test_real_centres_under_partial_coverage_and_the_failing_list():
+    centres = _gdf({"code": ["W", "E"], "name": ["Xã Tây", "Xã Đông"]},
+                   [shapely.Point(250, 550), shapely.Point(850, 550)])     # E's centre: column 8, no 5G
+    r = _analyse(centres=centres)
+    assert r.centres["covered_5g"].tolist() == [True, False]
+    assert r.communes["centre_covered_5g"].tolist() == [True, False]
+    t = r.targets.set_index("target_id").loc["T25-5G-CENTRES"]
+    assert t["value"] == 50.0 and t["gap"] == 1 and t["failing_units"] == "E Xã Đông"
+    assert r.communes.set_index("code").loc["E", "missed_targets"].startswith("T25-5G-CENTRES")
+    assert "T25-5G-CENTRES" not in r.communes.set_index("code").loc["W", "missed_targets"]
+
+
+def test_points_on_cell_edges_belong_east_and_south():
+    only = np.zeros((10, 10), np.uint8)
+    only[5, 5] = 1                      # the cell x 500..600, y 400..500
+    pts = gpd.GeoSeries([shapely.Point(500, 450),    # on its west edge: east of the edge -> this cell
+                         shapely.Point(550, 500),    # on its north edge: south of the edge -> this cell
+                         shapely.Point(600, 450),    # on its east edge: belongs to the cell east
+                         shapely.Point(550, 400),    # on its south edge: belongs to the cell south
+                         shapely.Point(500, 500)],   # its north-west corner -> this cell
+                        crs=CRS)
+    assert points_covered(only, GRID, pts).tolist() == [True, True, False, False, True]
+
+
+def test_area_shares_equal_cell_counts():
+    r = _analyse()
+    c = r.communes.set_index("code")
+    # W: columns 0-4, 5G everywhere but one cell -> 49/50; E: columns 5-9, 5G in columns 5-7 -> 30/50
+    assert c.loc["W", "covered_area_pct_5g"] == 98.0 and c.loc["E", "covered_area_pct_5g"] == 60.0
+    assert c.loc["W", "covered_area_km2_5g"] == pytest.approx(49 * 0.01) and c.loc["E", "covered_area_pct_4g"] == 50.0
