@@ -32,7 +32,7 @@ from ._atomic import atomic_dir, file_sha256
 from ._raster import Grid
 from .coverage.cache import FootprintCache
 from .coverage.network import Coverage, simulate_network
-from .data.boundaries import population_points, read_communes, read_points, read_population, read_zones
+from .data.boundaries import population_points, read_area, read_communes, read_points, read_population, read_zones
 from .data.msi import read_msi
 from .data.targets import Target, load_targets, read_indicators
 from .data.terrain import Terrain, dem_bounds_lonlat, load_terrain
@@ -97,7 +97,11 @@ def load_simulation_inputs(settings: Settings) -> SimulationInputs:
     sites = read_sites(ins.sites, dem_bounds_lonlat(list(ins.terrain)))
     pad = settings.model.radius_km * 1000.0
     area_layer = ins.area or ins.communes
-    area = read_layer(area_layer, crs, "communes") if area_layer else None
+    area = None
+    if ins.area:
+        area = read_area(ins.area.path, crs, ins.area.layer)
+    elif ins.communes:
+        area = read_layer(ins.communes, crs, "communes")
     if area is not None:
         minx, miny, maxx, maxy = area.total_bounds
     else:

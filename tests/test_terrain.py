@@ -107,3 +107,22 @@ def test_unreadable_and_missing_files(tmp_path):
 def test_geographic_working_crs_is_refused(shared):
     with pytest.raises(InputError, match="not projected"):
         load_terrain(shared("data", "terrain", "N44W072.hgt"), "EPSG:4326", 30.0)
+
+
+def test_void_fill_values_are_weighted_averages_of_the_edge():
+    """Inverse-distance weighting: a constant plateau fills exactly; any hole stays within the range of the
+    heights around it (a weighted average cannot leave it); valid cells are untouched; no NaN is left."""
+    from phusong.data.terrain import fill_voids
+
+    flat = np.full((40, 40), 250.0, np.float32)
+    flat[10:20, 10:20] = np.nan
+    np.testing.assert_array_equal(fill_voids(flat), np.full((40, 40), 250.0, np.float32))
+    y, x = np.mgrid[0:50, 0:50]
+    plane = (100 + 2 * x + 3 * y).astype(np.float32)
+    holed = plane.copy()
+    holed[5:12, 5:12] = np.nan
+    filled = fill_voids(holed)
+    ring = plane[4:13, 4:13]
+    assert np.isfinite(filled).all()
+    assert ring.min() <= filled[5:12, 5:12].min() and filled[5:12, 5:12].max() <= ring.max()
+    np.testing.assert_array_equal(filled[~np.isnan(holed)], plane[~np.isnan(holed)])

@@ -95,6 +95,18 @@ def read_points(path, crs, layer=None, id_field="code", name_field="name") -> gp
                          geom_types=("Point",))
 
 
+def read_area(path, crs, layer=None) -> gpd.GeoDataFrame:
+    """Study-area polygons in ``crs`` (any fields; their union is the area)."""
+    gdf = _read_any(path, layer)
+    kinds = set(gdf.geom_type.dropna())
+    if not kinds or not kinds <= {"Polygon", "MultiPolygon"}:
+        raise InputError(f"the study area must be polygons, found {', '.join(sorted(kinds)) or 'none'}"
+                         f"{_other_layers(path)}", path=path)
+    out = gdf.to_crs(crs)
+    out["geometry"] = out.geometry.make_valid()
+    return out.reset_index(drop=True)
+
+
 DEFAULT_ZONE_AREA_HA = 50.0
 
 
@@ -155,8 +167,9 @@ def read_features_from(gdf, path, crs, id_field, name_field, geom_types):
     for fld in (id_field, name_field):
         if fld not in gdf.columns:
             fields = ", ".join(str(c) for c in gdf.columns if c != "geometry")
-            raise InputError(f"field {fld!r} not found (fields: {fields}); name it with --id-field/--name-field",
-                             path=path, field=fld)
+            raise InputError(f"field {fld!r} not found (fields: {fields}); say which field holds the "
+                             f"{'id' if fld == id_field else 'name'}", path=path, field=fld,
+                             argument="id_field" if fld == id_field else "name_field")
     kinds = set(gdf.geom_type.dropna())
     if not kinds <= set(geom_types):
         raise InputError(f"expected {' or '.join(geom_types)} geometries, found {', '.join(sorted(kinds))}"

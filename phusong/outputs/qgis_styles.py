@@ -93,7 +93,7 @@ def embed_styles(gpkg_path, styles: dict[str, str], geometry_column: str = "geom
                    "f_table_catalog TEXT(256), f_table_schema TEXT(256), f_table_name TEXT(256), "
                    "f_geometry_column TEXT(256), styleName TEXT(30), styleQML TEXT, styleSLD TEXT, "
                    "useAsDefault BOOLEAN, description TEXT, owner TEXT(30), ui TEXT(30), "
-                   "update_time DATETIME DEFAULT CURRENT_TIMESTAMP)")
+                   "update_time DATETIME DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))")
         db.execute("INSERT OR REPLACE INTO gpkg_contents (table_name, data_type, identifier, description, "
                    "last_change) VALUES ('layer_styles', 'attributes', 'layer_styles', 'QGIS layer styles', "
                    "strftime('%Y-%m-%dT%H:%M:%fZ','now'))")
