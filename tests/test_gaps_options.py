@@ -1,11 +1,9 @@
 """`phusong gaps` options through the CLI, on the hand-counted 10 x 10 grid of test_gap_rules."""
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
 from click.testing import CliRunner
-from pyproj import Transformer
 
 from phusong._raster import write_geotiff
 from phusong.cli import cli
