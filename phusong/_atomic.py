@@ -1,11 +1,14 @@
 """Write outputs under a temporary name in the same folder, then rename.
 
 A reader (or QGIS) never sees a half-written file, and a run killed part-way
-leaves the previous output, or nothing, never a truncated one.
+leaves the previous output, or nothing, never a truncated one. A killed run cannot
+remove its hidden temporary file or folder (``.NAME.PID.XXXX.part``): the next
+write to the same output removes those whose process is gone.
 """
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
 import shutil
@@ -13,6 +16,27 @@ import tempfile
 from pathlib import Path
 
 from .errors import OutputExistsError
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_parts(path: Path) -> None:
+    """Remove the temporary files and folders of killed writers of ``path`` (siblings ``.NAME.PID.*.part*``)."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part*"):
+        pid = stale.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
 
 
 def check_writable(path: Path, overwrite: bool) -> None:
@@ -28,7 +52,8 @@ def atomic_path(path, overwrite: bool = True):
     path = Path(path)
     check_writable(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
+    remove_stale_parts(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part" + path.suffix, dir=path.parent)
     os.close(fd)
     os.unlink(name)  # writers such as GDAL want to create the file themselves
     tmp = Path(name)
@@ -47,7 +72,8 @@ def atomic_dir(path, overwrite: bool = False):
     if path.exists() and any(path.iterdir()) and not overwrite:
         raise OutputExistsError("exists and is not empty; pass --overwrite to replace it", path=path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    remove_stale_parts(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; outputs are for sharing
     try:
         yield tmp

@@ -94,7 +94,7 @@ def load_simulation_inputs(settings: Settings) -> SimulationInputs:
         raise InputError("[inputs] needs 'terrain' (DEM tiles)", argument="terrain")
     if ins.sites is None:
         raise InputError("[inputs] needs 'sites' (the site list)", argument="sites")
-    sites = read_sites(ins.sites, dem_bounds_lonlat(list(ins.terrain)))
+    sites = read_sites(ins.sites, dem_bounds_lonlat(list(ins.terrain)), sheet=ins.sites_sheet)
     pad = settings.model.radius_km * 1000.0
     area_layer = ins.area or ins.communes
     area = None
@@ -217,7 +217,7 @@ def load_gap_inputs(settings: Settings, grid: Grid) -> GapInputs:
         out.zones = read_layer(ins.zones, crs, "zones")
         out.files.append(ins.zones.path)
     if ins.sites:
-        out.sites = read_sites(ins.sites)
+        out.sites = read_sites(ins.sites, sheet=ins.sites_sheet)
         out.files.append(ins.sites)
     if ins.population:
         out.population = read_population(ins.population, grid)
@@ -372,19 +372,18 @@ def load_site_terrain(dems, lon: float, lat: float, radius_km: float, crs, res_m
 
 def read_receivers(path) -> pd.DataFrame:
     """Receivers for ``phusong path --dem``: a CSV with ``lon,lat`` (WGS 84 degrees)."""
+    from ._tables import read_text_table
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError("no such file", path=path)
-    try:
-        pts = pd.read_csv(path, encoding="utf-8-sig")
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"cannot read as a UTF-8 CSV ({exc})", path=path) from None
+    pts = read_text_table(path, what="list of receivers")
     for col in ("lon", "lat"):
         if col not in pts.columns:
             raise InputError("receivers need lon and lat columns", path=path, field=col)
-        bad = pd.to_numeric(pts[col], errors="coerce").isna().to_numpy()
+        values = pd.to_numeric(pts[col], errors="coerce")
+        bad = (values.isna() | ~np.isfinite(values.fillna(0)) | (values.abs() > (180 if col == "lon" else 90))).to_numpy()
         if bad.any():
-            raise InputError("not a number", path=path, row=int(np.flatnonzero(bad)[0]) + 1, field=col)
+            raise InputError("not a number of degrees", path=path, row=int(np.flatnonzero(bad)[0]) + 1, field=col)
+        pts[col] = values
     return pts
 
 

@@ -115,6 +115,7 @@ class InputSettings:
 
     terrain: tuple[Path, ...] = ()
     sites: Path | None = None
+    sites_sheet: str | None = None   # the sheet of an Excel site list (default: the first)
     communes: Layer | None = None
     centres: Layer | None = None
     villages: Layer | None = None

@@ -29,6 +29,11 @@ def read_profile(path: Path):
         raise InputError("not a number", path=path, row=i + 1,
                          field=str(df.columns[int(values.iloc[i].isna().argmax())]))
     d, h = values.iloc[:, 0].to_numpy(float), values.iloc[:, 1].to_numpy(float)
+    for name, v, low, high, unit in ((df.columns[0], d, 0.0, 3000.0, "km"), (df.columns[1], h, -500.0, 9000.0, "m")):
+        out = (v < low) | (v > high)
+        if out.any():
+            i = int(np.flatnonzero(out)[0])
+            raise InputError(f"out of range ({low:g} to {high:g} {unit})", path=path, row=i + 1, field=str(name))
     step = np.diff(d)
     if (step <= 0).any():
         raise InputError("distances must increase", path=path, row=int(np.flatnonzero(step <= 0)[0]) + 2,

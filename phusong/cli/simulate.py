@@ -20,7 +20,8 @@ def coverage_options(f):
 @cli_command("simulate")
 @click.option("--dem", "dems", multiple=True, required=True, type=path_type(dir_okay=False), help="DEM tile(s).")
 @click.option("--sites", "sites_path", required=True, type=path_type(dir_okay=False),
-              help="Site list (CSV, GeoPackage, GeoJSON).")
+              help="Site list (CSV, Excel .xlsx, GeoPackage, GeoJSON).")
+@click.option("--sites-sheet", "--sheet", "sites_sheet", help="The sheet of an Excel site list (default: the first).")
 @click.option("--out", "out_dir", required=True, type=path_type(file_okay=False), help="Run folder to write.")
 @grid_options
 @model_options
@@ -35,7 +36,7 @@ def coverage_options(f):
 @click.option("--dask-address", help="Run batches on an existing Dask cluster, e.g. tcp://127.0.0.1:8786.")
 @overwrite_option
 @verbosity_options
-def command(dems, sites_path, out_dir, area, area_layer, cache_dir, dask_address, overwrite, **params):
+def command(dems, sites_path, sites_sheet, out_dir, area, area_layer, cache_dir, dask_address, overwrite, **params):
     """Best server, SINR and coverage for every technology (and operator) over a DEM."""
     import time
 
@@ -44,7 +45,7 @@ def command(dems, sites_path, out_dir, area, area_layer, cache_dir, dask_address
     t0 = time.perf_counter()
     check_output_dir(out_dir, overwrite)
     settings = settings_from(params, inputs={"terrain": [str(p) for p in dems], "sites": str(sites_path),
-                                             "area": layer_input(area, area_layer)})
+                                             "sites_sheet": sites_sheet, "area": layer_input(area, area_layer)})
     sim = load_simulation_inputs(settings)
     coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=open_cache(cache_dir),
                         progress=progress(), dask_address=dask_address, demonstration=sim.demonstration)

@@ -17,24 +17,42 @@ import rasterio
 from rasterio.warp import Resampling, reproject
 
 from .._raster import Grid
+from .._tables import EXCEL_SUFFIXES, read_text_table
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
+
+
+_TRUTH = {"true": True, "false": False, "yes": True, "no": False, "có": True, "không": False}
 
 
 def _read_any(path, layer=None) -> gpd.GeoDataFrame:
     path = Path(path)
     if not path.exists():
         raise InputError("no such file", path=path)
-    if path.suffix.lower() == ".csv":
-        df = pd.read_csv(path, encoding="utf-8-sig", dtype={"code": str})
+    if path.suffix.lower() in (".csv", ".txt", ".tsv", *EXCEL_SUFFIXES):
+        df = read_text_table(path, what="table of points")
         for col in ("lon", "lat"):
             if col not in df.columns:
                 raise InputError("a CSV of points needs lon and lat columns (WGS 84 degrees)", path=path, field=col)
-        bad = pd.to_numeric(df["lon"], errors="coerce").isna() | pd.to_numeric(df["lat"], errors="coerce").isna()
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0]) + 1
-            raise InputError("lon/lat is missing or not a number", path=path, row=i, field="lon,lat")
+        for col, limit in (("lon", 180.0), ("lat", 90.0)):
+            values = pd.to_numeric(df[col], errors="coerce")
+            bad = values.isna() | ~np.isfinite(values.fillna(0)) | (values.abs() > limit)
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise InputError(f"not a {'longitude' if col == 'lon' else 'latitude'} in degrees "
+                                 f"({df[col].iloc[i]!r})", path=path, row=i + 1, field=col)
+            df[col] = values
+        for col in df.columns:  # numbers stay numbers (area_ha, people ...), yes/no stays yes/no; ids stay text
+            if col in ("code", "name", "lon", "lat"):
+                continue
+            words = df[col].str.strip().str.lower()
+            if words.isin(list(_TRUTH)).all():
+                df[col] = words.map(_TRUTH)
+                continue
+            converted = pd.to_numeric(df[col], errors="coerce")
+            if converted.notna().all():
+                df[col] = converted
         return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326")
     try:
         if layer is None:  # the documented default, said once instead of pyogrio's warning
@@ -180,6 +198,27 @@ def read_features_from(gdf, path, crs, id_field, name_field, geom_types):
     return gdf.reset_index(drop=True)
 
 
+def _open_raster(path):
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file", path=path)
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"not a raster GDAL can read ({exc})", path=path) from None
+    if src.crs is None:
+        src.close()
+        raise InputError("raster has no coordinate reference system", path=path)
+    return src
+
+
+def _read_band(src, path) -> np.ndarray:
+    try:
+        return src.read(1)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot read: the file is truncated or damaged ({exc})", path=path) from None
+
+
 def read_population(path, grid: Grid) -> np.ndarray:
     """People per cell of ``grid`` (float32) from a people-per-cell raster in any CRS.
 
@@ -197,11 +236,8 @@ def read_population(path, grid: Grid) -> np.ndarray:
     >>> abs(float(people.sum()) / total - 1) < 0.01      # the total is conserved
     True
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", path=path)
-    with rasterio.open(path) as src:
-        data = src.read(1).astype(np.float32)
+    with _open_raster(path) as src:
+        data = _read_band(src, path).astype(np.float32)
         nodata = src.nodata
         if nodata is not None:
             data[data == nodata] = 0.0
@@ -215,11 +251,8 @@ def read_population(path, grid: Grid) -> np.ndarray:
 def population_points(path, crs, min_people: float = 50.0) -> gpd.GeoDataFrame:
     """Settlement points (a proxy for villages): centres of the population raster's own cells
     holding at least ``min_people``, in ``crs``, with ``people``."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", path=path)
-    with rasterio.open(path) as src:
-        data = src.read(1).astype(np.float64)
+    with _open_raster(path) as src:
+        data = _read_band(src, path).astype(np.float64)
         if src.nodata is not None:
             data[data == src.nodata] = 0.0
         data[~np.isfinite(data)] = 0.0

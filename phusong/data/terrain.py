@@ -124,12 +124,17 @@ def read_mosaic(paths) -> tuple[np.ndarray, Grid, int]:
     try:
         crs = datasets[0].crs
         nodata = datasets[0].nodata if datasets[0].nodata is not None else SRTM_VOID
-        if len(datasets) == 1:
-            arr = datasets[0].read(1)
-            transform = datasets[0].transform
-        else:
-            stack, transform = merge(datasets, nodata=nodata, method="first")
-            arr = stack[0]
+        try:
+            if len(datasets) == 1:
+                arr = datasets[0].read(1)
+                transform = datasets[0].transform
+            else:
+                stack, transform = merge(datasets, nodata=nodata, method="first")
+                arr = stack[0]
+        except RasterioIOError as exc:  # a truncated or damaged file opens, then fails to read
+            names = ", ".join(Path(ds.name).name for ds in datasets)
+            raise InputError(f"cannot read the heights: the file is truncated or damaged ({exc})",
+                             path=names) from None
     finally:
         for ds in datasets:
             ds.close()

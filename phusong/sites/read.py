@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
+from .._tables import EXCEL_SUFFIXES, read_text_table
 from ..errors import InputError
 from .schema import (BY_NAME, COLUMNS, DEFAULT_BANDWIDTH_MHZ, DEFAULT_GAIN_DBI, REQUIRED,
                      normalise_technology)
@@ -49,27 +50,14 @@ class SiteReport:
         return [f"{self.path}: {issue}" for issue in self.issues]
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path, sheet: str | None = None) -> pd.DataFrame:
     """Read every column as text so that validation sees what the user wrote."""
     if not path.exists():
         raise InputError("no such file", path=path)
-    if path.suffix.lower() in (".csv", ".txt"):
-        # Leading lines starting with '#' are comments (e.g. "generated, not real").
-        with open(path, encoding="utf-8-sig", errors="replace") as fh:
-            skip = 0
-            comments = []
-            for line in fh:
-                if not line.startswith("#"):
-                    break
-                comments.append(line)
-                skip += 1
-        try:
-            df = pd.read_csv(path, dtype=str, skiprows=skip, keep_default_na=False, encoding="utf-8-sig",
-                             skipinitialspace=True)
-        except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-            raise InputError(f"cannot read as UTF-8 CSV ({exc})", path=path) from None
-        df.columns = [c.strip() for c in df.columns]
-        if any(w in line.upper() for line in comments for w in GENERATED_WORDS):
+    if path.suffix.lower() in (".csv", ".txt", ".tsv", *EXCEL_SUFFIXES):
+        df = read_text_table(path, sheet=sheet, what="site list")
+        # a leading comment (e.g. "# GENERATED, not a real network") marks a generated list
+        if any(w in line.upper() for line in df.attrs["comments"] for w in GENERATED_WORDS):
             df.attrs["generated"] = f"{path.name}: generated sites"
         return df
     try:
@@ -162,7 +150,7 @@ def validate_table(df: pd.DataFrame, path: Path, terrain_bounds_lonlat=None) -> 
     return out.reset_index(drop=True), report
 
 
-def validate_sites(path, terrain_bounds_lonlat=None) -> SiteReport:
+def validate_sites(path, terrain_bounds_lonlat=None, sheet: str | None = None) -> SiteReport:
     """Check every row of a site list; a :class:`SiteReport` (raises only when the file cannot be read).
 
     Examples
@@ -174,19 +162,22 @@ def validate_sites(path, terrain_bounds_lonlat=None) -> SiteReport:
     (True, True)
     """
     path = Path(path)
-    return validate_table(_read_table(path), path, terrain_bounds_lonlat)[1]
+    return validate_table(_read_table(path, sheet), path, terrain_bounds_lonlat)[1]
 
 
-def read_sites(path, terrain_bounds_lonlat=None) -> gpd.GeoDataFrame:
+def read_sites(path, terrain_bounds_lonlat=None, sheet: str | None = None) -> gpd.GeoDataFrame:
     """Read a valid site list as a GeoDataFrame (EPSG:4326 points) with defaults applied.
 
     Parameters
     ----------
     path : path
-        CSV (leading ``#`` lines are comments; one saying GENERATED marks a generated list), GeoPackage,
-        GeoJSON or any OGR format with point geometries; one row per cell (see the README's site list).
+        CSV (comma, semicolon or tab; UTF-8 with or without BOM; leading ``#`` lines are comments, one
+        saying GENERATED marks a generated list), Excel ``.xlsx``, GeoPackage, GeoJSON or any OGR format
+        with point geometries; one row per cell (see the README's site list).
     terrain_bounds_lonlat : (west, south, east, north), optional
         Also require every site to lie on this terrain.
+    sheet : str, optional
+        The sheet of an Excel workbook (default: the first).
 
     Returns
     -------
@@ -207,12 +198,13 @@ def read_sites(path, terrain_bounds_lonlat=None) -> gpd.GeoDataFrame:
     (['4G', '5G'], 4326, 'sites_demo.csv: generated sites')
     """
     path = Path(path)
-    raw = _read_table(path)
+    raw = _read_table(path, sheet)
     table, report = validate_table(raw, path, terrain_bounds_lonlat)
     if not report.ok:
-        shown = report.lines()[:20]
-        more = f"\n... and {len(report.issues) - 20} more" if len(report.issues) > 20 else ""
-        raise InputError(f"{len(report.issues)} problem(s) in the site list:\n" + "\n".join(shown) + more)
+        first = report.issues[0]
+        more = f" and {len(report.issues) - 1} more; `phusong sites validate {path}` lists them all" \
+            if len(report.issues) > 1 else ""
+        raise InputError(f"{len(report.issues)} problem(s) in the site list: {first}{more}", path=path)
     sites = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326")
     if raw.attrs.get("generated"):
         sites.attrs["generated"] = raw.attrs["generated"]

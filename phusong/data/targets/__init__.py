@@ -42,7 +42,10 @@ def load_targets(name_or_path: str = DEFAULT_CATALOGUE) -> list[Target]:
     """
     path = Path(name_or_path)
     if path.suffix == ".toml" and path.exists():
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InputError("not UTF-8 text: save the catalogue as UTF-8", path=path) from None
     elif name_or_path in available():
         text = resources.files(__package__).joinpath(f"{name_or_path}.toml").read_text(encoding="utf-8")
     else:
@@ -51,15 +54,33 @@ def load_targets(name_or_path: str = DEFAULT_CATALOGUE) -> list[Target]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML ({exc})", path=name_or_path) from None
+    entries = data.get("target")
+    if not isinstance(entries, list) or not entries:
+        raise InputError("no targets: a catalogue is a list of [[target]] tables (id, deadline, measure, goal, "
+                         "unit, text_vi, text_en)", path=name_or_path)
     targets = []
-    for i, entry in enumerate(data.get("target", []), start=1):
-        try:
-            t = Target(**{k: entry[k] for k in Target.__dataclass_fields__})
-        except KeyError as exc:
-            raise InputError(f"target {i} lacks {exc.args[0]!r}", path=name_or_path) from None
+    for i, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict):
+            raise InputError(f"target {i} is not a table", path=name_or_path)
+        missing = [k for k in Target.__dataclass_fields__ if k not in entry]
+        if missing:
+            raise InputError(f"target {i} lacks {missing[0]!r}", path=name_or_path)
+        goal = entry["goal"]
+        if isinstance(goal, bool) or not isinstance(goal, (int, float)) or goal != goal:
+            raise InputError(f"target {i}: goal must be a number, got {goal!r}", path=name_or_path)
+        texts = {k: entry[k] for k in ("id", "deadline", "measure", "unit", "text_vi", "text_en")}
+        wrong = [k for k, v in texts.items() if not isinstance(v, str)]
+        if wrong:
+            raise InputError(f"target {i}: {wrong[0]} must be text, got {entry[wrong[0]]!r}", path=name_or_path)
+        t = Target(**{**texts, "goal": float(goal)})
         if t.measure not in COVERAGE_MEASURES + ("indicator",):
-            raise InputError(f"target {t.id}: unknown measure {t.measure!r}", path=name_or_path)
+            raise InputError(f"target {t.id}: unknown measure {t.measure!r} (one of: "
+                             f"{', '.join(COVERAGE_MEASURES + ('indicator',))})", path=name_or_path)
         targets.append(t)
+    ids = [t.id for t in targets]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise InputError(f"target id {dup[0]!r} appears more than once", path=name_or_path)
     return targets
 
 
@@ -69,13 +90,9 @@ def read_indicators(path):
     import numpy as np
     import pandas as pd
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("no such file", path=path)
-    try:
-        table = pd.read_csv(path, encoding="utf-8-sig")
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"cannot read as a UTF-8 CSV ({exc})", path=path) from None
+    from ..._tables import read_text_table
+
+    table = read_text_table(path, what="indicators table")
     missing = {"target_id", "value"} - set(table.columns)
     if missing:
         raise InputError(f"indicators need columns target_id,value,source,date; missing {sorted(missing)}", path=path)
