@@ -194,3 +194,24 @@ def test_damaged_rasters(kind, at, run_folder):
                                           str(run_folder / "communes.geojson"), "--population", str(bad),
                                           "--out", str(out)])
         _check(result, bad, [out])
+
+
+def test_a_layer_that_is_not_there_and_a_raster_elsewhere(run_folder, tmp_path):
+    import geopandas as gpd
+    from affine import Affine
+
+    from phusong._raster import Grid
+
+    gpkg = tmp_path / "communes.gpkg"
+    gpd.read_file(run_folder / "communes.geojson").to_file(gpkg, layer="communes")
+    base = ["gaps", "--run", str(run_folder / "run"), "--communes", str(gpkg)]
+    result = CliRunner().invoke(cli, [*base, "--communes-layer", "xa", "--out", str(tmp_path / "a.gpkg")])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert f"{gpkg}: cannot read layer 'xa'" in result.output and not (tmp_path / "a.gpkg").exists()
+    # a population raster in another CRS, on the other side of the world: refused, not zero people
+    elsewhere = Grid(10, 10, Affine(0.01, 0, -71.5, 0, -0.01, 44.5), "EPSG:4326")
+    pop = tmp_path / "pop.tif"
+    write_geotiff(pop, np.full((10, 10), 50.0, np.float32), elsewhere, nodata=-1.0)
+    result = CliRunner().invoke(cli, [*base, "--population", str(pop), "--out", str(tmp_path / "b.gpkg")])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "the population raster (EPSG:4326) does not overlap the study area (EPSG:32648)" in result.output

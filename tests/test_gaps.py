@@ -66,17 +66,20 @@ def test_all_and_nothing(langson):
     assert none.targets.set_index("target_id").loc["T25-5G-CENTRES", "gap"] == 65
 
 
-def test_half_plane_matches_exact_geometric_shares(langson):
+@pytest.mark.parametrize("fraction", [0.3, 0.5, 0.7])
+def test_half_plane_matches_exact_geometric_shares(langson, fraction):
+    """Three cuts split 22 communes; on 50 m cells the share is within 0.03 points of exact geometry
+    (measured worst: 0.019, from commune edges, plus the 0.005 of rounding to two decimals)."""
     _, communes, grid = langson
-    cx = grid.transform.c + RES * (grid.width // 2)   # on a cell edge: the raster is exact there
+    cx = grid.transform.c + RES * int(grid.width * fraction)   # on a cell edge: the raster is exact there
     xs = grid.xy(0, np.arange(grid.width))[0]
     covered = np.broadcast_to((xs < cx).astype(np.uint8), (grid.height, grid.width)).copy()
     result = analyse({"5G": covered}, grid, communes, load_targets())
     minx, miny, maxx, maxy = communes.total_bounds
     half = shapely.box(minx - 1e4, miny - 1e4, cx, maxy + 1e4)
     exact = 100.0 * communes.geometry.intersection(half).area / communes.geometry.area
-    np.testing.assert_allclose(result.communes["covered_area_pct_5g"], exact, atol=0.5)
-    assert (exact > 0).any() and (exact < 100).any() and ((exact > 1) & (exact < 99)).sum() >= 3
+    np.testing.assert_allclose(result.communes["covered_area_pct_5g"], exact, atol=0.03)
+    assert ((exact > 1) & (exact < 99)).sum() >= 5
 
 
 def test_population_is_conserved(langson):

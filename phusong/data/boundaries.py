@@ -245,6 +245,9 @@ def read_population(path, grid: Grid) -> np.ndarray:
         out = np.zeros((grid.height, grid.width), dtype=np.float32)
         reproject(data, out, src_transform=src.transform, src_crs=src.crs, dst_transform=grid.transform,
                   dst_crs=grid.crs, resampling=Resampling.sum, src_nodata=None, dst_nodata=0)
+        if data.sum() > 0 and out.sum() == 0:
+            raise InputError(f"the population raster ({src.crs.to_string()}) does not overlap the study area "
+                             f"({grid.crs.to_string()})", path=path)
     return out
 
 
