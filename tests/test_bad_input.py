@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from phusong._raster import write_geotiff
 from phusong.cli import cli
 
-from .test_gap_rules import COMMUNES, GRID, _covered
+from .test_gap_rules import COMMUNES, GRID, write_run_folder
 
 SITES = ("site_id,cell_id,lon,lat,technology,frequency_mhz,antenna_height_m,tx_power_dbm,operator\n"
          "S1,S1-1,105.0018,21.6802,4G,1800,30,46,Viettel Lạng Sơn\n"
@@ -96,12 +96,14 @@ def _check(result, path: Path, outputs=()):
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("badinput")
-    run = folder / "run"
-    run.mkdir()
-    for tech, arr in _covered().items():
-        write_geotiff(run / f"covered_{tech.lower()}.tif", arr, GRID, nodata=255)
+    write_run_folder(folder / "run")
     COMMUNES.to_crs("EPSG:4326").to_file(folder / "communes.geojson", driver="GeoJSON")
     return folder
+
+
+def _gaps(run_folder, out, *extra):
+    return CliRunner().invoke(cli, ["gaps", "--run", str(run_folder / "run"), "--communes",
+                                    str(run_folder / "communes.geojson"), *extra, "--out", str(out)])
 
 
 @SETTLE
@@ -125,16 +127,12 @@ def test_damaged_points_indicators_and_profiles(kind, at, run_folder):
         centres = tmp / "centres.csv"
         centres.write_bytes(_damage(POINTS, kind, at))
         out = tmp / "g.gpkg"
-        result = CliRunner().invoke(cli, ["gaps", "--run", str(run_folder / "run"), "--communes",
-                                          str(run_folder / "communes.geojson"), "--centres", str(centres),
-                                          "--out", str(out)])
+        result = _gaps(run_folder, out, "--centres", str(centres))
         _check(result, centres, [out])
         indicators = tmp / "ind.csv"
         indicators.write_bytes(_damage(INDICATORS, kind, at))
         out2 = tmp / "g2.gpkg"
-        result = CliRunner().invoke(cli, ["gaps", "--run", str(run_folder / "run"), "--communes",
-                                          str(run_folder / "communes.geojson"), "--indicators", str(indicators),
-                                          "--out", str(out2)])
+        result = _gaps(run_folder, out2, "--indicators", str(indicators))
         _check(result, indicators, [out2])
         profile = tmp / "profile.csv"
         profile.write_bytes(_damage(PROFILE, kind, at))
@@ -156,9 +154,7 @@ def test_damaged_scenarios_and_catalogues(kind, at, run_folder):
                 "wrong_type": TARGETS.replace('"centres_5g"', "5")}.get(kind)
         catalogue.write_bytes(text.encode() if text else _damage(TARGETS + "\n", kind, at))
         out = tmp / "g.gpkg"
-        result = CliRunner().invoke(cli, ["gaps", "--run", str(run_folder / "run"), "--communes",
-                                          str(run_folder / "communes.geojson"), "--targets", str(catalogue),
-                                          "--out", str(out)])
+        result = _gaps(run_folder, out, "--targets", str(catalogue))
         _check(result, catalogue, [out])
         scenario = tmp / "study.toml"
         valid = '[study]\nresolution_m = 100\n[model]\nradius_km = 5\n[coverage]\nlocation_probability = 0.9\n'
@@ -190,9 +186,7 @@ def test_damaged_rasters(kind, at, run_folder):
         _check(result, bad)
         out = tmp / "g.gpkg"
         out = tmp / f"g-{kind}.gpkg"
-        result = CliRunner().invoke(cli, ["gaps", "--run", str(run_folder / "run"), "--communes",
-                                          str(run_folder / "communes.geojson"), "--population", str(bad),
-                                          "--out", str(out)])
+        result = _gaps(run_folder, out, "--population", str(bad))
         _check(result, bad, [out])
 
 

@@ -45,6 +45,16 @@ def _sites():
                 [shapely.Point(900, 900), shapely.Point(150, 150), shapely.Point(310, 150)])
 
 
+def write_run_folder(folder):
+    """The grid's coverage as a run folder (covered_4g.tif, covered_5g.tif), for the command-line tests."""
+    from phusong._raster import write_geotiff
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for tech, arr in _covered().items():
+        write_geotiff(folder / f"covered_{tech.lower()}.tif", arr, GRID, nodata=255)
+    return folder
+
+
 def _analyse(**kw):
     return analyse(_covered(), GRID, COMMUNES, load_targets(), **kw)
 

@@ -8,16 +8,13 @@ from click.testing import CliRunner
 from phusong._raster import write_geotiff
 from phusong.cli import cli
 
-from .test_gap_rules import COMMUNES, GRID, ZONES, _covered, _sites
+from .test_gap_rules import COMMUNES, GRID, ZONES, _sites, write_run_folder
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gapsopts")
-    run = tmp / "run"
-    run.mkdir()
-    for tech, arr in _covered().items():
-        write_geotiff(run / f"covered_{tech.lower()}.tif", arr, GRID, nodata=255)
+    write_run_folder(tmp / "run")
     COMMUNES.assign(dan_so=[1000, 3000]).to_file(tmp / "communes.gpkg", layer="communes", engine="pyogrio")
     ZONES.to_file(tmp / "zones.gpkg", layer="zones", engine="pyogrio")
     sites = _sites().to_crs("EPSG:4326")

@@ -9,18 +9,13 @@ import time
 import pyogrio
 import pytest
 
-from .test_gap_rules import COMMUNES, GRID, _covered
+from .test_gap_rules import COMMUNES, write_run_folder
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, demo_inputs):
-    from phusong._raster import write_geotiff
-
     folder = tmp_path_factory.mktemp("kill")
-    run = folder / "run"
-    run.mkdir()
-    for tech, arr in _covered().items():
-        write_geotiff(run / f"covered_{tech.lower()}.tif", arr, GRID, nodata=255)
+    write_run_folder(folder / "run")
     COMMUNES.to_file(folder / "communes.gpkg", layer="communes", engine="pyogrio")
     return folder
 
