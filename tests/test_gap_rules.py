@@ -149,3 +149,13 @@ def test_area_shares_equal_cell_counts():
     # W: columns 0-4, 5G everywhere but one cell -> 49/50; E: columns 5-9, 5G in columns 5-7 -> 30/50
     assert c.loc["W", "covered_area_pct_5g"] == 98.0 and c.loc["E", "covered_area_pct_5g"] == 60.0
     assert c.loc["W", "covered_area_km2_5g"] == pytest.approx(49 * 0.01) and c.loc["E", "covered_area_pct_4g"] == 50.0
+
+
+def test_coverage_polygons_hold_the_covered_area():
+    r = _analyse()
+    five = r.coverage["5G"]
+    assert list(five.columns) == ["technology", "area_km2", "geometry"] and five["technology"].iloc[0] == "5G"
+    assert five.crs == GRID.crs
+    assert five["area_km2"].iloc[0] == pytest.approx(79 * 0.01)          # 79 covered cells of 100 m
+    assert five.geometry.iloc[0].area == pytest.approx(79 * 100.0 ** 2, rel=0.05)   # simplified by one cell
+    assert r.coverage["4G"]["area_km2"].iloc[0] == pytest.approx(0.5)

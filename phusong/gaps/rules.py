@@ -64,24 +64,24 @@ class GapResult:
     title: str = "Coverage scorecard"
     demonstration: tuple[str, ...] = ()
 
-    def to_geopackage(self, path, overwrite: bool = False) -> None:
+    def to_geopackage(self, path, overwrite: bool = False) -> None:  # pragma: no mutate block
         """Write the QGIS-ready GeoPackage (layers, the targets table and layer styles), atomically."""
         from ..outputs.geopackage import write_gpkg
         write_gpkg(path, self, overwrite=overwrite)
 
-    def write_scorecard(self, folder, overwrite: bool = False) -> None:
+    def write_scorecard(self, folder, overwrite: bool = False) -> None:  # pragma: no mutate block
         """Write scorecard.md, .html, .csv and .json into ``folder``."""
         from ..outputs.scorecard import write_report
         write_report(folder, self, overwrite=overwrite)
 
     @classmethod
-    def from_geopackage(cls, path) -> GapResult:
+    def from_geopackage(cls, path) -> GapResult:  # pragma: no mutate block
         """Read a GeoPackage written by :meth:`to_geopackage` (or ``phusong gaps``/``run``)."""
         from ..outputs.geopackage import read_gpkg
         return read_gpkg(path, cls)
 
     @classmethod
-    def example(cls) -> GapResult:
+    def example(cls) -> GapResult:  # pragma: no mutate block
         """The gap analysis of :meth:`phusong.Coverage.example` for four made-up communes."""
         import shapely
 
