@@ -96,9 +96,10 @@ def test_same_scorecard_and_map(both):
 
 def test_run_json_records_every_input(both, demo_inputs):
     run = json.loads((both / "run" / "run.json").read_text(encoding="utf-8"))
-    recorded = set(run["inputs_sha256"])
+    import hashlib
+    recorded = run["inputs_sha256"]
     for path in (demo_inputs.dem, demo_inputs.sites, demo_inputs.population, demo_inputs.areas):
-        assert str(path) in recorded
+        assert recorded[str(path)] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert run["settings"]["model"]["radius_km"] == 5.0 and run["settings"]["gaps"]["settlement_min_people"] == 200
     sim = json.loads((both / "sim" / "run.json").read_text(encoding="utf-8"))
     assert run["settings"]["model"] == sim["settings"]["model"]

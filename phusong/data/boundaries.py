@@ -47,11 +47,14 @@ def _read_any(path, layer=None) -> gpd.GeoDataFrame:
             if col in ("code", "name", "lon", "lat"):
                 continue
             words = df[col].str.strip().str.lower()
-            if words.isin(list(_TRUTH)).all():
+            given = words != ""                       # an empty cell is a missing value
+            if not given.any():
+                continue
+            if words[given].isin(list(_TRUTH)).all():
                 df[col] = words.map(_TRUTH)
                 continue
-            converted = pd.to_numeric(df[col], errors="coerce")
-            if converted.notna().all():
+            converted = pd.to_numeric(words.where(given), errors="coerce")
+            if converted[given].notna().all():
                 df[col] = converted
         return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326")
     try:
