@@ -159,3 +159,48 @@ def test_coverage_polygons_hold_the_covered_area():
     assert five["area_km2"].iloc[0] == pytest.approx(79 * 0.01)          # 79 covered cells of 100 m
     assert five.geometry.iloc[0].area == pytest.approx(79 * 100.0 ** 2, rel=0.05)   # simplified by one cell
     assert r.coverage["4G"]["area_km2"].iloc[0] == pytest.approx(0.5)
+
+
+def test_population_field_with_gaps_and_a_one_cell_commune():
+    """Counts spread evenly; a missing or non-numeric count is 0 people; a commune of one cell holds its
+    whole count in that cell."""
+    from phusong.gaps.rules import spread_counts
+
+    communes = _gdf({"code": ["A", "B", "C", "D"], "name": ["A", "B", "C", "D"],
+                     "dan_so": [400, None, "n/a", 70]},
+                    [shapely.box(0, 0, 400, 1000), shapely.box(400, 0, 900, 1000),
+                     shapely.box(900, 100, 1000, 1000), shapely.box(900, 0, 1000, 100)])
+    from phusong.gaps.rules import _zone_ids
+    ids = _zone_ids(communes.geometry, GRID)
+    people = spread_counts(communes, "dan_so", ids)
+    assert people.dtype == np.float32
+    assert people[ids == 1].tolist() == [10.0] * 40          # 400 over 40 cells
+    assert (people[ids == 2] == 0).all() and (people[ids == 3] == 0).all()   # missing, "n/a": nobody
+    assert people[ids == 4].tolist() == [70.0]               # one cell holds all 70
+    assert float(people.sum()) == 470.0
+
+
+def test_every_target_row_is_complete_with_or_without_data():
+    r = _analyse()      # no villages, zones or population: those targets have no data
+    t = r.targets.set_index("target_id")
+    from phusong.data.targets import load_targets as targets
+    for target in targets():
+        row = t.loc[target.id]
+        assert (row["deadline"], row["text_vi"], row["text_en"], row["unit"], row["goal"]) == \
+            (target.deadline, target.text_vi, target.text_en, target.unit, target.goal)
+    nodata = t.loc["T25-MBB-VILLAGES"]
+    assert nodata["status"] == "no data" and nodata["gap_unit"] == "" and nodata["failing_units"] == ""
+    assert nodata["met"] is None and np.isnan(nodata["value"]) and np.isnan(nodata["gap"])
+    # the interior points of W and E (x = 250, 750) lie in 5G columns: both centres covered
+    assert t.loc["T25-5G-CENTRES", "gap_unit"] == "centres" and t.loc["T25-5G-CENTRES", "met"] is True
+    assert t.loc["T25-5G-CENTRES", "status"] == "met" and t.loc["T25-5G-CENTRES", "gap"] == 0
+    units = _analyse(zones=ZONES, sites=_sites(), population=np.ones((10, 10), np.float32),
+                     villages=_gdf({"code": ["V"], "name": ["V"]}, [shapely.Point(50, 950)])).targets
+    assert dict(zip(units["target_id"], units["gap_unit"])) == {
+        "T25-5G-CENTRES": "centres", "T25-MBB-VILLAGES": "villages", "T25-IZ-5G-BTS": "zones", "T25-IZ-IOT": "zones",
+        "T30-5G-POP": "people", "T30-IZ-5G-IOT": "zones", **{i: "" for i in units["target_id"] if i[4:] in (
+            "SPEED-2X", "FBB-1G-60", "IOT-1", "FBB-1G-100", "SIGN-30", "IPV6-90", "IOT-4", "CLOUD", "6G-READY",
+            "TWIN")}}
+    assert set(units.loc[units["status"] == "no data", "target_id"]) == {
+        i for i in units["target_id"] if i[4:] in ("SPEED-2X", "FBB-1G-60", "IOT-1", "FBB-1G-100", "SIGN-30",
+                                                     "IPV6-90", "IOT-4", "CLOUD", "6G-READY", "TWIN")}
