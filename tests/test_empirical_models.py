@@ -199,3 +199,19 @@ def test_uma_and_rma_over_heights_breakpoints_and_defaults():
         assert float(rma_db(3.5, 700.0, los=False)) == pytest.approx(_rma_by_hand(3.5, 700.0, 35.0, 1.5, False),
                                                                      abs=1e-9)
         assert float(uma_db(3.5, 700.0)) == pytest.approx(_uma_by_hand(3.5, 700.0, 25.0, 1.5, True), abs=1e-9)
+
+
+def test_hata_at_the_200_mhz_edge_and_the_defaults():
+    """Large city: eq. (6a) up to and including 200 MHz, eq. (6b) above; small city and no metropolitan
+    correction by default."""
+    from phusong.propagation.hata import mobile_correction_db
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ValidityWarning)
+        for f in (200.0, 200.5, 201.0):
+            expected = 8.29 * math.log10(1.54 * 3.0) ** 2 - 1.1 if f <= 200 else 3.2 * math.log10(11.75 * 3.0) ** 2 - 4.97
+            assert float(mobile_correction_db(f, 3.0, "large")) == pytest.approx(expected, abs=1e-12), f
+        assert float(mobile_correction_db(900.0, 3.0)) == float(mobile_correction_db(900.0, 3.0, "small"))
+        assert float(cost231_hata_db(1800.0, 5.0, 40.0, 3.0)) == float(cost231_hata_db(1800.0, 5.0, 40.0, 3.0, False))
+        assert float(okumura_hata_db(900.0, 5.0, 40.0, 3.0)) == pytest.approx(
+            _hata_textbook(900.0, 5.0, 40.0, 3.0, "urban", "small"), abs=1e-9)
