@@ -166,10 +166,11 @@ def test_population_field_with_gaps_and_a_one_cell_commune():
     whole count in that cell."""
     from phusong.gaps.rules import spread_counts
 
-    communes = _gdf({"code": ["A", "B", "C", "D"], "name": ["A", "B", "C", "D"],
-                     "dan_so": [400, None, "n/a", 70]},
-                    [shapely.box(0, 0, 400, 1000), shapely.box(400, 0, 900, 1000),
-                     shapely.box(900, 100, 1000, 1000), shapely.box(900, 0, 1000, 100)])
+    communes = _gdf({"code": ["A", "B", "C", "D", "E"], "name": ["A", "B", "C", "D", "E"],
+                     "dan_so": [400, None, "n/a", 70, 5]},
+                    [shapely.box(0, 0, 400, 1000), shapely.box(400, 0, 900, 900),
+                     shapely.box(900, 100, 1000, 1000), shapely.box(900, 0, 1000, 100),
+                     shapely.box(410, 910, 440, 940)])   # E holds no cell centre: its 5 people have no cell
     from phusong.gaps.rules import _zone_ids
     ids = _zone_ids(communes.geometry, GRID)
     people = spread_counts(communes, "dan_so", ids)
@@ -177,6 +178,8 @@ def test_population_field_with_gaps_and_a_one_cell_commune():
     assert people[ids == 1].tolist() == [10.0] * 40          # 400 over 40 cells
     assert (people[ids == 2] == 0).all() and (people[ids == 3] == 0).all()   # missing, "n/a": nobody
     assert people[ids == 4].tolist() == [70.0]               # one cell holds all 70
+    assert (ids == 5).sum() == 0 and (ids == 0).sum() == 5    # E has no cell; 5 cells (y > 900) lie outside
+    assert (people[ids == 0] == 0).all()                       # nobody outside the communes
     assert float(people.sum()) == 470.0
 
 
