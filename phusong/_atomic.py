@@ -43,7 +43,7 @@ def check_writable(path: Path, overwrite: bool) -> None:
     """Refuse to replace an existing ``path`` unless ``overwrite`` (an :class:`OutputExistsError`, exit 2)."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise OutputExistsError("exists; pass --overwrite to replace it", path=path)
+        raise OutputExistsError("exists and is kept; ask to overwrite it", path=path, argument="overwrite")
 
 
 @contextlib.contextmanager
@@ -70,7 +70,7 @@ def atomic_dir(path, overwrite: bool = False):
     """Yield a temporary folder beside ``path``; it replaces ``path`` on success."""
     path = Path(path)
     if path.exists() and any(path.iterdir()) and not overwrite:
-        raise OutputExistsError("exists and is not empty; pass --overwrite to replace it", path=path)
+        raise OutputExistsError("exists and is not empty; ask to overwrite it", path=path, argument="overwrite")
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent))
