@@ -108,6 +108,6 @@ def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
         if sheet is not None and sheet not in book.sheet_names:
             raise InputError(f"no sheet {sheet!r} (sheets: {', '.join(book.sheet_names)})", path=path,
                              argument="sheet")
-        df = book.parse(sheet if sheet is not None else 0, dtype=str, keep_default_na=False)
+        df = pd.read_excel(book, sheet_name=sheet if sheet is not None else 0, dtype=str, keep_default_na=False)
     # Excel stores numbers, not text: a whole number comes back as "30" or "30.0"; both read the same later
     return df.map(lambda v: "" if v is None else str(v).strip())

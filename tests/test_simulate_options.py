@@ -121,8 +121,8 @@ def test_area_candidates_operators_and_nbiot(dem, tmp_path):
         dict(site="C1", cell="C1-1", row=80, col=130, op="Beta", status="candidate"),
         dict(site="N1", cell="N1-1", row=60, col=60, op="Alpha", tech="NB-IoT", f=900)])
     area = tmp_path / "area.geojson"
-    x0, y0 = GRID.transform * (20, 20)      # cell corners: no cell centre lies on the boundary
-    x1, y1 = GRID.transform * (120, 140)
+    x0, y0 = GRID.transform @ (20, 20)      # cell corners: no cell centre lies on the boundary
+    x1, y1 = GRID.transform @ (120, 140)
     poly = shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
     import geopandas as gpd
     gpd.GeoDataFrame({"name": ["area"]}, geometry=[poly], crs="EPSG:32648").to_file(area)
