@@ -234,3 +234,41 @@ def test_kernel_result_does_not_depend_on_the_thread_count(tmp_path):
         out[threads] = np.load(path)
     assert np.isfinite(out["1"][0]).sum() > 20_000  # the 2.5 km disc: π·83² cells
     np.testing.assert_array_equal(out["1"], out["2"])
+
+
+def _first_term_by_hand(d_km, h1, h2, ae_km, f_mhz, eps, sigma, vertical):
+    """P.526-15 §4.5.2 eqs. (62)-(71), first-term spherical-earth diffraction, written out here."""
+    f = f_mhz / 1000.0
+    k = 0.036 * (ae_km * f) ** (-1 / 3) * ((eps - 1) ** 2 + (18 * sigma / f) ** 2) ** (-1 / 4)
+    if vertical:
+        k = k * math.sqrt(eps ** 2 + (18 * sigma / f) ** 2)
+    beta = (1 + 1.6 * k ** 2 + 0.67 * k ** 4) / (1 + 4.5 * k ** 2 + 1.53 * k ** 4)
+    x = 21.88 * beta * (f / ae_km ** 2) ** (1 / 3) * d_km
+    fx = 11 + 10 * math.log10(x) - 17.6 * x if x >= 1.6 else -20 * math.log10(x) - 5.6488 * x ** 1.425
+
+    def g(h):
+        y = 0.9575 * beta * (f ** 2 / ae_km) ** (1 / 3) * h           # eq. (68)
+        b = beta * y                                                    # eq. (70)
+        value = 17.6 * math.sqrt(b - 1.1) - 5 * math.log10(b - 1.1) - 8 if b > 2 else 20 * math.log10(b + 0.1 * b ** 3)
+        return max(value, 2 + 20 * math.log10(k))
+    return -fx - g(h1) - g(h2)
+
+
+def test_first_term_spherical_earth_diffraction_written_out():
+    """Both branches of F(X) (X below and above 1.6), both of G(Y) and its floor, both polarisations,
+    land and sea: the ITU cases alone do not reach most of these (β differs from 1 by O(k²))."""
+    from phusong.propagation.p526 import _first_term_db
+
+    cases = 0
+    for eps, sigma in ((22.0, 0.003), (80.0, 5.0)):                    # land (P.527), sea
+        for vertical in (False, True):
+            for f_mhz in (100.0, 900.0, 3500.0):
+                for d_km in (0.3, 2.0, 15.0, 60.0):
+                    for h1, h2 in ((1.0, 1.5), (30.0, 2.0), (250.0, 40.0)):
+                        ours = _first_term_db(d_km, h1, h2, 8500.0, f_mhz, eps, sigma, vertical)
+                        theirs = _first_term_by_hand(d_km, h1, h2, 8500.0, f_mhz, eps, sigma, vertical)
+                        assert ours == pytest.approx(theirs, abs=1e-9), (eps, vertical, f_mhz, d_km, h1, h2)
+                        cases += 1
+    assert cases == 144
+    # the set reaches both sides of X = 1.6: X = 21.88 β (f/ae²)^(1/3) d, β ≈ 1
+    assert 21.88 * (0.1 / 8500.0 ** 2) ** (1 / 3) * 0.3 < 1.6 < 21.88 * (3.5 / 8500.0 ** 2) ** (1 / 3) * 60.0
