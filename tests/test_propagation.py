@@ -272,3 +272,46 @@ def test_first_term_spherical_earth_diffraction_written_out():
     assert cases == 144
     # the set reaches both sides of X = 1.6: X = 21.88 β (f/ae²)^(1/3) d, β ≈ 1
     assert 21.88 * (0.1 / 8500.0 ** 2) ** (1 / 3) * 0.3 < 1.6 < 21.88 * (3.5 / 8500.0 ** 2) ** (1 / 3) * 60.0
+
+
+def _spherical_by_hand(d, hte, hre, f_mhz, ae=8500.0, eps=22.0, sigma=0.003, vertical=False):
+    """P.526-15 §4.5.2 eqs. (59)-(61) written out here; heights at or below 0 m count as 1 mm."""
+    hte, hre = max(hte, 1e-3), max(hre, 1e-3)
+    lam = 299_792_458.0 / (f_mhz * 1e6)
+    dlos = math.sqrt(2 * ae) * (math.sqrt(0.001 * hte) + math.sqrt(0.001 * hre))
+    if d >= dlos:
+        return _first_term_by_hand(d, hte, hre, ae, f_mhz, eps, sigma, vertical)
+    c = (hte - hre) / (hte + hre)
+    m = 250 * d ** 2 / (ae * (hte + hre))
+    b = 2 * math.sqrt((m + 1) / (3 * m)) * math.cos(math.pi / 3 + math.acos(3 * c / 2 * math.sqrt(3 * m / (m + 1) ** 3)) / 3)
+    dse1 = d / 2 * (1 + b)
+    dse2 = d - dse1
+    hse = ((hte - 500 * dse1 ** 2 / ae) * dse2 + (hre - 500 * dse2 ** 2 / ae) * dse1) / d
+    hreq = 17.456 * math.sqrt(dse1 * dse2 * lam / d)
+    if hse > hreq:
+        return 0.0
+    aem = 500 * (d / (math.sqrt(hte) + math.sqrt(hre))) ** 2
+    ldft = _first_term_by_hand(d, hte, hre, aem, f_mhz, eps, sigma, vertical)
+    return 0.0 if ldft < 0 else (1 - hse / hreq) * ldft
+
+
+def test_spherical_earth_loss_written_out():
+    """Every branch: beyond the radio horizon, within it with and without first-Fresnel-zone clearance,
+    a negative first term, and non-positive heights."""
+    from phusong.propagation.p526 import spherical_earth_loss_db
+
+    seen = {"beyond": 0, "clear": 0, "partial": 0}
+    for f in (150.0, 900.0, 3500.0):
+        for d in (0.5, 3.0, 12.0, 45.0, 90.0):
+            for hte, hre in ((0.0, 1.5), (-3.0, 10.0), (5.0, 5.0), (30.0, 1.5), (120.0, 60.0)):
+                for vertical in (False, True):
+                    ours = spherical_earth_loss_db(d, hte, hre, f, vertical=vertical)
+                    theirs = _spherical_by_hand(d, hte, hre, f, vertical=vertical)
+                    assert ours == pytest.approx(theirs, abs=1e-9), (f, d, hte, hre, vertical)
+                    a, b = max(hte, 1e-3), max(hre, 1e-3)
+                    dlos = math.sqrt(17000.0) * (math.sqrt(0.001 * a) + math.sqrt(0.001 * b))
+                    seen["beyond" if d >= dlos else "clear" if theirs == 0 else "partial"] += 1
+    assert min(seen.values()) > 5, seen
+    # within the horizon, a loss below 1 dB stays what it is (it is not rounded up to 1 dB)
+    small = [spherical_earth_loss_db(d, 10.0, 10.0, 900.0) for d in np.linspace(1.0, 24.0, 400)]
+    assert any(0.0 < v < 1.0 for v in small)
