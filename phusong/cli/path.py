@@ -15,11 +15,10 @@ def read_profile(path: Path):
     import numpy as np
     import pandas as pd
 
+    from .._tables import read_text_table
     from ..errors import InputError
-    try:
-        df = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read ({exc})", path=path) from None
+
+    df = read_text_table(path, what="profile")
     if df.shape[1] < 2 or len(df) < 2:
         raise InputError("a profile needs two columns (d_km,h_m) and at least two rows", path=path)
     values = df.iloc[:, :2].apply(pd.to_numeric, errors="coerce")

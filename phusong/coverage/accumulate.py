@@ -16,11 +16,12 @@ from .._raster import Grid
 from ..propagation.antenna import MsiPattern
 from ..propagation.footprint import site_footprint, window_for
 from ..settings import Settings
+from ..sites.schema import ANY_OPERATOR
 from . import _kernels
 from .cache import FootprintCache, dequantise, quantise
 from .cells import Group
 
-ANY = "*"  # the any-operator layer
+ANY = ANY_OPERATOR
 
 
 def group_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str):

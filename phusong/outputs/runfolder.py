@@ -19,9 +19,9 @@ from .. import __version__
 from .._atomic import atomic_dir
 from .._raster import Grid, write_geotiff
 from ..errors import InputError
-from ..sites.schema import TECH_SLUG
+from ..sites.schema import ANY_OPERATOR, TECH_SLUG
 
-ANY = "*"
+ANY = ANY_OPERATOR
 SLUG_TECH = {slug: tech for tech, slug in TECH_SLUG.items()}
 # file prefix -> (attribute of a layer, band description)
 RASTERS = {

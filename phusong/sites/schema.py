@@ -10,6 +10,7 @@ from dataclasses import dataclass
 TECHNOLOGIES = ("4G", "5G", "NB-IoT")
 TECH_SLUG = {"4G": "4g", "5G": "5g", "NB-IoT": "nbiot"}   # in file and field names: rsrp_5g.tif, sites_nbiot
 STATUSES = ("existing", "planned", "candidate")
+ANY_OPERATOR = "*"   # the layer of the best cell of any operator (ITU's SDG 9.c.1 counts coverage so)
 
 
 @dataclass(frozen=True)
