@@ -315,3 +315,42 @@ def test_spherical_earth_loss_written_out():
     # within the horizon, a loss below 1 dB stays what it is (it is not rounded up to 1 dB)
     small = [spherical_earth_loss_db(d, 10.0, 10.0, 900.0) for d in np.linspace(1.0, 24.0, 400)]
     assert any(0.0 < v < 1.0 for v in small)
+
+
+def test_reference_profile_evaluation_by_hand():
+    """evaluate_profile (what `path --json` prints): every field, a profile not starting at 0 km, the
+    LOS rule of P.526-15 eq. (52) by hand, a two-point profile, and bilinear sampling at the edges."""
+    from phusong.propagation.p526 import delta_bullington
+    from phusong.propagation.reference import bilinear, evaluate_profile
+
+    d = np.array([0.0, 2.0, 4.0, 6.0, 8.0, 10.0])
+    h = np.array([100.0, 140.0, 210.0, 150.0, 120.0, 90.0])
+    r = evaluate_profile(d, h, 30.0, 1.5, 1800.0)
+    shifted = evaluate_profile(d + 5.0, h, 30.0, 1.5, 1800.0)          # the same path, measured from 5 km
+    assert {k: v for k, v in shifted.items()} == pytest.approx({k: v for k, v in r.items()})
+    assert (r["model"], r["distance_km"], r["frequency_mhz"], r["tx_height_m"], r["rx_height_m"],
+            r["earth_radius_km"]) == ("delta-bullington", 10.0, 1800.0, 30.0, 1.5, 8500.0)
+    hts, hrs = 130.0, 91.5
+    fspl = 20 * math.log10(4 * math.pi * math.hypot(10.0, (hts - hrs) / 1000) * 1e3 / (299_792_458.0 / 1.8e9))
+    assert r["free_space_db"] == pytest.approx(fspl, abs=1e-9)
+    db = delta_bullington(d, h, 30.0, 1.5, 1800.0)
+    assert r["diffraction_db"] == db.diffraction_db and r["loss_db"] == pytest.approx(fspl + db.diffraction_db)
+    assert (r["bullington_actual_db"], r["spherical_earth_db"], r["bullington_smooth_db"]) == \
+        (db.bullington_actual_db, db.spherical_earth_db, db.bullington_smooth_db)
+    # LOS by hand: the steepest terrain slope from the transmitter against the direct ray's slope
+    slopes = [(h[i] + 500 / 8500 * d[i] * (10 - d[i]) - hts) / d[i] for i in range(1, 5)]
+    assert max(slopes) >= (hrs - hts) / 10 and r["los"] is False        # the 210 m hill blocks the ray
+    flat = evaluate_profile(d, np.full(6, 100.0), 30.0, 1.5, 1800.0)
+    assert flat["los"] is True
+    # two points: no terrain between, no diffraction
+    two = evaluate_profile(np.array([0.0, 3.0]), np.array([50.0, 60.0]), 20.0, 2.0, 900.0)
+    assert two["los"] is True and two["diffraction_db"] == 0.0 == two["spherical_earth_db"] == \
+        two["bullington_actual_db"] == two["bullington_smooth_db"]
+    assert two["loss_db"] == two["free_space_db"]
+    b = evaluate_profile(d, h, 30.0, 1.5, 1800.0, model="bullington")
+    assert b["bullington_actual_db"] == b["diffraction_db"] and b["loss_db"] == pytest.approx(fspl + b["diffraction_db"])
+    # bilinear: exact at cell centres (the last row and column too), linear between, clamped outside
+    z = np.arange(12, dtype=np.float32).reshape(3, 4) * 10.0
+    assert bilinear(z, [2.0, 0.0, 2.0], [3.0, 3.0, 0.0]).tolist() == [110.0, 30.0, 80.0]
+    assert float(bilinear(z, [1.5], [2.5])[0]) == pytest.approx((60 + 70 + 100 + 110) / 4)
+    assert bilinear(z, [-1.0, 5.0], [-2.0, 9.0]).tolist() == [0.0, 110.0]
