@@ -1,5 +1,6 @@
 import csv
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -354,3 +355,34 @@ def test_reference_profile_evaluation_by_hand():
     assert bilinear(z, [2.0, 0.0, 2.0], [3.0, 3.0, 0.0]).tolist() == [110.0, 30.0, 80.0]
     assert float(bilinear(z, [1.5], [2.5])[0]) == pytest.approx((60 + 70 + 100 + 110) / 4)
     assert bilinear(z, [-1.0, 5.0], [-2.0, 9.0]).tolist() == [0.0, 110.0]
+
+
+def test_a_non_default_earth_radius_reaches_every_term_and_distance_models_in_the_reference():
+    """Every test above uses k = 4/3 (8,500 km); with 6,371 km each term must use the radius it is given.
+    And `path` with a distance model returns that model's loss (the Table by hand), no diffraction term."""
+    from phusong.propagation.p526 import (bullington_loss_db, delta_bullington, smooth_earth_heights,
+                                          spherical_earth_loss_db)
+    from phusong.propagation.reference import evaluate_profile
+
+    from .test_empirical_models import _rma_by_hand
+
+    d = np.linspace(0.0, 30.0, 31)
+    h = 200.0 + 80.0 * np.sin(d / 3.0)
+    r = 6371.0
+    db = delta_bullington(d, h, 40.0, 10.0, 900.0, r)
+    hts, hrs = h[0] + 40.0, h[-1] + 10.0
+    hst, hsr = smooth_earth_heights(d, h, hts, hrs)
+    assert db.bullington_actual_db == pytest.approx(bullington_loss_db(d, h, hts, hrs, 900.0, r), abs=1e-12)
+    assert db.bullington_actual_db != pytest.approx(bullington_loss_db(d, h, hts, hrs, 900.0), abs=1e-3)
+    assert db.spherical_earth_db == pytest.approx(
+        spherical_earth_loss_db(30.0, db.hts_prime_m, db.hrs_prime_m, 900.0, r), abs=1e-12)
+    assert db.bullington_smooth_db == pytest.approx(
+        bullington_loss_db(d, np.zeros_like(h), db.hts_prime_m, db.hrs_prime_m, 900.0, r), abs=1e-12)
+    assert evaluate_profile(d, h, 40.0, 10.0, 900.0, r)["diffraction_db"] == db.diffraction_db
+    assert bullington_loss_db(np.array([0.0, 5.0]), np.array([10.0, 20.0]), 40.0, 30.0, 900.0) == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for flat, los in ((np.full(31, 100.0), True), (h, False)):
+            rma = evaluate_profile(d[:8], flat[:8], 35.0, 1.5, 3500.0, model="3gpp-rma")
+            assert rma["los"] is los and rma["diffraction_db"] is None
+            assert rma["loss_db"] == pytest.approx(_rma_by_hand(3.5, 7000.0, 35.0, 1.5, los), abs=1e-9)
