@@ -207,3 +207,24 @@ def test_every_target_row_is_complete_with_or_without_data():
     assert set(units.loc[units["status"] == "no data", "target_id"]) == {
         i for i in units["target_id"] if i[4:] in ("SPEED-2X", "FBB-1G-60", "IOT-1", "FBB-1G-100", "SIGN-30",
                                                      "IPV6-90", "IOT-4", "CLOUD", "6G-READY", "TWIN")}
+
+
+def test_nbiot_counts_for_iot_grade_areas_and_stand_in_centres():
+    """NB-IoT alone makes a zone IoT-grade; commune areas in km²; people rounded to whole persons; without a
+    centre layer an interior point of each commune stands in, noted as a proxy."""
+    covered = _covered()
+    nb = np.zeros((10, 10), np.uint8)
+    nb[7:10, 0:3] = 1                                  # exactly zone Z1's 9 cells
+    covered["NB-IoT"] = nb
+    people = np.full((10, 10), 0.613, np.float32)      # 0.613 x 50 cells = 30.65 people per commune
+    r = analyse(covered, GRID, COMMUNES, load_targets(), zones=ZONES, population=people)
+    z = r.zones.set_index("code")
+    assert z.loc["Z1", "covered_area_pct_iot"] == 100.0 and z.loc["Z1", "covered_iot"]   # 5G 8/9, NB-IoT 9/9
+    c = r.communes.set_index("code")
+    assert c["area_km2"].tolist() == [0.5, 0.5]
+    assert c.loc["W", "covered_area_pct_nbiot"] == 18.0 and c.loc["E", "covered_area_pct_nbiot"] == 0.0
+    assert c["population"].tolist() == [31.0, 31.0]    # whole persons
+    centres = r.centres.set_index("code")
+    for code, geom in zip(COMMUNES["code"], COMMUNES.geometry):
+        assert centres.loc[code, "geometry"].equals(geom.representative_point())
+    assert any("No commune-centre layer" in n and "proxy" in n for n in r.notes)
