@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from ..data.targets import DEFAULT_CATALOGUE
+
 from .options import (cli_command, layer_input, overwrite_option, path_type, pop_settings_params, setting_option,
                       settings_from, verbosity_options)
 
@@ -25,7 +27,7 @@ def _layer(name: str, help: str):
 @click.option("--sites", type=path_type(dir_okay=False), help="Site list (for sites per unit).")
 @click.option("--population", type=path_type(dir_okay=False), help="People-per-cell raster.")
 @setting_option("gaps.population_field")
-@click.option("--targets", default="langson-2025-2030", show_default=True, help="Targets catalogue (name or .toml).")
+@click.option("--targets", default=DEFAULT_CATALOGUE, show_default=True, help="Targets catalogue (name or .toml).")
 @click.option("--indicators", type=path_type(dir_okay=False),
               help="Measured indicator values: CSV target_id,value,source,date.")
 @click.option("--id-field", default="code", show_default=True, help="Id field of the input layers.")
