@@ -80,6 +80,8 @@ class SimulationInputs:
     area_mask: np.ndarray
     demonstration: tuple[str, ...]
     files: list[Path] = field(default_factory=list)
+    site_list: gpd.GeoDataFrame | None = None     # every row of the site list, as read
+    communes: gpd.GeoDataFrame | None = None      # the communes, when they are the study area
 
 
 def load_simulation_inputs(settings: Settings) -> SimulationInputs:
@@ -120,13 +122,15 @@ def load_simulation_inputs(settings: Settings) -> SimulationInputs:
     else:
         mask = np.isfinite(terrain.array)
     reasons = demonstration_reasons(terrain, sites, settings)
+    site_list = sites
     if area is not None:
         near = sites.geometry.to_crs(crs).within(area.union_all().buffer(pad)).to_numpy()
         sites = sites[near].reset_index(drop=True)
     if len(sites) == 0:
         raise InputError("no site within reach of the study area", path=ins.sites)
     files = [*ins.terrain, ins.sites] + ([area_layer.path] if area_layer else [])
-    return SimulationInputs(terrain, sites, area, mask, reasons, files)
+    return SimulationInputs(terrain, sites, area, mask, reasons, files, site_list,
+                            area if ins.area is None else None)
 
 
 def simulate(terrain: Terrain, sites, settings: Settings | None = None, *, area_mask: np.ndarray | None = None,
@@ -199,13 +203,18 @@ class GapInputs:
     files: list[Path] = field(default_factory=list)
 
 
-def load_gap_inputs(settings: Settings, grid: Grid) -> GapInputs:
-    """Read the units the targets count, on ``grid`` (the run's); settlements stand in for missing villages."""
+def load_gap_inputs(settings: Settings, grid: Grid, *, communes=None, sites=None) -> GapInputs:
+    """Read the units the targets count, on ``grid`` (the run's); settlements stand in for missing villages.
+
+    ``communes`` and ``sites`` already read (by :func:`load_simulation_inputs`) are used instead of
+    reading the same files again."""
     ins = settings.inputs
     if ins.communes is None:
         raise InputError("[inputs] needs 'communes' (commune polygons)", argument="communes")
     crs = grid.crs
-    out = GapInputs(read_layer(ins.communes, crs, "communes"), targets=load_targets(ins.targets))
+    if communes is None:
+        communes = read_layer(ins.communes, crs, "communes")
+    out = GapInputs(communes.to_crs(crs), targets=load_targets(ins.targets))
     out.files.append(ins.communes.path)
     if ins.centres:
         out.centres = read_layer(ins.centres, crs, "points")
@@ -217,7 +226,7 @@ def load_gap_inputs(settings: Settings, grid: Grid) -> GapInputs:
         out.zones = read_layer(ins.zones, crs, "zones")
         out.files.append(ins.zones.path)
     if ins.sites:
-        out.sites = read_sites(ins.sites, sheet=ins.sites_sheet)
+        out.sites = sites if sites is not None else read_sites(ins.sites, sheet=ins.sites_sheet)
         out.files.append(ins.sites)
     if ins.population:
         out.population = read_population(ins.population, grid)
@@ -349,9 +358,7 @@ def run_study(settings: Settings, out_dir, *, overwrite: bool = False, progress:
     sim = load_simulation_inputs(settings)
     coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=cache, progress=progress,
                         demonstration=sim.demonstration)
-    gap_inputs = load_gap_inputs(settings, coverage.grid)
-    if gap_inputs.sites is None:
-        gap_inputs.sites = sim.sites
+    gap_inputs = load_gap_inputs(settings, coverage.grid, communes=sim.communes, sites=sim.site_list)
     gaps = analyse_inputs(coverage, gap_inputs, settings)
     record = {"command": "run", "inputs_sha256": checksums(sim.files + gap_inputs.files),
               "timings": {"total_s": round(time.perf_counter() - t0, 2)}}
