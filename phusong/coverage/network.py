@@ -17,7 +17,7 @@ import pandas as pd
 
 from .._raster import Grid
 from ..propagation.antenna import MsiPattern
-from ..settings import Settings
+from ..settings import SECTIONS, Settings
 from .accumulate import ANY, fold_groups
 from .cache import FootprintCache, terrain_key
 from .cells import make_groups, prepare_cells
@@ -102,7 +102,7 @@ class Coverage:
                                       arrays.get("sinr"), arrays["covered"]))
         record = raw["record"]
         settings = Settings()
-        if isinstance(record.get("settings"), dict) and set(record["settings"]) <= set(dataclasses.asdict(settings)):
+        if isinstance(record.get("settings"), dict) and set(record["settings"]) <= set(SECTIONS):
             try:
                 settings = Settings.from_dict({k: v for k, v in record["settings"].items() if k != "inputs"})
             except ValueError:
