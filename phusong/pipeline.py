@@ -417,3 +417,203 @@ def path_to_receivers(dems, tx_lonlat, receivers_csv, settings: Settings, tx_hei
     if terrain.synthetic:
         table["demonstration"] = "; ".join(f"{n}: synthetic terrain" for n in terrain.synthetic)
     return table
+
+
+# ---------------------------------------------------------------------------------------------- plan
+def _plain_units(gdf, keep):
+    """A gap layer read back from a GeoPackage, stripped to its input fields (analyse recomputes the rest)."""
+    if gdf is None:
+        return None
+    return gdf[[c for c in keep if c in gdf.columns] + ["geometry"]].copy()
+
+
+def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir=None, *, population=None,
+               cache: FootprintCache | None = None, overwrite: bool = False, progress: bool = False):
+    """Plan the rollout that reaches ``settings.plan``'s targets, verified by a re-run; write it to ``out_dir``.
+
+    Reads the run folder (its coverage and settings), the gap analysis's units (``gaps_gpkg``), the
+    DEM (re-read on the run's grid, so that terrain passes come from the cache) and the site list
+    (rows of status ``candidate`` become candidates). Proposes candidates, chooses with
+    :func:`phusong.planning.optimise.optimise`, then simulates the network with the chosen sites
+    and analyses its gaps again: the plan's "after" values are that re-run's. Returns the
+    :class:`~phusong.planning.Plan` (and writes ``plan.gpkg``, ``sites_after.csv``, ``plan.md``,
+    ``plan.html``, ``plan.json`` when ``out_dir`` is given).
+    """
+    from .data.boundaries import read_population as read_pop
+    from .gaps.rules import polygon_ids, spread_counts
+    from .planning import plan as planning
+    from .planning.costs import load_costs
+    from .planning.demand import build_demand
+    from .sites.read import read_sites as read_site_list
+
+    t0 = time.perf_counter()
+    if out_dir is not None:
+        from ._atomic import check_writable
+        if Path(out_dir).exists() and any(Path(out_dir).iterdir()):
+            check_writable(Path(out_dir), overwrite)
+    coverage = Coverage.from_run_folder(run_dir)
+    grid = coverage.grid
+    settings = dataclasses.replace(settings, study=dataclasses.replace(settings.study, crs=grid.crs.to_string(),
+                                                                       resolution_m=grid.res_m),
+                                   model=coverage.settings.model, coverage=coverage.settings.coverage)
+    costs = load_costs(settings.plan.costs)
+    gaps_file = GapResult.from_geopackage(gaps_gpkg)
+    communes = _plain_units(gaps_file.communes, ["code", "name", "population"])
+    centres = _plain_units(gaps_file.centres, ["code", "name"])
+    zones = _plain_units(gaps_file.zones, ["code", "name", "approximate"])
+    villages = settlements = None
+    if gaps_file.villages is not None:
+        if gaps_file.villages_are_proxy:
+            settlements = _plain_units(gaps_file.villages, ["code", "name", "people"])
+        else:
+            villages = _plain_units(gaps_file.villages, ["code", "name", "has_power", "commune_code"])
+    terrain = load_terrain(list(dems), grid.crs, grid.res_m, bounds=grid.bounds, partial=True)
+    if terrain.grid.transform != grid.transform or (terrain.grid.height, terrain.grid.width) != (grid.height,
+                                                                                                grid.width):
+        raise InputError("the DEM does not give the run's grid (another DEM, or one smaller than the run's area)",
+                         argument="dems")
+    sites = read_site_list(sites_path)
+    existing = sites[sites["status"] != "candidate"].reset_index(drop=True)
+    commune_ids = polygon_ids(communes.geometry, grid)
+    notes = []
+    if population is not None:
+        people = read_pop(population, grid)
+        pop_field = None
+    elif "population" in communes.columns:
+        people = spread_counts(communes, "population", commune_ids)
+        pop_field = "population"
+        notes.append("Population: the communes' population counts spread evenly over each commune (give "
+                     "--population for the raster the gap analysis used).")
+    else:
+        people, pop_field = None, None
+    rules = dataclasses.replace(settings.gaps, population_field=None)
+    settings = dataclasses.replace(settings, gaps=rules)
+    targets = load_targets(settings.inputs.targets)
+
+    def gaps_of(cov, site_table):
+        return analyse(cov, communes, centres=centres, villages=villages, settlements=settlements, zones=zones,
+                       sites=site_table, population=people, targets=targets, settings=settings)
+
+    before = gaps_of(coverage, existing)
+    demand = build_demand(before, coverage.covered, grid, targets, settings.plan.target_ids, people, commune_ids)
+    listed_rows = None
+    plan_s = settings.plan
+    if plan_s.candidates != "auto":
+        listed_rows = read_site_list(plan_s.candidates)
+    allowed = None
+    if plan_s.new_site_mask is not None:
+        allowed = read_pop(plan_s.new_site_mask, grid) > 0
+    candidates, cells = planning.make_candidate_table(settings, costs, sites, terrain.array, grid, demand,
+                                                      listed_rows, plan_s.candidates if listed_rows is not None
+                                                      else None, sites_path, allowed)
+    if len(candidates) == 0:
+        raise InputError("no candidate: every mast already carries the technology and no other was proposed",
+                         argument="candidates")
+    from .coverage.cache import terrain_key
+    t_sel = time.perf_counter()
+    proposal = planning.propose(candidates, cells, terrain.array, grid, settings, demand, cache=cache,
+                                tkey=terrain_key(terrain.array, grid), patterns=read_antenna_patterns(cells),
+                                progress=progress)
+    timings = {"selection_s": round(time.perf_counter() - t_sel, 2), **proposal.solution.timings}
+    chosen_ids = candidates["candidate_id"].iloc[proposal.solution.chosen].tolist()
+    after_table = planning.sites_after(sites, cells, chosen_ids)
+    # verification: the network after the plan, simulated and analysed like any run
+    t_ver = time.perf_counter()
+    after_sites = _as_sites(after_table)
+    area_mask = next(iter(coverage.covered.values())) != 255
+    after_cov = simulate(terrain, after_sites, settings, area_mask=area_mask, cache=cache, progress=progress,
+                         demonstration=coverage.demonstration)
+    after = gaps_of(after_cov, after_sites[after_sites["status"] != "candidate"])
+    repaired = _repair_notes(proposal, before, after)
+    timings["verification_s"] = round(time.perf_counter() - t_ver, 2)
+    result = _assemble_plan(proposal, before, after, after_table, costs, settings, coverage.demonstration,
+                            notes + demand.notes + proposal.instance.notes + proposal.solution.notes + repaired,
+                            bool(getattr(sites, "attrs", {}).get("generated")))
+    result.timings = {**timings, "total_s": round(time.perf_counter() - t0, 2)}
+    result.pop_field = pop_field  # type: ignore[attr-defined]
+    if out_dir is not None:
+        from .outputs.plan import write_plan
+        write_plan(out_dir, result, overwrite=overwrite)
+    return result
+
+
+def _as_sites(table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """A site-list table (schema columns) as the GeoDataFrame :func:`read_sites` returns."""
+    from .sites.read import validate_table
+
+    typed, report = validate_table(table.astype(object).where(table.notna(), ""), Path("sites_after.csv"))
+    if not report.ok:
+        raise InputError("the plan's site list is not valid: " + "; ".join(report.lines()[:3]))
+    return gpd.GeoDataFrame(typed, geometry=gpd.points_from_xy(typed["lon"], typed["lat"]), crs="EPSG:4326")
+
+
+def _repair_notes(proposal, before: GapResult, after: GapResult) -> list[str]:
+    """Say where the verifying re-run disagrees with what the selection claimed (units it claimed covered)."""
+    out = []
+    claimed = {t: a for t, a in proposal.solution.attainment.items()}
+    status = after.targets.set_index("target_id")
+    for t in proposal.instance.target_ids:
+        need = proposal.instance.required[t]
+        if need > 0 and claimed.get(t, 0) >= 1.0 - 1e-9 and t in status.index:
+            reach = proposal.instance.reachable[t]
+            totals = proposal.demand.targets.set_index("target_id").loc[t]
+            expect = 100.0 * (totals["before"] + min(need, reach)) / totals["total"] if totals["total"] else np.nan
+            value = status.loc[t, "value"]
+            if np.isfinite(expect) and np.isfinite(value) and value < expect - 0.01:
+                out.append(f"{t}: the re-run reaches {value:.2f}% where the selection expected {expect:.2f}% "
+                           "(the gap rules count differently from the selection model: check the centre rule).")
+    return out
+
+
+def _assemble_plan(proposal, before: GapResult, after: GapResult, after_table, costs, settings: Settings,
+                   demonstration, notes, generated: bool):
+    """The :class:`~phusong.planning.Plan` of a verified proposal."""
+    from .planning.plan import Plan, order_actions
+
+    inst, sol, cands = proposal.instance, proposal.solution, proposal.candidates
+    crs = before.communes.crs
+    actions, curve = order_actions(proposal)
+    communes = before.communes[["code", "name", "geometry"]].copy()
+    if len(actions):
+        pts = gpd.GeoDataFrame(actions, geometry=gpd.points_from_xy(actions["x"], actions["y"]), crs=crs)
+        j = gpd.sjoin(pts, communes.rename(columns={"code": "commune_code", "name": "commune_name"}),
+                      predicate="within", how="left")
+        actions = pts.assign(commune_code=j.groupby(level=0)["commune_code"].first(),
+                             commune_name=j.groupby(level=0)["commune_name"].first())
+    else:
+        actions = gpd.GeoDataFrame(actions, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    actions = actions.drop(columns=["x", "y"], errors="ignore")
+    gains = inst.gains.reindex(cands["candidate_id"]).fillna(0.0)
+    norm = sum(gains[t].to_numpy() / inst.required[t] for t in inst.target_ids if inst.required.get(t, 0) > 0)
+    cand = gpd.GeoDataFrame(cands.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(cands["x"], cands["y"]),
+                            crs=crs)
+    for t in inst.target_ids:
+        cand[f"alone_{t}"] = gains[t].round(1).to_numpy()
+    cand["score"] = np.round(np.asarray(norm, float) / np.maximum(cand["cost"].to_numpy(float), 1e-9) * 1e6, 4) \
+        if len(cand) else []
+    cand["selected"] = False
+    cand.loc[cand.index[sol.chosen], "selected"] = True
+    un = inst.unreachable
+    unreachable = gpd.GeoDataFrame(un.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(un["x"], un["y"]),
+                                   crs=crs)
+    for name, res in (("before", before), ("after", after)):
+        c = res.communes.set_index("code")
+        for col in ("centre_covered_5g", "covered_area_pct_5g", "covered_pop_pct_5g", "covered_area_pct_4g"):
+            if col in c.columns:
+                communes[f"{col}_{name}"] = communes["code"].map(c[col])
+    per_commune = un.groupby("commune_code").agg(unreachable_units=("unit_id", "size"),
+                                                 unreachable_people=("people", "sum"))
+    communes["unreachable_people"] = communes["code"].map(per_commune["unreachable_people"]).fillna(0).round(0)
+    tb, ta = before.targets.set_index("target_id"), after.targets.set_index("target_id")
+    rows = []
+    for t in inst.target_ids:
+        rows.append({"target_id": t, "text_en": tb.loc[t, "text_en"], "text_vi": tb.loc[t, "text_vi"],
+                     "unit": tb.loc[t, "unit"], "goal": tb.loc[t, "goal"], "before": tb.loc[t, "value"],
+                     "after": ta.loc[t, "value"], "status_before": tb.loc[t, "status"],
+                     "status_after": ta.loc[t, "status"], "required": round(inst.required[t], 1),
+                     "reachable": round(inst.reachable[t], 1), "selection_attainment_pct":
+                         round(100.0 * sol.attainment.get(t, 1.0), 2), "failing_after": ta.loc[t, "failing_units"]})
+    budget_mode = settings.plan.budget is not None or settings.plan.max_sites is not None
+    return Plan(actions, cand, unreachable, communes, pd.DataFrame(rows), after_table, curve, sol.cost,
+                costs.currency, sol.method, sol.bound, sol.gap_pct, budget_mode, notes, tuple(demonstration),
+                f"Rollout plan — {settings.study.name}", costs.source, generated_sites=generated)

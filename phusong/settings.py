@@ -215,8 +215,56 @@ def parse_centre_rule(rule: str) -> tuple:
     raise InputError(f"centre rule must be 'cell' or 'buffer:RADIUS_M:SHARE_PCT', got {rule!r}", argument="centre_rule")
 
 
+DEFAULT_PLAN_TARGETS = ("T25-5G-CENTRES", "T25-MBB-VILLAGES", "T25-IZ-5G-BTS", "T30-5G-POP")
+
+
+@dataclass(frozen=True)
+class PlanSettings(_Section):
+    """``[plan]``: the rollout planner (``phusong plan``): which targets, which candidates, what limits."""
+
+    target_ids: tuple[str, ...] = setting(DEFAULT_PLAN_TARGETS, "Targets to reach (ids of the catalogue).",
+                                          flag="--targets")
+    candidates: str | Path = setting("auto", "'auto' (upgrades, shares and greenfield sites from the terrain) or a "
+                                      "candidates file in the site-list schema (replaces the greenfield sites).")
+    costs: Path | None = setting(None, "Costs file (TOML); default: the illustrative costs of "
+                                       "phusong.planning.costs.")
+    budget: float | None = setting(None, "Spend at most this much (currency of the costs file): the plan then "
+                                         "maximises the targets' attainment.", "", 0.0, 1e15)
+    max_sites: float | None = setting(None, "Take at most this many actions.", "", 1.0, 1e6)
+    operator: str | None = setting(None, "Plan for one operator: its masts are upgraded, other operators' masts "
+                                         "are shared (default: operator-neutral, upgrades only).")
+    technology: str = setting("5G", "Technology of new carriers and sites (5G also counts as mobile broadband).")
+    new_site_spacing_m: float = setting(2000.0, "Minimum distance between generated greenfield sites.", "m",
+                                        100.0, 100_000.0)
+    new_sites_per_cluster: float = setting(3.0, "Greenfield candidates per cluster of uncovered demand.", "",
+                                           1.0, 100.0)
+    new_site_search_km: float = setting(4.0, "Greenfield sites lie within this distance of uncovered demand.",
+                                        "km", 0.1, 100.0)
+    max_new_sites: float = setting(2000.0, "At most this many greenfield candidates.", "", 0.0, 1e6)
+    new_site_mask: Path | None = setting(None, "Raster where greenfield sites may go (non-zero: allowed), e.g. "
+                                               "near roads or power.")
+    milp_time_limit_s: float = setting(60.0, "Time for the exact solver (HiGHS MILP); 0 = heuristic only.", "s",
+                                       0.0, 86_400.0)
+
+    def __post_init__(self):
+        super().__post_init__()
+        ids = [self.target_ids] if isinstance(self.target_ids, str) else list(self.target_ids)
+        ids = [t.strip() for part in ids for t in str(part).split(",") if t.strip()]
+        if not ids:
+            raise InputError("target_ids: give at least one target id", argument="target_ids")
+        object.__setattr__(self, "target_ids", tuple(ids))
+        tech = normalise_technology(self.technology)
+        if tech not in ("4G", "5G"):
+            raise InputError(f"technology must be 4G or 5G, got {self.technology!r}", argument="technology")
+        object.__setattr__(self, "technology", tech)
+        for name in ("max_sites", "new_sites_per_cluster", "max_new_sites"):
+            value = getattr(self, name)
+            if value is not None and value != int(value):
+                raise InputError(f"{name} must be a whole number, got {value:g}", argument=name)
+
+
 SECTIONS = {"study": StudySettings, "inputs": InputSettings, "model": ModelSettings, "coverage": CoverageSettings,
-            "gaps": GapSettings}
+            "gaps": GapSettings, "plan": PlanSettings}
 
 
 @dataclass(frozen=True)
@@ -243,6 +291,7 @@ class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     coverage: CoverageSettings = field(default_factory=CoverageSettings)
     gaps: GapSettings = field(default_factory=GapSettings)
+    plan: PlanSettings = field(default_factory=PlanSettings)
 
     # -- derived values (never stored, so that they cannot disagree) --
     @property
@@ -338,6 +387,13 @@ def _section(name: str, values: dict, base: Path, check_keys: bool = True):
         values = _inputs(values, base)
     elif cls is CoverageSettings and isinstance(values.get("technologies"), list):
         values["technologies"] = tuple(values["technologies"])
+    elif cls is PlanSettings:
+        if isinstance(values.get("target_ids"), list):
+            values["target_ids"] = tuple(values["target_ids"])
+        for key in ("costs", "new_site_mask") + (("candidates",) if values.get("candidates", "auto") != "auto" else ()):
+            if values.get(key) not in (None, ""):
+                p = Path(values[key])
+                values[key] = p if p.is_absolute() else base / p
     try:
         return cls(**values)
     except InputError as exc:

@@ -171,8 +171,8 @@ def test_population_field_with_gaps_and_a_one_cell_commune():
                     [shapely.box(0, 0, 400, 1000), shapely.box(400, 0, 900, 900),
                      shapely.box(900, 100, 1000, 1000), shapely.box(900, 0, 1000, 100),
                      shapely.box(410, 910, 440, 940)])   # E holds no cell centre: its 5 people have no cell
-    from phusong.gaps.rules import _zone_ids
-    ids = _zone_ids(communes.geometry, GRID)
+    from phusong.gaps.rules import polygon_ids
+    ids = polygon_ids(communes.geometry, GRID)
     people = spread_counts(communes, "dan_so", ids)
     assert people.dtype == np.float32
     assert people[ids == 1].tolist() == [10.0] * 40          # 400 over 40 cells

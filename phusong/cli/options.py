@@ -159,7 +159,7 @@ def setting_option(key: str, *, required: bool = False, help: str | None = None,
     kw: dict[str, Any] = {"help": text, "show_default": True}
     if isinstance(default, bool):
         kw.update(is_flag=True, default=default)
-    elif name == "technologies":
+    elif isinstance(default, tuple):
         kw.update(default=",".join(default), callback=_split_technologies)
     elif name == "thresholds_dbm":
         kw.update(default=None, callback=_split_thresholds, show_default=False)

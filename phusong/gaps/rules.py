@@ -157,7 +157,8 @@ def coverage_polygons(covered: np.ndarray, grid: Grid, technology: str, simplify
                             geometry=[merged], crs=grid.crs)
 
 
-def _zone_ids(geoms, grid: Grid) -> np.ndarray:
+def polygon_ids(geoms, grid: Grid) -> np.ndarray:
+    """Index + 1 of the polygon holding each cell centre (int32 raster, 0: none)."""
     return rasterize(((g, i + 1) for i, g in enumerate(geoms)), out_shape=(grid.height, grid.width),
                      transform=grid.transform, dtype=np.int32, fill=0)
 
@@ -184,7 +185,7 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
     notes = []
 
     communes = communes.copy()
-    ids = _zone_ids(communes.geometry, grid)
+    ids = polygon_ids(communes.geometry, grid)
     n = len(communes)
     cells = np.bincount(ids.ravel(), minlength=n + 1)[1:]
     cell_km2 = grid.res_m ** 2 / 1e6
@@ -254,7 +255,7 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
     # Industrial zones
     if zones is not None and len(zones):
         zones = zones.copy()
-        zid = _zone_ids(zones.geometry, grid)
+        zid = polygon_ids(zones.geometry, grid)
         zcells = np.bincount(zid.ravel(), minlength=len(zones) + 1)[1:]
         centroid_cells = {name: _cell_values(arr, grid, zones.geometry.centroid, False)
                           for name, arr in (("5g", cov.get("5G", none)), ("iot", iot))}
