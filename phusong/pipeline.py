@@ -511,16 +511,16 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
                          argument="candidates")
     from .coverage.cache import terrain_key
     t_sel = time.perf_counter()
+    area_mask = next(iter(coverage.covered.values())) != 255
     proposal = planning.propose(candidates, cells, terrain.array, grid, settings, demand, cache=cache,
-                                tkey=terrain_key(terrain.array, grid), patterns=read_antenna_patterns(cells),
-                                progress=progress)
+                                tkey=terrain_key(terrain.array, grid), area_mask=area_mask,
+                                patterns=read_antenna_patterns(cells), progress=progress)
     timings = {"selection_s": round(time.perf_counter() - t_sel, 2), **proposal.solution.timings}
     chosen_ids = candidates["candidate_id"].iloc[proposal.solution.chosen].tolist()
     after_table = planning.sites_after(sites, cells, chosen_ids)
     # verification: the network after the plan, simulated and analysed like any run
     t_ver = time.perf_counter()
     after_sites = _as_sites(after_table)
-    area_mask = next(iter(coverage.covered.values())) != 255
     after_cov = simulate(terrain, after_sites, settings, area_mask=area_mask, cache=cache, progress=progress,
                          demonstration=coverage.demonstration)
     after = gaps_of(after_cov, after_sites[after_sites["status"] != "candidate"])

@@ -61,6 +61,7 @@ class _State:
         self.target_of = inst.units["target_id"].map(self.tindex).to_numpy(np.int64) if len(inst.units) else \
             np.zeros(0, np.int64)
         self.req = np.array([inst.required[t] for t in tids], float)
+        self.inv_req = np.where(self.req > 0, 1.0 / np.where(self.req > 0, self.req, 1.0), 0.0)
         self.count = np.zeros(len(self.weight), np.int64)
         self.got = np.zeros(len(tids))
 
@@ -74,9 +75,7 @@ class _State:
         if len(new) == 0:
             return 0.0
         per_t = np.bincount(self.target_of[new], weights=self.weight[new], minlength=len(self.req))
-        rem = np.maximum(self.req - self.got, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return float(np.nansum(np.where(self.req > 0, np.minimum(per_t, rem) / self.req, 0.0)))
+        return float(np.dot(np.minimum(per_t, np.maximum(self.req - self.got, 0.0)), self.inv_req))
 
     def add(self, j: int) -> None:
         u = self.units_of(j)
@@ -298,17 +297,19 @@ def optimise(inst: Instance, *, budget: float | None = None, max_sites: int | No
 
 
 def build_order(inst: Instance, chosen: list[int]) -> list[tuple[int, np.ndarray]]:
-    """The chosen actions in the order of the earliest gains (greedy on gain per cost among them), each
+    """The chosen actions in the order of the earliest gains (lazy greedy on gain per cost among them), each
     with the weight it adds per target (in ``inst.target_ids`` order)."""
     st = _State(inst)
-    left = list(chosen)
+    heap = [(-st.gain(j) / max(inst.cost[j], EPS), j) for j in chosen]
+    heapq.heapify(heap)
     out = []
-    while left:
-        ratios = [(st.gain(j) / max(inst.cost[j], EPS), -j) for j in left]
-        _, neg = max(ratios)
-        j = -neg
+    while heap:
+        _, j = heapq.heappop(heap)
+        ratio = st.gain(j) / max(inst.cost[j], EPS)
+        if heap and ratio < -heap[0][0] - EPS:
+            heapq.heappush(heap, (-ratio, j))
+            continue
         before = st.got.copy()
         st.add(j)
         out.append((j, st.got - before))
-        left.remove(j)
     return out

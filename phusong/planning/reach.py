@@ -45,8 +45,10 @@ class Instance:
 
 def compute_reach(candidates: pd.DataFrame, cand_cells: pd.DataFrame, heights: np.ndarray, grid: Grid,
                   settings: Settings, demand: Demand, *, cache: FootprintCache | None, tkey: str,
-                  patterns=None, progress: bool = False) -> Instance:
-    """Build the covering :class:`Instance` of ``candidates`` (rows of :func:`..candidates` tables)."""
+                  area_mask: np.ndarray | None = None, patterns=None, progress: bool = False) -> Instance:
+    """Build the covering :class:`Instance` of ``candidates`` (rows of :func:`..candidates` tables).
+
+    ``area_mask`` is the run's study area: outside it nothing counts as covered (as in ``simulate``)."""
     techs = tuple(sorted(set(settings.coverage.technologies) | set(cand_cells["technology"])))
     s = settings.replace(coverage={"technologies": techs})
     gdf = gpd.GeoDataFrame(cand_cells, geometry=gpd.points_from_xy(cand_cells["lon"], cand_cells["lat"]),
@@ -78,10 +80,11 @@ def compute_reach(candidates: pd.DataFrame, cand_cells: pd.DataFrame, heights: n
         acc = fold_groups(make_groups(sub), cells, heights, grid, s, cache, tkey, patterns, window=window)
         cov5 = np.zeros((nrow, ncol), bool)
         mbb = np.zeros((nrow, ncol), bool)
+        area = area_mask[r0:r0 + nrow, c0:c0 + ncol] if area_mask is not None else True
         for (tech, op), (best, _, _) in acc.best.items():
             if op != ANY or tech not in level:
                 continue
-            ok = best >= level[tech]
+            ok = (best >= level[tech]) & area
             mbb |= ok
             if tech == "5G":
                 cov5 |= ok
