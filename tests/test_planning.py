@@ -251,3 +251,18 @@ def test_plan_on_the_real_langson_communes_holds_in_a_rerun(shared, tmp_path):
             assert failing == set(unreachable.loc[unreachable["target_id"] == tid, "unit_id"])
     assert rerun.loc["T25-5G-CENTRES", "status"] == "met"      # a candidate stands at each uncovered centre
     assert plan["demonstration"]
+
+
+def test_map_shows_the_proposed_sites(study, planned, tmp_path):
+    _invoke(["map", "--run", str(study / "run"), "--gaps", str(study / "gaps.gpkg"), "--plan", str(planned),
+             "--lang", "en", "--out", str(tmp_path / "map.html")])
+    html = (tmp_path / "map.html").read_text(encoding="utf-8")
+    actions = pyogrio.read_dataframe(planned / "plan.gpkg", layer="actions")
+    assert "Proposed sites (plan)" in html
+    assert html.count("L.RegularPolygonMarker(") == len(actions) > 0
+    first = actions.iloc[0]
+    words = {"new": "new site", "share": "shared mast", "upgrade": "upgrade"}
+    assert f"#1 {words[first['action']]}: {first['site_id']}" in html
+    result = _invoke(["map", "--run", str(study / "run"), "--gaps", str(study / "gaps.gpkg"), "--plan",
+                      str(tmp_path), "--out", str(tmp_path / "m2.html")], 2)
+    assert "no plan.gpkg here" in result.output

@@ -13,9 +13,11 @@ from .options import cli_command, overwrite_option, path_type, verbosity_options
 @click.option("--out", required=True, type=path_type(dir_okay=False), help="HTML map to write.")
 @click.option("--commune", help="Code of one commune: a map of that commune only, with its gaps.")
 @click.option("--lang", default="vi", show_default=True, type=click.Choice(["vi", "en"]), help="Label language.")
+@click.option("--plan", "plan_dir", type=path_type(file_okay=False),
+              help="Plan folder (from `phusong plan`): show its proposed sites, numbered in build order.")
 @overwrite_option
 @verbosity_options
-def command(run_dir, gaps_gpkg, out, commune, lang, overwrite):
+def command(run_dir, gaps_gpkg, out, commune, lang, plan_dir, overwrite):
     """An HTML map (Folium) of coverage and gaps, for the province or one commune."""
     from .._atomic import check_writable
     from ..coverage.network import Coverage
@@ -26,5 +28,10 @@ def command(run_dir, gaps_gpkg, out, commune, lang, overwrite):
     if not gaps_gpkg.exists():
         from ..errors import InputError
         raise InputError("no such file", path=gaps_gpkg)
-    write_map(out, Coverage.from_run_folder(run_dir), GapResult.from_geopackage(gaps_gpkg), commune, lang, overwrite)
+    actions = None
+    if plan_dir is not None:
+        from ..outputs.plan import read_plan_actions
+        actions = read_plan_actions(plan_dir)
+    write_map(out, Coverage.from_run_folder(run_dir), GapResult.from_geopackage(gaps_gpkg), commune, lang, overwrite,
+              actions)
     click.echo(f"map -> {out} ({out.stat().st_size / 1e6:.1f} MB)")

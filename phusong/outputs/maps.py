@@ -45,7 +45,9 @@ TEXT = {
            "missed": "Chỉ tiêu chưa đạt", "legend": "Tín hiệu (dBm)", "gaps": "Chỉ tiêu chưa đạt của {n}",
            "none": "Không có", "demo": "MINH HỌA — dữ liệu tổng hợp, không phải dự báo thực tế",
            "site": "Trạm", "cell": "Cell", "operator": "Nhà mạng", "tech": "Công nghệ", "height": "Độ cao (m)",
-           "power": "Công suất (dBm)", "azimuth": "Hướng (°)", "tilt": "Góc ngẩng/cụp (°)", "signal_at": "Tín hiệu 5G"},
+           "power": "Công suất (dBm)", "azimuth": "Hướng (°)", "tilt": "Góc ngẩng/cụp (°)", "signal_at": "Tín hiệu 5G",
+           "plan": "Trạm đề xuất (kế hoạch)", "actions": {"new": "xây mới", "share": "dùng chung cột",
+                                                          "upgrade": "nâng cấp"}, "cost": "chi phí"},
     "en": {"signal": "{t} signal", "communes": "Communes (5G area covered)", "centres": "Commune centres",
            "villages": "Villages", "settlements": "Settlements (proxy)", "zones": "Industrial zones",
            "sites": "Sites", "commune": "Commune", "code": "Code", "covered": "covered", "not_covered": "not covered",
@@ -53,7 +55,9 @@ TEXT = {
            "missed": "Missed targets", "legend": "Signal (dBm)", "gaps": "Targets missed by {n}", "none": "None",
            "demo": "DEMONSTRATION — synthetic data, not a real prediction", "site": "Site", "cell": "Cell",
            "operator": "Operator", "tech": "Technology", "height": "Height (m)", "power": "Power (dBm)",
-           "azimuth": "Azimuth (°)", "tilt": "Tilt (°)", "signal_at": "5G signal"},
+           "azimuth": "Azimuth (°)", "tilt": "Tilt (°)", "signal_at": "5G signal",
+           "plan": "Proposed sites (plan)", "actions": {"new": "new site", "share": "shared mast",
+                                                        "upgrade": "upgrade"}, "cost": "cost"},
 }
 
 
@@ -118,9 +122,10 @@ def _wedges(sites: gpd.GeoDataFrame, radius_m: float) -> gpd.GeoDataFrame:
     return sites.set_geometry(polys)
 
 
-def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi") -> folium.Map:
+def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi", plan_actions=None) -> folium.Map:
     """A Folium map of ``coverage`` (a :class:`~phusong.coverage.network.Coverage`) and ``gaps``
     (a :class:`~phusong.gaps.GapResult`): the province, or the commune whose code is ``commune``.
+    ``plan_actions`` (the ``actions`` layer of a plan) adds the proposed sites, numbered in build order.
 
     Signal overlays per technology, communes with tooltips and popups, centres, villages,
     industrial zones and sites; labels in Vietnamese (``lang="vi"``) or English. Every string
@@ -242,6 +247,18 @@ def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi") -> f
                                                  else "#6a3d9a", "weight": 1, "fillOpacity": 0.5},
                        popup=folium.GeoJsonPopup([f for f, _ in fields], aliases=[a for _, a in fields])).add_to(fmap)
 
+    proposed = keep(plan_actions.to_crs(metric_crs)) if plan_actions is not None else None
+    if proposed is not None and len(proposed):
+        layer = folium.FeatureGroup(name=t["plan"])
+        for _, r in proposed.to_crs("EPSG:4326").iterrows():
+            action = t["actions"].get(str(r["action"]), str(r["action"]))
+            tip = (f"#{int(r['order'])} {html_text(action)}: {html_text(r['site_id'])} ({html_text(r['operator'])}, "
+                   f"{html_text(r['technology'])}), {t['cost']} {float(r['cost']):,.0f}")
+            folium.RegularPolygonMarker([r.geometry.y, r.geometry.x], number_of_sides=4, rotation=45, radius=9,
+                                        color="#54278f", weight=2, fill=True, fill_color="#9e9ac8", fill_opacity=0.9,
+                                        tooltip=tip).add_to(layer)
+        layer.add_to(fmap)
+
     extra = ""
     if focus is not None:
         missed = str(focus.iloc[0].get("missed_targets") or "")
@@ -260,8 +277,8 @@ def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi") -> f
     return fmap
 
 
-def write_map(path, coverage, gaps, commune=None, lang="vi", overwrite=True) -> Path:
+def write_map(path, coverage, gaps, commune=None, lang="vi", overwrite=True, plan_actions=None) -> Path:
     """Write :func:`build_map`'s map as one HTML file, atomically."""
-    fmap = build_map(coverage, gaps, commune, lang)
+    fmap = build_map(coverage, gaps, commune, lang, plan_actions)
     write_text(path, fmap.get_root().render(), overwrite)
     return Path(path)

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyogrio
 from matplotlib.figure import Figure
 
@@ -201,6 +200,11 @@ def write_plan(folder, plan, overwrite: bool = False) -> Path:
     return folder
 
 
-def read_plan_actions(folder) -> pd.DataFrame:
+def read_plan_actions(folder):
     """The actions layer of a plan folder (for ``phusong map --plan``)."""
-    return pyogrio.read_dataframe(Path(folder) / "plan.gpkg", layer="actions")
+    from ..errors import InputError
+
+    path = Path(folder) / "plan.gpkg"
+    if not path.is_file():
+        raise InputError("no plan.gpkg here (write it with `phusong plan`)", path=folder, argument="plan_dir")
+    return pyogrio.read_dataframe(path, layer="actions")
