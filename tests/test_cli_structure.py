@@ -20,7 +20,7 @@ COMMANDS = list(_commands())
 
 
 def test_the_commands_are_all_there():
-    assert {c[0] for c in COMMANDS} == {"demo", "run", "simulate", "gaps", "map", "sites", "terrain", "path",
+    assert {c[0] for c in COMMANDS} == {"demo", "run", "simulate", "gaps", "plan", "map", "sites", "terrain", "path",
                                          "footprint", "models"}
     assert ("sites", "validate") in COMMANDS and ("terrain", "info") in COMMANDS
 

@@ -266,3 +266,17 @@ def test_map_shows_the_proposed_sites(study, planned, tmp_path):
     result = _invoke(["map", "--run", str(study / "run"), "--gaps", str(study / "gaps.gpkg"), "--plan",
                       str(tmp_path), "--out", str(tmp_path / "m2.html")], 2)
     assert "no plan.gpkg here" in result.output
+
+
+def test_scenario_plan_table_and_flags_over_it(study, demo_inputs, tmp_path):
+    (tmp_path / "study.toml").write_text('[study]\nname = "Scenario plan"\n[plan]\ntarget_ids = ["T25-5G-CENTRES"]\n'
+                                         'max_sites = 3\nmilp_time_limit_s = 5\n', encoding="utf-8")
+    out = tmp_path / "plan"
+    _plan(study, demo_inputs, out, "--scenario", str(tmp_path / "study.toml"), "--max-sites", "2")
+    plan = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    assert [t["target_id"] for t in plan["targets"]] == ["T25-5G-CENTRES"]     # from the file
+    assert plan["actions"] <= 2 and plan["budget_mode"]                         # the flag wins
+    assert plan["title"] == "Rollout plan — Scenario plan"
+    (tmp_path / "bad.toml").write_text('[plan]\nmax_site = 3\n', encoding="utf-8")
+    result = _plan(study, demo_inputs, tmp_path / "p2", "--scenario", str(tmp_path / "bad.toml"), code=2)
+    assert "unknown key 'max_site' (did you mean 'max_sites'?)" in result.output

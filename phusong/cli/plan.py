@@ -29,6 +29,8 @@ def plan_options(f):
               help="The run's site list; rows of status 'candidate' are candidates too.")
 @click.option("--population", type=path_type(dir_okay=False),
               help="People-per-cell raster (as given to `gaps`); default: the communes' population spread evenly.")
+@click.option("--scenario", type=path_type(dir_okay=False, exists=True),
+              help="Read [plan] (and [study] name) from this scenario file; flags given here override it.")
 @plan_options
 @setting_option("study.name", default=None, show_default=False, help="Study name in the plan's title "
                 "(default: the run's).")
@@ -36,7 +38,7 @@ def plan_options(f):
 @cache_option
 @overwrite_option
 @verbosity_options
-def command(run_dir, gaps_gpkg, dems, sites_path, population, out_dir, cache_dir, overwrite, **params):
+def command(run_dir, gaps_gpkg, dems, sites_path, population, scenario, out_dir, cache_dir, overwrite, **params):
     """The least-cost set of upgrades, shared masts and new sites that reaches the targets.
 
     Writes plan.gpkg (actions, candidates, unreachable, communes), sites_after.csv (valid input for
@@ -47,7 +49,19 @@ def command(run_dir, gaps_gpkg, dems, sites_path, population, out_dir, cache_dir
 
     check_output_dir(out_dir, overwrite)
     name = params.pop("study__name")
-    settings = settings_from(params, study={"name": name} if name else {})
+    tables: dict = {"study": {"name": name} if name else {}}
+    if scenario is not None:
+        import tomllib
+        from ..settings import Settings
+        base = Settings.from_toml(scenario)   # validates the whole file
+        tables["plan"] = {k: v for k, v in base.to_dict()["plan"].items() if v is not None}
+        ctx = click.get_current_context()
+        params = {k: v for k, v in params.items()
+                  if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+        if name is None:
+            name = tomllib.loads(scenario.read_text(encoding="utf-8")).get("study", {}).get("name")
+            tables["study"] = {"name": name} if name else {}
+    settings = settings_from(params, **tables)
     if name is None:
         import dataclasses
         from ..coverage.network import Coverage

@@ -37,7 +37,7 @@ JS = [("leaflet", "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"),
 CSS = [("leaflet_css", "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css"),
        ("bootstrap_css", "https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css")]
 
-TEXT = {
+TEXT: dict[str, dict] = {
     "vi": {"signal": "Tín hiệu {t}", "communes": "Xã, phường (tỷ lệ diện tích phủ 5G)", "centres": "Trung tâm xã",
            "villages": "Thôn, bản", "settlements": "Điểm dân cư (ước tính)", "zones": "Khu, cụm công nghiệp",
            "sites": "Trạm BTS", "commune": "Xã", "code": "Mã", "covered": "có sóng", "not_covered": "không có sóng",
