@@ -111,3 +111,20 @@ def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
         df = pd.read_excel(book, sheet_name=sheet if sheet is not None else 0, dtype=str, keep_default_na=False)
     # Excel stores numbers, not text: a whole number comes back as "30" or "30.0"; both read the same later
     return df.map(lambda v: "" if v is None else str(v).strip())
+
+
+def write_csv(df: pd.DataFrame, path, *, comments=(), index: bool = False) -> None:
+    """Write ``df`` as UTF-8 CSV with a byte-order mark (so that Excel shows Vietnamese text right), after
+    any ``# comment`` lines. ``path`` may be an open text file. Every phusong reader accepts the mark."""
+    if hasattr(path, "write"):
+        fh, close = path, False
+    else:
+        fh, close = open(path, "w", encoding="utf-8", newline=""), True
+    try:
+        fh.write("\ufeff")
+        for line in comments:
+            fh.write(f"# {line}\n")
+        df.to_csv(fh, index=index, lineterminator="\n")
+    finally:
+        if close:
+            fh.close()

@@ -478,14 +478,12 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
     notes = []
     if population is not None:
         people = read_pop(population, grid)
-        pop_field = None
     elif "population" in communes.columns:
         people = spread_counts(communes, "population", commune_ids)
-        pop_field = "population"
         notes.append("Population: the communes' population counts spread evenly over each commune (give "
                      "--population for the raster the gap analysis used).")
     else:
-        people, pop_field = None, None
+        people = None
     rules = dataclasses.replace(settings.gaps, population_field=None)
     settings = dataclasses.replace(settings, gaps=rules)
     targets = load_targets(settings.inputs.targets)
@@ -530,7 +528,7 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
                             notes + demand.notes + proposal.instance.notes + proposal.solution.notes + repaired,
                             bool(getattr(sites, "attrs", {}).get("generated")))
     result.timings = {**timings, "total_s": round(time.perf_counter() - t0, 2)}
-    result.pop_field = pop_field  # type: ignore[attr-defined]
+    result.proposal = proposal
     if out_dir is not None:
         from .outputs.plan import write_plan
         write_plan(out_dir, result, overwrite=overwrite)
@@ -605,13 +603,14 @@ def _assemble_plan(proposal, before: GapResult, after: GapResult, after_table, c
                                                  unreachable_people=("people", "sum"))
     communes["unreachable_people"] = communes["code"].map(per_commune["unreachable_people"]).fillna(0).round(0)
     tb, ta = before.targets.set_index("target_id"), after.targets.set_index("target_id")
+    kinds = dict(zip(proposal.demand.targets["target_id"], proposal.demand.targets["unit"]))
     rows = []
     for t in inst.target_ids:
         rows.append({"target_id": t, "text_en": tb.loc[t, "text_en"], "text_vi": tb.loc[t, "text_vi"],
                      "unit": tb.loc[t, "unit"], "goal": tb.loc[t, "goal"], "before": tb.loc[t, "value"],
                      "after": ta.loc[t, "value"], "status_before": tb.loc[t, "status"],
                      "status_after": ta.loc[t, "status"], "required": round(inst.required[t], 1),
-                     "reachable": round(inst.reachable[t], 1), "selection_attainment_pct":
+                     "reachable": round(inst.reachable[t], 1), "counted_in": kinds.get(t, ""), "selection_attainment_pct":
                          round(100.0 * sol.attainment.get(t, 1.0), 2), "failing_after": ta.loc[t, "failing_units"]})
     budget_mode = settings.plan.budget is not None or settings.plan.max_sites is not None
     return Plan(actions, cand, unreachable, communes, pd.DataFrame(rows), after_table, curve, sol.cost,

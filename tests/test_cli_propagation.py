@@ -54,7 +54,7 @@ def test_path_to_points_on_a_dem(tmp_path):
         "path", "--dem", str(tile), "--tx", "-71.4,44.45", "--tx-height-m", "30", "--rx-points", str(pts),
         "--rx-height-m", "1.5", "--freq-mhz", "1800", "--crs", "EPSG:32619", "--res-m", "30", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(open(out)))
+    rows = list(csv.DictReader(open(out, encoding="utf-8-sig")))
     assert len(rows) == 3 and "demonstration" not in rows[0] and "DEMONSTRATION" not in result.output
     for r in rows:
         assert float(r["loss_db"]) >= float(r["free_space_db"]) - 1e-6
@@ -129,7 +129,7 @@ def test_footprint_and_path_agree_on_the_langson_standin(tmp_path):
                                       *common, "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "DEMONSTRATION" in result.output
-    rows = list(csv.DictReader(open(out)))
+    rows = list(csv.DictReader(open(out, encoding="utf-8-sig")))
     assert all(r["demonstration"] == "terrain_standin_3arcsec.tif: synthetic terrain" for r in rows)
     path_loss = np.array([float(r["loss_db"]) for r in rows])
     path_los = np.array([r["los"].lower() == "true" for r in rows])

@@ -113,3 +113,16 @@ def test_every_output_says_it_is_a_demonstration(demo_out):
     for tif in demo_out.glob("*.tif"):
         with rasterio.open(tif) as src:
             assert "SYNTHETIC DEMONSTRATION" in src.tags()["DESCRIPTION"], tif.name
+
+
+def test_csv_outputs_open_right_in_excel(demo_out):
+    """Excel reads a CSV as the legacy code page unless it starts with a UTF-8 byte-order mark."""
+    import csv
+
+    for name in ("scorecard.csv", "cells.csv"):
+        raw = (demo_out / name).read_bytes()
+        assert raw.startswith(b"\xef\xbb\xbf"), name
+        text = raw.decode("utf-8-sig")
+        assert next(csv.reader(text.splitlines()))[0] in ("target_id", "cell_index"), name
+    scorecard = (demo_out / "scorecard.csv").read_bytes().decode("utf-8-sig")
+    assert "phủ sóng" in scorecard        # Vietnamese survives: no mojibake

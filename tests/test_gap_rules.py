@@ -228,3 +228,25 @@ def test_nbiot_counts_for_iot_grade_areas_and_stand_in_centres():
     for code, geom in zip(COMMUNES["code"], COMMUNES.geometry):
         assert centres.loc[code, "geometry"].equals(geom.representative_point())
     assert any("No commune-centre layer" in n and "proxy" in n for n in r.notes)
+
+
+def test_a_commune_is_found_by_code_without_leading_zeros_or_by_name():
+    """Excel drops the leading zero of 05986; people type names without diacritics."""
+    import geopandas as gpd
+    import shapely
+
+    from phusong.errors import InputError
+    from phusong.outputs.maps import find_commune
+
+    communes = gpd.GeoDataFrame({"code": ["05986", "06001", "06004", "06007"],
+                                 "name": ["Xã Đồng Đăng", "Phường Lương Văn Tri", "Xã Hữu Lũng", "Xã Hữu Lũng Hai"]},
+                                geometry=[shapely.box(i, 0, i + 1, 1) for i in range(4)], crs="EPSG:32648")
+    for text, expect in [("05986", 0), ("5986", 0), (" 6001 ", 1), ("Xã Đồng Đăng", 0), ("xa dong dang", 0),
+                         ("Đồng Đăng", 0), ("dong dang", 0), ("PHƯỜNG LƯƠNG VĂN TRI", 1), ("luong van tri", 1),
+                         ("Hữu Lũng", 2), ("huu lung hai", 3)]:
+        assert find_commune(communes, text) == expect, text
+    with pytest.raises(InputError, match="no commune with code or name 'Lộc Bình'"):
+        find_commune(communes, "Lộc Bình")
+    twins = communes.assign(name=["Xã A", "Phường A", "Xã B", "Xã C"])
+    with pytest.raises(InputError, match="names more than one commune"):
+        find_commune(twins, "a")

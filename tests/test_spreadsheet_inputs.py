@@ -101,3 +101,22 @@ def test_a_site_list_with_problems_is_one_line_pointing_to_validate(demo_inputs,
     assert result.output.strip() == (f"Error: {path}: 2 problem(s) in the site list: row 1, column technology: "
                                      f"unknown technology (4G, 5G or NB-IoT) (value '6G') and 1 more; "
                                      f"`phusong sites validate {path}` lists them all")
+
+
+def test_common_header_spellings_and_site_names(tmp_path):
+    spelled = ["Site", "Cell", "Longitude", "Latitude", "Tech", "Freq", "Height", "Power", "nhà mạng"]
+    path = tmp_path / "sites.csv"
+    pd.DataFrame(ROWS, columns=spelled).assign(**{"Tên trạm": ["Trạm Đồng Đăng", "Trạm Đồng Đăng"]}).to_csv(
+        path, index=False)
+    sites = read_sites(path)
+    _same(sites)
+    assert list(sites["site_name"]) == ["Trạm Đồng Đăng"] * 2
+
+
+def test_a_misspelled_header_gets_a_suggestion(tmp_path):
+    path = tmp_path / "sites.csv"
+    pd.DataFrame(ROWS, columns=[*HEADER[:6], "antena_height_m", *HEADER[7:]]).to_csv(path, index=False)
+    result = CliRunner().invoke(cli, ["sites", "validate", str(path)])
+    assert result.exit_code == 2
+    assert "antenna_height_m: required column is missing from the header (did you mean 'antena_height_m'?)" \
+        in result.output

@@ -11,7 +11,8 @@ from .options import cli_command, overwrite_option, path_type, verbosity_options
 @click.option("--gaps", "gaps_gpkg", required=True, type=path_type(dir_okay=False),
               help="GeoPackage from `phusong gaps`.")
 @click.option("--out", required=True, type=path_type(dir_okay=False), help="HTML map to write.")
-@click.option("--commune", help="Code of one commune: a map of that commune only, with its gaps.")
+@click.option("--commune", help="One commune, by code (leading zeros optional) or name (diacritics optional): a "
+              "map of that commune only, with its gaps.")
 @click.option("--lang", default="vi", show_default=True, type=click.Choice(["vi", "en"]), help="Label language.")
 @click.option("--plan", "plan_dir", type=path_type(file_okay=False),
               help="Plan folder (from `phusong plan`): show its proposed sites, numbered in build order.")

@@ -76,11 +76,12 @@ def command(profile_csv, dems, tx_lonlat, rx_points, tx_height_m, freq_mhz, as_j
     if not (dems and tx_lonlat and rx_points and out):
         raise InputError("give --profile, or all of --dem, --tx, --rx-points and --out")
     from .._atomic import atomic_path, check_writable
+    from .._tables import write_csv
     from ..pipeline import path_to_receivers
 
     check_writable(out, overwrite)
     table = path_to_receivers(list(dems), lonlat(tx_lonlat, "--tx"), rx_points, settings, tx_height_m, freq_mhz)
     with atomic_path(out, overwrite) as tmp:
-        table.to_csv(tmp, index=False)
+        write_csv(table, tmp)
     reasons = sorted(set(table["demonstration"])) if "demonstration" in table else []
     click.echo(f"{len(table)} receivers -> {out}{demonstration_note(reasons)}")

@@ -18,6 +18,7 @@ from affine import Affine
 from rasterio.features import rasterize
 
 from .._raster import Grid, write_geotiff
+from .._tables import write_csv
 
 CRS = "EPSG:32648"
 ORIGIN_X, ORIGIN_Y = 660_000.0, 2_440_000.0   # top-left, near Lạng Sơn city (UTM 48N)
@@ -205,9 +206,7 @@ def generate(folder) -> DemoPaths:
     centre_gdf.to_file(paths.areas, layer="commune_centres", engine="pyogrio")
     villages.to_file(paths.areas, layer="villages", engine="pyogrio")
     zone_gdf.to_file(paths.areas, layer="industrial_zones", engine="pyogrio")
-    with open(paths.sites, "w", encoding="utf-8") as fh:
-        fh.write(f"# {LABEL}: generated sites, not a real operator site list\n")
-    sites.to_csv(paths.sites, mode="a", index=False)
+    write_csv(sites, paths.sites, comments=[f"{LABEL}: generated sites, not a real operator site list"])
     return paths
 
 

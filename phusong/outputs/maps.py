@@ -44,7 +44,8 @@ TEXT: dict[str, dict] = {
            "area": "Diện tích phủ {t} (%)", "pop": "Dân số được phủ {t} (%)", "population": "Dân số",
            "missed": "Chỉ tiêu chưa đạt", "legend": "Tín hiệu (dBm)", "gaps": "Chỉ tiêu chưa đạt của {n}",
            "none": "Không có", "demo": "MINH HỌA — dữ liệu tổng hợp, không phải dự báo thực tế",
-           "site": "Trạm", "cell": "Cell", "operator": "Nhà mạng", "tech": "Công nghệ", "height": "Độ cao (m)",
+           "site": "Trạm",
+           "site_name": "Tên trạm", "cell": "Cell", "operator": "Nhà mạng", "tech": "Công nghệ", "height": "Độ cao (m)",
            "power": "Công suất (dBm)", "azimuth": "Hướng (°)", "tilt": "Góc ngẩng/cụp (°)", "signal_at": "Tín hiệu 5G",
            "plan": "Trạm đề xuất (kế hoạch)", "actions": {"new": "xây mới", "share": "dùng chung cột",
                                                           "upgrade": "nâng cấp"}, "cost": "chi phí"},
@@ -53,7 +54,8 @@ TEXT: dict[str, dict] = {
            "sites": "Sites", "commune": "Commune", "code": "Code", "covered": "covered", "not_covered": "not covered",
            "area": "{t} area covered (%)", "pop": "{t} population covered (%)", "population": "Population",
            "missed": "Missed targets", "legend": "Signal (dBm)", "gaps": "Targets missed by {n}", "none": "None",
-           "demo": "DEMONSTRATION — synthetic data, not a real prediction", "site": "Site", "cell": "Cell",
+           "demo": "DEMONSTRATION — synthetic data, not a real prediction", "site": "Site",
+           "site_name": "Site name", "cell": "Cell",
            "operator": "Operator", "tech": "Technology", "height": "Height (m)", "power": "Power (dBm)",
            "azimuth": "Azimuth (°)", "tilt": "Tilt (°)", "signal_at": "5G signal",
            "plan": "Proposed sites (plan)", "actions": {"new": "new site", "share": "shared mast",
@@ -122,6 +124,37 @@ def _wedges(sites: gpd.GeoDataFrame, radius_m: float) -> gpd.GeoDataFrame:
     return sites.set_geometry(polys)
 
 
+def _plain_name(text: str) -> str:
+    """Lower case without diacritics (đ as d), for matching names typed without Vietnamese accents."""
+    import unicodedata
+    t = unicodedata.normalize("NFD", str(text).strip().casefold().replace("đ", "d"))
+    return " ".join("".join(ch for ch in t if not unicodedata.combining(ch)).split())
+
+
+def find_commune(communes, text) -> int:
+    """The position of the commune ``text`` names: its code (leading zeros optional, as Excel drops them),
+    its name, or its name without the "xã"/"phường" prefix, with or without diacritics."""
+    text = str(text).strip()
+    codes = communes["code"].astype(str).str.strip()
+    hits = [i for i, c in enumerate(codes) if c == text]
+    if not hits and text.isdigit():
+        hits = [i for i, c in enumerate(codes) if c.lstrip("0") == text.lstrip("0") and c.isdigit()]
+    if not hits and "name" in communes:
+        wanted = _plain_name(text)
+        names = [_plain_name(n) for n in communes["name"]]
+        hits = [i for i, n in enumerate(names) if n == wanted]
+        if not hits:
+            bare = [n.split(" ", 1)[1] if n.split(" ", 1)[0] in ("xa", "phuong", "thi") and " " in n else n
+                    for n in names]
+            hits = [i for i, n in enumerate(bare) if n == wanted]
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1:
+        both = "; ".join(f"{codes.iloc[i]} {communes['name'].iloc[i]}" for i in hits[:5])
+        raise InputError(f"{text!r} names more than one commune ({both}): give its code", argument="commune")
+    raise InputError(f"no commune with code or name {text!r}", argument="commune")
+
+
 def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi", plan_actions=None) -> folium.Map:
     """A Folium map of ``coverage`` (a :class:`~phusong.coverage.network.Coverage`) and ``gaps``
     (a :class:`~phusong.gaps.GapResult`): the province, or the commune whose code is ``commune``.
@@ -148,9 +181,7 @@ def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi", plan
     metric_crs = communes.crs
     focus = None
     if commune is not None:
-        focus = communes[communes["code"] == str(commune)]
-        if focus.empty:
-            raise InputError(f"no commune with code {commune!r}", argument="commune")
+        focus = communes.iloc[[find_commune(communes, commune)]]
         communes = focus
     area = communes.union_all()
     clip = area.buffer(2000) if focus is not None else None
@@ -238,7 +269,7 @@ def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi", plan
     if sites is not None and len(sites):
         sites = sites.to_crs(metric_crs)
         wedges = _wedges(sites, 350.0).to_crs("EPSG:4326")
-        fields = [("site_id", t["site"]), ("cell_id", t["cell"]), ("operator", t["operator"]),
+        fields = [("site_id", t["site"]), ("site_name", t["site_name"]), ("cell_id", t["cell"]), ("operator", t["operator"]),
                   ("technology", t["tech"]), ("antenna_height_m", t["height"]), ("tx_power_dbm", t["power"]),
                   ("azimuth_deg", t["azimuth"]), ("electrical_tilt_deg", t["tilt"])]
         fields = [(f, a) for f, a in fields if f in wedges]

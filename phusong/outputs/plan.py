@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from .. import __version__
 from .._atomic import atomic_dir
 from .._markup import html_text, markdown_text as md
+from .._tables import write_csv
 from .qgis_styles import _marker, _qml, categorised, embed_styles, graduated
 
 DEMO_TEXT = ("DEMONSTRATION — computed on synthetic or generated inputs (stand-in terrain and/or generated sites). "
@@ -74,11 +75,11 @@ def plan_markdown(plan) -> str:
               "- After-values come from a full re-run of the network with the plan's sites (`simulate` + gaps), "
               "not from the selection model.", ""]
     lines += [f"- {md(n)}" for n in plan.notes] + ([""] if plan.notes else [])
-    lines += ["## Targets", "", "| target | goal | before | after | status after | reachable by candidates |",
+    lines += ["## Targets", "", "| target | goal (%) | before (%) | after (%) | status after | the candidates can add |",
               "|---|---|---|---|---|---|"]
     for r in plan.targets.itertuples(index=False):
         lines.append(f"| {md(r.target_id)} {md(r.text_en)} | {_fmt(r.goal)} | {_fmt(r.before)} | {_fmt(r.after)} | "
-                     f"{md(r.status_after)} | {_fmt(r.reachable)} {md(r.unit)} |")
+                     f"{md(r.status_after)} | {_fmt(r.reachable)} {md(r.counted_in)} |")
     gain_cols = [c for c in plan.actions.columns if c.startswith("gain_")]
     lines += ["", "## Actions in build order", "",
               "| # | action | site | operator | technology | commune | cost | cumulative | "
@@ -125,7 +126,7 @@ def plan_html(plan) -> str:
         f'<tr class="{"met" if r.status_after == "met" else "miss"}"><td>{html_text(r.target_id)}</td>'
         f'<td>{html_text(r.text_en)}</td><td lang="vi">{html_text(r.text_vi)}</td><td>{_fmt(r.goal)}</td>'
         f'<td>{_fmt(r.before)}</td><td>{_fmt(r.after)}</td><td>{html_text(r.status_after)}</td>'
-        f'<td>{_fmt(r.reachable)} {html_text(r.unit)}</td></tr>' for r in plan.targets.itertuples(index=False))
+        f'<td>{_fmt(r.reachable)} {html_text(r.counted_in)}</td></tr>' for r in plan.targets.itertuples(index=False))
     gain_cols = [c for c in plan.actions.columns if c.startswith("gain_")]
     arows = "".join(
         "<tr>" + "".join(f"<td>{v}</td>" for v in (
@@ -150,7 +151,7 @@ tr.miss td:nth-child(7){{background:#fcbba1}}.demo{{background:#fff3cd;border:1p
 <li>After-values come from a full re-run of the network with the plan's sites, not from the selection model.</li>
 {notes}</ul>
 <h2>Targets / Chỉ tiêu</h2><table><tr><th>target</th><th>target (en)</th><th>chỉ tiêu (vi)</th><th>goal</th>
-<th>before</th><th>after</th><th>status after</th><th>reachable</th></tr>{trows}</table>
+<th>before</th><th>after</th><th>status after</th><th>the candidates can add</th></tr>{trows}</table>
 <h2>Cost versus coverage (build in this order for the earliest gains)</h2>{_curve_svg(plan)}
 <h2>Actions in build order</h2><table><tr><th>#</th><th>action</th><th>site</th><th>operator</th><th>technology</th>
 <th>commune</th><th>cost</th><th>cumulative</th>{heads}</tr>{arows}</table>
@@ -189,10 +190,9 @@ def write_plan(folder, plan, overwrite: bool = False) -> Path:
                 table["demonstration"] = label
             pyogrio.write_dataframe(table, gpkg, layer=name, driver="GPKG")
         embed_styles(gpkg, _styles())
-        with open(tmp / "sites_after.csv", "w", encoding="utf-8", newline="") as fh:
-            if plan.generated_sites or plan.demonstration:
-                fh.write("# GENERATED site list after a demonstration plan: not a real operator's sites\n")
-            plan.sites_after.to_csv(fh, index=False)
+        write_csv(plan.sites_after, tmp / "sites_after.csv",
+                  comments=["GENERATED site list after a demonstration plan: not a real operator's sites"]
+                  if plan.generated_sites or plan.demonstration else ())
         (tmp / "plan.md").write_text(plan_markdown(plan), encoding="utf-8")
         (tmp / "plan.html").write_text(plan_html(plan), encoding="utf-8")
         (tmp / "plan.json").write_text(json.dumps(plan_json(plan), indent=2, ensure_ascii=False, default=float),

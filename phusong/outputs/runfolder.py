@@ -18,6 +18,7 @@ import rasterio
 from .. import __version__
 from .._atomic import atomic_dir
 from .._raster import Grid, write_geotiff
+from .._tables import write_csv
 from ..errors import InputError
 from ..sites.schema import ANY_OPERATOR, TECH_SLUG
 
@@ -77,7 +78,7 @@ def write_cells(folder: Path, cells, demonstration=()) -> None:
     table = cells[cols]
     if demonstration:
         table = table.assign(demonstration="; ".join(demonstration))
-    table.to_csv(folder / "cells.csv", index=True)
+    write_csv(table, folder / "cells.csv", index=True)
 
 
 def write_run_json(folder: Path, record: dict) -> None:
@@ -123,7 +124,8 @@ def read_run_folder(folder, rasters=("covered", "rsrp")) -> dict:
         raise InputError("no covered_<tech>.tif in the run folder (4g, 5g or nbiot)", path=folder)
     cells = None
     if (folder / "cells.csv").exists():
-        cells = pd.read_csv(folder / "cells.csv", index_col="cell_index").drop(columns="demonstration", errors="ignore")
+        cells = pd.read_csv(folder / "cells.csv", index_col="cell_index",
+                            encoding="utf-8-sig").drop(columns="demonstration", errors="ignore")
     record = {}
     if (folder / "run.json").exists():
         try:

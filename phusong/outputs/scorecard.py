@@ -13,6 +13,7 @@ import pandas as pd
 
 from .. import __version__
 from .._atomic import atomic_path, write_text
+from .._tables import write_csv
 from .._markup import html_text, markdown_text as md, mathtext_safe
 
 
@@ -73,7 +74,7 @@ def targets_table(result) -> pd.DataFrame:
 def write_scorecard_csv(path, result, overwrite: bool = True):
     """Write scorecard.csv atomically."""
     with atomic_path(path, overwrite) as tmp:
-        targets_table(result).to_csv(tmp, index=False, encoding="utf-8")
+        write_csv(targets_table(result), tmp)
 
 
 def scorecard_json(result) -> dict:

@@ -296,6 +296,15 @@ def optimise(inst: Instance, *, budget: float | None = None, max_sites: int | No
     return sol
 
 
+def evaluate(inst: Instance, chosen) -> tuple[float, dict]:
+    """Cost and attainment per target (0..1 of the requirement) of any set of candidates, in the selection
+    model (for comparing strategies on one instance)."""
+    st = _State(inst)
+    for j in chosen:
+        st.add(int(j))
+    return float(inst.cost[list(chosen)].sum()) if len(chosen) else 0.0, st.attainment()
+
+
 def build_order(inst: Instance, chosen: list[int]) -> list[tuple[int, np.ndarray]]:
     """The chosen actions in the order of the earliest gains (lazy greedy on gain per cost among them), each
     with the weight it adds per target (in ``inst.target_ids`` order)."""

@@ -55,6 +55,7 @@ class Plan:
     costs_source: str = ""
     timings: dict = field(default_factory=dict)
     generated_sites: bool = False
+    proposal: Proposal | None = field(default=None, repr=False)   # the instance and solution, for analysis
 
 
 @dataclass

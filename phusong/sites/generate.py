@@ -12,6 +12,8 @@ import pandas as pd
 import rasterio
 from rasterio.features import rasterize
 
+from .._tables import write_csv
+
 GENERATED_NOTE = "GENERATED site list: not a real operator's sites"
 OPERATORS = {"Viettel": (2600.0, 0.45), "VNPT": (3700.0, 0.33), "MobiFone": (3500.0, 0.22)}
 
@@ -52,6 +54,4 @@ def generate_sites(area: gpd.GeoDataFrame, population_path, n_sites: int, seed: 
 
 def write_sites_csv(df: pd.DataFrame, path) -> None:
     """Write a generated site list with its leading ``# GENERATED`` comment (outputs using it are labelled)."""
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(f"# {GENERATED_NOTE}\n")
-    df.to_csv(path, mode="a", index=False)
+    write_csv(df, path, comments=[GENERATED_NOTE])

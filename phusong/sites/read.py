@@ -1,6 +1,7 @@
 """Read and validate a site list (CSV, GeoPackage, GeoJSON, any OGR format)."""
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ import pyogrio
 
 from .._tables import EXCEL_SUFFIXES, read_text_table
 from ..errors import InputError
-from .schema import (BY_NAME, COLUMNS, DEFAULT_BANDWIDTH_MHZ, DEFAULT_GAIN_DBI, REQUIRED,
+from .schema import (BY_NAME, COLUMNS, DEFAULT_BANDWIDTH_MHZ, DEFAULT_GAIN_DBI, REQUIRED, canonical_header,
                      normalise_technology)
 
 # A leading comment with one of these words marks a generated (not real) site list: outputs that use it
@@ -83,10 +84,22 @@ def _read_table(path: Path, sheet: str | None = None) -> pd.DataFrame:
 def validate_table(df: pd.DataFrame, path: Path, terrain_bounds_lonlat=None) -> tuple[pd.DataFrame, SiteReport]:
     """Check every row at once; return the typed table (defaults applied) and the report."""
     report = SiteReport(Path(path), len(df))
+    renamed: dict[str, str] = {}
+    for col in df.columns:
+        canon = canonical_header(col)
+        if canon != col and canon not in df.columns and canon not in renamed.values():
+            renamed[col] = canon
+    df = df.rename(columns=renamed)
     missing_cols = [c for c in REQUIRED if c not in df.columns]
     for c in missing_cols:
-        report.issues.append(SiteIssue(0, c, "", "required column is missing from the header"))
+        unknown = [h for h in df.columns if h not in BY_NAME and h != "site_name"]
+        close = difflib.get_close_matches(c, unknown, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        report.issues.append(SiteIssue(0, c, "", f"required column is missing from the header{hint}"))
     if missing_cols:
+        if df.shape[1] == 1 and ";" in str(df.columns[0]):
+            report.issues.append(SiteIssue(0, str(df.columns[0])[:40], "", "the header is one column: is the "
+                                           "file separated by something other than , ; or tab?"))
         return df, report
 
     out = pd.DataFrame(index=df.index)
@@ -119,6 +132,8 @@ def validate_table(df: pd.DataFrame, path: Path, terrain_bounds_lonlat=None) -> 
             out[col.name] = norm.where(valid, col.default if col.default is not None else None)
         else:
             out[col.name] = raw.where(~empty, col.default)
+    if "site_name" in df.columns:
+        out["site_name"] = df["site_name"].astype(str).str.strip()
 
     dup = out["cell_id"].duplicated(keep="first") & out["cell_id"].notna() & (out["cell_id"] != "")
     for i in np.flatnonzero(dup.to_numpy()):

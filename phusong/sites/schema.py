@@ -71,3 +71,30 @@ def normalise_technology(value: str) -> str | None:
     """'4G', '5G' or 'NB-IoT' from the usual spellings (LTE, NR, nbiot, ...), else None."""
     key = str(value).strip().upper().replace("_", "-").replace(" ", "")
     return {"4G": "4G", "LTE": "4G", "5G": "5G", "NR": "5G", "NB-IOT": "NB-IoT", "NBIOT": "NB-IoT"}.get(key)
+
+
+# Header spellings seen in operators' and spreadsheet site lists (compared lower-case, spaces and dashes
+# as underscores, Vietnamese diacritics kept), mapped to the schema's names.
+HEADER_SYNONYMS = {
+    "longitude": "lon", "lng": "lon", "long": "lon", "x": "lon", "kinh_do": "lon", "kinh_độ": "lon",
+    "latitude": "lat", "y": "lat", "vi_do": "lat", "vĩ_độ": "lat",
+    "site": "site_id", "siteid": "site_id", "site_code": "site_id", "ma_tram": "site_id", "mã_trạm": "site_id",
+    "cell": "cell_id", "cellid": "cell_id", "cell_name": "cell_id", "sector": "cell_id", "ma_cell": "cell_id",
+    "tech": "technology", "rat": "technology", "cong_nghe": "technology", "công_nghệ": "technology",
+    "freq": "frequency_mhz", "frequency": "frequency_mhz", "freq_mhz": "frequency_mhz", "tan_so": "frequency_mhz",
+    "tần_số": "frequency_mhz", "height": "antenna_height_m", "antenna_height": "antenna_height_m",
+    "height_m": "antenna_height_m", "do_cao": "antenna_height_m", "độ_cao": "antenna_height_m",
+    "power": "tx_power_dbm", "tx_power": "tx_power_dbm", "power_dbm": "tx_power_dbm", "cong_suat": "tx_power_dbm",
+    "công_suất": "tx_power_dbm", "azimuth": "azimuth_deg", "az": "azimuth_deg", "huong": "azimuth_deg",
+    "hướng": "azimuth_deg", "bandwidth": "bandwidth_mhz", "bw": "bandwidth_mhz", "tilt": "electrical_tilt_deg",
+    "etilt": "electrical_tilt_deg", "mtilt": "mechanical_tilt_deg", "gain": "antenna_gain_dbi",
+    "nha_mang": "operator", "nhà_mạng": "operator", "ten_tram": "site_name", "tên_trạm": "site_name",
+}
+
+
+def canonical_header(name: str) -> str:
+    """The schema's name for a header spelling (``Longitude`` → ``lon``), else the name itself."""
+    key = str(name).strip().lower().replace(" ", "_").replace("-", "_")
+    if key in BY_NAME:
+        return key
+    return HEADER_SYNONYMS.get(key, str(name).strip())
