@@ -405,7 +405,11 @@ def path_to_receivers(dems, tx_lonlat, receivers_csv, settings: Settings, tx_hei
     to_xy = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     tx, ty = to_xy.transform(*tx_lonlat)
     rx, ry = to_xy.transform(pts["lon"].to_numpy(float), pts["lat"].to_numpy(float))
-    reach = float(np.max(np.hypot(rx - tx, ry - ty))) / 1000.0
+    # the terrain read reaches the farthest receiver on the DEM (one off it only gets its error)
+    w, so, e, n = dem_bounds_lonlat(list(dems))
+    on_dem = ((pts["lon"] >= w) & (pts["lon"] <= e) & (pts["lat"] >= so) & (pts["lat"] <= n)).to_numpy()
+    dist = np.hypot(rx - tx, ry - ty)
+    reach = max(float(np.max(dist[on_dem])) if on_dem.any() else 0.0, 2 * settings.study.resolution_m) / 1000.0
     terrain, _, _ = load_site_terrain(dems, tx_lonlat[0], tx_lonlat[1], reach, crs, settings.study.resolution_m)
     m = settings.model
     try:

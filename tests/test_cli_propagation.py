@@ -137,3 +137,30 @@ def test_footprint_and_path_agree_on_the_langson_standin(tmp_path):
     assert np.median(diff) <= 0.3
     assert np.mean(diff <= 1.0) >= 0.98
     assert np.mean((los[cells[:, 0], cells[:, 1]] == 1) == path_los) >= 0.98
+
+
+def test_path_bad_receivers_keep_the_rest_of_the_batch(tmp_path):
+    """A receiver at the transmitter or off the DEM gets its reason in `error`; the others are computed exactly
+    as in a batch without them. When no receiver can be evaluated: exit 2 and nothing written."""
+    tile = shared_path("data", "terrain", "N44W072.hgt")
+    args = ["path", "--dem", str(tile), "--tx", "-71.4,44.45", "--tx-height-m", "30", "--rx-height-m", "1.5",
+            "--freq-mhz", "1800", "--crs", "EPSG:32619", "--res-m", "30"]
+    good = tmp_path / "good.csv"
+    good.write_text("lon,lat\n-71.35,44.47\n-71.45,44.40\n")
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("lon,lat\n-71.35,44.47\n-71.4,44.45\n-70.5,44.5\n-71.45,44.40\n")
+    runner = CliRunner()
+    assert runner.invoke(cli, [*args, "--rx-points", str(good), "--out", str(tmp_path / "a.csv")]).exit_code == 0
+    result = runner.invoke(cli, [*args, "--rx-points", str(mixed), "--out", str(tmp_path / "b.csv")])
+    assert result.exit_code == 0, result.output
+    assert "2 receiver(s) not evaluated (rows 2, 3)" in result.output
+    a = list(csv.DictReader(open(tmp_path / "a.csv", encoding="utf-8-sig")))
+    b = list(csv.DictReader(open(tmp_path / "b.csv", encoding="utf-8-sig")))
+    assert "within one grid cell" in b[1]["error"] and b[2]["error"] == "receiver is outside the DEM"
+    assert b[1]["loss_db"] == "" and b[2]["loss_db"] == ""
+    assert [b[0]["loss_db"], b[3]["loss_db"]] == [a[0]["loss_db"], a[1]["loss_db"]]
+    only_bad = tmp_path / "bad.csv"
+    only_bad.write_text("lon,lat\n-71.4,44.45\n")
+    result = runner.invoke(cli, [*args, "--rx-points", str(only_bad), "--out", str(tmp_path / "c.csv")])
+    assert result.exit_code == 2 and "no receiver could be evaluated" in result.output
+    assert not (tmp_path / "c.csv").exists()

@@ -81,7 +81,13 @@ def command(profile_csv, dems, tx_lonlat, rx_points, tx_height_m, freq_mhz, as_j
 
     check_writable(out, overwrite)
     table = path_to_receivers(list(dems), lonlat(tx_lonlat, "--tx"), rx_points, settings, tx_height_m, freq_mhz)
+    failed = table.index[table["error"] != ""].to_numpy() + 1 if "error" in table else []
+    if len(failed) == len(table):
+        raise InputError(f"no receiver could be evaluated (row 1: {table['error'].iloc[0]})", path=rx_points)
     with atomic_path(out, overwrite) as tmp:
         write_csv(table, tmp)
+    if len(failed):
+        shown = ", ".join(map(str, failed[:10])) + (" ..." if len(failed) > 10 else "")
+        click.echo(f"Warning: {len(failed)} receiver(s) not evaluated (rows {shown}): see the error column", err=True)
     reasons = sorted(set(table["demonstration"])) if "demonstration" in table else []
     click.echo(f"{len(table)} receivers -> {out}{demonstration_note(reasons)}")

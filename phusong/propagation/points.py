@@ -12,18 +12,29 @@ def path_to_points(heights: np.ndarray, grid: Grid, tx_xy, rx_x, rx_y, tx_height
                    model, earth_radius_km) -> list[dict]:
     """The fields of ``phusong path --json`` for each receiver at (``rx_x``, ``rx_y``) in the grid's CRS.
 
-    Each profile is sampled on the working grid (see :func:`.reference.profile`).
-    A receiver off the grid or whose profile leaves the terrain's data raises an
-    :class:`InputError` naming its (1-based) row.
+    Each profile is sampled on the working grid (see :func:`.reference.profile`). A receiver that
+    cannot be evaluated (off the grid, a profile leaving the terrain's data, closer to the
+    transmitter than one grid cell) gets its reason in ``error`` and no values; the others are
+    computed as usual (``error`` empty), so one bad row never loses the batch.
     """
     tx, ty = tx_xy
     inside = grid.contains(np.asarray(rx_x), np.asarray(rx_y))
     rows = []
     for i, (x, y) in enumerate(zip(np.atleast_1d(rx_x), np.atleast_1d(rx_y))):
         if not inside[i]:
-            raise InputError("receiver is outside the DEM", row=i + 1, field="lon,lat")
+            rows.append({"error": "receiver is outside the DEM"})
+            continue
+        if np.hypot(x - tx, y - ty) < grid.res_m:
+            rows.append({"error": f"receiver within one grid cell ({grid.res_m:g} m) of the transmitter: no profile"})
+            continue
         d, h = profile(heights, grid, tx, ty, x, y)
-        if not np.isfinite(h).all():
-            raise InputError("the profile leaves the DEM's data", row=i + 1, field="lon,lat")
-        rows.append(evaluate_profile(d, h, tx_height_m, rx_height_m, frequency_mhz, earth_radius_km, model))
+        if len(d) < 2 or not np.isfinite(h).all():
+            rows.append({"error": "the profile leaves the DEM's data"})
+            continue
+        try:
+            result = evaluate_profile(d, h, tx_height_m, rx_height_m, frequency_mhz, earth_radius_km, model)
+        except (InputError, ValueError) as exc:
+            rows.append({"error": str(exc)})
+            continue
+        rows.append({**result, "error": ""})
     return rows
