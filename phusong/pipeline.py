@@ -35,7 +35,7 @@ from .coverage.network import Coverage, simulate_network
 from .data.boundaries import population_points, read_area, read_communes, read_points, read_population, read_zones
 from .data.msi import read_msi
 from .data.targets import Target, load_targets, read_indicators
-from .data.terrain import Terrain, dem_bounds_lonlat, load_terrain
+from .data.terrain import Terrain, dem_bounds_lonlat, load_terrain, resolve_crs
 from .errors import InputError
 from .gaps.rules import GapResult
 from .gaps.rules import analyse as analyse_units
@@ -91,9 +91,10 @@ def load_simulation_inputs(settings: Settings) -> SimulationInputs:
     reach. The terrain is read for the area padded by ``model.radius_km``, so that
     sites outside the area but within reach of it count.
     """
-    ins, crs = settings.inputs, settings.study.crs
+    ins = settings.inputs
     if not ins.terrain:
         raise InputError("[inputs] needs 'terrain' (DEM tiles)", argument="terrain")
+    crs = resolve_crs(settings.study.crs, list(ins.terrain))
     if ins.sites is None:
         raise InputError("[inputs] needs 'sites' (the site list)", argument="sites")
     sites = read_sites(ins.sites, dem_bounds_lonlat(list(ins.terrain)), sheet=ins.sites_sheet)
@@ -174,6 +175,9 @@ def simulate(terrain: Terrain, sites, settings: Settings | None = None, *, area_
     ('uint8', True)
     """
     settings = settings or Settings()
+    if settings.study.crs != terrain.grid.crs.to_string():   # "auto" resolved: run.json records the CRS used
+        settings = dataclasses.replace(settings, study=dataclasses.replace(settings.study,
+                                                                           crs=terrain.grid.crs.to_string()))
     reasons = demonstration if demonstration is not None else demonstration_reasons(terrain, sites, settings)
     mask = area_mask if area_mask is not None else np.isfinite(terrain.array)
     t0 = time.perf_counter()
@@ -369,6 +373,7 @@ def run_study(settings: Settings, out_dir, *, overwrite: bool = False, progress:
 # ---------------------------------------------------------------------------------------------- one site
 def load_site_terrain(dems, lon: float, lat: float, radius_km: float, crs, res_m: float):
     """The working-grid terrain within ``radius_km`` of a site (cut to the DEM) and the site's x, y."""
+    crs = resolve_crs(crs, dems)
     x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
     pad = radius_km * 1000.0 + 2 * res_m
     terrain = load_terrain(dems, crs, res_m, bounds=(x - pad, y - pad, x + pad, y + pad), partial=True)
@@ -401,7 +406,7 @@ def path_to_receivers(dems, tx_lonlat, receivers_csv, settings: Settings, tx_hei
     from .propagation.points import path_to_points
 
     pts = read_receivers(receivers_csv)
-    crs = settings.study.crs
+    crs = resolve_crs(settings.study.crs, list(dems))
     to_xy = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     tx, ty = to_xy.transform(*tx_lonlat)
     rx, ry = to_xy.transform(pts["lon"].to_numpy(float), pts["lat"].to_numpy(float))

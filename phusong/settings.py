@@ -37,7 +37,7 @@ from .sites.schema import TECHNOLOGIES, normalise_technology
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CRS = "EPSG:32648"  # WGS 84 / UTM 48N: holds all of Lạng Sơn
+DEFAULT_CRS = "auto"  # the UTM zone of the terrain's centre: EPSG:32648 (WGS 84 / UTM 48N) for Lạng Sơn
 # Outdoor signal per resource element at 1.5 m, met with the location probability. −105 dBm RSRP is the
 # level UK regulator Ofcom's coverage reporting uses for good outdoor 4G data; phusong applies the same
 # level to 5G SS-RSRP (the plan's "5G coverage" means usable mobile broadband).
@@ -103,7 +103,8 @@ class StudySettings(_Section):
     """``[study]``: what the study is called and the working grid."""
 
     name: str = setting("phusong study", "Study name, used in titles.", flag="--study-name")
-    crs: str = setting(DEFAULT_CRS, "Working (projected, metric) CRS.")
+    crs: str = setting(DEFAULT_CRS, "Working (projected, metric) CRS, e.g. EPSG:32648 or VN-2000 / UTM 48N "
+                                    "(EPSG:3405); 'auto': the WGS 84 / UTM zone of the terrain's centre.")
     resolution_m: float = setting(30.0, "Working grid resolution.", "m", 1.0, 10_000.0, aliases=("--res-m",))
     demonstration: bool = setting(False, "Label outputs as a demonstration (automatic for synthetic DEMs and "
                                          "generated site lists; a scenario cannot switch that off).")

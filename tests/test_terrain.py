@@ -126,3 +126,30 @@ def test_void_fill_values_are_weighted_averages_of_the_edge():
     assert np.isfinite(filled).all()
     assert ring.min() <= filled[5:12, 5:12].min() and filled[5:12, 5:12].max() <= ring.max()
     np.testing.assert_array_equal(filled[~np.isnan(holed)], plane[~np.isnan(holed)])
+
+
+@pytest.mark.parametrize("tile, epsg", [(("data", "langson", "terrain_standin_3arcsec.tif"), "EPSG:32648"),
+                                        (("data", "terrain", "N44W072.hgt"), "EPSG:32619"),
+                                        (("data", "terrain", "N00E010.hgt.zip"), "EPSG:32632")])
+def test_crs_auto_is_the_terrains_utm_zone(tile, epsg):
+    from click.testing import CliRunner
+
+    from phusong.cli import cli
+
+    path = shared_path(*tile)
+    result = CliRunner().invoke(cli, ["terrain", "info", str(path), "--resolution-m", "300"])
+    assert result.exit_code == 0, result.output
+    assert f"in {epsg}" in result.output
+
+
+def test_a_grid_far_from_its_crs_zone_is_refused_before_allocating():
+    """N00E010 (Gabon) in UTM 48N would be a grid of hundreds of GiB: one line, exit 2, nothing allocated."""
+    from click.testing import CliRunner
+
+    from phusong.cli import cli
+
+    path = shared_path("data", "terrain", "N00E010.hgt.zip")
+    result = CliRunner().invoke(cli, ["terrain", "info", str(path), "--crs", "EPSG:32648"])
+    assert result.exit_code == 2
+    assert "the working grid would be" in result.output and "GiB of heights" in result.output
+    assert "use --crs auto" in result.output

@@ -102,6 +102,27 @@ def dem_bounds_lonlat(paths) -> tuple[float, float, float, float]:
     return (float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max()))
 
 
+AUTO_CRS = "auto"
+MAX_GRID_CELLS = 500_000_000   # 2 GB of float32 heights: far beyond a province at 30 m (9 M cells)
+
+
+def utm_crs(lon: float, lat: float) -> str:
+    """The WGS 84 / UTM zone holding (lon, lat): ``EPSG:326zz`` north of the equator, ``EPSG:327zz`` south."""
+    zone = min(int((lon + 180.0) // 6.0) + 1, 60)
+    return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
+
+
+def resolve_crs(crs, paths) -> CRS:
+    """The working CRS: ``crs`` itself, or for ``"auto"`` the UTM zone of the DEM tiles' centre."""
+    if str(crs).strip().lower() == AUTO_CRS:
+        w, s, e, n = dem_bounds_lonlat([Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)])
+        return CRS.from_user_input(utm_crs((w + e) / 2.0, (s + n) / 2.0))
+    try:
+        return CRS.from_user_input(crs)
+    except Exception as exc:  # pyproj/rasterio raise several types for unknown CRS strings
+        raise InputError(f"not a coordinate reference system: {crs!r} ({exc})", argument="crs") from None
+
+
 def synthetic_dem_names(paths) -> list[str]:
     """Names of the DEMs whose metadata says SYNTHETIC (stand-ins): outputs on them are demonstrations."""
     names = []
@@ -174,6 +195,11 @@ def working_grid(src_grid: Grid, crs, res_m: float, bounds=None) -> Grid:
     top = np.ceil(top / res_m) * res_m
     width = int(np.ceil((right - left) / res_m))
     height = int(np.ceil((top - bottom) / res_m))
+    if width * height > MAX_GRID_CELLS:
+        raise InputError(f"the working grid would be {width:,} x {height:,} cells of {res_m:g} m "
+                         f"({width * height * 4 / 2**30:,.0f} GiB of heights) in {crs.to_string()}: the terrain is "
+                         "far from that CRS's zone or very large; use --crs auto (the terrain's UTM zone) or a "
+                         "coarser --resolution-m", argument="crs")
     return Grid(height, width, from_origin(left, top, res_m, res_m), crs)
 
 
@@ -186,8 +212,9 @@ def _same_grid(a: Grid, crs: CRS, res_m: float) -> bool:
 def load_terrain(paths, crs, res_m: float, bounds=None, partial: bool = False) -> Terrain:
     """Read, mosaic, void-fill and reproject DEM tiles to a metric working grid.
 
-    ``crs`` is the working (projected) CRS and ``res_m`` its cell size in metres; a study's are
-    ``settings.study.crs`` and ``settings.study.resolution_m`` (EPSG:32648 and 30 m by default).
+    ``crs`` is the working (projected) CRS, or ``"auto"`` for the UTM zone of the tiles' centre, and
+    ``res_m`` its cell size in metres; a study's are ``settings.study.crs`` and
+    ``settings.study.resolution_m`` ("auto" and 30 m by default).
 
     Cells of the working grid outside the DEM are NaN (only possible without ``bounds``,
     or with ``partial``).
@@ -207,6 +234,7 @@ def load_terrain(paths, crs, res_m: float, bounds=None, partial: bool = False) -
     (200.0, 'float32', ('dem_demo.tif',))
     """
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    crs = resolve_crs(crs, paths)
     heights, src_grid, voids = read_mosaic(paths)
     names = ", ".join(p.name for p in paths)
     if voids:
