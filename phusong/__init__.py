@@ -16,6 +16,9 @@ The public API, for planners in notebooks::
     coverage.to_run_folder("run")                                # what `phusong simulate` writes
     gaps.to_geopackage("gaps.gpkg"); gaps.write_scorecard("report")
 
+    plan = phusong.plan_study(settings, "run", "gaps.gpkg", ["N21E106.hgt"], "sites.csv", "plan")
+    plan.actions, plan.total_cost, plan.gap_pct                  # what to build, for how much, how close to optimal
+
 Names are imported on first use, so that ``import phusong`` (and ``phusong --help``) stay fast.
 """
 from __future__ import annotations
@@ -43,6 +46,8 @@ _API = {
     "simulate": ("phusong.pipeline", "simulate"),
     "analyse": ("phusong.pipeline", "analyse"),
     "run_study": ("phusong.pipeline", "run_study"),
+    "plan_study": ("phusong.pipeline", "plan_study"),
+    "Plan": ("phusong.planning.plan", "Plan"),
     "Coverage": ("phusong.coverage.network", "Coverage"),
     "FootprintCache": ("phusong.coverage.cache", "FootprintCache"),
     "GapResult": ("phusong.gaps.rules", "GapResult"),
@@ -50,7 +55,7 @@ _API = {
 }
 __all__ = ["__version__", "Settings", "Layer", "InputError", "PhusongError", "load_terrain", "Terrain", "read_sites",
            "validate_sites", "read_boundaries", "read_points", "read_zones", "read_population", "load_targets",
-           "simulate", "analyse", "run_study", "Coverage", "FootprintCache", "GapResult", "coverage_map"]
+           "simulate", "analyse", "run_study", "plan_study", "Plan", "Coverage", "FootprintCache", "GapResult", "coverage_map"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from .coverage.cache import FootprintCache
@@ -62,7 +67,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from .errors import InputError, PhusongError
     from .gaps.rules import GapResult
     from .outputs.maps import build_map as coverage_map
-    from .pipeline import analyse, run_study, simulate
+    from .pipeline import analyse, plan_study, run_study, simulate
+    from .planning.plan import Plan
     from .settings import Layer, Settings
     from .sites import read_sites, validate_sites
 

@@ -113,6 +113,19 @@ def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
     return df.map(lambda v: "" if v is None else str(v).strip())
 
 
+def read_toml(path) -> dict:
+    """A TOML file's tables; a missing file or bad TOML is an :class:`InputError` naming the file."""
+    import tomllib
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such file", path=path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid TOML ({exc})", path=path) from None
+
+
 def write_csv(df: pd.DataFrame, path, *, comments=(), index: bool = False) -> None:
     """Write ``df`` as UTF-8 CSV with a byte-order mark (so that Excel shows Vietnamese text right), after
     any ``# comment`` lines. ``path`` may be an open text file. Every phusong reader accepts the mark."""

@@ -247,7 +247,7 @@ def load_gap_inputs(settings: Settings, grid: Grid, *, communes=None, sites=None
 
 def analyse(coverage: Coverage, communes: gpd.GeoDataFrame, *, centres=None, villages=None, settlements=None,
             zones=None, sites=None, population=None, indicators=None, targets: list[Target] | None = None,
-            settings: Settings | None = None, title: str | None = None) -> GapResult:
+            settings: Settings | None = None, title: str | None = None, polygons: bool = True) -> GapResult:
     """Communes, centres, villages, industrial zones and population of ``coverage`` against the targets.
 
     Parameters
@@ -269,6 +269,8 @@ def analyse(coverage: Coverage, communes: gpd.GeoDataFrame, *, centres=None, vil
         The gap rules (``settings.gaps``); default: the coverage's settings.
     title : str, optional
         Heading of reports (default: from the study name).
+    polygons : bool
+        Also trace the covered area as polygons (the GeoPackage's ``coverage_<tech>`` layers).
 
     Returns
     -------
@@ -289,7 +291,7 @@ def analyse(coverage: Coverage, communes: gpd.GeoDataFrame, *, centres=None, vil
                            rsrp=coverage.rsrp_dbm, centres=centres, villages=villages, zones=zones, sites=sites,
                            population=population, indicators=indicators, zone_share_pct=rules.zone_share_pct,
                            centre_rule=rules.centre_rule, population_field=rules.population_field,
-                           settlements=settlements)
+                           settlements=settlements, polygons=polygons)
     result.title = title or f"Coverage scorecard — {settings.study.name}"
     result.demonstration = coverage.demonstration
     return result
@@ -447,6 +449,28 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
     and analyses its gaps again: the plan's "after" values are that re-run's. Returns the
     :class:`~phusong.planning.Plan` (and writes ``plan.gpkg``, ``sites_after.csv``, ``plan.md``,
     ``plan.html``, ``plan.json`` when ``out_dir`` is given).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import phusong
+    >>> from phusong.data.demo import example_inputs
+    >>> p = example_inputs()
+    >>> settings = phusong.Settings.from_dict({
+    ...     "study": {"resolution_m": 400},
+    ...     "inputs": {"terrain": [str(p.dem)], "sites": str(p.sites),
+    ...                "communes": {"path": str(p.areas), "layer": "communes"},
+    ...                "centres": {"path": str(p.areas), "layer": "commune_centres"}},
+    ...     "model": {"radius_km": 4},
+    ...     "plan": {"target_ids": ["T25-5G-CENTRES"], "milp_time_limit_s": 5}})
+    >>> out = Path(tempfile.mkdtemp())
+    >>> _ = phusong.run_study(settings, out / "run")
+    >>> plan = phusong.plan_study(settings, out / "run", out / "run" / "gaps.gpkg", [p.dem], p.sites, out / "plan")
+    >>> plan.targets.set_index("target_id").loc["T25-5G-CENTRES", "status_after"]
+    'met'
+    >>> plan.total_cost == plan.actions["cost"].sum(), 0 <= plan.gap_pct <= 100
+    (True, True)
     """
     from .data.boundaries import read_population as read_pop
     from .gaps.rules import polygon_ids, spread_counts
@@ -499,7 +523,7 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
 
     def gaps_of(cov, site_table):
         return analyse(cov, communes, centres=centres, villages=villages, settlements=settlements, zones=zones,
-                       sites=site_table, population=people, targets=targets, settings=settings)
+                       sites=site_table, population=people, targets=targets, settings=settings, polygons=False)
 
     before = gaps_of(coverage, existing)
     demand = build_demand(before, coverage.covered, grid, targets, settings.plan.target_ids, people, commune_ids)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Mapping
@@ -344,14 +343,10 @@ class Settings:
     @classmethod
     def from_toml(cls, path) -> Settings:
         """Settings from a scenario file (relative paths in it are relative to the file)."""
+        from ._tables import read_toml
+
         path = Path(path)
-        if not path.is_file():
-            raise InputError("no such file", path=path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"not valid TOML ({exc})", path=path) from None
-        return cls.from_dict(data, path.parent, source=path)
+        return cls.from_dict(read_toml(path), path.parent, source=path)
 
     def to_dict(self) -> dict:
         """The tables as plain values (paths as text): what run.json records."""

@@ -51,7 +51,7 @@ def command(run_dir, gaps_gpkg, dems, sites_path, population, scenario, out_dir,
     name = params.pop("study__name")
     tables: dict = {"study": {"name": name} if name else {}}
     if scenario is not None:
-        import tomllib
+        from .._tables import read_toml
         from ..settings import Settings
         base = Settings.from_toml(scenario)   # validates the whole file
         tables["plan"] = {k: v for k, v in base.to_dict()["plan"].items() if v is not None}
@@ -59,7 +59,7 @@ def command(run_dir, gaps_gpkg, dems, sites_path, population, scenario, out_dir,
         params = {k: v for k, v in params.items()
                   if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
         if name is None:
-            name = tomllib.loads(scenario.read_text(encoding="utf-8")).get("study", {}).get("name")
+            name = read_toml(scenario).get("study", {}).get("name")
             tables["study"] = {"name": name} if name else {}
     settings = settings_from(params, **tables)
     if name is None:

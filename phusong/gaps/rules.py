@@ -169,12 +169,13 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
             sites: gpd.GeoDataFrame | None = None, population: np.ndarray | None = None,
             indicators: pd.DataFrame | None = None, zone_share_pct: float = DEFAULT_ZONE_SHARE_PCT,
             centre_rule: str = "cell", population_field: str | None = None,
-            settlements: gpd.GeoDataFrame | None = None) -> GapResult:
+            settlements: gpd.GeoDataFrame | None = None, polygons: bool = True) -> GapResult:
     """Measure every unit and every target. ``covered`` maps technology to a uint8 raster (1/0/255).
 
     ``settlements`` (see :func:`phusong.data.boundaries.population_points`) stand in for villages
     when there is no village layer, and are labelled as a proxy. The rules (cells, centres, zones,
     population) are the module's; :func:`phusong.analyse` calls this with a run's :class:`Settings`.
+    ``polygons=False`` leaves out the covered-area polygons (for the GeoPackage and maps only).
     """
     rsrp = rsrp or {}
     techs = [t for t in ("4G", "5G", "NB-IoT") if t in covered]
@@ -281,7 +282,7 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
     communes["missed_targets"] = communes["code"].map(lambda c: ", ".join(missed.get(c, [])))
     if sites is not None:
         sites = sites.to_crs(grid.crs)
-    coverage = {t: coverage_polygons(covered[t], grid, t) for t in techs}
+    coverage = {t: coverage_polygons(covered[t], grid, t) for t in techs} if polygons else {}
     return GapResult(communes, centres, villages, zones, sites, pd.DataFrame(target_rows), villages_are_proxy, notes,
                      coverage)
 

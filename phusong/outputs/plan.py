@@ -18,18 +18,11 @@ from .. import __version__
 from .._atomic import atomic_dir
 from .._markup import html_text, markdown_text as md
 from .._tables import write_csv
+from .geopackage import _plain
 from .qgis_styles import _marker, _qml, categorised, embed_styles, graduated
 
 DEMO_TEXT = ("DEMONSTRATION — computed on synthetic or generated inputs (stand-in terrain and/or generated sites). "
              "Not a plan for any real network.")
-
-
-def _plain(gdf):
-    out = gdf.copy()
-    for col in out.columns:
-        if out[col].dtype == bool:
-            out[col] = out[col].astype("int8")
-    return out
 
 
 def _styles() -> dict[str, str]:

@@ -29,12 +29,12 @@ A costs file sets any of these keys, and the carrier templates per technology::
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .._tables import read_toml
 from ..errors import InputError
 from ..sites.schema import BY_NAME
 
@@ -103,12 +103,7 @@ def load_costs(path=None) -> Costs:
     if path is None:
         return Costs()
     path = Path(path)
-    if not path.is_file():
-        raise InputError("no such file", path=path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid TOML ({exc})", path=path) from None
+    data = read_toml(path)
     known = {f.name for f in dataclasses.fields(Costs)} - {"source"}
     for key in data:
         if key not in known:

@@ -33,7 +33,16 @@ class Plan:
     its score and ``selected``), ``unreachable`` (units no candidate covers, people per commune),
     ``communes`` (before/after), ``targets`` (before, after the verifying re-run, goal, status),
     ``sites_after`` (the whole site list after the plan, site-list schema), ``curve`` (cost versus
-    attainment in build order).
+    attainment in build order). ``proposal`` holds the covering instance and the solution, for analysis.
+
+    Examples
+    --------
+    :func:`phusong.plan_study` returns one (its example runs a whole plan):
+
+    >>> import phusong
+    >>> [f for f in ("actions", "candidates", "unreachable", "targets", "total_cost", "gap_pct")
+    ...  if f in phusong.Plan.__dataclass_fields__]
+    ['actions', 'candidates', 'unreachable', 'targets', 'total_cost', 'gap_pct']
     """
 
     actions: gpd.GeoDataFrame

@@ -70,7 +70,7 @@ def compute_reach(candidates: pd.DataFrame, cand_cells: pd.DataFrame, heights: n
     for j, cand in enumerate(tqdm(candidates.itertuples(index=False), total=len(candidates), desc="candidates",
                                   unit="site", disable=not progress or None, leave=False)):
         sub = by_candidate.get(cand.candidate_id)
-        empty = np.zeros(0, np.int64)
+        empty = np.zeros(0, np.int32)
         if sub is None or len(sub) == 0:
             point_hits.append((empty, j))
             pop_cells.append(empty)
@@ -95,7 +95,7 @@ def compute_reach(candidates: pd.DataFrame, cand_cells: pd.DataFrame, heights: n
         point_hits.append((idx[hit], j))
         if people is not None and sig is not None and cov5.any():
             wr, wc = np.nonzero(cov5 & (people[r0:r0 + nrow, c0:c0 + ncol] > 0))
-            flat = (wr + r0).astype(np.int64) * width + (wc + c0)
+            flat = ((wr + r0).astype(np.int64) * width + (wc + c0)).astype(np.int32)  # < 2**31 cells (terrain)
             sig[flat] ^= keys[j]
             pop_cells.append(flat)
         else:
