@@ -34,7 +34,7 @@ def settings_dict(a) -> dict:
                        "zones": {"path": str(LS / "industrial_zones_approx.csv"), "id_field": "code"}},
             "model": {"radius_km": a.radius_km},
             "gaps": {"settlement_min_people": 50},
-            "plan": {"max_new_sites": a.max_new_sites, "new_site_spacing_m": 1200, "new_sites_per_cluster": 6,
+            "plan": {"max_new_sites": a.max_new_sites, "new_site_spacing_m": 1200, "new_sites_per_cluster": 8,
                      "new_site_search_km": 5, "milp_time_limit_s": a.milp_s}}
 
 

@@ -527,6 +527,10 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
 
     before = gaps_of(coverage, existing)
     demand = build_demand(before, coverage.covered, grid, targets, settings.plan.target_ids, people, commune_ids)
+    # only the study area and the labels of the run are needed from here: free its rasters (~1 GB a province)
+    area_mask = next(iter(coverage.covered.values())) != 255
+    demonstration = coverage.demonstration
+    del coverage
     listed_rows = None
     plan_s = settings.plan
     if plan_s.candidates != "auto":
@@ -542,7 +546,6 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
                          argument="candidates")
     from .coverage.cache import terrain_key
     t_sel = time.perf_counter()
-    area_mask = next(iter(coverage.covered.values())) != 255
     proposal = planning.propose(candidates, cells, terrain.array, grid, settings, demand, cache=cache,
                                 tkey=terrain_key(terrain.array, grid), area_mask=area_mask,
                                 patterns=read_antenna_patterns(cells), progress=progress)
@@ -553,11 +556,12 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
     t_ver = time.perf_counter()
     after_sites = _as_sites(after_table)
     after_cov = simulate(terrain, after_sites, settings, area_mask=area_mask, cache=cache, progress=progress,
-                         demonstration=coverage.demonstration)
+                         demonstration=demonstration)
     after = gaps_of(after_cov, after_sites[after_sites["status"] != "candidate"])
+    del after_cov
     repaired = _repair_notes(proposal, before, after)
     timings["verification_s"] = round(time.perf_counter() - t_ver, 2)
-    result = _assemble_plan(proposal, before, after, after_table, costs, settings, coverage.demonstration,
+    result = _assemble_plan(proposal, before, after, after_table, costs, settings, demonstration,
                             notes + demand.notes + proposal.instance.notes + proposal.solution.notes + repaired,
                             bool(getattr(sites, "attrs", {}).get("generated")))
     result.timings = {**timings, "total_s": round(time.perf_counter() - t0, 2)}

@@ -98,7 +98,7 @@ def test_plan_outputs(planned):
     curve = pyogrio.read_dataframe(planned / "plan.gpkg", layer="curve")
     assert curve["cumulative_cost"].iloc[-1] == pytest.approx(plan["total_cost"])
     # sites_after.csv: the old rows unchanged, the plan's cells added as planned, still labelled
-    after = (planned / "sites_after.csv").read_text(encoding="utf-8")
+    after = (planned / "sites_after.csv").read_text(encoding="utf-8-sig")
     assert after.startswith("# GENERATED")
     table = pd.read_csv(planned / "sites_after.csv", comment="#")
     assert (table["status"] == "planned").sum() == actions["sectors"].sum()

@@ -33,6 +33,7 @@ from scipy import sparse
 from .reach import Instance
 
 EPS = 1e-9
+TOL = 1e-9   # relative slack on requirements: float sums only (a 0.1-person cell still counts)
 
 
 @dataclass
@@ -95,7 +96,7 @@ class _State:
         return np.bincount(self.target_of[lost], weights=self.weight[lost], minlength=len(self.req))
 
     def done(self) -> bool:
-        return bool(np.all(self.got >= self.req - 1e-6 * np.maximum(self.req, 1.0)))
+        return bool(np.all(self.got >= self.req - TOL * np.maximum(self.req, 1.0)))
 
     def attainment(self) -> dict:
         return {t: (1.0 if self.req[k] <= 0 else float(min(self.got[k] / self.req[k], 1.0)))
@@ -161,7 +162,7 @@ def _local_search(st: _State, chosen: list[int], cost: np.ndarray, rounds: int =
     for _ in range(rounds):
         improved = False
         for j in sorted(chosen, key=lambda k: -cost[k]):        # drop, dearest first
-            if np.all(st.got - st.loss_if_removed(j) >= st.req - 1e-6 * np.maximum(st.req, 1.0)):
+            if np.all(st.got - st.loss_if_removed(j) >= st.req - TOL * np.maximum(st.req, 1.0)):
                 st.remove(j)
                 chosen.remove(j)
                 improved = True
@@ -176,7 +177,7 @@ def _local_search(st: _State, chosen: list[int], cost: np.ndarray, rounds: int =
                 u = st.units_of(k)
                 new = u[st.count[u] == 0]
                 add = np.bincount(st.target_of[new], weights=st.weight[new], minlength=len(st.req))
-                if np.all(add >= short - 1e-6 * np.maximum(st.req, 1.0)) and (best is None or cost[k] < cost[best]):
+                if np.all(add >= short - TOL * np.maximum(st.req, 1.0)) and (best is None or cost[k] < cost[best]):
                     best = int(k)
             if best is None:
                 st.add(j)
@@ -222,10 +223,51 @@ def _model(inst: Instance, budget: float | None, max_sites: int | None):
         c = np.concatenate([np.zeros(n_c + n_u), -np.where(req > 0, 1.0, 0.0)])
     else:
         rows.append(LinearConstraint(sparse.hstack([sparse.csr_matrix((len(tids), n_c)), tw]).tocsr(),
-                                     req - 1e-6 * np.maximum(req, 1.0), np.inf))
+                                     req - TOL * np.maximum(req, 1.0), np.inf))
         c = np.concatenate([inst.cost, np.zeros(n_u)])
     integrality = np.concatenate([np.ones(n_c), np.zeros(n_u + n_a)])
     return c, integrality, Bounds(np.zeros(n), np.ones(n)), rows
+
+
+def _cover_model(inst: Instance):
+    """The least-cost model, reduced: a target that must reach every reachable unit takes covering rows
+    ``Σ_{j ∈ S_u} x_j ≥ 1`` (no ``y``); a unit only one candidate covers forces that candidate (``x_j = 1``)
+    and drops the rows it covers; only targets with a lower goal keep ``y`` variables."""
+    from scipy.optimize import Bounds, LinearConstraint
+
+    n_c = inst.cover.shape[1]
+    tids = inst.target_ids
+    unit_t = inst.units["target_id"].to_numpy() if len(inst.units) else np.zeros(0, object)
+    full_t = {t for t in tids if inst.required[t] > 0 and inst.required[t] >= inst.reachable[t] - 1e-9}
+    part_t = [t for t in tids if inst.required[t] > 0 and t not in full_t]
+    full_rows = np.flatnonzero(np.isin(unit_t, list(full_t)))
+    cover_full = inst.cover[full_rows]
+    single = np.diff(cover_full.indptr) == 1
+    forced = np.unique(cover_full.indices[cover_full.indptr[:-1][single]]) if single.any() else np.zeros(0, int)
+    lower = np.zeros(n_c)
+    lower[forced] = 1.0
+    if len(forced):
+        hit = np.asarray(cover_full[:, forced].sum(axis=1)).ravel() > 0
+        cover_full = cover_full[~hit]
+    part_rows = np.flatnonzero(np.isin(unit_t, part_t))
+    n_p = len(part_rows)
+    rows = []
+    if cover_full.shape[0]:
+        rows.append(LinearConstraint(sparse.hstack([cover_full, sparse.csr_matrix((cover_full.shape[0], n_p))]).tocsr(),
+                                     1.0, np.inf))
+    if n_p:
+        weight = inst.units["weight"].to_numpy(float)[part_rows]
+        tk = {t: k for k, t in enumerate(part_t)}
+        t_of = np.array([tk[t] for t in unit_t[part_rows]], np.int64)
+        req = np.array([inst.required[t] for t in part_t])
+        rows.append(LinearConstraint(sparse.hstack([-inst.cover[part_rows], sparse.identity(n_p)]).tocsr(),
+                                     -np.inf, 0.0))
+        tw = sparse.csr_matrix((weight, (t_of, np.arange(n_p))), shape=(len(part_t), n_p))
+        rows.append(LinearConstraint(sparse.hstack([sparse.csr_matrix((len(part_t), n_c)), tw]).tocsr(),
+                                     req - TOL * np.maximum(req, 1.0), np.inf))
+    c = np.concatenate([inst.cost, np.zeros(n_p)])
+    integrality = np.concatenate([np.ones(n_c), np.zeros(n_p)])
+    return c, integrality, Bounds(np.concatenate([lower, np.zeros(n_p)]), np.ones(n_c + n_p)), rows
 
 
 def lp_bound(inst: Instance, budget: float | None = None, max_sites: int | None = None) -> float | None:
@@ -234,7 +276,10 @@ def lp_bound(inst: Instance, budget: float | None = None, max_sites: int | None 
 
     if inst.cover.shape[0] == 0:
         return 0.0
-    c, integrality, bounds, rows = _model(inst, budget, max_sites)
+    limited = budget is not None or max_sites is not None
+    c, integrality, bounds, rows = _model(inst, budget, max_sites) if limited else _cover_model(inst)
+    if not rows:
+        return float(c @ bounds.lb)
     res = milp(c, integrality=np.zeros_like(integrality), bounds=bounds, constraints=rows)
     if res.status != 0 or res.fun is None:
         return None
@@ -245,7 +290,11 @@ def solve_milp(inst: Instance, time_limit_s: float, budget: float | None = None,
     """The exact model with HiGHS: (chosen indices or None, objective, dual bound, optimal?)."""
     from scipy.optimize import milp
 
-    c, integrality, bounds, rows = _model(inst, budget, max_sites)
+    limited = budget is not None or max_sites is not None
+    c, integrality, bounds, rows = _model(inst, budget, max_sites) if limited else _cover_model(inst)
+    if not rows:   # every requirement met by the forced candidates alone
+        chosen = [int(j) for j in np.flatnonzero(bounds.lb[:inst.cover.shape[1]] > 0.5)]
+        return chosen, float(c @ bounds.lb), float(c @ bounds.lb), True
     res = milp(c, integrality=integrality, bounds=bounds, constraints=rows,
                options={"time_limit": float(time_limit_s), "disp": False})
     dual = getattr(res, "mip_dual_bound", None)

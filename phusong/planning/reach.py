@@ -109,17 +109,26 @@ def _instance(candidates, demand: Demand, grid: Grid, point_hits, pop_cells, sig
     gains = pd.DataFrame(index=candidates["candidate_id"].to_numpy())
     start = 0
 
-    def add_units(target_id, weights, labels, communes, rows, cols):
-        """Merge units with identical covering sets; return the merged block's row count."""
+    def add_units(target_id, weights, labels, communes, rows, cols, merged=False):
+        """Merge units with identical covering sets (``merged``: they are already); return the units
+        no candidate reaches."""
         nonlocal start
         m = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(weights), n_c))
         m.sum_duplicates()
         m.data[:] = 1.0
-        keys = [m.indices[m.indptr[i]:m.indptr[i + 1]].tobytes() for i in range(m.shape[0])]
         reach = np.diff(m.indptr) > 0
+        gains[target_id] = np.asarray(m.T @ np.asarray(weights, float)).ravel()
+        if merged:
+            keep = np.flatnonzero(reach)
+            unit_frames.append(pd.DataFrame({"weight": np.asarray(weights)[keep], "members": 1,
+                                             "label": np.asarray(labels)[keep],
+                                             "commune_code": np.asarray(communes)[keep], "target_id": target_id}))
+            blocks.append(m[keep])
+            start += len(keep)
+            return pd.DataFrame(index=np.flatnonzero(~reach))
+        keys = [m.indices[m.indptr[i]:m.indptr[i + 1]].tobytes() for i in range(m.shape[0])]
         frame = pd.DataFrame({"key": keys, "weight": weights, "label": labels, "commune_code": communes,
                               "reach": reach})
-        gains[target_id] = np.asarray(m.T @ np.asarray(weights, float)).ravel()
         grouped = frame[frame["reach"]].groupby("key", sort=False)
         merged = grouped.agg(weight=("weight", "sum"), members=("weight", "size"), label=("label", "first"),
                              commune_code=("commune_code", "first")).reset_index()
@@ -175,16 +184,17 @@ def _instance(candidates, demand: Demand, grid: Grid, point_hits, pop_cells, sig
         for j, flat in enumerate(pop_cells):
             if len(flat):
                 u = np.unique(unit_of_cell[flat])
-                pop_rows.append(u)
-                pop_cols.append(np.full(len(u), j))
+                pop_rows.append(u.astype(np.int32))
+                pop_cols.append(np.full(len(u), j, np.int32))
         rows_a = np.concatenate(pop_rows) if pop_rows else np.zeros(0, int)
         cols_a = np.concatenate(pop_cols) if pop_cols else np.zeros(0, int)
         cid = demand.commune_ids.ravel()
         rep_cell = np.zeros(len(uniq), np.int64)
         rep_cell[inv[::-1]] = np.flatnonzero(reach)[::-1]
         code_of = np.concatenate([[""], demand.communes["code"].astype(str).to_numpy()])
+        del pop_cells[:]
         add_units(demand.population_target, weights, np.array([f"{m:.0f} people" for m in weights], object),
-                  code_of[cid[rep_cell]], rows_a, cols_a)
+                  code_of[cid[rep_cell]], rows_a, cols_a, merged=True)
         lost_people = np.bincount(cid[populated & (sig == 0)], weights=people[populated & (sig == 0)],
                                   minlength=len(code_of))
         for k in np.flatnonzero(lost_people[1:] >= 0.5) + 1:
