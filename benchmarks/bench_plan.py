@@ -1,7 +1,8 @@
 """The rollout planner on the province: time, memory, cost, optimality gap, and two naive strategies.
 
 Usage:  .venv/bin/python benchmarks/bench_plan.py [--resolution-m 30] [--radius-km 10] [--sites 150]
-                                                  [--max-new-sites 1500] [--out /tmp/phusong-bench-plan]
+                                                  [--max-new-sites 1500] [--targets IDS] [--out DIR]
+        .venv/bin/python benchmarks/bench_plan.py --stage plan --out DIR --targets IDS   # again, warm cache
 Needs ../shared (or PHUSONG_SHARED). DEMONSTRATION: the real 65 Lạng Sơn communes, their centres,
 the approximate industrial zones and WorldPop settlements, on the SYNTHETIC stand-in terrain with a
 GENERATED 4G-heavy site list. Two processes, each timed and measured (peak RSS) on its own:
@@ -35,7 +36,8 @@ def settings_dict(a) -> dict:
             "model": {"radius_km": a.radius_km},
             "gaps": {"settlement_min_people": 50},
             "plan": {"max_new_sites": a.max_new_sites, "new_site_spacing_m": 1200, "new_sites_per_cluster": 8,
-                     "new_site_search_km": 5, "milp_time_limit_s": a.milp_s}}
+                     "new_site_search_km": 5, "milp_time_limit_s": a.milp_s,
+                     **({"target_ids": a.targets.split(",")} if a.targets else {})}}
 
 
 def stage_run(a):
@@ -101,6 +103,7 @@ def main():
     ap.add_argument("--sites", type=int, default=150)
     ap.add_argument("--max-new-sites", type=int, default=1500)
     ap.add_argument("--milp-s", type=float, default=60.0)
+    ap.add_argument("--targets", help="Target ids (default: the planner's four).")
     ap.add_argument("--out", default="/tmp/phusong-bench-plan")
     ap.add_argument("--stage", choices=["run", "plan"], help=argparse.SUPPRESS)
     a = ap.parse_args()

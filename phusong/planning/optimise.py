@@ -324,8 +324,12 @@ def optimise(inst: Instance, *, budget: float | None = None, max_sites: int | No
             better = (sum(st.attainment().values()) > sum(sol.attainment.values()) + EPS) if limited else \
                 (st.done() and float(inst.cost[chosen].sum()) < sol.cost - EPS)
             if better:
+                heuristic = sol
                 sol = Solution(sorted(chosen), float(inst.cost[chosen].sum()), st.attainment(),
-                               "exact (HiGHS MILP)" if optimal else "HiGHS MILP (time limit)", timings=sol.timings)
+                               "exact (HiGHS MILP)" if optimal else "HiGHS MILP (time limit)", timings=sol.timings,
+                               notes=sol.notes)
+                sol.notes.append(f"the heuristic alone: {len(heuristic.chosen)} actions costing {heuristic.cost:,.0f} "
+                                 f"(attainment {sum(heuristic.attainment.values()):.3f} of {len(heuristic.attainment)})")
             elif optimal:
                 sol.method += " (proved optimal by HiGHS)"
         if dual is not None and np.isfinite(dual):
