@@ -269,7 +269,7 @@ SECTIONS = {"study": StudySettings, "inputs": InputSettings, "model": ModelSetti
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a study needs, one frozen object: ``study``, ``inputs``, ``model``, ``coverage``, ``gaps``.
+    """Everything a study needs, one frozen object: ``study``, ``inputs``, ``model``, ``coverage``, ``gaps``, ``plan``.
 
     Build it with :meth:`from_toml` (a scenario file), :meth:`from_dict` (the same tables as a dict) or
     directly; change one value with :meth:`replace`.

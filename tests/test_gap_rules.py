@@ -250,3 +250,83 @@ def test_a_commune_is_found_by_code_without_leading_zeros_or_by_name():
     twins = communes.assign(name=["Xã A", "Phường A", "Xã B", "Xã C"])
     with pytest.raises(InputError, match="names more than one commune"):
         find_commune(twins, "a")
+
+
+def _brute_points(covered, grid, xs, ys, rule):
+    """Every cell centre of the grid measured against every point: no windows, no index arithmetic."""
+    t = grid.transform
+    rows, cols = np.mgrid[0:grid.height, 0:grid.width]
+    cx, cy = t.c + (cols + 0.5) * t.a, t.f + (rows + 0.5) * t.e
+    out = []
+    for x, y in zip(xs, ys):
+        if rule[0] == "cell":
+            hit = (x >= cx - t.a / 2) & (x < cx + t.a / 2) & (y <= cy - t.e / 2) & (y > cy + t.e / 2)
+            out.append(bool(covered[hit].any()) if hit.any() else False)
+        else:
+            near = np.hypot(cx - x, cy - y) <= rule[1]
+            out.append(bool(near.any()) and 100.0 * covered[near].mean() >= rule[2])
+    return np.array(out)
+
+
+def test_points_against_brute_force_on_a_projected_grid():
+    """Cell and buffer rules on a grid far from the origin (as UTM is), with points outside it, on its
+    edges and on cell edges, radii that fall exactly on cell centres and shares exactly at the threshold."""
+    grid = Grid(12, 9, Affine(30.0, 0, 612_345.0, 0, -30.0, 2_412_000.0), CRS)
+    rng = np.random.default_rng(7)
+    covered = (rng.random((12, 9)) < 0.5).astype(np.uint8)
+    x0, y1 = grid.transform.c, grid.transform.f
+    xs = np.concatenate([rng.uniform(x0 - 60, x0 + 330, 60), x0 + 30.0 * np.arange(10), [x0 - 0.1, x0 + 270.0]])
+    ys = np.concatenate([rng.uniform(y1 - 420, y1 + 60, 60), y1 - 30.0 * np.arange(10), [y1 - 15, y1 - 15]])
+    points = gpd.GeoSeries(gpd.points_from_xy(xs, ys), crs=CRS)
+    for rule in [("cell",), ("buffer", 30.0, 50.0), ("buffer", 45.0, 40.0), ("buffer", 60.0, 50.25),
+                 ("buffer", 90.0, 60.0), ("buffer", 15.0, 100.0)]:
+        np.testing.assert_array_equal(points_covered(covered, grid, points, rule),
+                                      _brute_points(covered, grid, xs, ys, rule), err_msg=str(rule))
+    # exactly at the threshold: 2 of the 4 cells within 30 m of a cell corner
+    corner = gpd.GeoSeries([shapely.Point(x0 + 60.0, y1 - 60.0)], crs=CRS)
+    block = np.zeros((12, 9), np.uint8)
+    block[1, 1] = block[2, 2] = 1                 # the four cells meeting at the corner: (1,1) (1,2) (2,1) (2,2)
+    radius = 30.0 * np.sqrt(0.5) + 1e-9           # exactly reaches their four centres
+    assert points_covered(block, grid, corner, ("buffer", radius, 50.0))[0]
+    assert not points_covered(block, grid, corner, ("buffer", radius, 50.25))[0]
+
+
+def test_percentages_are_rounded_to_two_decimals_and_met_targets_have_no_gap():
+    """1 of 3 centres is 33.33% (not 33.333...); a population target met has a gap of 0 people and no
+    failing commune; communes below it list it among their missed targets."""
+    centres = _gdf({"code": ["c1", "c2", "c3"], "name": ["A", "B", "C"]},
+                   [shapely.Point(50, 950), shapely.Point(950, 50), shapely.Point(950, 150)])
+    people = np.zeros((10, 10), np.float32)
+    people[:, :5] = 1.0                         # everyone in W, all under 5G (5G misses only row 9, col 0 ...)
+    people[9, 0] = 0.0                          # ... where nobody lives
+    result = _analyse(centres=centres, population=people)
+    t = result.targets.set_index("target_id")
+    assert t.loc["T25-5G-CENTRES", "value"] == 33.33
+    pop = t.loc["T30-5G-POP"]
+    assert pop["value"] == 100.0 and pop["met"] and pop["gap"] == 0
+    assert "T30-5G-POP" not in result.communes.set_index("code").loc["W", "missed_targets"]
+    people[0, 9] = 3.0                          # three people in E, where 5G does not reach
+    result = _analyse(centres=centres, population=people)
+    pop = result.targets.set_index("target_id").loc["T30-5G-POP"]
+    assert pop["value"] == round(100.0 * 49 / 52, 2) and pop["gap"] == 3
+    missed = result.communes.set_index("code")["missed_targets"]
+    assert "T30-5G-POP" in missed["E"] and "T30-5G-POP" not in missed["W"]
+
+
+def test_failing_units_without_names_and_indicators_without_source_or_date():
+    villages = _gdf({"code": ["v1", "v2"]}, [shapely.Point(950, 50), shapely.Point(50, 950)])
+    indicators = pd.DataFrame({"target_id": ["T25-SPEED-2X"], "value": [150.0], "source": ["MIC"]})
+    result = _analyse(villages=villages, indicators=indicators)
+    t = result.targets.set_index("target_id")
+    assert t.loc["T25-MBB-VILLAGES", "failing_units"] == "v1"
+    speed = t.loc["T25-SPEED-2X"]
+    assert speed["failing_units"] == "source: MIC ()" and speed["gap_unit"] == speed["unit"]
+
+
+def test_population_field_with_a_commune_smaller_than_a_cell():
+    """Its count lands on no cell (none is its own): nothing breaks, the others are spread evenly."""
+    communes = _gdf({"code": ["W", "E", "tiny"], "name": ["W", "E", "tiny"], "pop": [500.0, 200.0, 7.0]},
+                    [shapely.box(0, 0, 500, 1000), shapely.box(500, 0, 1000, 1000), shapely.box(10, 10, 20, 20)])
+    result = analyse(_covered(), GRID, communes, load_targets(), population_field="pop")
+    people = result.communes.set_index("code")["population"]
+    assert people["W"] == 500 and people["E"] == 200 and people["tiny"] == 0
