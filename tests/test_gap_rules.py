@@ -314,13 +314,47 @@ def test_percentages_are_rounded_to_two_decimals_and_met_targets_have_no_gap():
 
 
 def test_failing_units_without_names_and_indicators_without_source_or_date():
-    villages = _gdf({"code": ["v1", "v2"]}, [shapely.Point(950, 50), shapely.Point(50, 950)])
-    indicators = pd.DataFrame({"target_id": ["T25-SPEED-2X"], "value": [150.0], "source": ["MIC"]})
+    villages = _gdf({"code": ["v1", "v2", "v3"]}, [shapely.Point(950, 50), shapely.Point(50, 950),
+                                                   shapely.Point(850, 150)])
+    indicators = pd.DataFrame({"target_id": ["T25-SPEED-2X", "T30-IPV6-90"], "value": [150.0, 40.0],
+                               "source": ["MIC", None], "date": [None, "2026-06"]})
     result = _analyse(villages=villages, indicators=indicators)
     t = result.targets.set_index("target_id")
-    assert t.loc["T25-MBB-VILLAGES", "failing_units"] == "v1"
+    assert t.loc["T25-MBB-VILLAGES", "failing_units"] == "v1; v3"
     speed = t.loc["T25-SPEED-2X"]
     assert speed["failing_units"] == "source: MIC ()" and speed["gap_unit"] == speed["unit"]
+    assert t.loc["T30-IPV6-90", "failing_units"] == "source:  (2026-06)"
+    bare = pd.DataFrame({"target_id": ["T25-SPEED-2X"], "value": [150.0]})       # the API: no source, no date
+    assert _analyse(indicators=bare).targets.set_index("target_id").loc["T25-SPEED-2X", "failing_units"] == \
+        "source:  ()"
+
+
+def test_zone_count_for_a_goal_that_is_not_a_whole_number_of_zones():
+    """67% of 3 zones is 2.01 zones: 3 are needed (rounding up), so with one 5G site the gap is 2."""
+    import dataclasses
+
+    targets = [dataclasses.replace(t, goal=67.0) if t.id == "T25-IZ-5G-BTS" else t for t in load_targets()]
+    result = analyse(_covered(), GRID, COMMUNES, targets, zones=ZONES, sites=_sites())
+    row = result.targets.set_index("target_id").loc["T25-IZ-5G-BTS"]
+    assert row["gap"] == 2 and not row["met"]
+
+
+def test_a_buffer_radius_exactly_at_cell_centres_includes_them():
+    """A point at a cell centre, radius one cell: the cell and its four neighbours (distance exactly 30 m)."""
+    grid = Grid(5, 5, Affine(30.0, 0, 612_000.0, 0, -30.0, 2_412_000.0), CRS)
+    covered = np.zeros((5, 5), np.uint8)
+    covered[2, 1] = covered[2, 3] = covered[1, 2] = 1      # 3 of the 5 cells within 30 m
+    point = gpd.GeoSeries([shapely.Point(*grid.xy(2, 2))], crs=CRS)
+    assert points_covered(covered, grid, point, ("buffer", 30.0, 60.0))[0]        # 3/5 = 60%
+    assert not points_covered(covered, grid, point, ("buffer", 29.999, 60.0))[0]  # the centre cell alone: 0%
+
+
+def test_a_commune_without_people_does_not_fail_the_population_target():
+    people = np.zeros((10, 10), np.float32)
+    people[:, 5:] = 1.0                        # everyone in E; W is empty
+    result = _analyse(population=people)
+    missed = result.communes.set_index("code")["missed_targets"]
+    assert "T30-5G-POP" in missed["E"] and "T30-5G-POP" not in missed["W"]
 
 
 def test_population_field_with_a_commune_smaller_than_a_cell():

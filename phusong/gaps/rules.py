@@ -287,6 +287,11 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
                      coverage)
 
 
+def _text(value) -> str:
+    """A table cell as text: missing (None, NaN) is empty."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
 def _label(df) -> list[str]:
     return [f"{c} {n}" for c, n in zip(df["code"], df["name"])]
 
@@ -324,13 +329,13 @@ def _evaluate_targets(targets, communes, centres, villages, zones, population, c
             covered = float((communes["population"] * communes["covered_pop_pct_5g"].fillna(0) / 100.0).sum())
             row.update(value=100.0 * covered / total if total else np.nan, gap_unit="people",
                        gap=round(max(t.goal / 100.0 * total - covered, 0.0)))
-            failing = communes[communes["covered_pop_pct_5g"].fillna(0) < t.goal]
+            failing = communes[(communes["population"] > 0) & (communes["covered_pop_pct_5g"] < t.goal)]
             row["_failing_communes"] = list(failing["code"])
         elif t.measure == "indicator" and t.id in ind:
             r = ind[t.id]
             value = float(r["value"])
             row.update(value=value, gap=max(t.goal - value, 0.0), gap_unit=t.unit,
-                       failing_units=f"source: {r.get('source', '')} ({r.get('date', '')})")
+                       failing_units=f"source: {_text(r.get('source'))} ({_text(r.get('date'))})")
         if np.isfinite(row["value"]):
             row["met"] = bool(row["value"] >= t.goal - 1e-9)
             row["status"] = "met" if row["met"] else "not met"
