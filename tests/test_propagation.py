@@ -386,3 +386,41 @@ def test_a_non_default_earth_radius_reaches_every_term_and_distance_models_in_th
             rma = evaluate_profile(d[:8], flat[:8], 35.0, 1.5, 3500.0, model="3gpp-rma")
             assert rma["los"] is los and rma["diffraction_db"] is None
             assert rma["loss_db"] == pytest.approx(_rma_by_hand(3.5, 7000.0, 35.0, 1.5, los), abs=1e-9)
+
+
+def test_los_rule_at_the_edge_of_visibility():
+    """P.526-15 eq. 52 by hand: over 20 km with both antennas 30 m above flat ground, the Earth bulge at
+    mid-path is d1·d2/(2·ae) = 10 km·10 km/(2·8,500 km) = 5.882 m, so a 24.112 m obstacle leaves the ray
+    clear by 6 mm and a 24.125 m one blocks it by 7 mm."""
+    from phusong.propagation.reference import evaluate_profile
+
+    d = np.array([0.0, 10.0, 20.0])
+    for h_mid, los in ((24.112, True), (24.125, False)):
+        h = np.array([0.0, h_mid, 0.0])
+        assert evaluate_profile(d, h, 30.0, 30.0, 1800.0)["los"] is los, h_mid
+    # with 6,371 km the bulge is 7.848 m: 22.14 m is then just clear, 22.16 m just blocked
+    for h_mid, los in ((22.14, True), (22.16, False)):
+        assert evaluate_profile(d, np.array([0.0, h_mid, 0.0]), 30.0, 30.0, 1800.0, 6371.0)["los"] is los
+
+
+def test_path_loss_and_reference_pass_their_earth_radius_and_model_on():
+    """`path_loss_db` and `reference_loss` are `evaluate_profile` with the radius and model they are given."""
+    from affine import Affine
+
+    from phusong.propagation.reference import evaluate_profile, path_loss_db, profile, reference_loss
+
+    d = np.linspace(0.0, 30.0, 31)
+    h = 200.0 + 80.0 * np.sin(d / 3.0)
+    for r, model in ((6371.0, "delta-bullington"), (6371.0, "bullington"), (8500.0, "bullington")):
+        want = evaluate_profile(d, h, 40.0, 10.0, 900.0, r, model)
+        assert path_loss_db(d, h, 40.0, 10.0, 900.0, r, model) == (want["loss_db"], want["los"])
+    assert path_loss_db(d, h, 40.0, 10.0, 900.0, 6371.0)[0] != pytest.approx(path_loss_db(d, h, 40.0, 10.0, 900.0)[0])
+    heights = (200.0 + 80.0 * np.sin(np.arange(40)[None, :] / 3.0) + np.zeros((40, 1))).astype(np.float32)
+    grid = Grid(40, 40, Affine(100.0, 0, 600_000.0, 0, -100.0, 2_400_000.0), "EPSG:32648")
+    x, y = grid.xy(20, 0)
+    rows, cols = np.array([20, 5, 33]), np.array([39, 30, 25])
+    loss, los = reference_loss(heights, grid, x, y, rows, cols, 40.0, 900.0, 10.0, 6371.0, "bullington")
+    for k, (r_, c_) in enumerate(zip(rows, cols)):
+        pd_, ph = profile(heights, grid, x, y, *grid.xy(r_, c_))
+        assert (loss[k], los[k]) == path_loss_db(pd_, ph, 40.0, 10.0, 900.0, 6371.0, "bullington")
+    assert not np.allclose(loss, reference_loss(heights, grid, x, y, rows, cols, 40.0, 900.0, 10.0)[0])
