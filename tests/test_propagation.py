@@ -419,8 +419,10 @@ def test_path_loss_and_reference_pass_their_earth_radius_and_model_on():
     grid = Grid(40, 40, Affine(100.0, 0, 600_000.0, 0, -100.0, 2_400_000.0), "EPSG:32648")
     x, y = grid.xy(20, 0)
     rows, cols = np.array([20, 5, 33]), np.array([39, 30, 25])
-    loss, los = reference_loss(heights, grid, x, y, rows, cols, 40.0, 900.0, 10.0, 6371.0, "bullington")
-    for k, (r_, c_) in enumerate(zip(rows, cols)):
-        pd_, ph = profile(heights, grid, x, y, *grid.xy(r_, c_))
-        assert (loss[k], los[k]) == path_loss_db(pd_, ph, 40.0, 10.0, 900.0, 6371.0, "bullington")
-    assert not np.allclose(loss, reference_loss(heights, grid, x, y, rows, cols, 40.0, 900.0, 10.0)[0])
+    default = reference_loss(heights, grid, x, y, rows, cols, 40.0, 900.0, 10.0)[0]
+    for r, model in ((6371.0, "bullington"), (8500.0, "free-space")):
+        loss, los = reference_loss(heights, grid, x, y, rows, cols, 40.0, 900.0, 10.0, r, model)
+        for k, (r_, c_) in enumerate(zip(rows, cols)):
+            pd_, ph = profile(heights, grid, x, y, *grid.xy(r_, c_))
+            assert (loss[k], los[k]) == path_loss_db(pd_, ph, 40.0, 10.0, 900.0, r, model)
+        assert not np.allclose(loss, default), model
