@@ -560,10 +560,10 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
                          demonstration=demonstration)
     after = gaps_of(after_cov, after_sites[after_sites["status"] != "candidate"])
     del after_cov
-    repaired = _repair_notes(proposal, before, after)
+    disagreements = _verification_notes(proposal, before, after)
     timings["verification_s"] = round(time.perf_counter() - t_ver, 2)
     result = _assemble_plan(proposal, before, after, after_table, costs, settings, demonstration,
-                            notes + demand.notes + proposal.instance.notes + proposal.solution.notes + repaired,
+                            notes + demand.notes + proposal.instance.notes + proposal.solution.notes + disagreements,
                             bool(getattr(sites, "attrs", {}).get("generated")))
     result.timings = {**timings, "total_s": round(time.perf_counter() - t0, 2)}
     result.proposal = proposal
@@ -583,7 +583,7 @@ def _as_sites(table: pd.DataFrame) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(typed, geometry=gpd.points_from_xy(typed["lon"], typed["lat"]), crs="EPSG:4326")
 
 
-def _repair_notes(proposal, before: GapResult, after: GapResult) -> list[str]:
+def _verification_notes(proposal, before: GapResult, after: GapResult) -> list[str]:
     """Say where the verifying re-run disagrees with what the selection claimed (units it claimed covered)."""
     out = []
     claimed = {t: a for t, a in proposal.solution.attainment.items()}

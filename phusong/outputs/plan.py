@@ -20,6 +20,7 @@ from .._markup import html_text, markdown_text as md
 from .._tables import write_csv
 from .geopackage import _plain
 from .qgis_styles import _marker, _qml, categorised, embed_styles, graduated
+from .scorecard import _fmt
 
 DEMO_TEXT = ("DEMONSTRATION — computed on synthetic or generated inputs (stand-in terrain and/or generated sites). "
              "Not a plan for any real network.")
@@ -33,14 +34,6 @@ def _styles() -> dict[str, str]:
                  f'<symbols>{_marker("0", "20,20,20,255", size="3", shape="cross2")}</symbols></renderer-v2>')
     return {"actions": star, "candidates": categorised("selected", yes="selected", no="not selected"),
             "unreachable": cross, "communes": graduated("covered_pop_pct_5g_after")}
-
-
-def _fmt(v, nd=1) -> str:
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "—"
-    if isinstance(v, (int, np.integer)) or (isinstance(v, float) and float(v).is_integer()):
-        return f"{int(v):,}"
-    return f"{v:,.{nd}f}"
 
 
 def _money(plan, v) -> str:
