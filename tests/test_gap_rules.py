@@ -355,6 +355,9 @@ def test_a_commune_without_people_does_not_fail_the_population_target():
     result = _analyse(population=people)
     missed = result.communes.set_index("code")["missed_targets"]
     assert "T30-5G-POP" in missed["E"] and "T30-5G-POP" not in missed["W"]
+    people[9, 0] = 1.0                         # one person in W, in its only cell without 5G
+    missed = _analyse(population=people).communes.set_index("code")["missed_targets"]
+    assert "T30-5G-POP" in missed["W"]
 
 
 def test_population_field_with_a_commune_smaller_than_a_cell():
