@@ -46,6 +46,13 @@ def check_writable(path: Path, overwrite: bool) -> None:
         raise OutputExistsError("exists and is kept; ask to overwrite it", path=path, argument="overwrite")
 
 
+def check_output_dir(path, overwrite: bool) -> None:
+    """Refuse a non-empty output folder without ``overwrite``, before any work is done."""
+    path = Path(path)
+    if path.exists() and any(path.iterdir()):
+        check_writable(path, overwrite)
+
+
 @contextlib.contextmanager
 def atomic_path(path, overwrite: bool = True):
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""

@@ -482,9 +482,8 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
 
     t0 = time.perf_counter()
     if out_dir is not None:
-        from ._atomic import check_writable
-        if Path(out_dir).exists() and any(Path(out_dir).iterdir()):
-            check_writable(Path(out_dir), overwrite)
+        from ._atomic import check_output_dir
+        check_output_dir(out_dir, overwrite)
     coverage = Coverage.from_run_folder(run_dir)
     grid = coverage.grid
     settings = dataclasses.replace(settings, study=dataclasses.replace(settings.study, crs=grid.crs.to_string(),
@@ -575,12 +574,9 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
 
 def _as_sites(table: pd.DataFrame) -> gpd.GeoDataFrame:
     """A site-list table (schema columns) as the GeoDataFrame :func:`read_sites` returns."""
-    from .sites.read import validate_table
+    from .sites.read import sites_from_table
 
-    typed, report = validate_table(table.astype(object).where(table.notna(), ""), Path("sites_after.csv"))
-    if not report.ok:
-        raise InputError("the plan's site list is not valid: " + "; ".join(report.lines()[:3]))
-    return gpd.GeoDataFrame(typed, geometry=gpd.points_from_xy(typed["lon"], typed["lat"]), crs="EPSG:4326")
+    return sites_from_table(table.astype(object).where(table.notna(), ""), Path("sites_after.csv"))
 
 
 def _verification_notes(proposal, before: GapResult, after: GapResult) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from .._atomic import check_output_dir  # noqa: F401  (shared by the commands that write a folder)
 from ..errors import InputError, PhusongError
 
 log = logging.getLogger("phusong")
@@ -227,13 +228,6 @@ def open_cache(cache_dir):
 def demonstration_note(reasons) -> str:
     """' (DEMONSTRATION: reasons)' for a closing line, or '' for real inputs."""
     return f" (DEMONSTRATION: {'; '.join(reasons)})" if reasons else ""
-
-
-def check_output_dir(out_dir: Path, overwrite: bool) -> None:
-    """Refuse a non-empty output folder without --overwrite, before any work is done."""
-    from .._atomic import check_writable
-    if out_dir.exists() and any(out_dir.iterdir()):
-        check_writable(out_dir, overwrite)
 
 
 def layer_input(path, layer, id_field="code", name_field="name"):

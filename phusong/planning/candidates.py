@@ -62,17 +62,23 @@ class CandidateBuilder:
         self.cells: list[dict] = []
         self._to_xy = Transformer.from_crs("EPSG:4326", grid.crs, always_xy=True)
 
+    def next_id(self) -> str:
+        """The id the next candidate gets."""
+        return f"C{len(self.rows) + 1:05d}"
+
     def add(self, action: str, site_id: str | None, lon: float, lat: float, height_m: float, operator: str,
-            source: str, azimuths=(), cost: float | None = None) -> None:
-        cid = f"C{len(self.rows) + 1:05d}"
+            source: str, azimuths=(), cells: list[dict] | None = None) -> None:
+        """One candidate; its cells from the carrier template (one per azimuth) unless ``cells`` are given."""
+        cid = self.next_id()
         site_id = site_id or f"NEW-{cid}"
         x, y = self._to_xy.transform(lon, lat)
-        cells = cells_for(cid, site_id, lon, lat, height_m, operator, self.carrier, azimuths)
-        if cost is None:
-            cost = self.costs.action_cost(action, len(cells))
+        if cells is None:
+            cells = cells_for(cid, site_id, lon, lat, height_m, operator, self.carrier, azimuths)
+        technology = pd.Series([c["technology"] for c in cells]).mode().iloc[0]
         self.rows.append(dict(candidate_id=cid, action=action, site_id=site_id, operator=operator,
-                              technology=self.carrier.technology, lon=lon, lat=lat, x=float(x), y=float(y),
-                              antenna_height_m=height_m, sectors=len(cells), cost=float(cost), source=source))
+                              technology=technology, lon=lon, lat=lat, x=float(x), y=float(y),
+                              antenna_height_m=height_m, sectors=len(cells),
+                              cost=float(self.costs.action_cost(action, len(cells))), source=source))
         self.cells.extend(cells)
 
     def add_xy(self, action: str, x: float, y: float, height_m: float, operator: str, source: str) -> None:
@@ -111,10 +117,8 @@ def listed_candidates(builder: CandidateBuilder, rows: pd.DataFrame, sites: pd.D
     operator); any other is a new site. The rows' own cells (band, power, antennas) are installed.
     """
     existing = masts(sites).set_index("site_id") if len(sites) else pd.DataFrame()
-    g = builder.grid
     x, y = builder._to_xy.transform(rows["lon"].to_numpy(), rows["lat"].to_numpy())
-    x0, y0, x1, y1 = g.bounds
-    outside = ~((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+    outside = ~builder.grid.contains(x, y)
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
         row = int(rows["row"].iloc[i]) if "row" in rows else i + 1
@@ -125,22 +129,15 @@ def listed_candidates(builder: CandidateBuilder, rows: pd.DataFrame, sites: pd.D
             action = "upgrade" if op in existing.loc[site_id, "operators"] else "share"
         else:
             action = "new"
-        cid = f"C{len(builder.rows) + 1:05d}"
+        cid = builder.next_id()
         cells = []
         for k, r in enumerate(part.itertuples(index=False)):
             cell = {c: getattr(r, c) for c in SCHEMA if hasattr(r, c)}
             cell.update(status="planned", operator=op, candidate_id=cid,
                         cell_id=f"{r.cell_id}" if action == "new" else f"{site_id}-{r.technology}-{cid}-{k + 1}")
             cells.append(cell)
-        tech = str(part["technology"].mode().iloc[0])
-        cost = builder.costs.action_cost(action, len(cells))
-        lon, lat = float(part["lon"].iloc[0]), float(part["lat"].iloc[0])
-        px, py = builder._to_xy.transform(lon, lat)
-        builder.rows.append(dict(candidate_id=cid, action=action, site_id=str(site_id), operator=op, technology=tech,
-                                 lon=lon, lat=lat, x=float(px), y=float(py),
-                                 antenna_height_m=float(part["antenna_height_m"].max()), sectors=len(cells),
-                                 cost=float(cost), source=str(path)))
-        builder.cells.extend(cells)
+        builder.add(action, str(site_id), float(part["lon"].iloc[0]), float(part["lat"].iloc[0]),
+                    float(part["antenna_height_m"].max()), op, str(path), cells=cells)
 
 
 def local_high_points(heights: np.ndarray, grid: Grid, spacing_m: float, allowed: np.ndarray | None = None):

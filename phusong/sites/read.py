@@ -213,7 +213,13 @@ def read_sites(path, terrain_bounds_lonlat=None, sheet: str | None = None) -> gp
     (['4G', '5G'], 4326, 'sites_demo.csv: generated sites')
     """
     path = Path(path)
-    raw = _read_table(path, sheet)
+    return sites_from_table(_read_table(path, sheet), path, terrain_bounds_lonlat)
+
+
+def sites_from_table(raw: pd.DataFrame, path, terrain_bounds_lonlat=None) -> gpd.GeoDataFrame:
+    """A site table as written (text cells) validated into the GeoDataFrame :func:`read_sites` returns;
+    an :class:`InputError` naming ``path``, the first problem and their count when anything is wrong."""
+    path = Path(path)
     table, report = validate_table(raw, path, terrain_bounds_lonlat)
     if not report.ok:
         first = report.issues[0]
