@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from affine import Affine
 from pyproj import Transformer
 from scipy.special import fresnel
 
@@ -426,3 +427,24 @@ def test_path_loss_and_reference_pass_their_earth_radius_and_model_on():
             pd_, ph = profile(heights, grid, x, y, *grid.xy(r_, c_))
             assert (loss[k], los[k]) == path_loss_db(pd_, ph, 40.0, 10.0, 900.0, r, model)
         assert not np.allclose(loss, default), model
+
+
+@pytest.mark.parametrize("cells, expected", [
+    (10.4, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10.4]),        # last step under half a cell: dropped (no sliver)
+    (10.5, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10.5]),    # exactly half a cell: kept
+    (10.6, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10.6]),
+    (1.3, [0, 1.3]),                                      # two samples: the sliver still dropped
+    (0.3, [0, 0.3]),                                      # one sample: never dropped (the start stays)
+])
+def test_reference_profile_sampling_and_its_sliver_rule(cells, expected):
+    """``reference.profile`` samples every cell from the start, then the end point, and drops a sample
+    that would leave a segment shorter than half a cell before the end (the kernel's ray rule)."""
+    from phusong.propagation.reference import profile
+
+    res = 30.0
+    grid = Grid(40, 40, Affine(res, 0, 0, 0, -res, 40 * res), "EPSG:32648")
+    slope = np.add.outer(np.zeros(40), np.arange(40) * 2.0).astype(np.float32)  # 2 m per column, east
+    x0, y0 = 5.5 * res, 20.5 * res                                              # a cell centre
+    d_km, h_m = profile(slope, grid, x0, y0, x0 + cells * res, y0)
+    np.testing.assert_allclose(d_km * 1000 / res, expected, atol=1e-12)
+    np.testing.assert_allclose(h_m, 2.0 * (5 + np.asarray(expected)), atol=1e-4)  # bilinear on a plane is exact
