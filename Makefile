@@ -31,16 +31,24 @@ system-tools:
 	  else echo "missing$$missing and not root: tests that need them will skip"; fi; \
 	fi
 
-# Local copies of the JavaScript/CSS the HTML maps load from CDNs, for the browser test.
+# The JavaScript/CSS the HTML maps inline (Leaflet and its full-screen control), from npm, so that a map
+# works with no network; phusong finds them here (see phusong/outputs/_webassets.py). Never committed.
 WEB_ASSETS := build/web-assets
 web-assets:
-	@if [ -d $(WEB_ASSETS)/node_modules/leaflet.fullscreen ]; then :; \
-	elif command -v npm >/dev/null 2>&1; then \
-	  mkdir -p $(WEB_ASSETS) && npm install --prefix $(WEB_ASSETS) --no-audit --no-fund --silent \
-	    leaflet@1.9.3 jquery@3.7.1 bootstrap@5.2.2 leaflet.markercluster@1.1.0 leaflet.fullscreen@3.0.0; \
-	else echo "npm missing: the browser test will skip"; fi
+	@if [ -f $(WEB_ASSETS)/node_modules/leaflet.fullscreen/Control.FullScreen.js ] && \
+	    [ -f $(WEB_ASSETS)/node_modules/leaflet/dist/leaflet.js ]; then :; \
+	else \
+	  if ! command -v npm >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing npm for the maps' offline libraries"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null) || true; \
+	  fi; \
+	  if command -v npm >/dev/null 2>&1; then \
+	    mkdir -p $(WEB_ASSETS) && npm install --prefix $(WEB_ASSETS) --no-audit --no-fund --silent \
+	      leaflet@1.9.3 leaflet.fullscreen@3.0.0; \
+	  else echo "npm missing: maps will load Leaflet from the internet (and the browser tests skip)"; fi; \
+	fi
 
-demo: install
+demo: install web-assets
 	$(BIN)/phusong demo --out demo-output --overwrite
 	@echo "Demo outputs are in $(CURDIR)/demo-output (synthetic demonstration data)"
 

@@ -1,6 +1,7 @@
 """Georeferenced arrays and their GeoTIFF output."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,3 +75,35 @@ def write_geotiff(path, array: np.ndarray, grid: Grid, nodata=None, tags: dict |
         with mem.open() as src, atomic_path(path, overwrite) as tmp:
             rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", num_threads="ALL_CPUS",
                                  overview_resampling=resampling, blocksize=256)
+
+
+HILLSHADE_MAX_PX = 2400   # the relief kept with a run: enough for a province map, small on disk
+
+
+def hillshade(heights: np.ndarray, grid: Grid, max_px: int = HILLSHADE_MAX_PX, azimuth_deg: float = 315.0,
+              altitude_deg: float = 45.0) -> Raster:
+    """Shaded relief (uint8 1–255, 0 where there is no terrain) of ``heights`` on ``grid``, averaged down
+    to at most ``max_px`` cells a side: the offline basemap of the HTML maps.
+
+    Lambertian shading of the surface normal from central differences, lit from ``azimuth_deg``
+    (clockwise from north) at ``altitude_deg`` above the horizon (the usual cartographic 315°/45°,
+    as GDAL's ``gdaldem hillshade``); flat ground reads 255·sin(altitude).
+    """
+    factor = max(1, int(np.ceil(max(heights.shape) / max_px)))
+    rows, cols = heights.shape[0] // factor * factor, heights.shape[1] // factor * factor
+    z = heights[:rows, :cols].astype(np.float64)
+    if factor > 1:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN
+            z = np.nanmean(z.reshape(rows // factor, factor, cols // factor, factor), axis=(1, 3))
+    step = grid.res_m * factor
+    dz_dy, dz_dx = np.gradient(z, step) if min(z.shape) > 1 else (np.zeros_like(z), np.zeros_like(z))
+    # rows grow southwards: the northward slope is -dz/drow
+    slope = np.arctan(np.hypot(dz_dx, dz_dy))
+    aspect = np.arctan2(-dz_dx, dz_dy)           # direction the slope faces, clockwise from north
+    zen, az = np.radians(90.0 - altitude_deg), np.radians(azimuth_deg)
+    shade = np.cos(zen) * np.cos(slope) + np.sin(zen) * np.sin(slope) * np.cos(az - aspect)
+    out = np.where(np.isfinite(shade), np.clip(np.round(1 + 254 * np.clip(shade, 0, 1)), 1, 255), 0)
+    t = grid.transform
+    return Raster(out.astype(np.uint8), Grid(out.shape[0], out.shape[1],
+                                             Affine(t.a * factor, 0, t.c, 0, t.e * factor, t.f), grid.crs), 0)

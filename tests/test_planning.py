@@ -259,7 +259,7 @@ def test_map_shows_the_proposed_sites(study, planned, tmp_path):
     html = (tmp_path / "map.html").read_text(encoding="utf-8")
     actions = pyogrio.read_dataframe(planned / "plan.gpkg", layer="actions")
     assert "Proposed sites (plan)" in html
-    assert html.count("L.RegularPolygonMarker(") == len(actions) > 0
+    assert html.count("L.divIcon(") == len(actions) > 0   # one numbered marker per action
     first = actions.iloc[0]
     words = {"new": "new site", "share": "shared mast", "upgrade": "upgrade"}
     assert f"#1 {words[first['action']]}: {first['site_id']}" in html

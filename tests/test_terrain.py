@@ -153,3 +153,39 @@ def test_a_grid_far_from_its_crs_zone_is_refused_before_allocating():
     assert result.exit_code == 2
     assert "the working grid would be" in result.output and "GiB of heights" in result.output
     assert "use --crs auto" in result.output
+
+
+@pytest.mark.parametrize("slope, facing_deg", [(0.5, 270.0), (0.5, 90.0), (1.0, 0.0), (0.25, 135.0)])
+def test_hillshade_of_a_plane_is_lamberts_law(slope, facing_deg):
+    """A plane of known slope facing a known direction, lit from 315°/45°: every interior cell is
+    1 + 254·cos(angle between the surface normal and the light), written out from vectors."""
+    from affine import Affine
+
+    from phusong._raster import Grid, hillshade
+
+    res = 30.0
+    grid = Grid(60, 80, Affine(res, 0, 500_000.0, 0, -res, 2_400_000.0), "EPSG:32648")
+    x, y = grid.xy(*np.indices((60, 80)))
+    down = np.radians(facing_deg)                      # the direction the slope faces (downhill)
+    z = (-slope * (x * np.sin(down) + y * np.cos(down))).astype(np.float32)
+    relief = hillshade(z - z.min(), grid)
+    normal = np.array([slope * np.sin(down), slope * np.cos(down), 1.0]) / np.sqrt(1 + slope ** 2)
+    light = np.array([np.sin(np.radians(315)) * np.cos(np.radians(45)),
+                      np.cos(np.radians(315)) * np.cos(np.radians(45)), np.sin(np.radians(45))])
+    expected = round(1 + 254 * max(normal @ light, 0.0))
+    assert np.all(np.abs(relief.array[1:-1, 1:-1].astype(int) - expected) <= 1), (expected, relief.array[30, 40])
+    assert relief.grid == grid
+
+
+def test_hillshade_is_averaged_down_and_marks_missing_terrain():
+    from affine import Affine
+
+    from phusong._raster import Grid, hillshade
+
+    grid = Grid(1000, 500, Affine(30.0, 0, 0.0, 0, -30.0, 30_000.0), "EPSG:32648")
+    heights = np.zeros((1000, 500), np.float32)
+    heights[:, :100] = np.nan
+    relief = hillshade(heights, grid, max_px=250)      # 4 cells to a side become one
+    assert relief.array.shape == (250, 125) and relief.grid.res_m == 120.0
+    assert (relief.array[:, :25] == 0).all()                      # no terrain: nodata
+    assert (relief.array[:, 26:] == round(1 + 254 * np.sin(np.radians(45)))).all()   # flat ground

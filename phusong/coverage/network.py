@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._raster import Grid
+from .._raster import Grid, Raster, hillshade
 from ..propagation.antenna import MsiPattern
 from ..settings import SECTIONS, Settings
 from .accumulate import ANY, fold_groups
@@ -45,6 +45,8 @@ class Coverage:
         Cells, terrain passes, cache hits, timings.
     demonstration : tuple of str
         Why the result is a demonstration (synthetic terrain, generated sites); empty for real inputs.
+    relief : Raster or None
+        Shaded relief of the terrain (uint8, coarser grid): the maps' offline basemap.
 
     Examples
     --------
@@ -62,6 +64,7 @@ class Coverage:
     settings: Settings = field(default_factory=Settings)
     stats: dict = field(default_factory=dict)
     demonstration: tuple[str, ...] = ()
+    relief: Raster | None = None
 
     def layer(self, technology: str, operator: str = ANY) -> LayerResult:
         """The layer of one technology, for any operator (default) or one operator's slug."""
@@ -109,7 +112,8 @@ class Coverage:
                 pass  # a run folder of another version: its rasters still serve
         return cls(raw["grid"], layers, raw["cells"], settings, record.get("simulation", {}),
                    tuple(record.get("demonstration_reasons", ())) or (("run folder labelled a demonstration",)
-                                                                      if raw["demonstration"] else ()))
+                                                                      if raw["demonstration"] else ()),
+                   raw["relief"])
 
     def to_xarray(self):
         """The layers as an ``xarray.Dataset`` with x/y coordinates (needs xarray; rioxarray adds the CRS)."""
@@ -192,4 +196,4 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     layers = finish_layers(acc, cells, settings, area_mask)
     stats = {"cells": len(cells), "terrain_passes": len(groups), "cache_hits": hits,
              "margin_db": settings.location_margin_db, "sigma_db": settings.sigma_db}
-    return Coverage(grid, layers, cells, settings, stats)
+    return Coverage(grid, layers, cells, settings, stats, relief=hillshade(heights, grid))

@@ -17,7 +17,7 @@ import rasterio
 
 from .. import __version__
 from .._atomic import atomic_dir
-from .._raster import Grid, write_geotiff
+from .._raster import Grid, Raster, write_geotiff
 from .._tables import write_csv
 from ..errors import InputError
 from ..sites.schema import ANY_OPERATOR, TECH_SLUG
@@ -32,6 +32,7 @@ RASTERS = {
     "sinr": ("sinr_db", "SINR (dB) against the serving operator's co-frequency cells"),
     "covered": ("covered", "covered at the location probability: 1 yes, 0 no, 255 outside the area"),
 }
+RELIEF = "hillshade.tif"
 NODATA = {"rsrp": np.nan, "rsrp2": np.nan, "server": -1, "sinr": np.nan, "covered": 255}
 
 
@@ -47,6 +48,10 @@ def write_into(folder: Path, coverage, record=None) -> None:
     """The run folder's files, written into an existing (temporary) folder."""
     write_layers(folder, coverage.layers, coverage.grid, coverage.demonstration, coverage.settings.study.name)
     write_cells(folder, coverage.cells, coverage.demonstration)
+    if coverage.relief is not None:
+        write_geotiff(folder / RELIEF, coverage.relief.array, coverage.relief.grid, nodata=0,
+                      tags=_tags(coverage.demonstration, coverage.settings.study.name),
+                      band_description="shaded relief of the terrain (1-255), the maps' offline basemap")
     g = coverage.grid
     write_run_json(folder, {
         "settings": coverage.settings.to_dict(),
@@ -59,8 +64,7 @@ def write_into(folder: Path, coverage, record=None) -> None:
 def write_layers(folder: Path, layers, grid: Grid, demonstration=(), label: str = "") -> None:
     """One COG per raster of every layer (rsrp, rsrp2, server, sinr, covered), tagged with the study and any
     demonstration label."""
-    tags = {"DESCRIPTION": f"phusong {__version__}" + (f": {label}" if label else "")
-            + (" — SYNTHETIC DEMONSTRATION (" + "; ".join(demonstration) + ")" if demonstration else "")}
+    tags = _tags(demonstration, label)
     for layer in layers:
         sig = "SS-RSRP" if layer.technology == "5G" else ("NRSRP" if layer.technology == "NB-IoT" else "RSRP")
         who = "any operator" if layer.operator == ANY else layer.operator
@@ -69,6 +73,11 @@ def write_layers(folder: Path, layers, grid: Grid, demonstration=(), label: str 
             if array is not None:
                 write_geotiff(folder / f"{prefix}_{layer.name}.tif", array, grid, nodata=NODATA[prefix], tags=tags,
                               band_description=description.format(sig=sig, who=who))
+
+
+def _tags(demonstration=(), label: str = "") -> dict:
+    return {"DESCRIPTION": f"phusong {__version__}" + (f": {label}" if label else "")
+            + (" — SYNTHETIC DEMONSTRATION (" + "; ".join(demonstration) + ")" if demonstration else "")}
 
 
 def write_cells(folder: Path, cells, demonstration=()) -> None:
@@ -89,7 +98,8 @@ def write_run_json(folder: Path, record: dict) -> None:
 
 def read_run_folder(folder, rasters=("covered", "rsrp")) -> dict:
     """The raw contents of a run folder: ``grid``, ``layers`` {(technology, operator): {prefix: array}},
-    ``cells`` (or None), ``record`` (run.json, or {}) and ``demonstration`` (from the rasters' tags)."""
+    ``cells`` (or None), ``record`` (run.json, or {}), ``demonstration`` (from the rasters' tags) and
+    ``relief`` (the shaded relief, or None)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("not a folder", path=folder)
@@ -132,4 +142,9 @@ def read_run_folder(folder, rasters=("covered", "rsrp")) -> dict:
             record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"not valid JSON ({exc})", path=folder / "run.json") from None
-    return {"grid": grid, "layers": layers, "cells": cells, "record": record, "demonstration": demonstration}
+    relief = None
+    if (folder / RELIEF).exists():
+        with rasterio.open(folder / RELIEF) as src:
+            relief = Raster(src.read(1), Grid(src.height, src.width, src.transform, src.crs), 0)
+    return {"grid": grid, "layers": layers, "cells": cells, "record": record, "demonstration": demonstration,
+            "relief": relief}
