@@ -328,9 +328,9 @@ def write_study(out_dir, coverage: Coverage, gaps: GapResult, *, overwrite=False
         bar.update()
         gaps.to_geopackage(tmp / "gaps.gpkg", overwrite=True)
         bar.update()
-        gaps.write_scorecard(tmp, overwrite=True)
+        gaps.write_scorecard(tmp, overwrite=True, lang=coverage.settings.study.language)
         bar.update()
-        write_map(tmp / "map.html", coverage, gaps)
+        write_map(tmp / "map.html", coverage, gaps, lang=coverage.settings.study.language)
         bar.update()
         for name, src in (include or {}).items():
             (shutil.copytree if Path(src).is_dir() else shutil.copy2)(src, tmp / name)

@@ -36,6 +36,7 @@ from .sites.schema import TECHNOLOGIES, normalise_technology
 
 log = logging.getLogger(__name__)
 
+LANGUAGES = ("vi", "en")
 DEFAULT_CRS = "auto"  # the UTM zone of the terrain's centre: EPSG:32648 (WGS 84 / UTM 48N) for Lạng Sơn
 # Outdoor signal per resource element at 1.5 m, met with the location probability. −105 dBm RSRP is the
 # level UK regulator Ofcom's coverage reporting uses for good outdoor 4G data; phusong applies the same
@@ -107,6 +108,14 @@ class StudySettings(_Section):
     resolution_m: float = setting(30.0, "Working grid resolution.", "m", 1.0, 10_000.0, aliases=("--res-m",))
     demonstration: bool = setting(False, "Label outputs as a demonstration (automatic for synthetic DEMs and "
                                          "generated site lists; a scenario cannot switch that off).")
+    language: str = setting("vi", "Language of the HTML map and scorecard: vi (Vietnamese) or en (English).",
+                            flag="--lang")
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.language not in LANGUAGES:
+            raise InputError(f"language must be one of {', '.join(LANGUAGES)}, got {self.language!r}",
+                             argument="language")
 
 
 @dataclass(frozen=True)

@@ -367,3 +367,35 @@ def test_population_field_with_a_commune_smaller_than_a_cell():
     result = analyse(_covered(), GRID, communes, load_targets(), population_field="pop")
     people = result.communes.set_index("code")["population"]
     assert people["W"] == 500 and people["E"] == 200 and people["tiny"] == 0
+
+
+SETTLEMENTS = _gdf({"code": ["S1", "S2", "S3", "S4", "S5"], "people": [100.0, 200.0, 300.0, 40.0, 10.0],
+                    "name": [f"settlement S{i} (proxy)" for i in range(1, 6)]},
+                   # S1 north-west (5G), S2 and S3 south-east (neither 5G nor 4G), S4 the uncovered
+                   # south-west corner cell, S5 north-east (4G only)
+                   [shapely.Point(50, 950), shapely.Point(950, 50), shapely.Point(850, 150),
+                    shapely.Point(50, 50), shapely.Point(960, 940)])
+
+
+def test_proxy_settlements_are_reported_per_commune():
+    r = _analyse(settlements=SETTLEMENTS)
+    assert r.villages_are_proxy
+    t = r.targets.set_index("target_id").loc["T25-MBB-VILLAGES"]
+    assert t["value"] == 40.0 and t["gap"] == 3                        # S1 and S5 of five; three settlements short
+    # one line per commune, most settlements first: E has S2 and S3 (500 people), W has S4 (40)
+    assert t["failing_units"] == "E Xã Đông: 2 settlements, 500 people; W Xã Tây: 1 settlement, 40 people"
+
+
+def test_the_html_scorecard_is_in_one_language():
+    from phusong.outputs.scorecard import scorecard_html
+
+    r = _analyse(settlements=SETTLEMENTS, zones=ZONES, sites=_sites())
+    vi, en = scorecard_html(r, "vi"), scorecard_html(r, "en")
+    assert '<html lang="vi">' in vi and '<html lang="en">' in en
+    for word in ("Chỉ tiêu", "chưa đạt", "Đơn vị chưa đạt", "Xã Đông: 2 điểm dân cư, 500 người", "Không có lớp thôn"):
+        assert word in vi and word not in en, word
+    for word in ("Targets", "not met", "Failing units", "Xã Đông: 2 settlements, 500 people", "No village layer"):
+        assert word in en and word not in vi, word
+    targets = load_targets()
+    assert all(t.text_vi in vi and t.text_en not in vi for t in targets)   # the targets' own text, in the page's language
+    assert all(t.text_en in en for t in targets)

@@ -35,8 +35,10 @@ def test_every_cli_default_equals_the_scenario_default():
             section, key = p.name.split("__")
             f = _field(section, key)
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            if p.required or (key == "name" and section == "study" and path in (("gaps",), ("plan",))):
-                continue  # required flags and "the run's own" have no default of their own
+            if p.required or (key == "name" and section == "study" and path in (("gaps",), ("plan",))) or \
+                    (key == "language" and path in (("gaps",), ("run",), ("demo",))):
+                assert p.default is None, (path, p.name)
+                continue  # required flags and "the run's (or scenario's) own" have no default of their own
             value = p.type_cast_value(click.Context(cmd), p.default) if p.default is not None else None
             if p.callback is not None and value is not None:
                 value = p.callback(click.Context(cmd), p, value)

@@ -5,8 +5,8 @@ import click
 
 from ..data.targets import DEFAULT_CATALOGUE
 
-from .options import (cli_command, layer_input, overwrite_option, path_type, pop_settings_params, setting_option,
-                      settings_from, verbosity_options)
+from .options import (cli_command, language_option, layer_input, overwrite_option, path_type, pop_settings_params,
+                      setting_option, settings_from, verbosity_options)
 
 
 def _layer(name: str, help: str):
@@ -37,6 +37,7 @@ def _layer(name: str, help: str):
 @setting_option("gaps.settlement_min_people")
 @setting_option("study.name", default=None, show_default=False, help="Study name in the report title "
                 "(default: the run's).")
+@language_option
 @click.option("--out", required=True, type=path_type(dir_okay=False), help="GeoPackage to write.")
 @click.option("--report", "report_dir", type=path_type(file_okay=False),
               help="Also write the scorecard (md, html, csv, json) into this folder.")
@@ -61,15 +62,16 @@ def command(run_dir, communes, communes_layer, centres, centres_layer, villages,
               "zones": layer_input(zones, zones_layer, **fields),
               "sites": sites and str(sites), "population": population and str(population),
               "indicators": indicators and str(indicators), "targets": targets}
-    name = params.pop("study__name")
+    name, language = params.pop("study__name"), params.pop("study__language")
     settings = settings_from(pop_settings_params(params), inputs={k: v for k, v in inputs.items() if v is not None})
-    study = coverage.settings.study if name is None else dataclasses.replace(coverage.settings.study, name=name)
+    study = dataclasses.replace(coverage.settings.study, name=name or coverage.settings.study.name,
+                                language=language or coverage.settings.study.language)
     settings = dataclasses.replace(settings, study=study, model=coverage.settings.model,
                                    coverage=coverage.settings.coverage)
     result = analyse_inputs(coverage, load_gap_inputs(settings, coverage.grid), settings)
     result.to_geopackage(out, overwrite=overwrite)
     if report_dir:
-        result.write_scorecard(report_dir, overwrite=True)
+        result.write_scorecard(report_dir, overwrite=True, lang=study.language)
     click.echo(f"{len(result.communes)} communes -> {out}; {totals_line(result)}")
     if report_dir:
         click.echo(f"scorecard: {report_dir}/scorecard.md, .html, .csv, .json")

@@ -13,7 +13,8 @@ from .options import cli_command, overwrite_option, path_type, verbosity_options
 @click.option("--out", required=True, type=path_type(dir_okay=False), help="HTML map to write.")
 @click.option("--commune", help="One commune, by code (leading zeros optional) or name (diacritics optional): a "
               "map of that commune only, with its gaps.")
-@click.option("--lang", default="vi", show_default=True, type=click.Choice(["vi", "en"]), help="Label language.")
+@click.option("--lang", type=click.Choice(["vi", "en"]),
+              help="Label language: vi or en (default: the run's `study.language`, else vi).")
 @click.option("--plan", "plan_dir", type=path_type(file_okay=False),
               help="Plan folder (from `phusong plan`): show its proposed sites, numbered in build order.")
 @overwrite_option
@@ -33,6 +34,7 @@ def command(run_dir, gaps_gpkg, out, commune, lang, plan_dir, overwrite):
     if plan_dir is not None:
         from ..outputs.plan import read_plan_actions
         actions = read_plan_actions(plan_dir)
-    write_map(out, Coverage.from_run_folder(run_dir), GapResult.from_geopackage(gaps_gpkg), commune, lang, overwrite,
-              actions)
+    coverage = Coverage.from_run_folder(run_dir)
+    write_map(out, coverage, GapResult.from_geopackage(gaps_gpkg), commune, lang or coverage.settings.study.language,
+              overwrite, actions)
     click.echo(f"map -> {out} ({out.stat().st_size / 1e6:.1f} MB)")

@@ -174,6 +174,14 @@ def setting_option(key: str, *, required: bool = False, help: str | None = None,
     return click.option(*decls, **kw)
 
 
+def language_option(f):
+    """``--lang`` (``study.language``) for commands whose settings come from elsewhere (a scenario, a run):
+    unset, theirs is kept."""
+    return setting_option("study.language", default=None, show_default=False, type=click.Choice(["vi", "en"]),
+                          help="Language of the HTML map and scorecard: vi or en (default: the scenario's or "
+                               "run's, else vi).")(f)
+
+
 def settings_from(params: dict, base: Path | None = None, **tables) -> Any:
     """Settings from a command's ``section__key`` parameters (``None``: the default) plus extra tables."""
     from ..settings import Settings

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from .options import cli_command, cache_option, check_output_dir, open_cache, overwrite_option, path_type, progress, \
-    verbosity_options
+    language_option, verbosity_options
 
 
 def summary(out_dir: Path) -> None:
@@ -23,16 +23,19 @@ def summary(out_dir: Path) -> None:
 @cli_command("run")
 @click.argument("scenario", type=path_type(dir_okay=False))
 @click.option("--out", "out_dir", type=path_type(file_okay=False), required=True, help="Output folder.")
+@language_option
 @cache_option
 @overwrite_option
 @verbosity_options
-def command(scenario: Path, out_dir: Path, cache_dir, overwrite):
+def command(scenario: Path, out_dir: Path, cache_dir, overwrite, study__language):
     """Run a whole study from a SCENARIO.toml file (the keys are the flags of `simulate` and `gaps`)."""
     from ..pipeline import run_study
     from ..settings import Settings
 
     check_output_dir(out_dir, overwrite)
     settings = Settings.from_toml(scenario)
+    if study__language:
+        settings = settings.replace(study={"language": study__language})
     run_study(settings, out_dir, overwrite=overwrite, progress=progress(), cache=open_cache(cache_dir),
               include={"scenario.toml": scenario})
     summary(out_dir)

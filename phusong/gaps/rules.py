@@ -69,10 +69,10 @@ class GapResult:
         from ..outputs.geopackage import write_gpkg
         write_gpkg(path, self, overwrite=overwrite)
 
-    def write_scorecard(self, folder, overwrite: bool = False) -> None:  # pragma: no mutate block
-        """Write scorecard.md, .html, .csv and .json into ``folder``."""
+    def write_scorecard(self, folder, overwrite: bool = False, lang: str = "vi") -> None:  # pragma: no mutate block
+        """Write scorecard.md, .html (in ``lang``: vi or en), .csv and .json into ``folder``."""
         from ..outputs.scorecard import write_report
-        write_report(folder, self, overwrite=overwrite)
+        write_report(folder, self, overwrite=overwrite, lang=lang)
 
     @classmethod
     def from_geopackage(cls, path) -> GapResult:  # pragma: no mutate block
@@ -193,7 +193,8 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
     communes["area_km2"] = communes.geometry.area / 1e6
     if population is None and population_field:
         population = spread_counts(communes, population_field, ids)
-        notes.append(f"Population: the communes' {population_field!r} counts spread evenly over each commune.")
+        notes.append(Note(f"Population: the communes' {population_field!r} counts spread evenly over each commune.",
+                          f"Dân số: số liệu {population_field!r} của mỗi xã được chia đều trên diện tích xã."))
     if population is not None:
         people = np.bincount(ids.ravel(), weights=population.ravel(), minlength=n + 1)[1:]
         communes["population"] = people.round(0)
@@ -219,7 +220,8 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
     if centres is None:
         centres = gpd.GeoDataFrame({"code": communes["code"], "name": communes["name"]},
                                    geometry=communes.geometry.representative_point(), crs=communes.crs)
-        notes.append("No commune-centre layer: an interior point of each commune stands in (proxy).")
+        notes.append(Note("No commune-centre layer: an interior point of each commune stands in (proxy).",
+                          "Không có lớp trung tâm xã: dùng một điểm bên trong mỗi xã thay thế (ước tính)."))
     centres = centres.copy()
     rule = parse_centre_rule(centre_rule)  # checked again: analyse() is public
     if "5G" in cov:
@@ -238,8 +240,10 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
                       predicate="within", how="inner").drop(columns="index_right")
         villages = j.reset_index(drop=True)
         villages_are_proxy = True
-        notes.append("No village layer: settlement points (populated cells of the population raster above a "
-                     "set count) stand in for thôn/bản; they are a proxy.")
+        notes.append(Note("No village layer: settlement points (populated cells of the population raster above a "
+                          "set count) stand in for thôn/bản; they are a proxy.",
+                          "Không có lớp thôn, bản: dùng các điểm dân cư (ô của bản đồ dân số có số dân trên ngưỡng) "
+                          "thay thế; đây là số liệu ước tính."))
     if villages is not None:
         villages = villages.copy()
         villages["covered_mbb"] = _cell_values(mbb, grid, villages.geometry, False)
@@ -274,7 +278,8 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
             zones["sites_5g"] = 0
         zones["has_5g_site"] = zones["sites_5g"] > 0
 
-    target_rows = _evaluate_targets(targets, communes, centres, villages, zones, population, cov, indicators)
+    target_rows = _evaluate_targets(targets, communes, centres, villages, zones, population, cov, indicators,
+                                    villages_are_proxy)
     missed: dict[str, list[str]] = {code: [] for code in communes["code"]}
     for row in target_rows:
         for code in row.pop("_failing_communes"):
@@ -296,7 +301,30 @@ def _label(df) -> list[str]:
     return [f"{c} {n}" for c, n in zip(df["code"], df["name"])]
 
 
-def _evaluate_targets(targets, communes, centres, villages, zones, population, cov, indicators):
+class Note(str):
+    """A note of a gap analysis: English text (as written to every file), with its Vietnamese in ``vi``."""
+
+    vi: str
+
+    def __new__(cls, en: str, vi: str):
+        note = super().__new__(cls, en)
+        note.vi = vi
+        return note
+
+
+def failing_by_commune(villages, communes) -> pd.DataFrame:
+    """Counted villages (or proxy settlements) without mobile broadband, grouped per commune: ``code``,
+    ``name``, ``units`` and ``people`` (0 without a ``people`` column), most units first."""
+    v = villages[villages["counted"] & ~villages["covered_mbb"].astype(bool)]
+    people = v["people"] if "people" in v.columns else pd.Series(0.0, index=v.index)
+    grouped = pd.DataFrame({"code": v["commune_code"].astype(str), "people": people.astype(float)}) \
+        .groupby("code").agg(units=("people", "size"), people=("people", "sum")).reset_index()
+    names = dict(zip(communes["code"].astype(str), communes["name"]))
+    grouped.insert(1, "name", grouped["code"].map(names).fillna(""))
+    return grouped.sort_values(["units", "code"], ascending=[False, True], ignore_index=True)
+
+
+def _evaluate_targets(targets, communes, centres, villages, zones, population, cov, indicators, proxy=False):
     rows = []
     ind = {}
     if indicators is not None:
@@ -345,5 +373,9 @@ def _evaluate_targets(targets, communes, centres, villages, zones, population, c
                     row["gap"] = len(failing)
                 row["failing_units"] = "; ".join(_label(failing)) if "name" in failing.columns else \
                     "; ".join(failing["code"])
+                if proxy and t.measure == "villages_mbb":   # thousands of proxy points: one line per commune
+                    row["failing_units"] = "; ".join(
+                        f"{r.code} {r.name}: {r.units} settlement{'s' * (r.units != 1)}, {r.people:,.0f} people"
+                        for r in failing_by_commune(villages, communes).itertuples())
         rows.append(row)
     return rows

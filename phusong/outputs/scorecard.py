@@ -115,7 +115,32 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _bar_chart(communes) -> str:
+HTML_TEXT = {
+    "vi": {"demo": "MINH HỌA — tính trên dữ liệu tổng hợp hoặc được sinh ra (địa hình thay thế và/hoặc danh sách "
+                   "trạm giả định). Không phải dự báo cho mạng thực tế nào.",
+           "made": "Lập bằng phusong {v}, ngày {d}", "targets": "Chỉ tiêu",
+           "head": ("Mã chỉ tiêu", "Thời hạn", "Chỉ tiêu", "Kết quả", "Mục tiêu", "Còn thiếu", "Đánh giá"),
+           "status": {"met": "đạt", "not met": "chưa đạt", "no data": "chưa có số liệu"},
+           "units": {"centres": "trung tâm xã", "villages": "thôn, bản", "zones": "khu", "people": "người"},
+           "map": "Bản đồ", "map_alt": "Các xã theo tỷ lệ diện tích phủ 5G", "chart": "Tỷ lệ phủ theo xã",
+           "chart_alt": "Tỷ lệ diện tích phủ theo xã", "failing": "Đơn vị chưa đạt",
+           "area": "Diện tích phủ {t} (%)", "centre_ok": "trung tâm xã có sóng 5G",
+           "centre_miss": "trung tâm xã chưa có sóng 5G",
+           "settlements": "{n} điểm dân cư, {p} người", "source": "nguồn", "title": "Bảng đánh giá phủ sóng"},
+    "en": {"demo": "DEMONSTRATION — computed on synthetic or generated inputs (stand-in terrain and/or generated "
+                   "sites). Not a prediction for any real network.",
+           "made": "Made with phusong {v} on {d}", "targets": "Targets",
+           "head": ("Target", "Deadline", "Target text", "Value", "Goal", "Gap", "Status"),
+           "status": {"met": "met", "not met": "not met", "no data": "no data"},
+           "units": {"centres": "centres", "villages": "villages", "zones": "zones", "people": "people"},
+           "map": "Map", "map_alt": "Communes by 5G area covered", "chart": "Coverage per commune",
+           "chart_alt": "Area covered per commune", "failing": "Failing units",
+           "area": "{t} area covered (%)", "centre_ok": "centre covered by 5G", "centre_miss": "centre without 5G",
+           "settlements": "{n} settlements, {p} people", "source": "source", "title": "Coverage scorecard"},
+}
+
+
+def _bar_chart(communes, text) -> str:
     field = "covered_area_pct_5g" if "covered_area_pct_5g" in communes else "covered_area_pct_4g"
     c = communes.sort_values(field)
     fig = Figure(figsize=(8, max(3.0, 0.16 * len(c))))
@@ -124,69 +149,96 @@ def _bar_chart(communes) -> str:
     # one bar per commune, labelled by name (positions, not names, keep two communes of one name apart)
     ax.barh(np.arange(len(c)), c[field], color=colours)
     ax.set_yticks(np.arange(len(c)), [mathtext_safe(n) for n in c["name"]])
-    ax.set_xlabel(f"{field} (%)")
+    ax.set_xlabel(text["area"].format(t=field[-2:].upper()))
     ax.set_xlim(0, 100)
     ax.tick_params(axis="y", labelsize=6)
     return _png(fig)
 
 
-def _thumbnail(result) -> str:
+def _thumbnail(result, text) -> str:
     field = "covered_area_pct_5g" if "covered_area_pct_5g" in result.communes else "covered_area_pct_4g"
     fig = Figure(figsize=(6, 6))
     ax = fig.subplots()
     result.communes.plot(column=field, cmap="RdYlGn", vmin=0, vmax=100, edgecolor="#444", linewidth=0.3, ax=ax,
-                         legend=True, legend_kwds={"label": f"{field} (%)", "shrink": 0.6})
+                         legend=True, legend_kwds={"label": text["area"].format(t=field[-2:].upper()), "shrink": 0.6})
     ok = result.centres["covered_5g"].astype(bool)
-    result.centres[ok].plot(ax=ax, color="#1a9641", markersize=8)
-    result.centres[~ok].plot(ax=ax, color="#d7191c", markersize=8, marker="x")
+    # filled circles and crosses: told apart without colour
+    for these, style in ((ok, dict(color="#0072B2", markersize=10, label=text["centre_ok"])),
+                         (~ok, dict(color="#D55E00", markersize=18, marker="x", label=text["centre_miss"]))):
+        if these.any():
+            result.centres[these].plot(ax=ax, **style)
+    if len(result.centres):
+        ax.legend(loc="lower left", fontsize=7)
     ax.set_axis_off()
     return _png(fig)
 
 
-def scorecard_html(result) -> str:
-    """The scorecard as one self-contained HTML page (every user string escaped)."""
+def _failing_items(result, row, text) -> list[str]:
+    """The failing units of one target as HTML list items, in the page's language."""
+    if result.villages_are_proxy and row["gap_unit"] == "villages" and result.villages is not None \
+            and "counted" in result.villages:
+        from ..gaps.rules import failing_by_commune
+        return [f"{html_text(r.code)} {html_text(r.name)}: "
+                f"{text['settlements'].format(n=r.units, p=_fmt(round(r.people)))}"
+                for r in failing_by_commune(result.villages, result.communes).itertuples()]
+    units = row["failing_units"]
+    if units.startswith("source: "):
+        units = text["source"] + units[len("source"):]
+    return [html_text(u) for u in units.split("; ")]
+
+
+def scorecard_html(result, lang: str = "vi") -> str:
+    """The scorecard as one self-contained HTML page in ``lang`` (``vi`` or ``en``; every user string escaped)."""
+    if lang not in HTML_TEXT:
+        from ..errors import InputError
+        raise InputError(f"language must be vi or en, got {lang!r}", argument="language")
+    text = HTML_TEXT[lang]
     title, demonstration = result.title, bool(result.demonstration)
-    banner = ('<p class="demo">DEMONSTRATION — computed on synthetic or generated inputs (stand-in terrain and/or '
-              'generated sites). Not a prediction for any real network.</p>') if demonstration else ""
+    if title.startswith(HTML_TEXT["en"]["title"]):   # the default title, in the page's language
+        title = text["title"] + title[len(HTML_TEXT["en"]["title"]):]
+    banner = f'<p class="demo">{html_text(text["demo"])}</p>' if demonstration else ""
+    target_text = "text_vi" if lang == "vi" else "text_en"
     rows = []
     for _, r in result.targets.iterrows():
         cls = {"met": "met", "not met": "miss"}.get(r["status"], "nodata")
-        gap = "—" if pd.isna(r["gap"]) else f"{_fmt(r['gap'], 0)} {html_text(r['gap_unit'])}"
+        unit = text["units"].get(r["gap_unit"], r["gap_unit"])
+        gap = "—" if pd.isna(r["gap"]) else f"{_fmt(r['gap'], 0)} {html_text(unit)}"
         rows.append(f'<tr class="{cls}"><td>{html_text(r["target_id"])}</td><td>{html_text(r["deadline"])}</td>'
-                    f'<td lang="vi">{html_text(r["text_vi"])}</td><td>{html_text(r["text_en"])}</td>'
-                    f'<td>{_fmt(r["value"])}</td><td>{_fmt(r["goal"])}</td><td>{gap}</td>'
-                    f'<td>{html_text(r["status"])}</td></tr>')
+                    f'<td>{html_text(r[target_text])}</td><td>{_fmt(r["value"])}</td><td>{_fmt(r["goal"])}</td>'
+                    f'<td>{gap}</td><td>{html_text(text["status"].get(r["status"], r["status"]))}</td></tr>')
     failing = []
     for _, r in result.targets.iterrows():
         if r["status"] == "not met" and r["failing_units"]:
-            items = "".join(f"<li>{html_text(u)}</li>" for u in r["failing_units"].split("; "))
-            failing.append(f"<h3>{html_text(r['target_id'])} — {html_text(r['text_en'])}</h3><ul>{items}</ul>")
-    notes = "".join(f"<li>{html_text(n)}</li>" for n in result.notes)
-    return f"""<!DOCTYPE html><html lang="vi"><head><meta charset="utf-8"><title>{html_text(title)}</title>
+            items = "".join(f"<li>{item}</li>" for item in _failing_items(result, r, text))
+            failing.append(f"<h3>{html_text(r['target_id'])} — {html_text(r[target_text])}</h3><ul>{items}</ul>")
+    notes = "".join(f"<li>{html_text(getattr(n, lang, n))}</li>" for n in result.notes)
+    head = "".join(f"<th>{html_text(h)}</th>" for h in text["head"])
+    made = html_text(text["made"].format(v=__version__, d=dt.date.today().isoformat()))
+    return f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{html_text(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 6px;font-size:13px}}tr.met td:last-child{{background:#c7e9c0}}
 tr.miss td:last-child{{background:#fcbba1}}tr.nodata td:last-child{{color:#777}}
 .demo{{background:#fff3cd;border:1px solid #c90;padding:6px;font-weight:bold}}</style></head><body>
-<h1>{html_text(title)}</h1>{banner}<p>phusong {__version__}, {dt.date.today().isoformat()}</p><ul>{notes}</ul>
-<h2>Targets / Chỉ tiêu</h2><table><tr><th>target</th><th>deadline</th><th>chỉ tiêu (vi)</th><th>target (en)</th>
-<th>value</th><th>goal</th><th>gap</th><th>status</th></tr>{''.join(rows)}</table>
-<h2>Map</h2><img alt="communes by 5G coverage" src="{_thumbnail(result)}">
-<h2>Coverage per commune</h2><img alt="coverage per commune" src="{_bar_chart(result.communes)}">
-<h2>Failing units</h2>{''.join(failing)}</body></html>
+<h1>{html_text(title)}</h1>{banner}<p>{made}</p><ul>{notes}</ul>
+<h2>{html_text(text["targets"])}</h2><table><tr>{head}</tr>{''.join(rows)}</table>
+<h2>{html_text(text["map"])}</h2><img alt="{html_text(text["map_alt"])}" src="{_thumbnail(result, text)}">
+<h2>{html_text(text["chart"])}</h2><img alt="{html_text(text["chart_alt"])}" src="{_bar_chart(result.communes, text)}">
+<h2>{html_text(text["failing"])}</h2>{''.join(failing)}</body></html>
 """
 
 
-def write_scorecard_html(path, result, overwrite: bool = True):
-    """Write scorecard.html atomically."""
-    write_text(path, scorecard_html(result), overwrite)
+def write_scorecard_html(path, result, overwrite: bool = True, lang: str = "vi"):
+    """Write scorecard.html (in ``lang``) atomically."""
+    write_text(path, scorecard_html(result, lang), overwrite)
 
 
-def write_report(folder, result, overwrite: bool = True):
-    """The scorecard in its four formats: scorecard.md, .html, .csv, .json (each written atomically)."""
+def write_report(folder, result, overwrite: bool = True, lang: str = "vi"):
+    """The scorecard in its four formats: scorecard.md, .html (in ``lang``), .csv, .json (each written
+    atomically)."""
     from pathlib import Path
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_scorecard(folder / "scorecard.md", result, overwrite)
-    write_scorecard_html(folder / "scorecard.html", result, overwrite)
+    write_scorecard_html(folder / "scorecard.html", result, overwrite, lang)
     write_scorecard_csv(folder / "scorecard.csv", result, overwrite)
     write_scorecard_json(folder / "scorecard.json", result, overwrite)
