@@ -183,7 +183,7 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
     none = np.zeros((grid.height, grid.width), dtype=bool)
     mbb = cov.get("4G", none) | cov.get("5G", none)
     iot = mbb | cov.get("NB-IoT", none)
-    notes = []
+    notes: list[str] = []
 
     communes = communes.copy()
     ids = polygon_ids(communes.geometry, grid)

@@ -115,7 +115,7 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-HTML_TEXT = {
+HTML_TEXT: dict[str, dict] = {
     "vi": {"demo": "MINH HỌA — tính trên dữ liệu tổng hợp hoặc được sinh ra (địa hình thay thế và/hoặc danh sách "
                    "trạm giả định). Không phải dự báo cho mạng thực tế nào.",
            "made": "Lập bằng phusong {v}, ngày {d}", "targets": "Chỉ tiêu",
