@@ -360,15 +360,30 @@ def run_study(settings: Settings, out_dir, *, overwrite: bool = False, progress:
     >>> sorted(f.name for f in out.iterdir() if f.suffix != ".tif")
     ['cells.csv', 'gaps.gpkg', 'map.html', 'run.json', 'scorecard.csv', 'scorecard.html', 'scorecard.json', 'scorecard.md']
     """
+    from tqdm.auto import tqdm
+
     t0 = time.perf_counter()
-    sim = load_simulation_inputs(settings)
-    coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=cache, progress=progress,
-                        demonstration=sim.demonstration)
-    gap_inputs = load_gap_inputs(settings, coverage.grid, communes=sim.communes, sites=sim.site_list)
-    gaps = analyse_inputs(coverage, gap_inputs, settings)
-    record = {"command": "run", "inputs_sha256": checksums(sim.files + gap_inputs.files),
-              "timings": {"total_s": round(time.perf_counter() - t0, 2)}}
-    write_study(out_dir, coverage, gaps, overwrite=overwrite, record=record, include=include, progress=progress)
+    # one line naming the step under way (each long step also has its own bar below it)
+    with tqdm(total=5, unit="step", disable=not progress or None,
+              bar_format="study {n}/{total}: {desc} [{elapsed}]") as steps:
+        steps.set_description_str("reading the terrain and sites")
+        sim = load_simulation_inputs(settings)
+        steps.update()
+        steps.set_description_str("terrain passes")
+        coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=cache,
+                            progress=progress, demonstration=sim.demonstration)
+        steps.update()
+        steps.set_description_str("reading communes, villages, zones and population")
+        gap_inputs = load_gap_inputs(settings, coverage.grid, communes=sim.communes, sites=sim.site_list)
+        steps.update()
+        steps.set_description_str("gap analysis")
+        gaps = analyse_inputs(coverage, gap_inputs, settings)
+        steps.update()
+        steps.set_description_str("writing rasters, GeoPackage, scorecard and map")
+        record = {"command": "run", "inputs_sha256": checksums(sim.files + gap_inputs.files),
+                  "timings": {"total_s": round(time.perf_counter() - t0, 2)}}
+        write_study(out_dir, coverage, gaps, overwrite=overwrite, record=record, include=include, progress=progress)
+        steps.update()
     return coverage, gaps
 
 
