@@ -1,8 +1,9 @@
 """Province-scale `phusong simulate` on the Lạng Sơn stand-in terrain (SYNTHETIC) with GENERATED sites.
 
 Usage: .venv/bin/python benchmarks/bench_simulate.py [--quick]
-Each run is a separate process timed with /usr/bin/time (wall, peak memory). Needs ../shared.
-Prints Markdown rows for benchmarks/RESULTS.md.
+Each run is a separate process timed with /usr/bin/time (wall, peak memory); the split of each run
+comes from its run.json (inputs, terrain passes, finishing layers, relief, raster writing). Needs
+../shared. Prints Markdown rows for benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -26,8 +27,11 @@ AREA = SHARED / "data/langson/communes_2025.gpkg"
 PHUSONG = str(Path(sys.executable).parent / "phusong")
 
 
-def write_sites(n_sites, path, seed=1):
-    df = make_sites(n_sites, seed)
+SPLIT = ("inputs_s", "passes_s", "finish_s", "relief_s", "write_rasters_s")
+
+
+def write_sites(n_sites, path, seed=1, uniform=False):
+    df = make_sites(n_sites, seed, uniform)
     write_sites_csv(df, path)
     return df
 
@@ -47,11 +51,40 @@ def simulate(sites, out, cache, radius=15, extra=()):
                 "--overwrite", *extra], None)
 
 
+def split(out) -> str:
+    """The run's own timings (run.json) in the order of SPLIT."""
+    record = json.loads((Path(out) / "run.json").read_text())
+    timings = {**record.get("simulation", {}), **record.get("timings", {})}
+    return " | ".join(f"{timings[k]:.1f} s" if k in timings else "—" for k in SPLIT)
+
+
+def named_runs(tmp, rows):
+    """The issue's named province runs: 334 three-sector sites (1,002 cells), 4G and 5G mixed, spread
+    uniformly (seed 7) and by population (seed 1); then what-if re-runs and fewer rasters."""
+    for label, uniform, seed in (("uniform", True, 7), ("population-weighted", False, 1)):
+        sites = tmp / f"named_{label}.csv"
+        df = write_sites(334, sites, seed=seed, uniform=uniform)
+        out, cache = tmp / f"named_{label}", tmp / f"cache_{label}"
+        rows.append((f"1,002 cells {label} (seed {seed}), 15 km, 30 m, cold cache", *simulate(sites, out, cache),
+                     split(out)))
+        if uniform:
+            df.loc[0, "electrical_tilt_deg"] += 4
+            whatif = tmp / "named_whatif.csv"
+            write_sites_csv(df, whatif)
+            rows.append(("  what-if: one tilt changed, warm cache", *simulate(whatif, tmp / "w1", cache),
+                         split(tmp / "w1")))
+            rows.append(("  what-if, `--rasters covered,rsrp`", *simulate(whatif, tmp / "w2", cache,
+                                                                            extra=("--rasters", "covered,rsrp")),
+                         split(tmp / "w2")))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the 6,000-cell run and the scaling series")
+    ap.add_argument("--named", action="store_true", help="only the issue's named runs (uniform/population, what-if)")
     args = ap.parse_args()
     rows = []
+    passes = None
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         s1000 = tmp / "sites_1000.csv"
@@ -59,15 +92,18 @@ def main():
         warm = tmp / "sites_warm.csv"
         write_sites_csv(df.head(6), warm)
         simulate(warm, tmp / "r0", tmp / "c0", radius=2)  # the JIT cache, so no run below pays compilation
+        named_runs(tmp, rows)
+        if args.named:
+            return report(rows, passes)
         wall, gb = simulate(s1000, tmp / "r1", tmp / "c1")
-        rows.append(("1,020 cells (340 sites), 15 km, 30 m, cold cache", wall, gb))
-        passes = json.loads((tmp / "r1" / "run.json").read_text())["terrain_passes"]
+        rows.append(("1,020 cells (340 sites), 15 km, 30 m, cold cache", wall, gb, split(tmp / "r1")))
+        passes = json.loads((tmp / "r1" / "run.json").read_text())["simulation"]["terrain_passes"]
         # what-if: one cell's tilt changed; every terrain pass comes from the cache
         df.loc[0, "electrical_tilt_deg"] += 4
         whatif = tmp / "sites_whatif.csv"
         write_sites_csv(df, whatif)
         wall2, gb2 = simulate(whatif, tmp / "r2", tmp / "c1")
-        rows.append(("what-if re-run (one tilt changed), warm cache", wall2, gb2))
+        rows.append(("what-if re-run (one tilt changed), warm cache", wall2, gb2, split(tmp / "r2")))
         # Dask: a local scheduler and two single-threaded workers on loopback
         sched = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
                                   "--port", "8786", "--no-dashboard"], stdout=subprocess.DEVNULL,
@@ -78,7 +114,8 @@ def main():
         time.sleep(8)
         try:
             wall3, gb3 = simulate(s1000, tmp / "r3", tmp / "c3", extra=("--dask-address", "tcp://127.0.0.1:8786"))
-            rows.append(("same 1,020 cells on Dask (2 workers × 1 thread, loopback), cold cache", wall3, gb3))
+            rows.append(("same 1,020 cells on Dask (2 workers × 1 thread, loopback), cold cache", wall3, gb3,
+                         split(tmp / "r3")))
         finally:
             for p in workers + [sched]:
                 p.terminate()
@@ -86,20 +123,26 @@ def main():
             s6000 = tmp / "sites_6000.csv"
             write_sites(2000, s6000, seed=2)
             wall4, gb4 = simulate(s6000, tmp / "r4", tmp / "c4")
-            rows.append(("6,000 cells (2,000 sites), 15 km, 30 m, cold cache", wall4, gb4))
+            rows.append(("6,000 cells (2,000 sites), 15 km, 30 m, cold cache", wall4, gb4, split(tmp / "r4")))
             for n in (50, 150):
                 p = tmp / f"s{n}.csv"
                 write_sites(n, p, seed=3)
                 w, g = simulate(p, tmp / f"rs{n}", tmp / f"cs{n}")
-                rows.append((f"scaling: {3 * n} cells ({n} sites), 15 km", w, g))
+                rows.append((f"scaling: {3 * n} cells ({n} sites), 15 km", w, g, split(tmp / f"rs{n}")))
             p = tmp / "s150.csv"
             for radius in (5, 10, 20):
                 w, g = simulate(p, tmp / f"rr{radius}", tmp / f"cr{radius}", radius=radius)
-                rows.append((f"scaling: 450 cells, radius {radius} km", w, g))
-    print(f"terrain passes in the 1,020-cell run: {passes}\n")
-    print("| run | wall | peak memory |\n|---|---|---|")
-    for name, wall, gb in rows:
-        print(f"| {name} | {wall:.1f} s | {gb:.2f} GB |")
+                rows.append((f"scaling: 450 cells, radius {radius} km", w, g, split(tmp / f"rr{radius}")))
+    report(rows, passes)
+
+
+def report(rows, passes):
+    if passes is not None:
+        print(f"terrain passes in the 1,020-cell run: {passes}\n")
+    print("| run | wall | peak memory | inputs | terrain passes | finish layers | relief | write rasters |\n"
+          "|---|---|---|---|---|---|---|---|")
+    for name, wall, gb, parts in rows:
+        print(f"| {name} | {wall:.1f} s | {gb:.2f} GB | {parts} |")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Write a GENERATED (not real) site list over Lạng Sơn for the benchmarks.
 
-Usage: python benchmarks/make_sites.py N_SITES OUT.csv [--seed 1]
-(see phusong.sites.generate: population-weighted, three operators, three sectors).
+Usage: python benchmarks/make_sites.py N_SITES OUT.csv [--seed 1] [--uniform]
+(see phusong.sites.generate: population-weighted or uniform, three operators, three sectors).
 """
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from phusong.sites.generate import generate_sites, write_sites_csv
 SHARED = Path(os.environ.get("PHUSONG_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 
-def make_sites(n_sites: int, seed: int = 1):
+def make_sites(n_sites: int, seed: int = 1, uniform: bool = False):
     province = pyogrio.read_dataframe(SHARED / "data/langson/communes_2025.gpkg", layer="province")
-    return generate_sites(province, SHARED / "data/langson/population_worldpop_2020_1km.tif", n_sites, seed)
+    return generate_sites(province, SHARED / "data/langson/population_worldpop_2020_1km.tif", n_sites, seed,
+                          uniform=uniform)
 
 
 def main():
@@ -26,8 +27,9 @@ def main():
     ap.add_argument("n_sites", type=int)
     ap.add_argument("out")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--uniform", action="store_true", help="spread sites uniformly (default: by population)")
     args = ap.parse_args()
-    df = make_sites(args.n_sites, args.seed)
+    df = make_sites(args.n_sites, args.seed, args.uniform)
     write_sites_csv(df, args.out)
     print(f"{len(df)} cells at {args.n_sites} sites -> {args.out}")
 

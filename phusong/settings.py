@@ -37,6 +37,7 @@ from .sites.schema import TECHNOLOGIES, normalise_technology
 log = logging.getLogger(__name__)
 
 LANGUAGES = ("vi", "en")
+RASTER_KINDS = ("rsrp", "rsrp2", "server", "sinr", "covered")   # the run folder's rasters per layer
 DEFAULT_CRS = "auto"  # the UTM zone of the terrain's centre: EPSG:32648 (WGS 84 / UTM 48N) for Lạng Sơn
 # Outdoor signal per resource element at 1.5 m, met with the location probability. −105 dBm RSRP is the
 # level UK regulator Ofcom's coverage reporting uses for good outdoor 4G data; phusong applies the same
@@ -171,6 +172,9 @@ class CoverageSettings(_Section):
     nbiot_mcl_db: float = setting(164.0, "NB-IoT coverage: maximum coupling loss (3GPP TR 45.820 §7.3).",
                                   "dB", 100.0, 200.0)
     per_operator: bool = setting(False, "Also write one layer per operator.")
+    rasters: tuple[str, ...] = setting(RASTER_KINDS, "Rasters a run writes per layer: rsrp, rsrp2, server, sinr, "
+                                                     "covered (covered always; fewer is faster, and no SINR "
+                                                     "skips its computation).")
     include_candidates: bool = setting(False, "Include sites of status 'candidate'.")
 
     def __post_init__(self):
@@ -181,6 +185,12 @@ class CoverageSettings(_Section):
             raise InputError(f"technologies must be a list of {', '.join(TECHNOLOGIES)}, got {self.technologies!r}",
                              argument="technologies")
         object.__setattr__(self, "technologies", norm)
+        kinds = (self.rasters,) if isinstance(self.rasters, str) else tuple(self.rasters)
+        unknown = [k for k in kinds if k not in RASTER_KINDS]
+        if unknown or "covered" not in kinds:
+            raise InputError(f"rasters must be a list of {', '.join(RASTER_KINDS)} including covered, got "
+                             f"{', '.join(kinds) or 'nothing'}", argument="rasters")
+        object.__setattr__(self, "rasters", tuple(k for k in RASTER_KINDS if k in kinds))
         levels = {}
         for tech, level in dict(self.thresholds_dbm).items():
             t = normalise_technology(tech)

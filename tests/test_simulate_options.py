@@ -190,3 +190,19 @@ def test_vn2000_working_crs(dem):
     assert "EPSG:3405" in vn.output
     mean = [float(line.split("mean ")[1]) for r in (utm, vn) for line in r.output.splitlines() if "mean" in line]
     assert abs(mean[0] - mean[1]) < 1.0 and math.isclose(mean[0], 100 + 60 * 5 / N, abs_tol=1.0)
+
+
+def test_rasters_option_writes_only_what_is_asked_and_changes_no_value(dem, tmp_path):
+    sites = _sites(tmp_path / "s.csv", [{"site": "A", "cell": "A1", "row": 80, "col": 60},
+                                        {"site": "B", "cell": "B1", "row": 40, "col": 120, "tech": "5G", "f": 3500}])
+    common = ["simulate", "--dem", str(dem), "--sites", str(sites), "--radius-km", "2", "--crs", "EPSG:32648"]
+    _run([*common, "--out", str(tmp_path / "all")])
+    _run([*common, "--rasters", "covered,rsrp", "--out", str(tmp_path / "few")])
+    assert sorted(p.name for p in (tmp_path / "few").glob("*_*.tif")) == \
+        ["covered_4g.tif", "covered_5g.tif", "rsrp_4g.tif", "rsrp_5g.tif"]
+    for name in ("covered_4g.tif", "covered_5g.tif", "rsrp_4g.tif", "rsrp_5g.tif"):
+        with rasterio.open(tmp_path / "all" / name) as a, rasterio.open(tmp_path / "few" / name) as b:
+            np.testing.assert_array_equal(a.read(1), b.read(1))
+    result = CliRunner().invoke(cli, [*common, "--rasters", "rsrp,sinr", "--out", str(tmp_path / "bad")])
+    assert result.exit_code == 2 and "including covered" in result.output and "--rasters" in result.output
+    assert not (tmp_path / "bad").exists()

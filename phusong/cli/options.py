@@ -124,7 +124,7 @@ def path_type(**kw):
     return click.Path(path_type=Path, **kw)
 
 
-def _split_technologies(ctx, param, value):
+def _split_list(ctx, param, value):
     if value is None or isinstance(value, tuple):
         return value
     return tuple(t.strip() for t in value.split(",") if t.strip())
@@ -161,7 +161,7 @@ def setting_option(key: str, *, required: bool = False, help: str | None = None,
     if isinstance(default, bool):
         kw.update(is_flag=True, default=default)
     elif isinstance(default, tuple):
-        kw.update(default=",".join(default), callback=_split_technologies)
+        kw.update(default=",".join(default), callback=_split_list)
     elif name == "thresholds_dbm":
         kw.update(default=None, callback=_split_thresholds, show_default=False)
     elif isinstance(default, float) or meta.get("low") is not None:

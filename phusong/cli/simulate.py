@@ -7,7 +7,8 @@ from .options import (cli_command, cache_option, check_output_dir, grid_options,
                       overwrite_option, path_type, progress, setting_option, settings_from, verbosity_options)
 
 COVERAGE_KEYS = ("technologies", "thresholds_dbm", "location_probability", "sigma_db", "load_factor",
-                 "indoor_loss_db", "noise_figure_db", "nbiot_mcl_db", "per_operator", "include_candidates")
+                 "indoor_loss_db", "noise_figure_db", "nbiot_mcl_db", "per_operator", "include_candidates",
+                 "rasters")
 
 
 def coverage_options(f):
@@ -47,11 +48,12 @@ def command(dems, sites_path, sites_sheet, out_dir, area, area_layer, cache_dir,
     settings = settings_from(params, inputs={"terrain": [str(p) for p in dems], "sites": str(sites_path),
                                              "sites_sheet": sites_sheet, "area": layer_input(area, area_layer)})
     sim = load_simulation_inputs(settings)
+    inputs_s = round(time.perf_counter() - t0, 2)
     coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=open_cache(cache_dir),
                         progress=progress(), dask_address=dask_address, demonstration=sim.demonstration)
     coverage.to_run_folder(out_dir, overwrite=overwrite, record={
         "command": "simulate", "inputs_sha256": checksums(sim.files), "dask_address": dask_address,
-        "timings": {"total_s": round(time.perf_counter() - t0, 2)}})
+        "timings": {"inputs_s": inputs_s, "total_s": round(time.perf_counter() - t0, 2)}})
     s = coverage.stats
     click.echo(f"{s['cells']} cells, {s['terrain_passes']} terrain passes ({s['cache_hits']} from the cache) in "
                f"{time.perf_counter() - t0:.1f} s -> {out_dir}")

@@ -23,7 +23,7 @@ class LayerResult:
     rsrp_dbm: np.ndarray        # float32, NaN where no cell reaches
     rsrp2_dbm: np.ndarray       # second best, float32
     server: np.ndarray          # int32 cell index, -1 none
-    sinr_db: np.ndarray         # float32
+    sinr_db: np.ndarray | None  # float32 (None when not asked for: coverage.rasters)
     covered: np.ndarray         # uint8 1/0, 255 outside the area
 
     @property
@@ -42,7 +42,6 @@ def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask
     cell_f = cells["frequency_mhz"].to_numpy()
     noise_per_cell = (THERMAL_NOISE_DBM_HZ + 10.0 * np.log10(cells["scs_khz"].to_numpy() * 1e3)
                       + s.coverage.noise_figure_db)
-    margin = s.location_margin_db
     for (tech, op), (best, second, server) in sorted(acc.best.items()):
         if technologies is not None and tech not in technologies:
             continue
@@ -61,6 +60,10 @@ def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask
             mine = has & (serving_key == n)
             interference[mine] = (acc.psum[key][mine] - quantise_dbm(best[mine])) * (s.coverage.load_factor * quantum)
         del serving_key
+        if "sinr" not in s.coverage.rasters:   # not written: not computed either
+            results.append(LayerResult(tech, op, rsrp, rsrp2, server, None, _covered(tech, best, has, safe, cells, s,
+                                                                                      area_mask)))
+            continue
         noise_mw = 10.0 ** (noise_per_cell[safe] / 10.0)
         interference += noise_mw
         del noise_mw
@@ -68,16 +71,24 @@ def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask
             sinr = (best - 10.0 * np.log10(interference)).astype(np.float32)
         del interference
         sinr[~has] = np.nan
-        if tech == "NB-IoT":
-            coupling = cells["power_per_re_dbm"].to_numpy()[safe] - best
-            ok = has & (coupling + margin <= s.coverage.nbiot_mcl_db)
-        else:
-            ok = has & (best >= s.threshold_dbm(tech) + margin)
-        covered = ok.astype(np.uint8)
-        if area_mask is not None:
-            covered[~area_mask] = 255
-        results.append(LayerResult(tech, op, rsrp, rsrp2, server, sinr, covered))
+        results.append(LayerResult(tech, op, rsrp, rsrp2, server, sinr,
+                                   _covered(tech, best, has, safe, cells, s, area_mask)))
     return results
+
+
+def _covered(tech, best, has, safe, cells, s: Settings, area_mask) -> np.ndarray:
+    """1 where the median signal clears the level by the location margin (NB-IoT: the coupling loss stays
+    within the MCL), 0 elsewhere, 255 outside the study area."""
+    margin = s.location_margin_db
+    if tech == "NB-IoT":
+        coupling = cells["power_per_re_dbm"].to_numpy()[safe] - best
+        ok = has & (coupling + margin <= s.coverage.nbiot_mcl_db)
+    else:
+        ok = has & (best >= s.threshold_dbm(tech) + margin)
+    covered = ok.astype(np.uint8)
+    if area_mask is not None:
+        covered[~area_mask] = 255
+    return covered
 
 
 def quantise_dbm(dbm: np.ndarray) -> np.ndarray:

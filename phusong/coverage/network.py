@@ -8,6 +8,7 @@ finished into best server, SINR and coverage (:mod:`.layers`).
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,13 +188,20 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     tkey = terrain_key(heights, grid)
     hits = sum(cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, settings).exists()
                for g in groups) if cache else 0
+    t0 = time.perf_counter()
     if dask_address:
         from .distributed import run_on_dask
         acc = run_on_dask(dask_address, groups, cells, heights, grid, settings, cache, tkey, patterns, batch_size,
                           progress)
     else:
         acc = fold_groups(groups, cells, heights, grid, settings, cache, tkey, patterns, progress=progress)
+    t1 = time.perf_counter()
     layers = finish_layers(acc, cells, settings, area_mask)
+    del acc
+    t2 = time.perf_counter()
+    relief = hillshade(heights, grid)
     stats = {"cells": len(cells), "terrain_passes": len(groups), "cache_hits": hits,
-             "margin_db": settings.location_margin_db, "sigma_db": settings.sigma_db}
-    return Coverage(grid, layers, cells, settings, stats, relief=hillshade(heights, grid))
+             "margin_db": settings.location_margin_db, "sigma_db": settings.sigma_db,
+             "passes_s": round(t1 - t0, 2), "finish_s": round(t2 - t1, 2),
+             "relief_s": round(time.perf_counter() - t2, 2)}
+    return Coverage(grid, layers, cells, settings, stats, relief=relief)

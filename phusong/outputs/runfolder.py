@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import platform
+import time
 from pathlib import Path
 
 import numpy as np
@@ -46,31 +47,35 @@ def write_run_folder(coverage, folder, overwrite: bool = False, record=None) -> 
 
 def write_into(folder: Path, coverage, record=None) -> None:
     """The run folder's files, written into an existing (temporary) folder."""
-    write_layers(folder, coverage.layers, coverage.grid, coverage.demonstration, coverage.settings.study.name)
+    t0 = time.perf_counter()
+    write_layers(folder, coverage.layers, coverage.grid, coverage.demonstration, coverage.settings.study.name,
+                 coverage.settings.coverage.rasters)
     write_cells(folder, coverage.cells, coverage.demonstration)
     if coverage.relief is not None:
         write_geotiff(folder / RELIEF, coverage.relief.array, coverage.relief.grid, nodata=0,
                       tags=_tags(coverage.demonstration, coverage.settings.study.name),
                       band_description="shaded relief of the terrain (1-255), the maps' offline basemap")
+    record = dict(record or {})
+    record["timings"] = {**record.get("timings", {}), "write_rasters_s": round(time.perf_counter() - t0, 2)}
     g = coverage.grid
     write_run_json(folder, {
         "settings": coverage.settings.to_dict(),
         "grid": {"crs": str(g.crs), "res_m": g.res_m, "width": g.width, "height": g.height, "bounds": g.bounds},
         "coverage_levels_dbm": coverage.coverage_levels_dbm, "simulation": coverage.stats,
         "demonstration": bool(coverage.demonstration), "demonstration_reasons": list(coverage.demonstration),
-        **dict(record or {})})
+        **record})
 
 
-def write_layers(folder: Path, layers, grid: Grid, demonstration=(), label: str = "") -> None:
-    """One COG per raster of every layer (rsrp, rsrp2, server, sinr, covered), tagged with the study and any
-    demonstration label."""
+def write_layers(folder: Path, layers, grid: Grid, demonstration=(), label: str = "", kinds=tuple(RASTERS)) -> None:
+    """One COG per raster of every layer (those of ``kinds``: rsrp, rsrp2, server, sinr, covered), tagged with
+    the study and any demonstration label."""
     tags = _tags(demonstration, label)
     for layer in layers:
         sig = "SS-RSRP" if layer.technology == "5G" else ("NRSRP" if layer.technology == "NB-IoT" else "RSRP")
         who = "any operator" if layer.operator == ANY else layer.operator
         for prefix, (attr, description) in RASTERS.items():
             array = getattr(layer, attr)
-            if array is not None:
+            if array is not None and prefix in kinds:
                 write_geotiff(folder / f"{prefix}_{layer.name}.tif", array, grid, nodata=NODATA[prefix], tags=tags,
                               band_description=description.format(sig=sig, who=who))
 

@@ -19,14 +19,15 @@ OPERATORS = {"Viettel": (2600.0, 0.45), "VNPT": (3700.0, 0.33), "MobiFone": (350
 
 
 def generate_sites(area: gpd.GeoDataFrame, population_path, n_sites: int, seed: int = 1,
-                   share_5g: float = 0.3, rural_share: float = 0.6) -> pd.DataFrame:
-    """``n_sites`` three-sector sites inside ``area`` (one row per cell, the site-list schema)."""
+                   share_5g: float = 0.3, rural_share: float = 0.6, uniform: bool = False) -> pd.DataFrame:
+    """``n_sites`` three-sector sites inside ``area`` (one row per cell, the site-list schema): placed by
+    population (plus ``rural_share`` of the mean everywhere), or uniformly over the area."""
     rng = np.random.default_rng(seed)
     with rasterio.open(population_path) as src:
         pop = src.read(1).astype(float)
         pop[~np.isfinite(pop) | (pop < 0)] = 0.0
         inside = rasterize(area.to_crs(src.crs).geometry, out_shape=pop.shape, transform=src.transform) > 0
-        weight = np.where(inside, pop + pop[inside].mean() * rural_share, 0.0)
+        weight = inside.astype(float) if uniform else np.where(inside, pop + pop[inside].mean() * rural_share, 0.0)
         idx = rng.choice(weight.size, n_sites, replace=n_sites > inside.sum(), p=(weight / weight.sum()).ravel())
         r, c = np.unravel_index(idx, pop.shape)
         x, y = rasterio.transform.xy(src.transform, r, c)
