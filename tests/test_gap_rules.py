@@ -399,3 +399,113 @@ def test_the_html_scorecard_is_in_one_language():
     targets = load_targets()
     assert all(t.text_vi in vi and t.text_en not in vi for t in targets)   # the targets' own text, in the page's language
     assert all(t.text_en in en for t in targets)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# analyse()'s own bookkeeping, each value counted by hand (the third mutation round: see TESTING.md)
+
+def test_one_technology_alone():
+    """Only 5G: mobile broadband is 5G's coverage; only 4G: no centre has 5G and no zone any 5G area."""
+    five, four = _covered()["5G"], _covered()["4G"]
+    villages = _gdf({"code": ["V1", "V2"], "name": ["A", "B"]}, [shapely.Point(850, 950), shapely.Point(50, 50)])
+    r5 = analyse({"5G": five}, GRID, COMMUNES, load_targets(), villages=villages, zones=ZONES)
+    assert r5.villages["covered_mbb"].tolist() == [False, False]     # V1: column 8 (no 5G), V2: the corner
+    assert r5.centres["covered_mbb"].tolist() == r5.centres["covered_5g"].tolist()
+    r4 = analyse({"4G": four}, GRID, COMMUNES, load_targets(), villages=villages, zones=ZONES)
+    assert r4.villages["covered_mbb"].tolist() == [True, False]      # V1 in the north: 4G
+    assert not r4.centres["covered_5g"].any() and "rsrp_5g_dbm" not in r4.centres
+    assert (r4.zones["covered_area_pct_5g"] == 0).all()
+    assert r4.zones["covered_area_pct_iot"].tolist() == [0.0, 100.0, 0.0]
+
+
+def test_centres_signal_and_mobile_broadband_and_the_buffer_rule():
+    signal = np.full((10, 10), -120.0, np.float32)
+    signal[4, 2] = -87.26                                              # W's centre cell (250, 550)
+    centres = _gdf({"code": ["W", "E"], "name": ["Xã Tây", "Xã Đông"]},
+                   [shapely.Point(250, 550), shapely.Point(850, 450)])   # E: column 8, row 5 (south half)
+    r = _analyse(centres=centres, rsrp={"5G": signal})
+    assert r.centres["rsrp_5g_dbm"].tolist() == pytest.approx([-87.3, -120.0], abs=1e-4)   # its cell, to 0.1 dB
+    assert r.centres["covered_5g"].tolist() == [True, False]
+    assert r.centres["covered_mbb"].tolist() == [True, False]         # E's cell: no 5G, 4G only north of row 5
+    # the buffer rule: 50% of the cells within 150 m of E's centre (columns 7-9) covered by 5G? 1 of 3 per row
+    rb = _analyse(centres=centres, centre_rule="buffer:150:30")
+    assert rb.centres["covered_5g"].tolist() == [True, True] and rb.centres["covered_mbb"].tolist() == [True, True]
+
+
+def test_areas_km2_and_rounding_on_a_30_m_grid_and_at_province_scale():
+    grid = Grid(3, 3, Affine(30.0, 0, 0.0, 0, -30.0, 90.0), CRS)
+    communes = _gdf({"code": ["A"], "name": ["A"]}, [shapely.box(0, 0, 90, 90)])
+    one = np.zeros((3, 3), np.uint8)
+    one[0, 0] = 1
+    people = np.ones((3, 3), np.float32)
+    c = analyse({"5G": one}, grid, communes, load_targets(), population=people).communes.iloc[0]
+    assert c["covered_area_km2_5g"] == 0.001                           # 0.0009 km2, to three decimals
+    assert c["covered_area_pct_5g"] == 11.11 and c["covered_pop_pct_5g"] == 11.11   # 1/9, to two decimals
+    big = Grid(40, 40, Affine(1000.0, 0, 0.0, 0, -1000.0, 40_000.0), CRS)
+    communes = _gdf({"code": ["A"], "name": ["A"]}, [shapely.box(0, 0, 40_000, 40_000)])
+    c = analyse({"5G": np.ones((40, 40), np.uint8)}, big, communes, load_targets()).communes.iloc[0]
+    assert c["covered_area_km2_5g"] == 1600.0 and c["covered_area_pct_5g"] == 100.0
+
+
+def test_communes_of_no_cell_one_cell_no_people_and_half_a_person():
+    communes = _gdf({"code": ["W", "E", "dot", "one"], "name": ["W", "E", "dot", "one"]},
+                    [shapely.box(0, 100, 500, 1000), shapely.box(500, 0, 1000, 1000), shapely.box(10, 10, 20, 20),
+                     shapely.box(100, 0, 200, 100)])      # "dot" holds no cell centre; "one" exactly one (covered)
+    people = np.zeros((10, 10), np.float32)
+    people[9, 1] = 0.5                                    # half a person in "one"
+    r = analyse(_covered(), GRID, communes, load_targets(), population=people).communes.set_index("code")
+    assert np.isnan(r.loc["dot", "covered_area_pct_5g"]) and r.loc["one", "covered_area_pct_5g"] == 100.0
+    assert r.loc["one", "covered_pop_pct_5g"] == 100.0                # 0.5 of 0.5 people
+    assert np.isnan(r.loc["W", "covered_pop_pct_5g"])                 # nobody lives there: no share
+
+
+def test_site_counts_proxy_centres_and_the_result_s_layers():
+    r = _analyse(sites=_sites())
+    c = r.communes.set_index("code")
+    assert c["sites_5g"].tolist() == [1, 1] and c["sites_4g"].tolist() == [1, 0]   # E has no 4G site: 0, not NaN
+    assert c["sites_5g"].dtype.kind == "i"
+    assert r.sites is not None and len(r.sites) == 3 and r.sites.crs == GRID.crs
+    # no centre layer: an interior point of each commune, with its name, in the communes' CRS
+    assert r.centres["name"].tolist() == ["Xã Tây", "Xã Đông"] and r.centres.crs == COMMUNES.crs
+    assert all(p.within(g) for p, g in zip(r.centres.geometry, COMMUNES.geometry))
+    assert any(n.startswith("No commune-centre layer") for n in r.notes)
+    centres = _gdf({"code": ["W", "E"], "name": ["W", "E"]}, [shapely.Point(250, 550), shapely.Point(850, 550)])
+    villages = _gdf({"code": ["V"], "name": ["V"]}, [shapely.Point(950, 50)])      # E, south-east: nothing
+    missed = _analyse(centres=centres, villages=villages).communes.set_index("code")["missed_targets"]
+    assert missed["E"] == "T25-5G-CENTRES, T25-MBB-VILLAGES" and missed["W"] == ""
+    assert r.coverage and not _analyse(polygons=False).coverage
+
+
+def test_villages_bookkeeping():
+    villages = _gdf({"code": ["V1", "V2", "V3"], "name": ["A", "B", "C"], "commune_code": ["W", "X", None]},
+                    [shapely.Point(50, 950), shapely.Point(5000, 5000), shapely.Point(950, 950)])
+    r = _analyse(villages=villages)
+    assert not r.villages_are_proxy
+    assert r.villages["covered_mbb"].tolist() == [True, False, True]  # V2 lies off the grid: not covered
+    assert r.villages["commune_code"].tolist()[:2] == ["W", "X"]      # the layer's own codes are kept
+    assert pd.isna(r.villages["commune_code"].iloc[2])
+    s = _analyse(settlements=SETTLEMENTS)
+    assert s.villages_are_proxy and "index" not in s.villages.columns
+    assert any(n.startswith("No village layer") for n in s.notes)
+    p = analyse(_covered(), GRID, _gdf({"code": ["W"], "name": ["W"], "pop": [10.0]}, [shapely.box(0, 0, 500, 1000)]),
+                load_targets(), population_field="pop")
+    assert any(n.startswith("Population: the communes' 'pop' counts") for n in p.notes)
+
+
+def test_zones_without_a_cell_the_share_threshold_and_no_sites():
+    zones = _gdf({"code": ["Z1", "Z2", "Zc", "Zu"], "name": ["a", "b", "c", "u"]},
+                 # Z1: ten cells (row 0, columns 0-9 of a grid where 9 are covered): exactly 90%;
+                 # Z2: a whole row; Zc and Zu: smaller than a cell, off the cell centres, the last in the list
+                 [shapely.box(0, 900, 1000, 1000), shapely.box(0, 800, 1000, 900), shapely.box(120, 420, 130, 430),
+                  shapely.box(920, 20, 930, 30)])
+    five = np.zeros((10, 10), np.uint8)
+    five[:, :9] = 1                                                   # all but column 9
+    r = analyse({"5G": five}, GRID, COMMUNES, load_targets(), zones=zones)
+    z = r.zones.set_index("code")
+    assert z.loc["Z1", "covered_area_pct_5g"] == 90.0 and z.loc["Z1", "covered_5g"]    # at the threshold: covered
+    assert z.loc["Z1", "covered_iot"]
+    assert z.loc["Zc", "covered_area_pct_5g"] == 100.0 and z.loc["Zu", "covered_area_pct_5g"] == 0.0  # centroid cell
+    assert z.loc["Zc", "covered_area_pct_iot"] == 100.0 and z.loc["Zu", "covered_area_pct_iot"] == 0.0
+    assert (z["sites_5g"] == 0).all() and z["sites_5g"].dtype.kind == "i" and not z["has_5g_site"].any()
+    # a share to two decimals: Z1 of the hand-counted grid is 8/9 covered
+    assert _analyse(zones=ZONES).zones.set_index("code").loc["Z1", "covered_area_pct_5g"] == 88.89
