@@ -173,8 +173,8 @@ class CoverageSettings(_Section):
                                   "dB", 100.0, 200.0)
     per_operator: bool = setting(False, "Also write one layer per operator.")
     rasters: tuple[str, ...] = setting(RASTER_KINDS, "Rasters a run writes per layer: rsrp, rsrp2, server, sinr, "
-                                                     "covered (covered always; fewer is faster, and no SINR "
-                                                     "skips its computation).")
+                                                     "covered (covered and rsrp always: gaps and maps read them; "
+                                                     "fewer is faster, and no SINR skips its computation).")
     include_candidates: bool = setting(False, "Include sites of status 'candidate'.")
 
     def __post_init__(self):
@@ -187,8 +187,8 @@ class CoverageSettings(_Section):
         object.__setattr__(self, "technologies", norm)
         kinds = (self.rasters,) if isinstance(self.rasters, str) else tuple(self.rasters)
         unknown = [k for k in kinds if k not in RASTER_KINDS]
-        if unknown or "covered" not in kinds:
-            raise InputError(f"rasters must be a list of {', '.join(RASTER_KINDS)} including covered, got "
+        if unknown or "covered" not in kinds or "rsrp" not in kinds:
+            raise InputError(f"rasters must be a list of {', '.join(RASTER_KINDS)} including covered and rsrp, got "
                              f"{', '.join(kinds) or 'nothing'}", argument="rasters")
         object.__setattr__(self, "rasters", tuple(k for k in RASTER_KINDS if k in kinds))
         levels = {}

@@ -69,7 +69,7 @@ def test_zone_share_rule_site_rule_and_zone_gaps():
     assert z.loc["Z1", "covered_area_pct_iot"] == pytest.approx(100 * 8 / 9, abs=0.01)
     assert z["covered_iot"].tolist() == [False, True, True]
     assert z["has_5g_site"].tolist() == [False, True, False]          # S5out lies outside Z1, S4in is 4G
-    assert z["sites_5g"].tolist() == [0, 1, 0]
+    assert z["sites_5g"].tolist() == [0, 1, 0] and z["sites_5g"].dtype.kind == "i"
     t = r.targets.set_index("target_id")
     # T25-IZ-5G-BTS: 50% of 3 zones need a 5G site -> ceil(1.5) = 2 zones; 1 has one -> gap 1
     assert t.loc["T25-IZ-5G-BTS", "value"] == pytest.approx(100 / 3, abs=0.01)
@@ -392,9 +392,11 @@ def test_the_html_scorecard_is_in_one_language():
     r = _analyse(settlements=SETTLEMENTS, zones=ZONES, sites=_sites())
     vi, en = scorecard_html(r, "vi"), scorecard_html(r, "en")
     assert '<html lang="vi">' in vi and '<html lang="en">' in en
-    for word in ("Chỉ tiêu", "chưa đạt", "Đơn vị chưa đạt", "Xã Đông: 2 điểm dân cư, 500 người", "Không có lớp thôn"):
+    for word in ("Chỉ tiêu", "chưa đạt", "Đơn vị chưa đạt", "Xã Đông: 2 điểm dân cư, 500 người", "Không có lớp thôn",
+                 "Không có lớp trung tâm xã", "W Xã Tây: 1 điểm dân cư, 40 người"):
         assert word in vi and word not in en, word
-    for word in ("Targets", "not met", "Failing units", "Xã Đông: 2 settlements, 500 people", "No village layer"):
+    for word in ("Targets", "not met", "Failing units", "Xã Đông: 2 settlements, 500 people", "No village layer",
+                 "No commune-centre layer", "W Xã Tây: 1 settlement, 40 people"):
         assert word in en and word not in vi, word
     targets = load_targets()
     assert all(t.text_vi in vi and t.text_en not in vi for t in targets)   # the targets' own text, in the page's language
@@ -413,7 +415,7 @@ def test_one_technology_alone():
     assert r5.centres["covered_mbb"].tolist() == r5.centres["covered_5g"].tolist()
     r4 = analyse({"4G": four}, GRID, COMMUNES, load_targets(), villages=villages, zones=ZONES)
     assert r4.villages["covered_mbb"].tolist() == [True, False]      # V1 in the north: 4G
-    assert not r4.centres["covered_5g"].any() and "rsrp_5g_dbm" not in r4.centres
+    assert r4.centres["covered_5g"].tolist() == [False, False] and "rsrp_5g_dbm" not in r4.centres
     assert (r4.zones["covered_area_pct_5g"] == 0).all()
     assert r4.zones["covered_area_pct_iot"].tolist() == [0.0, 100.0, 0.0]
 
@@ -427,9 +429,14 @@ def test_centres_signal_and_mobile_broadband_and_the_buffer_rule():
     assert r.centres["rsrp_5g_dbm"].tolist() == pytest.approx([-87.3, -120.0], abs=1e-4)   # its cell, to 0.1 dB
     assert r.centres["covered_5g"].tolist() == [True, False]
     assert r.centres["covered_mbb"].tolist() == [True, False]         # E's cell: no 5G, 4G only north of row 5
-    # the buffer rule: 50% of the cells within 150 m of E's centre (columns 7-9) covered by 5G? 1 of 3 per row
-    rb = _analyse(centres=centres, centre_rule="buffer:150:30")
+    # the buffer rule: the 9 cells within 150 m of E's centre are columns 7-9 of rows 4-6; 5G covers
+    # column 7 only (3 of 9, 33.3%), 4G row 4 (3 more: 6 of 9 for mobile broadband)
+    rb = _analyse(centres=centres, centre_rule="buffer:150:33")
     assert rb.centres["covered_5g"].tolist() == [True, True] and rb.centres["covered_mbb"].tolist() == [True, True]
+    rb = _analyse(centres=centres, centre_rule="buffer:150:34")
+    assert rb.centres["covered_5g"].tolist() == [True, False] and rb.centres["covered_mbb"].tolist() == [True, True]
+    rb = _analyse(centres=centres, centre_rule="buffer:150:67")
+    assert rb.centres["covered_mbb"].tolist() == [True, False]
 
 
 def test_areas_km2_and_rounding_on_a_30_m_grid_and_at_province_scale():
@@ -489,15 +496,20 @@ def test_villages_bookkeeping():
     assert any(n.startswith("No village layer") for n in s.notes)
     p = analyse(_covered(), GRID, _gdf({"code": ["W"], "name": ["W"], "pop": [10.0]}, [shapely.box(0, 0, 500, 1000)]),
                 load_targets(), population_field="pop")
-    assert any(n.startswith("Population: the communes' 'pop' counts") for n in p.notes)
+    assert any(n.startswith("Population: the communes' 'pop' counts") and n.vi.startswith("Dân số: số liệu 'pop'")
+               for n in p.notes)
+    import copy
+    import pickle
+    for again in (copy.deepcopy(p.notes), pickle.loads(pickle.dumps(p.notes))):   # notebooks, multiprocessing
+        assert again == p.notes and [n.vi for n in again] == [n.vi for n in p.notes]
 
 
 def test_zones_without_a_cell_the_share_threshold_and_no_sites():
-    zones = _gdf({"code": ["Z1", "Z2", "Zc", "Zu"], "name": ["a", "b", "c", "u"]},
+    zones = _gdf({"code": ["Z1", "Z2", "Zc", "Zo", "Zu"], "name": ["a", "b", "c", "o", "u"]},
                  # Z1: ten cells (row 0, columns 0-9 of a grid where 9 are covered): exactly 90%;
                  # Z2: a whole row; Zc and Zu: smaller than a cell, off the cell centres, the last in the list
                  [shapely.box(0, 900, 1000, 1000), shapely.box(0, 800, 1000, 900), shapely.box(120, 420, 130, 430),
-                  shapely.box(920, 20, 930, 30)])
+                  shapely.box(5000, 5000, 5010, 5010), shapely.box(920, 20, 930, 30)])   # Zo: off the grid
     five = np.zeros((10, 10), np.uint8)
     five[:, :9] = 1                                                   # all but column 9
     r = analyse({"5G": five}, GRID, COMMUNES, load_targets(), zones=zones)
@@ -506,6 +518,7 @@ def test_zones_without_a_cell_the_share_threshold_and_no_sites():
     assert z.loc["Z1", "covered_iot"]
     assert z.loc["Zc", "covered_area_pct_5g"] == 100.0 and z.loc["Zu", "covered_area_pct_5g"] == 0.0  # centroid cell
     assert z.loc["Zc", "covered_area_pct_iot"] == 100.0 and z.loc["Zu", "covered_area_pct_iot"] == 0.0
+    assert z.loc["Zo", "covered_area_pct_5g"] == 0.0 and z.loc["Zo", "covered_area_pct_iot"] == 0.0
     assert (z["sites_5g"] == 0).all() and z["sites_5g"].dtype.kind == "i" and not z["has_5g_site"].any()
     # a share to two decimals: Z1 of the hand-counted grid is 8/9 covered
     assert _analyse(zones=ZONES).zones.set_index("code").loc["Z1", "covered_area_pct_5g"] == 88.89

@@ -203,6 +203,7 @@ def test_rasters_option_writes_only_what_is_asked_and_changes_no_value(dem, tmp_
     for name in ("covered_4g.tif", "covered_5g.tif", "rsrp_4g.tif", "rsrp_5g.tif"):
         with rasterio.open(tmp_path / "all" / name) as a, rasterio.open(tmp_path / "few" / name) as b:
             np.testing.assert_array_equal(a.read(1), b.read(1))
-    result = CliRunner().invoke(cli, [*common, "--rasters", "rsrp,sinr", "--out", str(tmp_path / "bad")])
-    assert result.exit_code == 2 and "including covered" in result.output and "--rasters" in result.output
+    for bad in ("rsrp,sinr", "covered,sinr", "covered,rsrp,signal"):
+        result = CliRunner().invoke(cli, [*common, "--rasters", bad, "--out", str(tmp_path / "bad")])
+        assert result.exit_code == 2 and "including covered and rsrp" in result.output and "--rasters" in result.output
     assert not (tmp_path / "bad").exists()

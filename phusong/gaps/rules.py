@@ -311,6 +311,9 @@ class Note(str):
         note.vi = vi
         return note
 
+    def __getnewargs__(self):   # copy, deepcopy and pickle (multiprocessing, notebooks) rebuild both texts
+        return str(self), self.vi
+
 
 def failing_by_commune(villages, communes) -> pd.DataFrame:
     """Counted villages (or proxy settlements) without mobile broadband, grouped per commune: ``code``,

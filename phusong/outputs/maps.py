@@ -59,7 +59,9 @@ TEXT: dict[str, dict] = {
                                                           "upgrade": "nâng cấp"}, "cost": "chi phí",
            "relief": "Địa hình (bóng đổ)", "osm": "Bản đồ OpenStreetMap (cần Internet)",
            "level": "Có sóng từ mức", "weaker": "yếu hơn: không tô màu", "commune_legend": "Xã: diện tích phủ 5G",
-           "points": "Điểm", "no_data": "không có dữ liệu", "zone_ok": "khu có sóng 5G", "zone_miss": "khu chưa đạt",
+           "points": "Điểm", "no_data": "không có dữ liệu", "zone_ok": "khu có sóng 5G trên đủ diện tích",
+           "zone_miss": "khu chưa đủ diện tích có sóng 5G", "zone_pct": "Diện tích phủ 5G (%)",
+           "zone_site": "Có trạm 5G trong khu", "zone_covered": "Đủ diện tích phủ 5G", "zone": "Khu",
            "load_error": "Bản đồ không tải được thư viện hiển thị: bản sao này cần Internet "
                          "(cài thư viện ngoại tuyến bằng `make web-assets`).",
            "tile_error": "Không tải được nền OpenStreetMap (không có Internet?): nền địa hình vẫn hiển thị.",
@@ -77,7 +79,9 @@ TEXT: dict[str, dict] = {
                                                         "upgrade": "upgrade"}, "cost": "cost",
            "relief": "Terrain (shaded relief)", "osm": "OpenStreetMap basemap (needs the internet)",
            "level": "Covered from", "weaker": "weaker: not drawn", "commune_legend": "Communes: 5G area covered",
-           "points": "Points", "no_data": "no data", "zone_ok": "zone covered by 5G", "zone_miss": "zone short of target",
+           "points": "Points", "no_data": "no data", "zone_ok": "zone with 5G over its required share",
+           "zone_miss": "zone with 5G under its required share", "zone_pct": "5G area covered (%)",
+           "zone_site": "5G site in the zone", "zone_covered": "5G over the required share", "zone": "Zone",
            "load_error": "The map could not load its display libraries: this copy needs the internet "
                          "(install the offline libraries with `make web-assets`).",
            "tile_error": "The online OpenStreetMap basemap could not load (no internet?): the terrain relief stays.",
@@ -383,12 +387,19 @@ def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi", plan
 
     zones = keep(gaps.zones)
     if zones is not None and len(zones):
-        zcols = [c for c in ("name", "code", "covered_area_pct_5g", "has_5g_site", "covered_5g") if c in zones]
-        folium.GeoJson(html_frame(_light(zones[zcols + ["geometry"]], tolerance_m)), name=t["zones"],
+        labels = {"name": t["zone"], "code": t["code"], "covered_area_pct_5g": t["zone_pct"],
+                  "has_5g_site": t["zone_site"], "covered_5g": t["zone_covered"]}
+        zcols = [c for c in labels if c in zones]
+        shown = zones[zcols + ["geometry"]].copy()
+        for flag in ("has_5g_site", "covered_5g"):   # yes/no in the page's language, not True/False
+            if flag in shown:
+                shown[flag + "_text"] = np.where(shown[flag].astype(bool), "✓", "✗")
+        tips = [c + "_text" if c in ("has_5g_site", "covered_5g") else c for c in zcols]
+        folium.GeoJson(html_frame(_light(shown, tolerance_m)), name=t["zones"],
                        style_function=lambda f: {"color": COVERED, "weight": 2, "fillOpacity": 0.1}
                        if f["properties"].get("covered_5g") else
                        {"color": NOT_COVERED, "weight": 2.5, "dashArray": "6 4", "fillOpacity": 0.1},
-                       tooltip=folium.GeoJsonTooltip(zcols)).add_to(fmap)
+                       tooltip=folium.GeoJsonTooltip(tips, aliases=[labels[c] for c in zcols])).add_to(fmap)
 
     sites = keep(gaps.sites)
     if sites is not None and len(sites):

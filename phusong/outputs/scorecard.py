@@ -17,12 +17,16 @@ from .._tables import write_csv
 from .._markup import html_text, markdown_text as md, mathtext_safe
 
 
-def _fmt(v, nd=1):
+def _fmt(v, nd=1, lang="en"):
+    """A number for a reader: thousands grouped, ``nd`` decimals unless whole; Vietnamese groups with "."
+    and writes the decimal comma."""
     if v is None or (isinstance(v, float) and not np.isfinite(v)):
         return "—"
     if isinstance(v, (int, np.integer)) or (isinstance(v, float) and float(v).is_integer()):
-        return f"{int(v):,}"
-    return f"{v:,.{nd}f}"
+        text = f"{int(v):,}"
+    else:
+        text = f"{v:,.{nd}f}"
+    return text.translate(str.maketrans(",.", ".,")) if lang == "vi" else text
 
 
 def scorecard_markdown(result) -> str:
@@ -38,7 +42,7 @@ def scorecard_markdown(result) -> str:
               "| target | deadline | target (vi) | target (en) | value | goal | gap | status |",
               "|---|---|---|---|---|---|---|---|"]
     for _, r in result.targets.iterrows():
-        gap = "—" if pd.isna(r["gap"]) else f"{_fmt(r['gap'], 0)} {md(r['gap_unit'])}".strip()
+        gap = "—" if pd.isna(r["gap"]) else f"{_fmt(r['gap'])} {md(r['gap_unit'])}".strip()
         lines.append(f"| {md(r['target_id'])} | {md(r['deadline'])} | {md(r['text_vi'])} | {md(r['text_en'])} | "
                      f"{_fmt(r['value'])} | {_fmt(r['goal'])} | {gap} | {md(r['status'])} |")
     lines += ["", "## Failing units", ""]
@@ -126,7 +130,8 @@ HTML_TEXT: dict[str, dict] = {
            "chart_alt": "Tỷ lệ diện tích phủ theo xã", "failing": "Đơn vị chưa đạt",
            "area": "Diện tích phủ {t} (%)", "centre_ok": "trung tâm xã có sóng 5G",
            "centre_miss": "trung tâm xã chưa có sóng 5G",
-           "settlements": "{n} điểm dân cư, {p} người", "source": "nguồn", "title": "Bảng đánh giá phủ sóng"},
+           "settlements": "{n} điểm dân cư, {p} người", "settlement": "{n} điểm dân cư, {p} người",
+           "proxy_unit": "điểm dân cư", "source": "nguồn", "title": "Bảng đánh giá phủ sóng"},
     "en": {"demo": "DEMONSTRATION — computed on synthetic or generated inputs (stand-in terrain and/or generated "
                    "sites). Not a prediction for any real network.",
            "made": "Made with phusong {v} on {d}", "targets": "Targets",
@@ -136,7 +141,8 @@ HTML_TEXT: dict[str, dict] = {
            "map": "Map", "map_alt": "Communes by 5G area covered", "chart": "Coverage per commune",
            "chart_alt": "Area covered per commune", "failing": "Failing units",
            "area": "{t} area covered (%)", "centre_ok": "centre covered by 5G", "centre_miss": "centre without 5G",
-           "settlements": "{n} settlements, {p} people", "source": "source", "title": "Coverage scorecard"},
+           "settlements": "{n} settlements, {p} people", "settlement": "{n} settlement, {p} people",
+           "proxy_unit": "settlements", "source": "source", "title": "Coverage scorecard"},
 }
 
 
@@ -173,13 +179,13 @@ def _thumbnail(result, text) -> str:
     return _png(fig)
 
 
-def _failing_items(result, row, text) -> list[str]:
+def _failing_items(result, row, text, lang) -> list[str]:
     """The failing units of one target as HTML list items, in the page's language."""
     if result.villages_are_proxy and row["gap_unit"] == "villages" and result.villages is not None \
             and "counted" in result.villages:
         from ..gaps.rules import failing_by_commune
-        return [f"{html_text(r.code)} {html_text(r.name)}: "
-                f"{text['settlements'].format(n=r.units, p=_fmt(round(r.people)))}"
+        return [f"{html_text(r.code)} {html_text(r.name)}: " + text["settlement" if r.units == 1 else "settlements"]
+                .format(n=r.units, p=_fmt(round(r.people), 0, lang))
                 for r in failing_by_commune(result.villages, result.communes).itertuples()]
     units = row["failing_units"]
     if units.startswith("source: "):
@@ -202,14 +208,16 @@ def scorecard_html(result, lang: str = "vi") -> str:
     for _, r in result.targets.iterrows():
         cls = {"met": "met", "not met": "miss"}.get(r["status"], "nodata")
         unit = text["units"].get(r["gap_unit"], r["gap_unit"])
-        gap = "—" if pd.isna(r["gap"]) else f"{_fmt(r['gap'], 0)} {html_text(unit)}"
+        if r["gap_unit"] == "villages" and result.villages_are_proxy:
+            unit = text["proxy_unit"]
+        gap = "—" if pd.isna(r["gap"]) else f"{_fmt(r['gap'], 1, lang)} {html_text(unit)}"
         rows.append(f'<tr class="{cls}"><td>{html_text(r["target_id"])}</td><td>{html_text(r["deadline"])}</td>'
-                    f'<td>{html_text(r[target_text])}</td><td>{_fmt(r["value"])}</td><td>{_fmt(r["goal"])}</td>'
+                    f'<td>{html_text(r[target_text])}</td><td>{_fmt(r["value"], 1, lang)}</td><td>{_fmt(r["goal"], 1, lang)}</td>'
                     f'<td>{gap}</td><td>{html_text(text["status"].get(r["status"], r["status"]))}</td></tr>')
     failing = []
     for _, r in result.targets.iterrows():
         if r["status"] == "not met" and r["failing_units"]:
-            items = "".join(f"<li>{item}</li>" for item in _failing_items(result, r, text))
+            items = "".join(f"<li>{item}</li>" for item in _failing_items(result, r, text, lang))
             failing.append(f"<h3>{html_text(r['target_id'])} — {html_text(r[target_text])}</h3><ul>{items}</ul>")
     notes = "".join(f"<li>{html_text(getattr(n, lang, n))}</li>" for n in result.notes)
     head = "".join(f"<th>{html_text(h)}</th>" for h in text["head"])
