@@ -188,11 +188,19 @@ def test_hostile_names_are_escaped_in_the_plan(study, demo_inputs, tmp_path):
     pd.DataFrame([row]).to_csv(tmp_path / "evil.csv", index=False)
     out = tmp_path / "plan"
     _plan(study, d, out, "--candidates", str(tmp_path / "evil.csv"), "--targets", "T25-5G-CENTRES",
-          "--max-sites", "1", "--operator", payload)
+          "--max-sites", "1", "--operator", payload + "`${window.__pwned=3}`")
     html = (out / "plan.html").read_text(encoding="utf-8")
     assert payload not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     md = (out / "plan.md").read_text(encoding="utf-8")
     assert payload not in md
+    # the map's plan markers: Folium puts their tooltips in JavaScript template literals
+    actions = pyogrio.read_dataframe(out / "plan.gpkg", layer="actions")
+    assert (actions["operator"] == payload + "`${window.__pwned=3}`").all()
+    _invoke(["map", "--run", str(study / "run"), "--gaps", str(study / "gaps.gpkg"), "--plan", str(out),
+             "--out", str(tmp_path / "map.html")])
+    page = (tmp_path / "map.html").read_text(encoding="utf-8")
+    assert "${window.__pwned" not in page and "`${" not in page and payload not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;&#96;&#36;{window.__pwned=3}&#96;" in page
 
 
 def test_costs_file_changes_the_choice(tmp_path):
