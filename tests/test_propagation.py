@@ -448,3 +448,28 @@ def test_reference_profile_sampling_and_its_sliver_rule(cells, expected):
     d_km, h_m = profile(slope, grid, x0, y0, x0 + cells * res, y0)
     np.testing.assert_allclose(d_km * 1000 / res, expected, atol=1e-12)
     np.testing.assert_allclose(h_m, 2.0 * (5 + np.asarray(expected)), atol=1e-4)  # bilinear on a plane is exact
+
+
+def test_reference_profile_north_and_diagonal_on_a_tilted_plane():
+    """Rows as well as columns: a plane rising 3 m per row southwards and 2 m per column eastwards is
+    sampled exactly (bilinear on a plane), along a north-going and a diagonal line."""
+    from phusong.propagation.reference import profile
+
+    res = 30.0
+    grid = Grid(60, 60, Affine(res, 0, 1000.0, 0, -res, 5000.0 + 60 * res), "EPSG:32648")
+    rows, cols = np.indices((60, 60))
+    plane = (3.0 * rows + 2.0 * cols).astype(np.float32)
+    x0, y0 = grid.xy(50, 10)
+    for dx, dy in ((0.0, 1000.0), (700.0, 700.0)):                       # north; north-east
+        d_km, h_m = profile(plane, grid, float(x0), float(y0), float(x0) + dx, float(y0) + dy)
+        t = d_km / d_km[-1]
+        r, c = grid.rowcol(x0 + t * dx, y0 + t * dy)
+        np.testing.assert_allclose(h_m, 3.0 * r + 2.0 * c, atol=1e-3)
+        assert d_km[-1] == pytest.approx(np.hypot(dx, dy) / 1000.0)
+
+
+def test_wavelength_by_hand():
+    from phusong.propagation.p525 import wavelength_m
+
+    assert wavelength_m(3000.0) == pytest.approx(299_792_458.0 / 3e9, rel=1e-12)
+    np.testing.assert_allclose(wavelength_m(np.array([900.0, 1800.0])), [0.333102731, 0.166551366], rtol=1e-8)

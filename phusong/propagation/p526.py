@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .p525 import SPEED_OF_LIGHT_M_S
+from .p525 import wavelength_m
 
 DEFAULT_EARTH_RADIUS_KM = 8500.0   # k = 4/3 (median effective Earth radius)
 LAND_PERMITTIVITY = 22.0
@@ -37,10 +37,6 @@ def knife_edge_loss_db(nu):
     return np.where(nu > -0.78, loss, 0.0)
 
 
-def _wavelength_m(frequency_mhz: float) -> float:
-    return SPEED_OF_LIGHT_M_S / (frequency_mhz * 1e6)
-
-
 def bullington_loss_db(d_km, h_m, hts_m: float, hrs_m: float, frequency_mhz: float,
                        earth_radius_km: float = DEFAULT_EARTH_RADIUS_KM) -> float:
     """Bullington diffraction loss over a profile, P.526-15 §4.5.1 eqs. (49)–(58).
@@ -52,7 +48,7 @@ def bullington_loss_db(d_km, h_m, hts_m: float, hrs_m: float, frequency_mhz: flo
     dtot = d[-1] - d[0]
     di, hi = d[1:-1] - d[0], h[1:-1]
     ce = 1.0 / earth_radius_km
-    lam = _wavelength_m(frequency_mhz)
+    lam = float(wavelength_m(frequency_mhz))
     if di.size == 0:
         return 0.0
     bulge = hi + 500.0 * ce * di * (dtot - di)
@@ -101,7 +97,7 @@ def spherical_earth_loss_db(d_km: float, hte_m: float, hre_m: float, frequency_m
     if hte_m <= 0 or hre_m <= 0:
         hte_m, hre_m = max(hte_m, 1e-3), max(hre_m, 1e-3)
     a = earth_radius_km
-    lam = _wavelength_m(frequency_mhz)
+    lam = float(wavelength_m(frequency_mhz))
     dlos = np.sqrt(2.0 * a) * (np.sqrt(0.001 * hte_m) + np.sqrt(0.001 * hre_m))
     args = (frequency_mhz, permittivity, conductivity, vertical)
     if d_km >= dlos:
