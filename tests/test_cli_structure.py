@@ -21,8 +21,9 @@ COMMANDS = list(_commands())
 
 def test_the_commands_are_all_there():
     assert {c[0] for c in COMMANDS} == {"demo", "run", "simulate", "gaps", "plan", "map", "sites", "terrain", "path",
-                                         "footprint", "models"}
+                                         "footprint", "models", "measurements"}
     assert ("sites", "validate") in COMMANDS and ("terrain", "info") in COMMANDS
+    assert ("measurements", "validate") in COMMANDS
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

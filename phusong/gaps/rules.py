@@ -74,6 +74,11 @@ class GapResult:
         from ..outputs.scorecard import write_report
         write_report(folder, self, overwrite=overwrite, lang=lang)
 
+    def failing_villages_by_commune(self) -> pd.DataFrame:
+        """Counted villages (or proxy settlements) without mobile broadband, per commune (see
+        :func:`failing_by_commune`)."""
+        return failing_by_commune(self.villages, self.communes)
+
     @classmethod
     def from_geopackage(cls, path) -> GapResult:  # pragma: no mutate block
         """Read a GeoPackage written by :meth:`to_geopackage` (or ``phusong gaps``/``run``)."""

@@ -183,10 +183,9 @@ def _failing_items(result, row, text, lang) -> list[str]:
     """The failing units of one target as HTML list items, in the page's language."""
     if result.villages_are_proxy and row["gap_unit"] == "villages" and result.villages is not None \
             and "counted" in result.villages:
-        from ..gaps.rules import failing_by_commune
         return [f"{html_text(r.code)} {html_text(r.name)}: " + text["settlement" if r.units == 1 else "settlements"]
                 .format(n=r.units, p=_fmt(round(r.people), 0, lang))
-                for r in failing_by_commune(result.villages, result.communes).itertuples()]
+                for r in result.failing_villages_by_commune().itertuples()]
     units = row["failing_units"]
     if units.startswith("source: "):
         units = text["source"] + units[len("source"):]

@@ -51,12 +51,13 @@ class SiteReport:
         return [f"{self.path}: {issue}" for issue in self.issues]
 
 
-def _read_table(path: Path, sheet: str | None = None) -> pd.DataFrame:
-    """Read every column as text so that validation sees what the user wrote."""
+def read_raw_table(path: Path, sheet: str | None = None, what: str = "site list") -> pd.DataFrame:
+    """Every column as text (what the user wrote), from CSV, Excel or a vector file of points (whose
+    geometry becomes ``lon``/``lat`` in WGS 84 when the table has none)."""
     if not path.exists():
         raise InputError("no such file", path=path)
     if path.suffix.lower() in (".csv", ".txt", ".tsv", *EXCEL_SUFFIXES):
-        df = read_text_table(path, sheet=sheet, what="site list")
+        df = read_text_table(path, sheet=sheet, what=what)
         # a leading comment (e.g. "# GENERATED, not a real network") marks a generated list
         if any(w in line.upper() for line in df.attrs["comments"] for w in GENERATED_WORDS):
             df.attrs["generated"] = f"{path.name}: generated sites"
@@ -70,7 +71,7 @@ def _read_table(path: Path, sheet: str | None = None) -> pd.DataFrame:
         if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
             geom = geom.to_crs("EPSG:4326")
         if not (geom.geom_type.dropna() == "Point").all():
-            raise InputError("site geometries must be points", path=path)
+            raise InputError(f"{what} geometries must be points", path=path)
         gdf = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
         if "lon" not in gdf:
             gdf["lon"] = geom.x
@@ -177,7 +178,7 @@ def validate_sites(path, terrain_bounds_lonlat=None, sheet: str | None = None) -
     (True, True)
     """
     path = Path(path)
-    return validate_table(_read_table(path, sheet), path, terrain_bounds_lonlat)[1]
+    return validate_table(read_raw_table(path, sheet), path, terrain_bounds_lonlat)[1]
 
 
 def read_sites(path, terrain_bounds_lonlat=None, sheet: str | None = None) -> gpd.GeoDataFrame:
@@ -213,7 +214,7 @@ def read_sites(path, terrain_bounds_lonlat=None, sheet: str | None = None) -> gp
     (['4G', '5G'], 4326, 'sites_demo.csv: generated sites')
     """
     path = Path(path)
-    return sites_from_table(_read_table(path, sheet), path, terrain_bounds_lonlat)
+    return sites_from_table(read_raw_table(path, sheet), path, terrain_bounds_lonlat)
 
 
 def sites_from_table(raw: pd.DataFrame, path, terrain_bounds_lonlat=None) -> gpd.GeoDataFrame:
