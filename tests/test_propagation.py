@@ -399,6 +399,7 @@ def test_los_rule_at_the_edge_of_visibility():
     for h_mid, los in ((24.112, True), (24.125, False)):
         h = np.array([0.0, h_mid, 0.0])
         assert evaluate_profile(d, h, 30.0, 30.0, 1800.0)["los"] is los, h_mid
+        assert evaluate_profile(d + 3.0, h, 30.0, 30.0, 1800.0)["los"] is los, h_mid   # distances from elsewhere
     # with 6,371 km the bulge is 7.848 m: 22.14 m is then just clear, 22.16 m just blocked
     for h_mid, los in ((22.14, True), (22.16, False)):
         assert evaluate_profile(d, np.array([0.0, h_mid, 0.0]), 30.0, 30.0, 1800.0, 6371.0)["los"] is los
@@ -473,3 +474,27 @@ def test_wavelength_by_hand():
 
     assert wavelength_m(3000.0) == pytest.approx(299_792_458.0 / 3e9, rel=1e-12)
     np.testing.assert_allclose(wavelength_m(np.array([900.0, 1800.0])), [0.333102731, 0.166551366], rtol=1e-8)
+
+
+@pytest.mark.parametrize("model", ["delta-bullington", "bullington"])
+def test_profile_evaluation_does_not_depend_on_where_distances_start(model):
+    """Distances measured from another origin (5 km before the transmitter) give the same result."""
+    from phusong.propagation.reference import evaluate_profile
+
+    d = np.linspace(0.0, 12.0, 121)
+    h = 200.0 + 80.0 * np.exp(-((d - 6.0) / 0.8) ** 2)           # a hill half way
+    a = evaluate_profile(d, h, 30.0, 1.5, 1800.0, model=model)
+    b = evaluate_profile(d + 5.0, h, 30.0, 1.5, 1800.0, model=model)
+    assert a["los"] == b["los"] is False
+    assert b["loss_db"] == pytest.approx(a["loss_db"], abs=1e-9) and a["diffraction_db"] > 10.0
+
+
+def test_bullington_on_the_shortest_profiles():
+    """Two points (no terrain between): free space, no diffraction. Three points with a tall middle
+    point: the knife edge is counted."""
+    from phusong.propagation.reference import evaluate_profile
+
+    two = evaluate_profile([0.0, 5.0], [100.0, 100.0], 30.0, 1.5, 1800.0, model="bullington")
+    assert two["diffraction_db"] == 0.0 and two["loss_db"] == two["free_space_db"]
+    three = evaluate_profile([0.0, 2.5, 5.0], [100.0, 250.0, 100.0], 30.0, 1.5, 1800.0, model="bullington")
+    assert three["diffraction_db"] > 15.0 and not three["los"]
