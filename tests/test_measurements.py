@@ -1,4 +1,6 @@
 """`phusong measurements validate` and the reader: every layout, every bad row, values converted by hand."""
+import math
+
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -125,3 +127,101 @@ def test_a_geopackage_of_points_with_pci_and_earfcn(tmp_path):
     np.testing.assert_allclose(s[["lon", "lat"]].to_numpy(), [[106.7, 21.8], [106.71, 21.81]], atol=1e-9)
     assert s["pci"].tolist() == [17, 18] and s["earfcn"].tolist() == [1850, 1850]
     assert s["signal_dbm"].tolist() == [-91.0, -93.5]
+
+
+# ---------------------------------------------------------------------------------------------- the check
+def test_wilson_interval_by_hand_and_against_scipy():
+    from scipy.stats import binomtest
+
+    from phusong.measurements import wilson_interval
+
+    z = 1.959963984540054
+    for k, n in ((60, 100), (2, 3), (0, 10), (10, 10), (1, 1)):
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        low, high = wilson_interval(k, n)
+        assert (low, high) == pytest.approx((centre - half, centre + half), abs=1e-12)
+        peer = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert (low, high) == pytest.approx((peer.low, peer.high), abs=1e-9)
+    assert np.isnan(wilson_interval(0, 0)[0])
+
+
+def _check_study(tmp_path):
+    """A 10 x 10 grid of 100 m cells: 5G covered in columns 0-4 (communes A and C), not in 5-9 (B); D has
+    no sample. A: 100 SS-RSRP samples, 60 at -100 dBm and 40 at -110; B: 10 at -110; C: 3, two at -100."""
+    from affine import Affine
+    from pyproj import Transformer
+
+    from phusong._raster import Grid, write_geotiff
+
+    x0, y0 = 700_000.0, 2_400_000.0
+    grid = Grid(10, 10, Affine(100.0, 0, x0, 0, -100.0, y0 + 1000.0), "EPSG:32648")
+    covered = np.zeros((10, 10), np.uint8)
+    covered[:, :5] = 1
+    run = tmp_path / "run"
+    run.mkdir()
+    write_geotiff(run / "covered_5g.tif", covered, grid, nodata=255)
+    write_geotiff(run / "rsrp_5g.tif", np.where(covered == 1, -90.0, -120.0).astype(np.float32), grid, nodata=np.nan)
+    def box(c0, r0, c1, r1):
+        return shapely.box(x0 + 100 * c0, y0 + 1000 - 100 * r1, x0 + 100 * c1, y0 + 1000 - 100 * r0)
+    communes = gpd.GeoDataFrame({"code": ["A", "B", "C", "D"], "name": ["Xã A", "Xã B", "Xã C", "Xã D"]},
+                                geometry=[box(0, 3, 5, 10), box(5, 0, 10, 9), box(0, 0, 5, 3), box(5, 9, 10, 10)],
+                                crs="EPSG:32648")
+    pyogrio.write_dataframe(communes, tmp_path / "communes.gpkg")
+    to_lonlat = Transformer.from_crs("EPSG:32648", "EPSG:4326", always_xy=True)
+    rows = ["lon,lat,ss_rsrp_dbm,rsrp_dbm,cell_id,technology"]
+
+    def add(x, y, ss="", lte="", tech="NR"):
+        lon, lat = to_lonlat.transform(x, y)
+        rows.append(f"{lon:.9f},{lat:.9f},{ss},{lte},C1,{tech}")
+    rng = np.random.default_rng(1)
+    for i in range(100):   # A: x 0..500 m, y 0..700 m from the south edge
+        add(x0 + 10 + rng.uniform(0, 480), y0 + 10 + rng.uniform(0, 680), ss=-100 if i < 60 else -110)
+    for _ in range(10):
+        add(x0 + 510 + rng.uniform(0, 480), y0 + 10 + rng.uniform(0, 880), ss=-110)
+    for s in (-100, -100, -110):
+        add(x0 + 250, y0 + 850, ss=s)
+    add(x0 + 250, y0 + 300, lte=-70, tech="LTE")    # a 4G sample in A: not part of the 5G check
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return run, tmp_path / "communes.gpkg", tmp_path / "m.csv"
+
+
+def test_the_commune_check_by_hand(tmp_path):
+    from phusong.coverage.network import Coverage
+    from phusong.data.boundaries import read_communes
+    from phusong.measurements import check_communes
+
+    run, communes, measurements = _check_study(tmp_path)
+    coverage = Coverage.from_run_folder(run)
+    result, used = check_communes(coverage, read_measurements(measurements), read_communes(communes, "EPSG:32648"))
+    r = result.set_index("code")
+    assert r["samples"].to_dict() == {"A": 100, "B": 10, "C": 3, "D": 0} and len(used) == 113
+    assert r.loc["A", "measured_share_pct"] == 60.0 and r.loc["A", "predicted_share_pct"] == 100.0
+    assert r.loc["A", "claimed_min_share_pct"] == 90.0          # location probability 0.9 of a fully covered share
+    assert r.loc["A", "ci_high_pct"] == pytest.approx(69.06, abs=0.01) and r.loc["A", "status"] == "refuted"
+    assert r.loc["B", "status"] == "consistent" and r.loc["B", "claimed_min_share_pct"] == 0.0
+    # C: 2 of 3 (66.7%, interval up to 93.9%) cannot refute 90%; about 16 samples could
+    assert r.loc["C", "status"] == "too few samples" and r.loc["C", "ci_high_pct"] == pytest.approx(93.85, abs=0.01)
+    assert r.loc["C", "samples_needed"] == math.ceil(1.959964 ** 2 * (2 / 3) * (1 / 3) / (0.9 - 2 / 3) ** 2) == 16
+    assert r.loc["D", "status"] == "no samples" and np.isnan(r.loc["D", "measured_share_pct"])
+
+
+def test_check_through_the_cli(tmp_path):
+    run, communes, measurements = _check_study(tmp_path)
+    out = tmp_path / "check.gpkg"
+    result = CliRunner().invoke(cli, ["check", "--run", str(run), "--measurements", str(measurements), "--communes",
+                                      str(communes), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "113 5G samples in 3 of 4 communes" in result.output and "1 refuted, 1 too few samples" in result.output
+    assert "refuted: A Xã A: measured 60% (up to 69.06%) against a claimed 90% or more" in result.output
+    layers = {name for name, _ in pyogrio.list_layers(out)}
+    assert layers == {"communes", "samples"}
+    samples = pyogrio.read_dataframe(out, layer="samples")
+    assert samples["reaches_threshold"].sum() == 62 and samples["predicted_covered"].sum() == 103
+    bad = tmp_path / "bad.csv"
+    bad.write_text("lon,lat,ss_rsrp_dbm,cell_id\n106.7,21.8,loud,C1\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check", "--run", str(run), "--measurements", str(bad), "--communes",
+                                      str(communes), "--out", str(tmp_path / "x.gpkg")])
+    assert result.exit_code == 2 and "row 1, column ss_rsrp_dbm: not a number" in result.output
+    assert not (tmp_path / "x.gpkg").exists()

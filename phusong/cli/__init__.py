@@ -19,9 +19,10 @@ def cli():
 
 
 def _register() -> None:
-    from . import demo, footprint, gaps, map, measurements, models, path, plan, run, simulate, sites, terrain
+    from . import check, demo, footprint, gaps, map, measurements, models, path, plan, run, simulate, sites, terrain
 
-    for module in (demo, run, simulate, gaps, plan, map, sites, measurements, terrain, path, footprint, models):
+    for module in (demo, run, simulate, gaps, plan, map, check, sites, measurements, terrain, path, footprint,
+                   models):
         cli.add_command(module.command)
 
 
