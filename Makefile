@@ -44,7 +44,8 @@ web-assets:
 	  fi; \
 	  if command -v npm >/dev/null 2>&1; then \
 	    mkdir -p $(WEB_ASSETS) && npm install --prefix $(WEB_ASSETS) --no-audit --no-fund --silent \
-	      leaflet@1.9.3 leaflet.fullscreen@3.0.0; \
+	      leaflet@1.9.3 leaflet.fullscreen@3.0.0 \
+	      || echo "npm install failed: maps will load Leaflet from the internet (and the browser tests skip)"; \
 	  else echo "npm missing: maps will load Leaflet from the internet (and the browser tests skip)"; fi; \
 	fi
 

@@ -173,8 +173,9 @@ class CoverageSettings(_Section):
                                   "dB", 100.0, 200.0)
     per_operator: bool = setting(False, "Also write one layer per operator.")
     rasters: tuple[str, ...] = setting(RASTER_KINDS, "Rasters a run writes per layer: rsrp, rsrp2, server, sinr, "
-                                                     "covered (covered and rsrp always: gaps and maps read them; "
-                                                     "fewer is faster, and no SINR skips its computation).")
+                                                     "covered; the list must include covered and rsrp (gaps and "
+                                                     "maps read them); fewer is faster, and without sinr the SINR "
+                                                     "is not computed.")
     include_candidates: bool = setting(False, "Include sites of status 'candidate'.")
 
     def __post_init__(self):

@@ -148,6 +148,13 @@ def test_area_candidates_operators_and_nbiot(dem, tmp_path):
     margin = 8.0 * 1.2815515655446004
     expect = np.isfinite(read["nbiot"]) & (per_re - read["nbiot"] + margin <= 164.0)
     np.testing.assert_array_equal(nb[inside] == 1, expect[inside])
+    # NB-IoT has no dBm coverage level (its rule is the coupling loss): none is recorded, and the map says so
+    import json
+    assert set(json.loads((out / "run.json").read_text(encoding="utf-8"))["coverage_levels_dbm"]) == {"4G"}
+    from phusong.coverage.network import Coverage
+    from phusong.outputs.maps import TEXT, _legend
+    legend = _legend(TEXT["en"], False, Coverage.from_run_folder(out).coverage_levels_dbm, "", 164.0)
+    assert "4G -95 dBm" in legend and "NB-IoT: coupling loss ≤ 164 dB" in legend and "NB-IoT -" not in legend
     # with --include-candidates the candidate cell is simulated
     again = tmp_path / "with"
     _run(["simulate", "--dem", str(dem), "--sites", str(sites), "--out", str(again), "--radius-km", "1.5",

@@ -178,8 +178,8 @@ def language_option(f):
     """``--lang`` (``study.language``) for commands whose settings come from elsewhere (a scenario, a run):
     unset, theirs is kept."""
     return setting_option("study.language", default=None, show_default=False, type=click.Choice(["vi", "en"]),
-                          help="Language of the HTML map and scorecard: vi or en (default: the scenario's or "
-                               "run's, else vi).")(f)
+                          help="Language of the HTML map and scorecard: vi or en (default: the scenario's "
+                               "[study] language, or the run's, else vi).")(f)
 
 
 def settings_from(params: dict, base: Path | None = None, **tables) -> Any:

@@ -33,6 +33,8 @@ def coverage_options(f):
 @click.option("--area-layer", help="Layer of --area (default: its first layer).")
 @setting_option("study.name")
 @setting_option("study.demonstration")
+@setting_option("study.language", help="Language of the maps and scorecards made from this run later "
+                "(`gaps --report`, `map`): vi or en.", type=click.Choice(["vi", "en"]))
 @cache_option
 @click.option("--dask-address", help="Run batches on an existing Dask cluster, e.g. tcp://127.0.0.1:8786.")
 @overwrite_option

@@ -87,8 +87,10 @@ class Coverage:
 
     @property
     def coverage_levels_dbm(self) -> dict[str, float]:
-        """The level each technology's median signal must reach to count as covered (threshold + margin)."""
-        return {t: self.settings.threshold_dbm(t) + self.settings.location_margin_db for t in self.covered}
+        """The level each technology's median signal must reach to count as covered (threshold + margin);
+        NB-IoT has none (its coverage is a maximum coupling loss, ``coverage.nbiot_mcl_db``)."""
+        return {t: self.settings.threshold_dbm(t) + self.settings.location_margin_db for t in self.covered
+                if t != "NB-IoT"}
 
     def to_run_folder(self, folder, overwrite: bool = False, record: Mapping | None = None) -> Path:
         """Write the run folder (COG rasters per layer, cells.csv, run.json) atomically; see the README."""

@@ -229,6 +229,8 @@ def validate_table(raw: pd.DataFrame, path, site_cells=None) -> MeasurementRepor
             flag(keep & (values < 0), name, "negative", df[name])
             speed = speed.fillna(values * factor)
 
+    # an NR sample's "RSRP" is its SS-RSRP (what every NR drive-test tool means by it)
+    metric = metric.where(~((tech == "5G") & (metric == "rsrp")), "ss_rsrp")
     report.issues.sort(key=lambda s: (s.row, s.column))
     samples = pd.DataFrame({"row": rows, "lon": lon, "lat": lat, "signal_dbm": signal, "metric": metric,
                             "technology": tech.replace("", np.nan).fillna(metric.map({"rsrp": "4G", "ss_rsrp": "5G"})),
