@@ -163,6 +163,7 @@ def _check_study(tmp_path):
     run.mkdir()
     write_geotiff(run / "covered_5g.tif", covered, grid, nodata=255)
     write_geotiff(run / "rsrp_5g.tif", np.where(covered == 1, -90.0, -120.0).astype(np.float32), grid, nodata=np.nan)
+    write_geotiff(run / "covered_5g_viettel.tif", np.zeros((10, 10), np.uint8), grid, nodata=255)   # covers nothing
     def box(c0, r0, c1, r1):
         return shapely.box(x0 + 100 * c0, y0 + 1000 - 100 * r1, x0 + 100 * c1, y0 + 1000 - 100 * r0)
     communes = gpd.GeoDataFrame({"code": ["A", "B", "C", "D"], "name": ["Xã A", "Xã B", "Xã C", "Xã D"]},
@@ -170,14 +171,15 @@ def _check_study(tmp_path):
                                 crs="EPSG:32648")
     pyogrio.write_dataframe(communes, tmp_path / "communes.gpkg")
     to_lonlat = Transformer.from_crs("EPSG:32648", "EPSG:4326", always_xy=True)
-    rows = ["lon,lat,ss_rsrp_dbm,rsrp_dbm,cell_id,technology"]
+    rows = ["lon,lat,ss_rsrp_dbm,rsrp_dbm,cell_id,technology,operator"]
 
-    def add(x, y, ss="", lte="", tech="NR"):
+    def add(x, y, ss="", lte="", tech="NR", operator="VNPT"):
         lon, lat = to_lonlat.transform(x, y)
-        rows.append(f"{lon:.9f},{lat:.9f},{ss},{lte},C1,{tech}")
+        rows.append(f"{lon:.9f},{lat:.9f},{ss},{lte},C1,{tech},{operator}")
     rng = np.random.default_rng(1)
     for i in range(100):   # A: x 0..500 m, y 0..700 m from the south edge
-        add(x0 + 10 + rng.uniform(0, 480), y0 + 10 + rng.uniform(0, 680), ss=-100 if i < 60 else -110)
+        add(x0 + 10 + rng.uniform(0, 480), y0 + 10 + rng.uniform(0, 680), ss=-100 if i < 60 else -110,
+            operator="Viettel" if i % 2 else "VNPT")
     for _ in range(10):
         add(x0 + 510 + rng.uniform(0, 480), y0 + 10 + rng.uniform(0, 880), ss=-110)
     for s in (-100, -100, -110):
@@ -225,3 +227,20 @@ def test_check_through_the_cli(tmp_path):
                                       str(communes), "--out", str(tmp_path / "x.gpkg")])
     assert result.exit_code == 2 and "row 1, column ss_rsrp_dbm: not a number" in result.output
     assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_check_of_one_operator_uses_its_samples_and_its_layer(tmp_path):
+    from phusong.coverage.network import Coverage
+    from phusong.data.boundaries import read_communes
+    from phusong.measurements import check_communes
+
+    run, communes, measurements = _check_study(tmp_path)
+    result, used = check_communes(Coverage.from_run_folder(run), read_measurements(measurements),
+                                  read_communes(communes, "EPSG:32648"), operator="viettel")
+    r = result.set_index("code")
+    assert r["samples"].to_dict() == {"A": 50, "B": 0, "C": 0, "D": 0} and set(used["operator"]) == {"Viettel"}
+    # Viettel's own layer covers nothing: it claims nothing, so nothing measured can refute it
+    assert r.loc["A", "predicted_share_pct"] == 0.0 and r.loc["A", "status"] == "consistent"
+    result = CliRunner().invoke(cli, ["check", "--run", str(run), "--measurements", str(measurements), "--communes",
+                                      str(communes), "--operator", "Mobifone", "--out", str(tmp_path / "m.gpkg")])
+    assert result.exit_code == 2 and "no 5G layer of operator 'Mobifone'" in result.output

@@ -16,13 +16,16 @@ from .options import cli_command, overwrite_option, path_type, verbosity_options
               help="Site list: also require every sample's serving cell to be one of its cells.")
 @click.option("--technology", default="5G", show_default=True, type=click.Choice(["4G", "5G"]),
               help="The layer checked (5G against SS-RSRP samples, 4G against RSRP samples).")
+@click.option("--operator", help="Check one operator: its samples against its own layer (a run made with "
+              "`simulate --per-operator`). Default: every sample against the best of all operators.")
 @click.option("--confidence", default=0.95, show_default=True, type=click.FloatRange(0.5, 0.999),
               help="Confidence of the interval around each commune's measured share.")
 @click.option("--out", required=True, type=path_type(dir_okay=False),
               help="GeoPackage to write (layers communes and samples).")
 @overwrite_option
 @verbosity_options
-def command(run_dir, measurements_path, communes, communes_layer, sites, technology, confidence, out, overwrite):
+def command(run_dir, measurements_path, communes, communes_layer, sites, technology, operator, confidence, out,
+            overwrite):
     """Each commune's measured share of samples at the coverage level against what the run predicts there."""
     import pyogrio
 
@@ -36,7 +39,7 @@ def command(run_dir, measurements_path, communes, communes_layer, sites, technol
     coverage = Coverage.from_run_folder(run_dir)
     samples = read_measurements(measurements_path, sites)
     units = read_communes(communes, coverage.grid.crs, layer=communes_layer)
-    result, used = check_communes(coverage, samples, units, technology, confidence)
+    result, used = check_communes(coverage, samples, units, technology, confidence, operator)
     if coverage.demonstration:
         label = "; ".join(coverage.demonstration)
         result, used = result.assign(demonstration=label), used.assign(demonstration=label)

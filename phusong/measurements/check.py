@@ -55,17 +55,29 @@ def _covered_at(covered: np.ndarray, grid, points: gpd.GeoSeries) -> np.ndarray:
 
 
 def check_communes(coverage, samples: gpd.GeoDataFrame, communes: gpd.GeoDataFrame, technology: str = "5G",
-                   confidence: float = 0.95) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+                   confidence: float = 0.95, operator: str | None = None) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """(communes, samples): the check of every commune (see the module) and the samples used, each with
     its commune, whether it reaches the threshold and whether the run marks its point covered.
 
     ``coverage`` is a :class:`~phusong.coverage.network.Coverage` (its threshold and location
     probability are used); ``samples`` come from :func:`~phusong.measurements.read_measurements`.
+    With ``operator``, only that operator's samples are compared with that operator's layer (a run made
+    with ``--per-operator``); otherwise every sample with the best of all operators.
     """
+    from ..coverage.cells import slug
+    from ..errors import InputError
+
     if technology not in coverage.covered:
-        from ..errors import InputError
         raise InputError(f"the run has no {technology} layer (it has {', '.join(coverage.covered) or 'none'})",
                          argument="technology")
+    covered = coverage.covered[technology]
+    if operator is not None:
+        try:
+            covered = coverage.layer(technology, slug(operator)).covered
+        except KeyError:
+            raise InputError(f"the run has no {technology} layer of operator {operator!r} (make it with "
+                             "`simulate --per-operator`)", argument="operator") from None
+        samples = samples[samples["operator"].astype(str).map(slug) == slug(operator)]
     grid, settings = coverage.grid, coverage.settings
     threshold = settings.threshold_dbm(technology)
     level = settings.coverage.location_probability
@@ -75,7 +87,7 @@ def check_communes(coverage, samples: gpd.GeoDataFrame, communes: gpd.GeoDataFra
     joined = gpd.sjoin(mine, zones[["code", "geometry"]].rename(columns={"code": "commune_code"}),
                        predicate="within", how="inner").drop(columns="index_right")
     joined["reaches_threshold"] = joined["signal_dbm"] >= threshold
-    joined["predicted_covered"] = _covered_at(coverage.covered[technology], grid, joined.geometry).astype(bool)
+    joined["predicted_covered"] = _covered_at(covered, grid, joined.geometry).astype(bool)
 
     per = joined.groupby("commune_code").agg(samples=("row", "size"), ok=("reaches_threshold", "sum"),
                                              predicted=("predicted_covered", "sum"))
