@@ -168,6 +168,9 @@ class CoverageSettings(_Section):
     load_factor: float = setting(0.5, "Neighbour-cell load for SINR (share of resource elements carrying power).",
                                  "", 0.0, 1.0, aliases=("--load",))
     indoor_loss_db: float = setting(0.0, "Building entry loss for indoor coverage (0 = outdoor).", "dB", 0.0, 60.0)
+    indoor: str = setting("", "Indoor coverage with ITU-R P.2109-1 building entry loss at each cell's frequency: "
+                              "'traditional:P' or 'thermally-efficient:P', P the % of buildings whose loss is not "
+                              "exceeded (e.g. traditional:50); empty: outdoor, or the flat indoor_loss_db.")
     noise_figure_db: float = setting(9.0, "UE noise figure (3GPP TR 36.942 / TR 38.802).", "dB", 0.0, 20.0)
     nbiot_mcl_db: float = setting(164.0, "NB-IoT coverage: maximum coupling loss (3GPP TR 45.820 §7.3).",
                                   "dB", 100.0, 200.0)
@@ -186,6 +189,10 @@ class CoverageSettings(_Section):
             raise InputError(f"technologies must be a list of {', '.join(TECHNOLOGIES)}, got {self.technologies!r}",
                              argument="technologies")
         object.__setattr__(self, "technologies", norm)
+        if self.indoor:
+            parse_indoor(self.indoor)
+            if self.indoor_loss_db:
+                raise InputError("give either indoor (ITU-R P.2109) or indoor_loss_db, not both", argument="indoor")
         kinds = (self.rasters,) if isinstance(self.rasters, str) else tuple(self.rasters)
         unknown = [k for k in kinds if k not in RASTER_KINDS]
         if unknown or "covered" not in kinds or "rsrp" not in kinds:
@@ -218,6 +225,22 @@ class GapSettings(_Section):
     def __post_init__(self):
         super().__post_init__()
         parse_centre_rule(self.centre_rule)
+
+
+def parse_indoor(text: str) -> tuple[str, float] | None:
+    """``"traditional:50"`` → ("traditional", 50.0); empty → None (see ``[coverage] indoor``)."""
+    if not text:
+        return None
+    building, _, pct = str(text).partition(":")
+    buildings = ("traditional", "thermally-efficient")
+    try:
+        p = float(pct) if pct else 50.0
+    except ValueError:
+        p = float("nan")
+    if building.strip() not in buildings or not 0.0 < p < 100.0:
+        raise InputError(f"indoor must be 'BUILDING:P' with BUILDING one of {', '.join(buildings)} and 0 < P < 100 "
+                         f"(e.g. traditional:50), got {text!r}", argument="indoor")
+    return building.strip(), p
 
 
 def parse_centre_rule(rule: str) -> tuple:

@@ -214,3 +214,37 @@ def test_rasters_option_writes_only_what_is_asked_and_changes_no_value(dem, tmp_
         result = CliRunner().invoke(cli, [*common, "--rasters", bad, "--out", str(tmp_path / "bad")])
         assert result.exit_code == 2 and "including covered and rsrp" in result.output and "--rasters" in result.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_indoor_coverage_with_p2109_building_entry_loss(dem, tmp_path):
+    """`--indoor traditional:50`: a cell counts as covered where its outdoor signal, less ITU-R P.2109-1's
+    median entry loss at that cell's frequency (written out by hand), clears the level by the margin."""
+    from .test_clutter_models import TABLE_1, _p2109_by_hand
+
+    sites = _sites(tmp_path / "s.csv", [{"site": "A", "cell": "A1", "row": 80, "col": 60},
+                                        {"site": "B", "cell": "B1", "row": 40, "col": 120, "tech": "5G", "f": 3500}])
+    common = ["simulate", "--dem", str(dem), "--sites", str(sites), "--radius-km", "2.5", "--crs", "EPSG:32648"]
+    _run([*common, "--out", str(tmp_path / "out")])
+    _run([*common, "--indoor", "traditional:50", "--out", str(tmp_path / "in")])
+    margin = 8.0 * 1.2815515655446004
+    for tech, f_ghz in (("4g", 1.8), ("5g", 3.5)):
+        with rasterio.open(tmp_path / "out" / f"rsrp_{tech}.tif") as src:
+            rsrp = src.read(1)
+        with rasterio.open(tmp_path / "in" / f"rsrp_{tech}.tif") as src:
+            np.testing.assert_array_equal(src.read(1), rsrp)              # the rasters stay outdoor signal
+        with rasterio.open(tmp_path / "in" / f"covered_{tech}.tif") as src:
+            covered = src.read(1)
+        loss = _p2109_by_hand(f_ghz, 50.0, TABLE_1["traditional"], 0.0)
+        expect = np.isfinite(rsrp) & (rsrp - loss >= -105.0 + margin)
+        np.testing.assert_array_equal(covered == 1, expect)
+        assert 0 < expect.sum() < (np.isfinite(rsrp) & (rsrp >= -105.0 + margin)).sum()   # indoors covers less
+    from phusong.coverage.network import Coverage
+    from phusong.outputs.maps import TEXT, _legend
+    from phusong.settings import parse_indoor
+    indoor = parse_indoor(Coverage.from_run_folder(tmp_path / "in").settings.coverage.indoor)
+    assert "Indoors: less ITU-R P.2109 building entry loss (traditional, 50% of buildings)" in \
+        _legend(TEXT["en"], False, {}, "", None, indoor)
+    for bad, why in ((["--indoor", "glass:50"], "indoor must be 'BUILDING:P'"),
+                     (["--indoor", "traditional:50", "--indoor-loss-db", "10"], "not both")):
+        result = CliRunner().invoke(cli, [*common, *bad, "--out", str(tmp_path / "bad")])
+        assert result.exit_code == 2 and why in result.output, result.output

@@ -7,7 +7,7 @@ from .options import (cli_command, cache_option, check_output_dir, grid_options,
                       overwrite_option, path_type, progress, setting_option, settings_from, verbosity_options)
 
 COVERAGE_KEYS = ("technologies", "thresholds_dbm", "location_probability", "sigma_db", "load_factor",
-                 "indoor_loss_db", "noise_figure_db", "nbiot_mcl_db", "per_operator", "include_candidates",
+                 "indoor_loss_db", "indoor", "noise_figure_db", "nbiot_mcl_db", "per_operator", "include_candidates",
                  "rasters")
 
 

@@ -61,8 +61,8 @@ def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask
             interference[mine] = (acc.psum[key][mine] - quantise_dbm(best[mine])) * (s.coverage.load_factor * quantum)
         del serving_key
         if "sinr" not in s.coverage.rasters:   # not written: not computed either
-            results.append(LayerResult(tech, op, rsrp, rsrp2, server, None, _covered(tech, best, has, safe, cells, s,
-                                                                                      area_mask)))
+            results.append(LayerResult(tech, op, rsrp, rsrp2, server, None,
+                                       _with_area(covered_mask(tech, best, server, cells, s), area_mask)))
             continue
         noise_mw = 10.0 ** (noise_per_cell[safe] / 10.0)
         interference += noise_mw
@@ -72,19 +72,39 @@ def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask
         del interference
         sinr[~has] = np.nan
         results.append(LayerResult(tech, op, rsrp, rsrp2, server, sinr,
-                                   _covered(tech, best, has, safe, cells, s, area_mask)))
+                                   _with_area(covered_mask(tech, best, server, cells, s), area_mask)))
     return results
 
 
-def _covered(tech, best, has, safe, cells, s: Settings, area_mask) -> np.ndarray:
-    """1 where the median signal clears the level by the location margin (NB-IoT: the coupling loss stays
-    within the MCL), 0 elsewhere, 255 outside the study area."""
+def entry_loss_db(cells: pd.DataFrame, s: Settings) -> np.ndarray:
+    """Building entry loss (dB) per cell, in cell-index order: ITU-R P.2109-1 at each cell's frequency
+    with ``coverage.indoor``, else 0 (the flat ``indoor_loss_db`` is part of the location margin)."""
+    from ..propagation.p2109 import building_entry_loss_db
+    from ..settings import parse_indoor
+
+    indoor = parse_indoor(s.coverage.indoor)
+    if indoor is None:
+        return np.zeros(len(cells))
+    building, pct = indoor
+    return np.asarray(building_entry_loss_db(cells["frequency_mhz"].to_numpy() / 1000.0, pct, building))
+
+
+def covered_mask(tech, best, server, cells: pd.DataFrame, s: Settings) -> np.ndarray:
+    """Where a technology counts as covered: the serving cell's median signal, less any building entry
+    loss, clears the level by the location margin (NB-IoT: the coupling loss plus that loss stays
+    within the MCL). ``best`` and ``server`` are a layer's accumulators."""
+    has = server >= 0
+    safe = np.where(has, server, 0)
     margin = s.location_margin_db
+    loss = entry_loss_db(cells, s)[safe]
     if tech == "NB-IoT":
         coupling = cells["power_per_re_dbm"].to_numpy()[safe] - best
-        ok = has & (coupling + margin <= s.coverage.nbiot_mcl_db)
-    else:
-        ok = has & (best >= s.threshold_dbm(tech) + margin)
+        return has & (coupling + loss + margin <= s.coverage.nbiot_mcl_db)
+    return has & (best - loss >= s.threshold_dbm(tech) + margin)
+
+
+def _with_area(ok: np.ndarray, area_mask) -> np.ndarray:
+    """1/0 where ``ok``, 255 outside the study area."""
     covered = ok.astype(np.uint8)
     if area_mask is not None:
         covered[~area_mask] = 255

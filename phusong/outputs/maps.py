@@ -61,6 +61,7 @@ TEXT: dict[str, dict] = {
            "level": "Có sóng từ mức", "weaker": "yếu hơn: không tô màu", "commune_legend": "Xã: diện tích phủ 5G",
            "points": "Điểm (trung tâm xã: sóng 5G; thôn, bản: sóng 4G hoặc 5G)",
            "nbiot": "NB-IoT: suy hao ghép nối ≤ {mcl:.0f} dB",
+           "indoor": "Trong nhà: đã trừ suy hao vào nhà ITU-R P.2109 ({b}, {p:g}% công trình)",
            "no_data": "không có dữ liệu", "zone_ok": "khu có sóng 5G trên đủ diện tích",
            "zone_miss": "khu chưa đủ diện tích có sóng 5G", "zone_pct": "Diện tích phủ 5G (%)",
            "zone_site": "Có trạm 5G trong khu", "zone_covered": "Đủ diện tích phủ 5G", "zone": "Khu",
@@ -83,6 +84,7 @@ TEXT: dict[str, dict] = {
            "level": "Covered from", "weaker": "weaker: not drawn", "commune_legend": "Communes: 5G area covered",
            "points": "Points (centres: 5G; villages: 4G or 5G)",
            "nbiot": "NB-IoT: coupling loss ≤ {mcl:.0f} dB",
+           "indoor": "Indoors: less ITU-R P.2109 building entry loss ({b}, {p:g}% of buildings)",
            "no_data": "no data", "zone_ok": "zone with 5G over its required share",
            "zone_miss": "zone with 5G under its required share", "zone_pct": "5G area covered (%)",
            "zone_site": "5G site in the zone", "zone_covered": "5G over the required share", "zone": "Zone",
@@ -207,7 +209,8 @@ def _light(gdf: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
     return out
 
 
-def _legend(t: dict, demonstration: bool, levels: dict, extra_html: str = "", nbiot_mcl_db=None) -> str:
+def _legend(t: dict, demonstration: bool, levels: dict, extra_html: str = "", nbiot_mcl_db=None,
+            indoor=None) -> str:
     swatch = '<span style="display:inline-block;width:14px;height:10px;margin-right:4px;{}"></span>'
     upper = signal_edges(levels)
     lowest = f"{upper[0] - 10:.0f} … {upper[0]:.0f}" if levels else f"< {upper[0]:.0f}"
@@ -217,6 +220,8 @@ def _legend(t: dict, demonstration: bool, levels: dict, extra_html: str = "", nb
     level = ", ".join(f"{tech} {value:.0f} dBm" for tech, value in levels.items())
     rows += (f'<div id="phusong-level" style="border-top:2px solid #000;margin-top:2px">'
              f'{html_text(t["level"])}: <b>{level}</b><br><i>{html_text(t["weaker"])}</i></div>') if level else ""
+    if indoor is not None:
+        rows += f'<div id="phusong-indoor">{html_text(t["indoor"].format(b=indoor[0], p=indoor[1]))}</div>'
     if nbiot_mcl_db is not None:
         rows += f'<div>{html_text(t["nbiot"].format(mcl=nbiot_mcl_db))}</div>'
     bounds = [f"< {COMMUNE_CLASSES[0][0]:g}"] + [f"{a:g} … < {b:g}" for (a, _), (b, _) in
@@ -463,7 +468,10 @@ def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi", plan
                  f'<ul id="phusong-gaps" style="padding-left:16px;margin:2px 0">{items or "<li>" + t["none"] + "</li>"}'
                  f'</ul>')
     mcl = coverage.settings.coverage.nbiot_mcl_db if "NB-IoT" in covered else None
-    fmap.get_root().html.add_child(folium.Element(_legend(t, demonstration, levels, extra, mcl)))  # type: ignore[attr-defined]
+    from ..settings import parse_indoor
+    indoor = parse_indoor(coverage.settings.coverage.indoor)
+    fmap.get_root().html.add_child(folium.Element(  # type: ignore[attr-defined]
+        _legend(t, demonstration, levels, extra, mcl, indoor)))
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     return fmap

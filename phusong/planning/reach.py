@@ -20,6 +20,7 @@ from .._raster import Grid
 from ..coverage.accumulate import ANY, fold_groups
 from ..coverage.cache import FootprintCache
 from ..coverage.cells import make_groups, prepare_cells
+from ..coverage.layers import covered_mask
 from ..propagation.footprint import window_for
 from ..settings import Settings
 from .demand import Demand
@@ -55,7 +56,6 @@ def compute_reach(candidates: pd.DataFrame, cand_cells: pd.DataFrame, heights: n
                            crs="EPSG:4326")
     cells = prepare_cells(gdf, heights, grid, s)
     by_candidate = {cid: part for cid, part in cells.groupby("candidate_id", sort=False)}
-    level = {t: s.threshold_dbm(t) + s.location_margin_db for t in ("4G", "5G")}
     pts = demand.points
     pr, pc = pts["row"].to_numpy(np.int64), pts["col"].to_numpy(np.int64)
     p_needs_5g = (pts["need"] == "5G").to_numpy()
@@ -81,10 +81,10 @@ def compute_reach(candidates: pd.DataFrame, cand_cells: pd.DataFrame, heights: n
         cov5 = np.zeros((nrow, ncol), bool)
         mbb = np.zeros((nrow, ncol), bool)
         area = area_mask[r0:r0 + nrow, c0:c0 + ncol] if area_mask is not None else True
-        for (tech, op), (best, _, _) in acc.best.items():
-            if op != ANY or tech not in level:
+        for (tech, op), (best, _, server) in acc.best.items():
+            if op != ANY or tech not in ("4G", "5G"):
                 continue
-            ok = (best >= level[tech]) & area
+            ok = covered_mask(tech, best, server, cells, s) & area   # simulate's own rule
             mbb |= ok
             if tech == "5G":
                 cov5 |= ok
