@@ -145,11 +145,16 @@ class ModelSettings(_Section):
     rx_height_m: float = setting(1.5, "Receiver height above ground.", "m", 0.0, 100.0)
     earth_radius_km: float = setting(DEFAULT_EARTH_RADIUS_KM, "Effective Earth radius (8,500 km is k = 4/3, "
                                      "ITU-R P.452/P.526 median).", "km", 1000.0, 1e6)
+    clutter: str = setting("", "Clutter loss at the receiver: 'p2108' adds ITU-R P.2108-1 §3.2's median "
+                               "statistical loss for terminals in urban/suburban clutter, by frequency and "
+                               "distance (any model); empty: none.")
 
     def __post_init__(self):
         super().__post_init__()
         if self.name not in MODELS:
             raise InputError(f"unknown model {self.name!r}; choose one of: {', '.join(MODELS)}", argument="name")
+        if self.clutter not in ("", "p2108"):
+            raise InputError(f"clutter must be 'p2108' or empty, got {self.clutter!r}", argument="clutter")
 
 
 @dataclass(frozen=True)

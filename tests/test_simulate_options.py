@@ -248,3 +248,25 @@ def test_indoor_coverage_with_p2109_building_entry_loss(dem, tmp_path):
                      (["--indoor", "traditional:50", "--indoor-loss-db", "10"], "not both")):
         result = CliRunner().invoke(cli, [*common, *bad, "--out", str(tmp_path / "bad")])
         assert result.exit_code == 2 and why in result.output, result.output
+
+
+def test_p2108_clutter_loss_at_the_receiver(dem, tmp_path):
+    """`--clutter p2108`: each cell's signal is the clutter-free signal less P.2108-1 §3.2's median loss at
+    its distance from the site (at least 0.25 km), written out by hand; the cached terrain passes are shared."""
+    from .test_clutter_models import _p2108_by_hand
+
+    sites = _sites(tmp_path / "s.csv", [{"site": "A", "cell": "A1", "row": 80, "col": 60, "tech": "5G", "f": 3500}])
+    common = ["simulate", "--dem", str(dem), "--sites", str(sites), "--radius-km", "2", "--crs", "EPSG:32648",
+              "--cache-dir", str(tmp_path / "c")]
+    _run([*common, "--out", str(tmp_path / "open")])
+    result = _run([*common, "--clutter", "p2108", "--out", str(tmp_path / "clutter")])
+    assert "1 from the cache" in result.output
+    with rasterio.open(tmp_path / "open" / "rsrp_5g.tif") as a, rasterio.open(tmp_path / "clutter" / "rsrp_5g.tif") as b:
+        open_, clut, t = a.read(1), b.read(1), a.transform
+    x_tx, y_tx = GRID.xy(80, 60)
+    rows, cols = np.nonzero(np.isfinite(open_))
+    pick = np.random.default_rng(5).choice(len(rows), 300, replace=False)
+    for r, c in zip(rows[pick], cols[pick]):
+        x, y = t.c + (c + 0.5) * t.a, t.f + (r + 0.5) * t.e
+        d_km = max(math.hypot(x - x_tx, y - y_tx) / 1000.0, 0.25)
+        assert open_[r, c] - clut[r, c] == pytest.approx(_p2108_by_hand(3.5, d_km, 50.0), abs=0.011)   # 0.01 dB steps

@@ -27,6 +27,7 @@ def coverage_options(f):
 @grid_options
 @model_options
 @setting_option("model.radius_km")
+@setting_option("model.clutter", type=click.Choice(["", "p2108"]))
 @coverage_options
 @click.option("--area", type=path_type(dir_okay=False),
               help="Study-area polygons (any OGR format); default: the sites' reach.")

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from .._raster import Grid
 from ..propagation.antenna import MsiPattern
 from ..propagation.footprint import site_footprint, window_for
+from ..propagation.p2108 import MIN_DISTANCE_KM, terrestrial_clutter_loss_db
 from ..settings import Settings
 from ..sites.schema import ANY_OPERATOR
 from . import _kernels
@@ -25,7 +26,25 @@ ANY = ANY_OPERATOR
 
 
 def group_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str):
-    """Loss window of a group (float32 dB), from the cache when present; (loss, row0, col0)."""
+    """Loss window of a group (float32 dB), from the cache when present, plus any clutter loss at the
+    receiver (``model.clutter``; never cached: the terrain pass is the same); (loss, row0, col0)."""
+    loss, row0, col0 = _terrain_loss(heights, grid, g, s, cache, tkey)
+    if s.model.clutter == "p2108" and loss.size:
+        loss = loss + _clutter_db(grid, g, row0, col0, loss.shape)
+    return loss, row0, col0
+
+
+def _clutter_db(grid: Grid, g: Group, row0: int, col0: int, shape) -> np.ndarray:
+    """ITU-R P.2108-1 §3.2 median clutter loss at each window cell (distance from the site, at least
+    the Recommendation's 0.25 km)."""
+    r_tx, c_tx = grid.rowcol(g.x, g.y)
+    dr = (np.arange(shape[0]) + row0 - r_tx) * grid.res_m
+    dc = (np.arange(shape[1]) + col0 - c_tx) * grid.res_m
+    d_km = np.maximum(np.hypot(dr[:, None], dc[None, :]) / 1000.0, MIN_DISTANCE_KM)
+    return terrestrial_clutter_loss_db(g.frequency_mhz / 1000.0, d_km, 50.0).astype(np.float32)
+
+
+def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str):
     row0, col0, nrow, ncol = window_for(grid, g.x, g.y, s.model.radius_km * 1000.0)
     path = cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, s) if cache is not None else None
     if cache is not None and path is not None:

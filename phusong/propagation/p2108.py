@@ -26,7 +26,10 @@ MIN_DISTANCE_KM = 0.25
 
 def _q_inverse(p_fraction):
     """Q⁻¹: the inverse complementary standard normal distribution."""
-    return np.vectorize(lambda q: NormalDist().inv_cdf(1.0 - q), otypes=[float])(p_fraction)
+    p = np.asarray(p_fraction, dtype=np.float64)
+    if p.ndim == 0 or np.all(p == p.flat[0]):   # one percentage for a whole map: one evaluation
+        return np.full(p.shape, NormalDist().inv_cdf(1.0 - float(p.flat[0]))) if p.size else p
+    return np.vectorize(lambda q: NormalDist().inv_cdf(1.0 - q), otypes=[float])(p)
 
 
 def _loss_db(f_ghz, d_km, p_pct):
