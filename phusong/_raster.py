@@ -87,7 +87,8 @@ def hillshade(heights: np.ndarray, grid: Grid, max_px: int = HILLSHADE_MAX_PX, a
 
     Lambertian shading of the surface normal from central differences, lit from ``azimuth_deg``
     (clockwise from north) at ``altitude_deg`` above the horizon (the usual cartographic 315°/45°,
-    as GDAL's ``gdaldem hillshade``); flat ground reads 255·sin(altitude).
+    as GDAL's ``gdaldem hillshade``), scaled to 1 + 254·cos(angle to the light): flat ground reads
+    1 + 254·sin(altitude). Cells next to missing terrain have no slope and read as missing.
     """
     factor = max(1, int(np.ceil(max(heights.shape) / max_px)))
     rows, cols = heights.shape[0] // factor * factor, heights.shape[1] // factor * factor

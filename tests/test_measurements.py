@@ -96,10 +96,15 @@ def test_opencellid_upload_signal_in_asu_or_dbm(tmp_path):
                "lat,lon,mcc,mnc,sid,lac,tac,nid,cellid,bid,psc,pci,signal,ta,measured_at,rating,speed,direction,act,devn\n"
                '21.85,106.76,452,4,,,12001,,26881025,,,310,43,,"2026-03-01 08:00:00.000Z",5,10,90,LTE,"Pixel"\n'
                '21.86,106.77,452,4,,,12001,,26881026,,,311,-99,,"2026-03-01 08:00:01.000Z",5,0,90,LTE,"Pixel"\n'
-               '21.87,106.78,452,4,,,12001,,6880000001,,,402,60,,"2026-03-01 08:00:02.000Z",5,0,90,NR,"Pixel"\n')
+               '21.87,106.78,452,4,,,12001,,6880000001,,,402,60,,"2026-03-01 08:00:02.000Z",5,0,90,NR,"Pixel"\n'
+               '21.88,106.79,452,4,,,12001,,26881027,,,312,99,,"2026-03-01 08:00:03.000Z",5,0,90,LTE,"Pixel"\n'
+               '21.89,106.80,452,4,,,12001,,26881028,,,313,98,,"2026-03-01 08:00:04.000Z",5,0,90,LTE,"Pixel"\n')
     report = validate_measurements(f)
     assert report.layout == "opencellid"
-    assert [(i.row, i.column) for i in report.issues] == [(3, "signal")]   # an NR ASU is not guessed
+    # an NR ASU is not guessed; 99 is Android's "unknown"; LTE ASU stops at 97
+    assert [(i.row, i.column, i.reason) for i in report.issues] == [
+        (3, "signal", "an ASU value is only read for LTE: give dBm"), (4, "signal", "unknown (ASU 99)"),
+        (5, "signal", "out of range (LTE ASU 0 to 97)")]
     assert report.samples["signal_dbm"].tolist() == [43 - 140.0, -99.0]    # LTE: RSRP = ASU - 140
     assert report.samples["speed_kmh"].tolist() == [36.0, 0.0]
 
@@ -163,7 +168,9 @@ def _check_study(tmp_path):
     run.mkdir()
     write_geotiff(run / "covered_5g.tif", covered, grid, nodata=255)
     write_geotiff(run / "rsrp_5g.tif", np.where(covered == 1, -90.0, -120.0).astype(np.float32), grid, nodata=np.nan)
-    write_geotiff(run / "covered_5g_viettel.tif", np.zeros((10, 10), np.uint8), grid, nodata=255)   # covers nothing
+    viettel = np.zeros((10, 10), np.uint8)
+    viettel[:, :2] = 1                                        # Viettel covers columns 0-1 (x < 200 m) only
+    write_geotiff(run / "covered_5g_viettel.tif", viettel, grid, nodata=255)
     def box(c0, r0, c1, r1):
         return shapely.box(x0 + 100 * c0, y0 + 1000 - 100 * r1, x0 + 100 * c1, y0 + 1000 - 100 * r0)
     communes = gpd.GeoDataFrame({"code": ["A", "B", "C", "D"], "name": ["Xã A", "Xã B", "Xã C", "Xã D"]},
@@ -180,8 +187,8 @@ def _check_study(tmp_path):
     for i in range(100):   # A: x 0..500 m, y 0..700 m from the south edge
         add(x0 + 10 + rng.uniform(0, 480), y0 + 10 + rng.uniform(0, 680), ss=-100 if i < 60 else -110,
             operator="Viettel" if i % 2 else "VNPT")
-    for _ in range(10):
-        add(x0 + 510 + rng.uniform(0, 480), y0 + 10 + rng.uniform(0, 880), ss=-110)
+    for _ in range(10):   # B: x 500..1000 m, y 100..1000 m (D holds y 0..100 m)
+        add(x0 + 510 + rng.uniform(0, 480), y0 + 110 + rng.uniform(0, 880), ss=-110)
     for s in (-100, -100, -110):
         add(x0 + 250, y0 + 850, ss=s)
     add(x0 + 250, y0 + 300, lte=-70, tech="LTE")    # a 4G sample in A: not part of the 5G check
@@ -205,8 +212,25 @@ def test_the_commune_check_by_hand(tmp_path):
     assert r.loc["B", "status"] == "consistent" and r.loc["B", "claimed_min_share_pct"] == 0.0
     # C: 2 of 3 (66.7%, interval up to 93.9%) cannot refute 90%; about 16 samples could
     assert r.loc["C", "status"] == "too few samples" and r.loc["C", "ci_high_pct"] == pytest.approx(93.85, abs=0.01)
-    assert r.loc["C", "samples_needed"] == math.ceil(1.959964 ** 2 * (2 / 3) * (1 / 3) / (0.9 - 2 / 3) ** 2) == 16
+    # the fewest samples at which 2/3 measured would refute 90%: the Wilson bound by hand crosses it there
+    needed = int(r.loc["C", "samples_needed"])
+    z = 1.959963984540054
+
+    def upper(n, p=2 / 3):
+        return (p + z * z / (2 * n) + z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+    assert upper(needed) < 0.9 <= upper(needed - 1)
     assert r.loc["D", "status"] == "no samples" and np.isnan(r.loc["D", "measured_share_pct"])
+
+
+def test_samples_needed_is_where_the_wilson_bound_crosses_the_claim():
+    from phusong.measurements import wilson_interval
+    from phusong.measurements.check import samples_needed
+
+    for share, claimed in ((0.1, 0.2), (0.0, 0.1), (0.5, 0.9), (0.85, 0.9)):
+        n = samples_needed(share, claimed)
+        assert wilson_interval(share * n, n)[1] < claimed <= wilson_interval(share * (n - 1), n - 1)[1]
+    assert samples_needed(0.1, 0.2) > 40            # 4 of 40 at 10% cannot yet refute 20%
+    assert samples_needed(0.9, 0.9) == 0 and samples_needed(0.95, 0.9) == 0
 
 
 def test_check_through_the_cli(tmp_path):
@@ -221,6 +245,14 @@ def test_check_through_the_cli(tmp_path):
     assert layers == {"communes", "samples"}
     samples = pyogrio.read_dataframe(out, layer="samples")
     assert samples["reaches_threshold"].sum() == 62 and samples["predicted_covered"].sum() == 103
+    # --sites keeps only samples of its cells: C1 is not a demo cell, so none is used (and each is counted)
+    from phusong.data.demo import example_inputs
+    result = CliRunner().invoke(cli, ["check", "--run", str(run), "--measurements", str(measurements), "--communes",
+                                      str(communes), "--sites", str(example_inputs().sites), "--out",
+                                      str(tmp_path / "s.gpkg")])
+    assert result.exit_code == 0, result.output
+    assert "114 samples read; 0 used" in result.output and "114 not from a cell of sites_demo.csv" in result.output
+    assert "4 no samples" in result.output
     bad = tmp_path / "bad.csv"
     bad.write_text("lon,lat,ss_rsrp_dbm,cell_id\n106.7,21.8,loud,C1\n", encoding="utf-8")
     result = CliRunner().invoke(cli, ["check", "--run", str(run), "--measurements", str(bad), "--communes",
@@ -239,8 +271,13 @@ def test_check_of_one_operator_uses_its_samples_and_its_layer(tmp_path):
                                   read_communes(communes, "EPSG:32648"), operator="viettel")
     r = result.set_index("code")
     assert r["samples"].to_dict() == {"A": 50, "B": 0, "C": 0, "D": 0} and set(used["operator"]) == {"Viettel"}
-    # Viettel's own layer covers nothing: it claims nothing, so nothing measured can refute it
-    assert r.loc["A", "predicted_share_pct"] == 0.0 and r.loc["A", "status"] == "consistent"
+    # Viettel's own layer covers x < 200 m: its predicted share is the share of its samples there
+    table = pd.read_csv(measurements)
+    mine = table[table["operator"] == "Viettel"]
+    from pyproj import Transformer
+    x, _ = Transformer.from_crs("EPSG:4326", "EPSG:32648", always_xy=True).transform(mine["lon"], mine["lat"])
+    share = float(np.mean(np.asarray(x) < 700_200.0))
+    assert 0 < share < 1 and r.loc["A", "predicted_share_pct"] == pytest.approx(100 * share, abs=0.01)
     result = CliRunner().invoke(cli, ["check", "--run", str(run), "--measurements", str(measurements), "--communes",
                                       str(communes), "--operator", "Mobifone", "--out", str(tmp_path / "m.gpkg")])
     assert result.exit_code == 2 and "no 5G layer of operator 'Mobifone'" in result.output

@@ -13,7 +13,8 @@ from .options import cli_command, overwrite_option, path_type, verbosity_options
 @click.option("--communes", required=True, type=path_type(dir_okay=False), help="Commune polygons.")
 @click.option("--communes-layer", help="Layer of --communes (default: its first layer).")
 @click.option("--sites", type=path_type(dir_okay=False),
-              help="Site list: also require every sample's serving cell to be one of its cells.")
+              help="Site list: use only samples whose serving cell_id is one of its cells (the others are "
+                   "counted and left out).")
 @click.option("--technology", default="5G", show_default=True, type=click.Choice(["4G", "5G"]),
               help="The layer checked (5G against SS-RSRP samples, 4G against RSRP samples).")
 @click.option("--operator", help="Check one operator: its samples against its own layer (a run made with "
@@ -37,9 +38,17 @@ def command(run_dir, measurements_path, communes, communes_layer, sites, technol
 
     check_writable(out, overwrite)
     coverage = Coverage.from_run_folder(run_dir)
-    samples = read_measurements(measurements_path, sites)
+    samples = read_measurements(measurements_path)
+    read_count, notes = len(samples), []
+    if sites is not None:
+        from ..sites.read import read_sites
+        known = samples["cell_id"].isin(set(read_sites(sites)["cell_id"].astype(str)))
+        notes.append(f"{int((~known).sum())} not from a cell of {sites.name}")
+        samples = samples[known]
     units = read_communes(communes, coverage.grid.crs, layer=communes_layer)
     result, used = check_communes(coverage, samples, units, technology, confidence, operator)
+    click.echo(f"{read_count} samples read; {len(used)} used ({technology}, {'SS-RSRP' if technology == '5G' else 'RSRP'}"
+               f"{', ' + operator if operator else ''}, inside a commune)" + ("; " + "; ".join(notes) if notes else ""))
     if coverage.demonstration:
         label = "; ".join(coverage.demonstration)
         result, used = result.assign(demonstration=label), used.assign(demonstration=label)

@@ -14,8 +14,6 @@ For every commune and one technology, the samples inside it are compared with th
 """
 from __future__ import annotations
 
-import math
-
 import geopandas as gpd
 import numpy as np
 from statistics import NormalDist
@@ -36,12 +34,25 @@ def wilson_interval(k, n, confidence: float = 0.95):
     return np.where(n > 0, centre - half, np.nan), np.where(n > 0, centre + half, np.nan)
 
 
-def samples_needed(share: float, claimed: float, confidence: float = 0.95) -> int:
-    """Samples at which a measured ``share`` below ``claimed`` would be told apart from it (normal
-    approximation: z²·p(1−p)/(claimed − p)², with p kept within 0.05…0.95)."""
-    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
-    p = min(max(share, 0.05), 0.95)
-    return int(math.ceil(z * z * p * (1 - p) / max(claimed - share, 1e-9) ** 2))
+def samples_needed(share: float, claimed: float, confidence: float = 0.95, limit: int = 10_000_000) -> int:
+    """The fewest samples at which the same measured ``share`` (below ``claimed``) would refute the claim:
+    the smallest n whose Wilson upper bound at that share lies below ``claimed`` (0 when no n up to
+    ``limit`` would)."""
+    if not share < claimed:
+        return 0
+
+    def refutes(n):
+        return wilson_interval(share * n, n, confidence)[1] < claimed
+    high = 1
+    while not refutes(high):
+        high *= 2
+        if high > limit:
+            return 0
+    low = high // 2          # refutes(high), not refutes(low) (or low = 0)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if refutes(mid) else (mid, high)
+    return high
 
 
 def _covered_at(covered: np.ndarray, grid, points: gpd.GeoSeries) -> np.ndarray:

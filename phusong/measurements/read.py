@@ -193,6 +193,9 @@ def validate_table(raw: pd.DataFrame, path, site_cells=None) -> MeasurementRepor
         flag(keep & take & bad, "signal", "not a number", column("signal"))
         asu = take & (values >= 0)
         flag(keep & asu & (tech != "4G"), "signal", "an ASU value is only read for LTE: give dBm", column("signal"))
+        flag(keep & asu & (values == 99), "signal", "unknown (ASU 99)", column("signal"))
+        flag(keep & asu & (values > 97) & (values != 99), "signal", "out of range (LTE ASU 0 to 97)",
+             column("signal"))
         signal = signal.where(~take, values.where(~asu, values - LTE_ASU_OFFSET_DB))
         metric = metric.where(~take, np.where(tech == "5G", "ss_rsrp", "rsrp"))
         source = source.where(~take, "signal")

@@ -53,6 +53,7 @@ def building_entry_loss_db(frequency_ghz, probability_pct=50.0, building: str = 
     lf = np.log10(f)
     mu1 = r + s * lf + t * lf ** 2 + 0.212 * np.abs(theta)
     mu2, sigma1, sigma2 = w + x * lf, u + v * lf, y + z * lf
-    k = np.vectorize(lambda q: NormalDist().inv_cdf(q), otypes=[float])(p / 100.0)
+    k = np.full(p.shape, NormalDist().inv_cdf(float(p.flat[0]) / 100.0)) if p.size and np.all(p == p.flat[0]) \
+        else np.vectorize(lambda q: NormalDist().inv_cdf(q), otypes=[float])(p / 100.0)
     a, b = k * sigma1 + mu1, k * sigma2 + mu2
     return 10.0 * np.log10(10.0 ** (0.1 * a) + 10.0 ** (0.1 * b) + 10.0 ** (0.1 * -3.0))
