@@ -96,7 +96,7 @@ def covered_mask(tech, best, server, cells: pd.DataFrame, s: Settings) -> np.nda
     has = server >= 0
     safe = np.where(has, server, 0)
     margin = s.location_margin_db
-    loss = entry_loss_db(cells, s)[safe]
+    loss = entry_loss_db(cells, s)[safe] if s.coverage.indoor else 0.0   # outdoor: no per-cell array
     if tech == "NB-IoT":
         coupling = cells["power_per_re_dbm"].to_numpy()[safe] - best
         return has & (coupling + loss + margin <= s.coverage.nbiot_mcl_db)
