@@ -19,6 +19,9 @@ The public API, for planners in notebooks::
     plan = phusong.plan_study(settings, "run", "gaps.gpkg", ["N21E106.hgt"], "sites.csv", "plan")
     plan.actions, plan.total_cost, plan.gap_pct                  # what to build, for how much, how close to optimal
 
+    calib = phusong.calibrate_study(settings, "drive.csv")       # fit the model to measurements
+    open("CALIB.toml", "w").write(calib.to_toml())               # then Settings().replace(model={"calibration": ...})
+
 Names are imported on first use, so that ``import phusong`` (and ``phusong --help``) stay fast.
 """
 from __future__ import annotations
@@ -47,6 +50,8 @@ _API = {
     "analyse": ("phusong.pipeline", "analyse"),
     "run_study": ("phusong.pipeline", "run_study"),
     "plan_study": ("phusong.pipeline", "plan_study"),
+    "calibrate_study": ("phusong.pipeline", "calibrate_study"),
+    "read_measurements": ("phusong.measurements", "read_measurements"),
     "Plan": ("phusong.planning.plan", "Plan"),
     "Coverage": ("phusong.coverage.network", "Coverage"),
     "FootprintCache": ("phusong.coverage.cache", "FootprintCache"),
@@ -55,7 +60,8 @@ _API = {
 }
 __all__ = ["__version__", "Settings", "Layer", "InputError", "PhusongError", "load_terrain", "Terrain", "read_sites",
            "validate_sites", "read_boundaries", "read_points", "read_zones", "read_population", "load_targets",
-           "simulate", "analyse", "run_study", "plan_study", "Plan", "Coverage", "FootprintCache", "GapResult", "coverage_map"]
+           "simulate", "analyse", "run_study", "plan_study", "calibrate_study", "read_measurements", "Plan", "Coverage",
+           "FootprintCache", "GapResult", "coverage_map"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from .coverage.cache import FootprintCache
@@ -67,7 +73,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from .errors import InputError, PhusongError
     from .gaps.rules import GapResult
     from .outputs.maps import build_map as coverage_map
-    from .pipeline import analyse, plan_study, run_study, simulate
+    from .measurements import read_measurements
+    from .pipeline import analyse, calibrate_study, plan_study, run_study, simulate
     from .planning.plan import Plan
     from .settings import Layer, Settings
     from .sites import read_sites, validate_sites

@@ -141,3 +141,38 @@ def write_csv(df: pd.DataFrame, path, *, comments=(), index: bool = False) -> No
     finally:
         if close:
             fh.close()
+
+
+def toml_text(tables: dict, comments=()) -> str:
+    """TOML for nested dicts of strings, numbers, booleans and lists of them (what phusong writes:
+    calibration files), after ``# comment`` lines; read back with :func:`read_toml`."""
+    import json
+    import math
+
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if isinstance(v, float) and not math.isfinite(v):
+                return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+            return repr(v) if isinstance(v, float) else str(int(v))
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(str(v), ensure_ascii=False)   # a JSON string is a TOML basic string
+
+    def key(k):
+        return k if re.fullmatch(r"[A-Za-z0-9_-]+", str(k)) else json.dumps(str(k), ensure_ascii=False)
+
+    lines = [f"# {c}" for c in comments]
+
+    def table(name, body):
+        scalars = {k: v for k, v in body.items() if not isinstance(v, dict)}
+        if name:
+            lines.extend(["", f"[{name}]"])
+        lines.extend(f"{key(k)} = {value(v)}" for k, v in scalars.items())
+        for k, v in body.items():
+            if isinstance(v, dict):
+                table(f"{name}.{key(k)}" if name else key(k), v)
+
+    table("", tables)
+    return "\n".join(lines).lstrip("\n") + "\n"

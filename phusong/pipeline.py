@@ -82,6 +82,7 @@ class SimulationInputs:
     files: list[Path] = field(default_factory=list)
     site_list: gpd.GeoDataFrame | None = None     # every row of the site list, as read
     communes: gpd.GeoDataFrame | None = None      # the communes, when they are the study area
+    landcover: np.ndarray | None = None           # land-cover class codes on the terrain's grid
 
 
 def load_simulation_inputs(settings: Settings) -> SimulationInputs:
@@ -130,13 +131,18 @@ def load_simulation_inputs(settings: Settings) -> SimulationInputs:
     if len(sites) == 0:
         raise InputError("no site within reach of the study area", path=ins.sites)
     files = [*ins.terrain, ins.sites] + ([area_layer.path] if area_layer else [])
+    landcover = None
+    if ins.landcover is not None:
+        from .data.landcover import read_landcover
+        landcover = read_landcover(ins.landcover, grid)
+        files.append(ins.landcover)
     return SimulationInputs(terrain, sites, area, mask, reasons, files, site_list,
-                            area if ins.area is None else None)
+                            area if ins.area is None else None, landcover)
 
 
 def simulate(terrain: Terrain, sites, settings: Settings | None = None, *, area_mask: np.ndarray | None = None,
              cache: FootprintCache | None = None, progress: bool = False, dask_address: str | None = None,
-             demonstration: tuple[str, ...] | None = None) -> Coverage:
+             demonstration: tuple[str, ...] | None = None, landcover: np.ndarray | None = None) -> Coverage:
     """Best server, SINR and coverage of every technology (and operator) over ``terrain``.
 
     Parameters
@@ -155,6 +161,9 @@ def simulate(terrain: Terrain, sites, settings: Settings | None = None, *, area_
         Show a progress bar over terrain passes.
     dask_address : str, optional
         Run the terrain passes on an existing Dask cluster (same result, bit for bit).
+    landcover : ndarray of int, optional
+        Land-cover class codes on the terrain's grid (:func:`phusong.data.landcover.read_landcover`):
+        needed by a calibration (``model.calibration``) with per-class offsets.
 
     Returns
     -------
@@ -180,9 +189,14 @@ def simulate(terrain: Terrain, sites, settings: Settings | None = None, *, area_
                                                                            crs=terrain.grid.crs.to_string()))
     reasons = demonstration if demonstration is not None else demonstration_reasons(terrain, sites, settings)
     mask = area_mask if area_mask is not None else np.isfinite(terrain.array)
+    cal = settings.model.calibration
+    if cal is not None and cal.needs_landcover and landcover is None:
+        raise InputError(f"the calibration {cal.source} has per-class offsets: give the land cover it was fitted "
+                         "with ([inputs] landcover, --landcover)", argument="landcover")
     t0 = time.perf_counter()
     cov = simulate_network(terrain.array, terrain.grid, sites, settings, cache=cache, area_mask=mask,
-                           patterns=read_antenna_patterns(sites), progress=progress, dask_address=dask_address)
+                           patterns=read_antenna_patterns(sites), progress=progress, dask_address=dask_address,
+                           landcover=landcover)
     cov.stats["simulate_s"] = round(time.perf_counter() - t0, 2)
     cov.stats["terrain_voids_filled"] = terrain.void_count
     if reasons:
@@ -371,7 +385,7 @@ def run_study(settings: Settings, out_dir, *, overwrite: bool = False, progress:
         steps.update()
         steps.set_description_str("terrain passes")
         coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=cache,
-                            progress=progress, demonstration=sim.demonstration)
+                            progress=progress, demonstration=sim.demonstration, landcover=sim.landcover)
         steps.update()
         steps.set_description_str("reading communes, villages, zones and population")
         gap_inputs = load_gap_inputs(settings, coverage.grid, communes=sim.communes, sites=sim.site_list)
@@ -385,6 +399,66 @@ def run_study(settings: Settings, out_dir, *, overwrite: bool = False, progress:
         write_study(out_dir, coverage, gaps, overwrite=overwrite, record=record, include=include, progress=progress)
         steps.update()
     return coverage, gaps
+
+
+# ---------------------------------------------------------------------------------------------- calibrate
+def calibrate_study(settings: Settings, measurements, *, technology: str | None = None, cv: str = "route",
+                    folds: int = 5, filters=None, class_regularisation: float = 10.0,
+                    cache: FootprintCache | None = None, progress: bool = False):
+    """Fit a calibration of ``settings.model`` to a measurement file (see :mod:`phusong.measurements.calibrate`).
+
+    Reads ``settings.inputs`` terrain, sites and (optional) landcover; the terrain is read around the
+    samples and their serving sites only. ``technology`` keeps one technology's samples. Returns a
+    :class:`~phusong.measurements.calibrate.Calibration`, labelled a demonstration when the terrain,
+    the sites or the measurements are synthetic.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import phusong
+    >>> from phusong.data.demo import example_inputs
+    >>> paths = example_inputs()
+    >>> cell = phusong.read_sites(paths.sites).iloc[0]
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "drive.csv"
+    >>> rows = [f"{cell.lon + 0.001 * k:.6f},{cell.lat:.6f},{-75 - k},{cell.cell_id}" for k in range(2, 40)]
+    >>> _ = f.write_text("# SYNTHETIC\\nlon,lat,rsrp_dbm,cell_id\\n" + "\\n".join(rows) + "\\n")
+    >>> s = phusong.Settings.from_dict({"inputs": {"terrain": [paths.dem], "sites": paths.sites},
+    ...                                 "study": {"resolution_m": 100.0}, "model": {"radius_km": 6.0}})
+    >>> calib = phusong.calibrate_study(s, f)
+    >>> calib.counts["samples read"], calib.correction.model, calib.demonstration[-1]
+    (38, 'delta-bullington', 'drive.csv: synthetic measurements')
+    >>> print(calib.to_toml().splitlines()[3])
+    [correction]
+    """
+    from .measurements import read_measurements
+    from .measurements.calibrate import Filters, calibrate
+
+    ins = settings.inputs
+    if not ins.terrain or ins.sites is None:
+        raise InputError("calibration needs terrain (DEM tiles) and the site list", argument="terrain")
+    sites = read_sites(ins.sites, dem_bounds_lonlat(list(ins.terrain)), sheet=ins.sites_sheet)
+    samples = read_measurements(measurements, sites=ins.sites)
+    if technology is not None:
+        samples = samples[samples["technology"] == technology]
+        if len(samples) == 0:
+            raise InputError(f"no {technology} sample in the measurements", path=measurements)
+    crs = resolve_crs(settings.study.crs, list(ins.terrain))
+    serving = sites[sites["cell_id"].astype(str).isin(set(samples["cell_id"]))]
+    to_grid = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    x, y = to_grid.transform(np.concatenate([samples.geometry.x, serving["lon"]]),
+                             np.concatenate([samples.geometry.y, serving["lat"]]))
+    pad = 1000.0
+    terrain = load_terrain(list(ins.terrain), crs, settings.study.resolution_m, partial=True,
+                           bounds=(np.min(x) - pad, np.min(y) - pad, np.max(x) + pad, np.max(y) + pad))
+    landcover = None
+    if ins.landcover is not None:
+        from .data.landcover import read_landcover
+        landcover = read_landcover(ins.landcover, terrain.grid)
+    reasons = demonstration_reasons(terrain, sites, settings) + \
+        ((samples.attrs["synthetic"],) if samples.attrs.get("synthetic") else ())
+    return calibrate(samples, sites, terrain, settings, landcover=landcover, cv=cv, folds=folds,
+                     filters=filters or Filters(), class_regularisation=class_regularisation, cache=cache,
+                     progress=progress, demonstration=reasons)
 
 
 # ---------------------------------------------------------------------------------------------- one site

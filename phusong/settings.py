@@ -30,6 +30,7 @@ from typing import Any
 
 from .data.targets import DEFAULT_CATALOGUE
 from .errors import InputError
+from .propagation.correction import LossCorrection
 from .propagation.models import MODELS
 from .propagation.p526 import DEFAULT_EARTH_RADIUS_KM
 from .sites.schema import TECHNOLOGIES, normalise_technology
@@ -132,6 +133,7 @@ class InputSettings:
     zones: Layer | None = None
     area: Layer | None = None
     population: Path | None = None
+    landcover: Path | None = None    # land-cover classes (e.g. ESA WorldCover): a calibration's per-class offsets
     indicators: Path | None = None
     targets: str = DEFAULT_CATALOGUE
 
@@ -148,6 +150,9 @@ class ModelSettings(_Section):
     clutter: str = setting("", "Clutter loss at the receiver: 'p2108' adds ITU-R P.2108-1 §3.2's median "
                                "statistical loss for terminals in urban/suburban clutter, by frequency and "
                                "distance (any model); empty: none.")
+    calibration: LossCorrection | None = setting(None, "Calibration file (CALIB.toml from `phusong calibrate`): its "
+                                                       "offset, log-distance slope and per-land-cover-class offsets "
+                                                       "are added to the model's loss.", flag="--calibration")
 
     def __post_init__(self):
         super().__post_init__()
@@ -155,6 +160,18 @@ class ModelSettings(_Section):
             raise InputError(f"unknown model {self.name!r}; choose one of: {', '.join(MODELS)}", argument="name")
         if self.clutter not in ("", "p2108"):
             raise InputError(f"clutter must be 'p2108' or empty, got {self.clutter!r}", argument="clutter")
+        cal = self.calibration
+        if isinstance(cal, Mapping):
+            cal = LossCorrection.from_dict(cal)
+            object.__setattr__(self, "calibration", cal)
+        if cal is not None and not isinstance(cal, LossCorrection):
+            raise InputError(f"calibration must be a calibration file, got {cal!r}", argument="calibration")
+        if cal is not None and (cal.model, cal.clutter) != (self.name, self.clutter):
+            fitted = cal.model + (f" with clutter {cal.clutter}" if cal.clutter else "")
+            used = self.name + (f" with clutter {self.clutter}" if self.clutter else "")
+            raise InputError(f"the calibration {cal.source or ''} was fitted to {fitted}; this run uses {used} "
+                             "(give the same --model and --clutter, or calibrate this model)".replace("  ", " "),
+                             argument="calibration")
 
 
 @dataclass(frozen=True)
@@ -409,6 +426,20 @@ class Settings:
         return {name: plain(getattr(self, name)) for name in SECTIONS}
 
 
+def read_calibration(path, base: Path | str = ".") -> LossCorrection | None:
+    """The :class:`LossCorrection` of a calibration file (``phusong calibrate --out``); None for ''."""
+    from ._tables import read_toml
+
+    if path in ("", None):
+        return None
+    path = Path(path) if Path(path).is_absolute() else Path(base) / path
+    data = read_toml(path)
+    try:
+        return LossCorrection.from_dict(data.get("correction") or {}, source=str(path))
+    except InputError as exc:
+        raise InputError(str(exc), path=path) from None
+
+
 def _unknown(key: str, known, what: str) -> str:
     close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
     return f"unknown {what} {key!r}" + (f" (did you mean {close[0]!r}?)" if close else
@@ -429,6 +460,8 @@ def _section(name: str, values: dict, base: Path, check_keys: bool = True):
     values = {k: v for k, v in values.items() if k in known}
     if cls is InputSettings:
         values = _inputs(values, base)
+    elif cls is ModelSettings and isinstance(values.get("calibration"), (str, Path)):
+        values["calibration"] = read_calibration(values["calibration"], base)
     elif cls is CoverageSettings and isinstance(values.get("technologies"), list):
         values["technologies"] = tuple(values["technologies"])
     elif cls is PlanSettings:
@@ -468,7 +501,7 @@ def _inputs(values: dict, base: Path) -> dict:
     out = dict(values)
     terrain = out.get("terrain", ())
     out["terrain"] = tuple(path(p) for p in ([terrain] if isinstance(terrain, (str, Path)) else terrain))
-    for key in ("sites", "population", "indicators"):
+    for key in ("sites", "population", "indicators", "landcover"):
         if key in out:
             out[key] = path(out[key])
     for key in ("communes", "centres", "villages", "zones", "area"):

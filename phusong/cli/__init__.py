@@ -19,10 +19,11 @@ def cli():
 
 
 def _register() -> None:
-    from . import check, demo, footprint, gaps, map, measurements, models, path, plan, run, simulate, sites, terrain
+    from . import (calibrate, check, demo, footprint, gaps, map, measurements, models, path, plan, run, simulate, sites,
+                   terrain)
 
-    for module in (demo, run, simulate, gaps, plan, map, check, sites, measurements, terrain, path, footprint,
-                   models):
+    for module in (demo, run, simulate, gaps, plan, map, calibrate, check, sites, measurements, terrain, path,
+                   footprint, models):
         cli.add_command(module.command)
 
 

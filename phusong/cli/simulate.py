@@ -28,6 +28,10 @@ def coverage_options(f):
 @model_options
 @setting_option("model.radius_km")
 @setting_option("model.clutter", type=click.Choice(["", "p2108"]))
+@setting_option("model.calibration", default=None, show_default=False)
+@click.option("--landcover", type=path_type(dir_okay=False),
+              help="Land-cover classes (e.g. ESA WorldCover tiles' codes), resampled to the grid by majority: "
+                   "the per-class offsets of a --calibration apply by it.")
 @coverage_options
 @click.option("--area", type=path_type(dir_okay=False),
               help="Study-area polygons (any OGR format); default: the sites' reach.")
@@ -40,7 +44,8 @@ def coverage_options(f):
 @click.option("--dask-address", help="Run batches on an existing Dask cluster, e.g. tcp://127.0.0.1:8786.")
 @overwrite_option
 @verbosity_options
-def command(dems, sites_path, sites_sheet, out_dir, area, area_layer, cache_dir, dask_address, overwrite, **params):
+def command(dems, sites_path, sites_sheet, out_dir, area, area_layer, landcover, cache_dir, dask_address, overwrite,
+            **params):
     """Best server, SINR and coverage for every technology (and operator) over a DEM."""
     import time
 
@@ -49,11 +54,13 @@ def command(dems, sites_path, sites_sheet, out_dir, area, area_layer, cache_dir,
     t0 = time.perf_counter()
     check_output_dir(out_dir, overwrite)
     settings = settings_from(params, inputs={"terrain": [str(p) for p in dems], "sites": str(sites_path),
-                                             "sites_sheet": sites_sheet, "area": layer_input(area, area_layer)})
+                                             "sites_sheet": sites_sheet, "area": layer_input(area, area_layer),
+                                             "landcover": str(landcover) if landcover else None})
     sim = load_simulation_inputs(settings)
     inputs_s = round(time.perf_counter() - t0, 2)
     coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=open_cache(cache_dir),
-                        progress=progress(), dask_address=dask_address, demonstration=sim.demonstration)
+                        progress=progress(), dask_address=dask_address, demonstration=sim.demonstration,
+                        landcover=sim.landcover)
     coverage.to_run_folder(out_dir, overwrite=overwrite, record={
         "command": "simulate", "inputs_sha256": checksums(sim.files), "dask_address": dask_address,
         "timings": {"inputs_s": inputs_s, "total_s": round(time.perf_counter() - t0, 2)}})

@@ -16,6 +16,7 @@ from .._raster import Grid
 from ..propagation.antenna import MsiPattern
 from ..propagation.footprint import site_footprint, window_for
 from ..propagation.p2108 import MIN_DISTANCE_KM, terrestrial_clutter_loss_db
+from ..errors import InputError
 from ..settings import Settings
 from ..sites.schema import ANY_OPERATOR
 from . import _kernels
@@ -25,23 +26,37 @@ from .cells import Group
 ANY = ANY_OPERATOR
 
 
-def group_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str):
-    """Loss window of a group (float32 dB), from the cache when present, plus any clutter loss at the
-    receiver (``model.clutter``; never cached: the terrain pass is the same); (loss, row0, col0)."""
+def group_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str,
+               landcover: np.ndarray | None = None):
+    """Loss window of a group (float32 dB), from the cache when present, plus what is never cached (the
+    terrain pass is the same without it): clutter loss at the receiver (``model.clutter``) and a
+    calibration (``model.calibration``, its class offsets read from ``landcover``); (loss, row0, col0)."""
     loss, row0, col0 = _terrain_loss(heights, grid, g, s, cache, tkey)
-    if s.model.clutter == "p2108" and loss.size:
-        loss = loss + _clutter_db(grid, g, row0, col0, loss.shape)
+    cal = s.model.calibration
+    if loss.size and (s.model.clutter == "p2108" or cal is not None):
+        d_km = _distance_km(grid, g, row0, col0, loss.shape)
+        extra = np.zeros(loss.shape)
+        if s.model.clutter == "p2108":
+            # ITU-R P.2108-1 §3.2 median clutter loss, at least the Recommendation's 0.25 km
+            extra += terrestrial_clutter_loss_db(g.frequency_mhz / 1000.0, np.maximum(d_km, MIN_DISTANCE_KM), 50.0)
+        if cal is not None:
+            classes = None
+            if cal.needs_landcover:
+                if landcover is None:
+                    raise InputError(f"the calibration {cal.source} has per-class offsets: give the land cover "
+                                     "it was fitted with (--landcover)", argument="landcover")
+                classes = landcover[row0:row0 + loss.shape[0], col0:col0 + loss.shape[1]]
+            extra += cal.loss_db(d_km, classes)
+        loss = (loss + extra).astype(np.float32)
     return loss, row0, col0
 
 
-def _clutter_db(grid: Grid, g: Group, row0: int, col0: int, shape) -> np.ndarray:
-    """ITU-R P.2108-1 §3.2 median clutter loss at each window cell (distance from the site, at least
-    the Recommendation's 0.25 km)."""
+def _distance_km(grid: Grid, g: Group, row0: int, col0: int, shape) -> np.ndarray:
+    """Horizontal distance (km) from the site to the centre of each window cell."""
     r_tx, c_tx = grid.rowcol(g.x, g.y)
     dr = (np.arange(shape[0]) + row0 - r_tx) * grid.res_m
     dc = (np.arange(shape[1]) + col0 - c_tx) * grid.res_m
-    d_km = np.maximum(np.hypot(dr[:, None], dc[None, :]) / 1000.0, MIN_DISTANCE_KM)
-    return terrestrial_clutter_loss_db(g.frequency_mhz / 1000.0, d_km, 50.0).astype(np.float32)
+    return np.hypot(dr[:, None], dc[None, :]) / 1000.0
 
 
 def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str):
@@ -85,17 +100,18 @@ class Accumulators:
 
 def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, cache: FootprintCache | None,
                 tkey: str, patterns: Mapping[str, MsiPattern] | None = None, window=None,
-                progress=False) -> Accumulators:
+                progress=False, landcover: np.ndarray | None = None) -> Accumulators:
     """Fold the cells of ``groups`` into accumulators on ``window`` (default: the whole grid).
 
-    ``patterns`` maps each ``antenna_file`` of the cell table to its pattern (read beforehand).
+    ``patterns`` maps each ``antenna_file`` of the cell table to its pattern (read beforehand);
+    ``landcover`` holds class codes on the grid (for a calibration's per-class offsets).
     """
     if window is None:
         window = (0, 0, grid.height, grid.width)
     row0, col0, nrow, ncol = window
     acc = Accumulators(row0, col0, (nrow, ncol))
     for g in tqdm(groups, desc="sites", unit="pass", disable=not progress or None, leave=False):
-        loss, r0, c0 = group_loss(heights, grid, g, s, cache, tkey)
+        loss, r0, c0 = group_loss(heights, grid, g, s, cache, tkey, landcover)
         if loss.size == 0:
             continue
         h_win = heights[r0:r0 + loss.shape[0], c0:c0 + loss.shape[1]]

@@ -25,12 +25,13 @@ def _batch_window(batch, grid, radius_km):
     return r0, c0, r1 - r0, c1 - c0
 
 
-def _fold_batch(batch, cells, heights, grid, settings, cache, tkey, patterns):
+def _fold_batch(batch, cells, heights, grid, settings, cache, tkey, patterns, landcover=None):
     return fold_groups(batch, cells, heights, grid, settings, cache, tkey, patterns,
-                       window=_batch_window(batch, grid, settings.model.radius_km))
+                       window=_batch_window(batch, grid, settings.model.radius_km), landcover=landcover)
 
 
-def run_on_dask(address, groups, cells, heights, grid, settings, cache, tkey, patterns, batch_size, progress):
+def run_on_dask(address, groups, cells, heights, grid, settings, cache, tkey, patterns, batch_size, progress,
+                landcover=None):
     """Fold ``groups`` in batches on the cluster at ``address``.
 
     The terrain, the cell table and the antenna patterns travel to the workers; the
@@ -49,8 +50,9 @@ def run_on_dask(address, groups, cells, heights, grid, settings, cache, tkey, pa
     try:
         [h_fut] = client.scatter([heights], broadcast=True)
         [c_fut] = client.scatter([cells], broadcast=True)
+        [l_fut] = client.scatter([landcover], broadcast=True) if landcover is not None else [None]
         batches = [groups[i:i + batch_size] for i in range(0, len(groups), batch_size)]
-        level = [client.submit(_fold_batch, b, c_fut, h_fut, grid, settings, cache, tkey, patterns, pure=False)
+        level = [client.submit(_fold_batch, b, c_fut, h_fut, grid, settings, cache, tkey, patterns, l_fut, pure=False)
                  for b in batches]
         if progress:
             for _ in tqdm(as_completed(level), total=len(level), desc="batches", unit="batch", leave=False):

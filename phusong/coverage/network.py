@@ -177,12 +177,14 @@ def _lonlat(grid: Grid, row: float, col: float) -> tuple[float, float]:
 def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings, *,
                      cache: FootprintCache | None = None, area_mask: np.ndarray | None = None,
                      patterns: Mapping[str, MsiPattern] | None = None, progress: bool = False,
-                     dask_address: str | None = None, batch_size: int = 24) -> Coverage:
+                     dask_address: str | None = None, batch_size: int = 24,
+                     landcover: np.ndarray | None = None) -> Coverage:
     """Every layer of a site list over terrain ``heights`` (float32 m) on ``grid``.
 
     ``sites`` is a site table (see :func:`phusong.read_sites`); ``patterns`` maps its
     ``antenna_file`` values to patterns read beforehand; ``area_mask`` (bool) marks
-    the study area (``covered`` is 255 outside it). Results are the same with or
+    the study area (``covered`` is 255 outside it); ``landcover`` (class codes on ``grid``) serves a
+    calibration's per-class offsets. Results are the same with or
     without a ``cache``, for any thread count, and on Dask (``dask_address``).
     """
     cells = prepare_cells(sites, heights, grid, settings)
@@ -194,9 +196,10 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     if dask_address:
         from .distributed import run_on_dask
         acc = run_on_dask(dask_address, groups, cells, heights, grid, settings, cache, tkey, patterns, batch_size,
-                          progress)
+                          progress, landcover)
     else:
-        acc = fold_groups(groups, cells, heights, grid, settings, cache, tkey, patterns, progress=progress)
+        acc = fold_groups(groups, cells, heights, grid, settings, cache, tkey, patterns, progress=progress,
+                          landcover=landcover)
     t1 = time.perf_counter()
     layers = finish_layers(acc, cells, settings, area_mask)
     del acc

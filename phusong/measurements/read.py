@@ -4,7 +4,9 @@ Layouts recognised from the header:
 
 - **generic**: ``lon``, ``lat``, a signal (``rsrp_dbm``, ``ss_rsrp_dbm`` or ``rssi_dbm``; the first
   non-empty of these in that order), a serving-cell key (``cell_id``, or ``pci`` with ``earfcn`` /
-  ``arfcn``), and optionally ``time``, ``operator``, ``technology``, ``speed_kmh`` (or ``speed_ms``).
+  ``arfcn``), and optionally ``time``, ``operator``, ``technology``, ``speed_kmh`` (or ``speed_ms``) and
+  ``route`` (a drive's name: calibration cross-validates by it; without it, routes are cut where the
+  time jumps by over 10 minutes or the position by over 2 km).
   Common spellings are accepted (``longitude``, ``rsrp``, ``cellid``, ``timestamp``, ``rat``...).
 - **TowerCollector** "CSV export" (``mcc,mnc,lac,cell_id,psc,asu,dbm,ta,lat,lon,...,measured_at,
   net_type,neighboring,device``): ``dbm`` is RSRP for LTE and SS-RSRP for NR (Android's
@@ -47,9 +49,10 @@ SYNONYMS = {
     "timestamp": "time", "measured_at": "time", "datetime": "time", "date_time": "time",
     "tech": "technology", "rat": "technology", "radio": "technology", "net_type": "technology",
     "network_type": "technology", "act": "technology", "network": "operator", "carrier": "operator",
+    "track": "route", "drive": "route", "session": "route",
 }
 COLUMNS = ["row", "lon", "lat", "signal_dbm", "metric", "technology", "cell_id", "pci", "earfcn", "arfcn", "time",
-           "operator", "speed_kmh"]
+           "operator", "speed_kmh", "route"]
 
 
 @dataclass
@@ -61,6 +64,7 @@ class MeasurementReport:
     issues: list[RowIssue] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     samples: pd.DataFrame | None = None
+    synthetic: str = ""      # why the samples are a demonstration (a leading SYNTHETIC/GENERATED comment)
 
     @property
     def ok(self) -> bool:
@@ -238,7 +242,7 @@ def validate_table(raw: pd.DataFrame, path, site_cells=None) -> MeasurementRepor
     samples = pd.DataFrame({"row": rows, "lon": lon, "lat": lat, "signal_dbm": signal, "metric": metric,
                             "technology": tech.replace("", np.nan).fillna(metric.map({"rsrp": "4G", "ss_rsrp": "5G"})),
                             "cell_id": cell, "pci": pci, "earfcn": earfcn, "arfcn": arfcn, "time": time,
-                            "operator": column("operator"), "speed_kmh": speed})
+                            "operator": column("operator"), "speed_kmh": speed, "route": column("route")})
     report.samples = samples[keep].reset_index(drop=True)
     return report
 
@@ -267,14 +271,29 @@ def validate_measurements(path, sites=None, sheet: str | None = None) -> Measure
     (False, ["row 2, column rsrp_dbm: not a number (value 'abc')"], 1)
     """
     path = Path(path)
-    return validate_table(read_raw_table(path, sheet, what="measurement file"), path, _site_cells(sites))
+    raw = read_raw_table(path, sheet, what="measurement file")
+    report = validate_table(raw, path, _site_cells(sites))
+    if raw.attrs.get("generated"):   # a leading "# SYNTHETIC" / "# GENERATED" comment
+        report.synthetic = f"{path.name}: synthetic measurements"
+    return report
 
 
 def read_measurements(path, sites=None, sheet: str | None = None) -> gpd.GeoDataFrame:
     """The serving-cell 4G/5G samples of a valid measurement file as EPSG:4326 points, with ``signal_dbm``,
     ``metric`` (rsrp, ss_rsrp, rssi), ``technology``, ``cell_id``/``pci``/``earfcn``/``arfcn``, ``time``
-    (UTC), ``operator``, ``speed_kmh`` and the file's ``row``; an :class:`InputError` naming the first
-    problem and their count when any row is wrong."""
+    (UTC), ``operator``, ``speed_kmh``, ``route`` and the file's ``row``; an :class:`InputError` naming the
+    first problem and their count when any row is wrong.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from phusong import read_measurements
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "drive.csv"
+    >>> _ = f.write_text("lat,lon,ss_rsrp,nci,tech\\n21.85,106.76,-97.5,C5,NR\\n21.86,106.77,-99,C5,NR\\n")
+    >>> s = read_measurements(f)
+    >>> s[["signal_dbm", "metric", "technology", "cell_id"]].values.tolist(), s.crs.to_epsg()
+    ([[-97.5, 'ss_rsrp', '5G', 'C5'], [-99.0, 'ss_rsrp', '5G', 'C5']], 4326)
+    """
     report = validate_measurements(path, sites, sheet)
     if not report.ok:
         first = report.issues[0]
@@ -284,4 +303,6 @@ def read_measurements(path, sites=None, sheet: str | None = None) -> gpd.GeoData
     samples = report.samples if report.samples is not None else pd.DataFrame(columns=COLUMNS)
     out = gpd.GeoDataFrame(samples, geometry=gpd.points_from_xy(samples["lon"], samples["lat"]), crs="EPSG:4326")
     out.attrs["layout"], out.attrs["skipped"] = report.layout, dict(report.skipped)
+    if report.synthetic:
+        out.attrs["synthetic"] = report.synthetic
     return out

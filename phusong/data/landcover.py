@@ -1,0 +1,61 @@
+"""Land-cover classes on the working grid (ESA WorldCover codes, or any integer class raster).
+
+Real data: ESA WorldCover 10 m v200 (2021), CC BY 4.0, 3°×3° tiles named
+``ESA_WorldCover_10m_2021_v200_N21E105_Map.tif``; pass one or more tiles (mosaicked in order). The
+codes are 10 tree cover, 20 shrubland, 30 grassland, 40 cropland, 50 built-up, 60 bare/sparse, 70
+snow and ice, 80 permanent water, 90 herbaceous wetland, 95 mangroves, 100 moss and lichen; 0 is no
+data (WorldCover's product user manual, v2.0, Table 1).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioIOError
+from rasterio.merge import merge
+from rasterio.warp import Resampling, reproject
+
+from .._raster import Grid
+from ..errors import InputError
+
+NO_CLASS = 0
+WORLDCOVER_CLASSES = {10: "tree cover", 20: "shrubland", 30: "grassland", 40: "cropland", 50: "built-up",
+                      60: "bare / sparse vegetation", 70: "snow and ice", 80: "permanent water bodies",
+                      90: "herbaceous wetland", 95: "mangroves", 100: "moss and lichen"}
+
+
+def read_landcover(paths, grid: Grid) -> np.ndarray:
+    """Class codes (int32, 0 where unknown) on ``grid``: the most common class of the source pixels in each
+    working cell (majority resampling), so that 10 m classes keep their mix at 30 m."""
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    for p in paths:
+        if not p.is_file():
+            raise InputError("no such file", path=p)
+    try:
+        datasets = [rasterio.open(p) for p in paths]
+    except RasterioIOError as exc:
+        raise InputError(f"not a raster GDAL can read ({exc})", path=paths[0]) from None
+    try:
+        for ds, p in zip(datasets, paths):
+            if ds.crs is None:
+                raise InputError("the land-cover raster has no CRS", path=p)
+            if not np.issubdtype(np.dtype(ds.dtypes[0]), np.integer):
+                raise InputError(f"land cover must hold integer class codes, found {ds.dtypes[0]}", path=p)
+        if len(datasets) == 1:
+            src = datasets[0].read(1)
+            transform, crs = datasets[0].transform, datasets[0].crs
+        else:
+            stack, transform = merge(datasets, nodata=NO_CLASS, method="first")
+            src, crs = stack[0], datasets[0].crs
+        nodata = datasets[0].nodata
+    finally:
+        for ds in datasets:
+            ds.close()
+    src = src.astype(np.int32)
+    if nodata is not None and nodata != NO_CLASS:
+        src[src == int(nodata)] = NO_CLASS
+    out = np.zeros((grid.height, grid.width), np.int32)
+    reproject(src, out, src_transform=transform, src_crs=crs, dst_transform=grid.transform, dst_crs=grid.crs,
+              src_nodata=NO_CLASS, dst_nodata=NO_CLASS, resampling=Resampling.mode)
+    return out
