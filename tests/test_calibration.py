@@ -340,3 +340,21 @@ def test_landcover_is_resampled_by_majority(tmp_path):
         read_landcover(floats, grid)
     with pytest.raises(InputError, match="no such file"):
         read_landcover(tmp_path / "none.tif", grid)
+
+
+def test_a_scenario_names_the_calibration_and_land_cover_relative_to_itself(tmp_path):
+    (tmp_path / "cal").mkdir()
+    cal = LossCorrection("3gpp-rma", offset_db=3.0)
+    (tmp_path / "cal" / "CALIB.toml").write_text(toml_text({"correction": cal.to_dict()}), encoding="utf-8")
+    scenario = tmp_path / "study.toml"
+    scenario.write_text('[inputs]\nlandcover = "lc.tif"\n[model]\nname = "3gpp-rma"\ncalibration = "cal/CALIB.toml"\n')
+    s = Settings.from_toml(scenario)
+    assert s.model.calibration.offset_db == 3.0 and s.model.calibration.source == str(tmp_path / "cal" / "CALIB.toml")
+    assert s.inputs.landcover == tmp_path / "lc.tif"
+    assert Settings.from_dict(s.to_dict()).model.calibration == s.model.calibration   # run.json round trip
+    scenario.write_text('[model]\ncalibration = "cal/CALIB.toml"\n')
+    with pytest.raises(InputError, match="fitted to 3gpp-rma; this run uses delta-bullington"):
+        Settings.from_toml(scenario)
+    (tmp_path / "cal" / "CALIB.toml").write_text("[correction]\noffset_db = 1\n")
+    with pytest.raises(InputError, match="CALIB.toml: not a calibration"):
+        Settings.from_dict({"model": {"calibration": str(tmp_path / "cal" / "CALIB.toml")}})

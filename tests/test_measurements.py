@@ -134,6 +134,47 @@ def test_a_geopackage_of_points_with_pci_and_earfcn(tmp_path):
     assert s["signal_dbm"].tolist() == [-91.0, -93.5]
 
 
+def test_channel_numbers_to_frequency_by_the_3gpp_tables():
+    from phusong.measurements.cells import earfcn_to_mhz, nr_arfcn_to_mhz
+
+    # TS 36.101 Table 5.7.3-1: F = F_DL_low + 0.1 (N - N_offs)
+    assert earfcn_to_mhz([300, 1300, 3725, 9360, 38950, 40620, 0, 599, 70000]).tolist()[:8] == pytest.approx(
+        [2110 + 30, 1805 + 10, 925 + 27.5, 758 + 15, 2300 + 30, 2496 + 97, 2110, 2169.9])
+    assert math.isnan(earfcn_to_mhz(70000)) and math.isnan(earfcn_to_mhz(2000))     # 2000: band 4, not listed
+    # TS 38.104 §5.4.2.1: 5 kHz below 3 GHz, 15 kHz to 24.25 GHz, 60 kHz above
+    assert nr_arfcn_to_mhz([428000, 599999, 600000, 636666, 2016667, 2070833]).tolist() == pytest.approx(
+        [2140.0, 2999.995, 3000.0, 3549.99, 24250.08, 24250.08 + 0.06 * 54166])
+    assert math.isnan(nr_arfcn_to_mhz(3_279_166))
+
+
+def test_samples_keyed_by_pci_and_channel_take_the_nearest_matching_cell(tmp_path):
+    sites = _write(tmp_path / "sites.csv",
+                   "site_id,cell_id,lon,lat,technology,frequency_mhz,antenna_height_m,tx_power_dbm,bandwidth_mhz,pci\n"
+                   "A,A-L18,106.70,21.80,4G,1815,30,46,20,7\n"      # band 3, channel 1805-1825 MHz
+                   "B,B-L18,107.10,21.80,4G,1815,30,46,20,7\n"      # the same PCI 41 km east
+                   "A,A-L21,106.70,21.80,4G,2140,30,46,10,7\n"      # band 1, 2135-2145 MHz
+                   "A,A-N78,106.70,21.80,5G,3550,30,49,100,300\n")  # n78, 3500-3600 MHz
+    f = _write(tmp_path / "m.csv",
+               "lon,lat,rsrp,pci,earfcn,arfcn,technology,cell_id\n"
+               "106.71,21.80,-90,7,1300,,LTE,\n"       # row 1: band 3 at 1815 MHz -> A-L18 (B is 40 km away)
+               "107.09,21.80,-90,7,1250,,LTE,\n"       # row 2: 1810 MHz, within B's channel -> B-L18
+               "106.71,21.80,-90,7,300,,LTE,\n"        # row 3: band 1 at 2140 MHz -> A-L21
+               "106.71,21.80,-90,300,,636666,NR,\n"    # row 4: 3549.99 MHz -> A-N78
+               "106.71,21.80,-90,8,1300,,LTE,\n"       # row 5: no cell with PCI 8
+               "106.90,21.80,-90,7,550,,LTE,\n"        # row 6: 2165 MHz, in no channel of PCI 7
+               "106.71,21.80,-90,7,70000,,LTE,\n"      # row 7: not a known EARFCN
+               "106.71,21.80,-90,1200,1300,,LTE,\n"    # row 8: not a PCI
+               "106.71,21.80,-90,9,1300,,LTE,A-L21\n")  # row 9: a cell_id wins over the PCI
+    report = validate_measurements(f, sites=sites)
+    assert [(i.row, i.column) for i in report.issues] == [(5, "pci"), (6, "pci"), (7, "earfcn"), (8, "pci")]
+    assert report.samples["cell_id"].tolist() == ["A-L18", "B-L18", "A-L21", "A-N78", "A-L21"]
+    far = _write(tmp_path / "far.csv", "lon,lat,rsrp,pci,earfcn\n107.50,21.80,-90,7,1300\n")   # 42 km from B
+    assert [i.column for i in validate_measurements(far, sites=sites).issues] == ["pci"]
+    bad = _write(tmp_path / "bad_sites.csv", sites.read_text().replace(",7\n", ",7.5\n", 1))
+    result = CliRunner().invoke(cli, ["sites", "validate", str(bad)])
+    assert result.exit_code == 2 and "row 1, column pci: not a whole number (value '7.5')" in result.output
+
+
 # ---------------------------------------------------------------------------------------------- the check
 def test_wilson_interval_by_hand_and_against_scipy():
     from scipy.stats import binomtest
@@ -281,3 +322,60 @@ def test_check_of_one_operator_uses_its_samples_and_its_layer(tmp_path):
     result = CliRunner().invoke(cli, ["check", "--run", str(run), "--measurements", str(measurements), "--communes",
                                       str(communes), "--operator", "Mobifone", "--out", str(tmp_path / "m.gpkg")])
     assert result.exit_code == 2 and "no 5G layer of operator 'Mobifone'" in result.output
+
+
+def test_the_commune_check_on_real_lang_son_communes_by_hand():
+    """Samples placed inside three real communes, counted by construction; the run covers the western
+    half of a grid over them (cell edges at a known x), so the predicted share is counted from x alone."""
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from phusong._raster import Grid
+    from phusong.coverage.layers import LayerResult
+    from phusong.coverage.network import ANY, Coverage
+    from phusong.data.boundaries import read_communes
+    from phusong.measurements import check_communes
+    from phusong.settings import Settings
+
+    from .conftest import shared_path
+
+    communes = read_communes(shared_path("data", "langson", "communes_2025.gpkg"), "EPSG:32648", layer="communes")
+    chosen = communes.sort_values("code").iloc[[3, 20, 40]].reset_index(drop=True)
+    x0, y0, x1, y1 = (float(v) for v in chosen.total_bounds)
+    res = 100.0
+    left, top = np.floor(x0 / res) * res - res, np.ceil(y1 / res) * res + res
+    width, height = int((x1 - left) / res) + 2, int((top - y0) / res) + 2
+    mid = left + (width // 2) * res                      # a cell edge
+    grid = Grid(height, width, Affine(res, 0, left, 0, -res, top), CRS.from_epsg(32648))
+    covered = np.zeros((height, width), np.uint8)
+    covered[:, : width // 2] = 1
+    layer = LayerResult("5G", ANY, np.full((height, width), -80, np.float32), None, None, None, covered)
+    coverage = Coverage(grid, [layer], pd.DataFrame(), Settings())
+
+    rng = np.random.default_rng(11)
+    sizes, good = [40, 25, 12], [30, 5, 12]              # samples per commune and how many at -90 dBm (the rest -115)
+    frames = []
+    for k, (n, g) in enumerate(zip(sizes, good)):
+        pts = gpd.GeoSeries([chosen.geometry.iloc[k]], crs=chosen.crs).sample_points(n, rng=rng).explode()
+        pts = pts[pts.within(chosen.geometry.iloc[k].buffer(-1.0))]   # never on an edge
+        frames.append(gpd.GeoDataFrame({"signal_dbm": [-90.0] * g + [-115.0] * (len(pts) - g)},
+                                       geometry=pts.to_numpy(), crs=chosen.crs))
+    samples = pd.concat(frames, ignore_index=True).to_crs("EPSG:4326")
+    samples = samples.assign(row=np.arange(1, len(samples) + 1), metric="ss_rsrp", technology="5G", cell_id="X",
+                             operator="", time=pd.NaT)
+    result, used = check_communes(coverage, samples, chosen)
+    r = result.set_index("code")
+    for k, frame in enumerate(frames):
+        code = chosen["code"].iloc[k]
+        n, ok = len(frame), int((frame["signal_dbm"] >= -105).sum())
+        west = int((frame.geometry.x < mid).sum())
+        assert r.loc[code, "samples"] == n
+        assert r.loc[code, "measured_share_pct"] == round(100 * ok / n, 2)
+        assert r.loc[code, "predicted_share_pct"] == round(100 * west / n, 2)
+        assert r.loc[code, "claimed_min_share_pct"] == round(90 * west / n, 2)
+        z, p = 1.959963984540054, ok / n                 # Wilson 1927, by hand
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        assert r.loc[code, "ci_low_pct"] == pytest.approx(round(100 * (centre - half), 2), abs=0.006)
+        assert r.loc[code, "ci_high_pct"] == pytest.approx(round(100 * (centre + half), 2), abs=0.006)
+    assert len(used) == sum(len(f) for f in frames)

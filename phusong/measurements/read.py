@@ -31,6 +31,7 @@ from ..errors import InputError
 from ..sites.read import SiteIssue as RowIssue
 from ..sites.read import read_raw_table
 from ..sites.schema import normalise_technology
+from .cells import LTE_BANDS, MAX_MATCH_KM, earfcn_to_mhz, match_by_pci, nr_arfcn_to_mhz
 
 SIGNALS = (("rsrp_dbm", "rsrp"), ("ss_rsrp_dbm", "ss_rsrp"), ("rssi_dbm", "rssi"))   # in order of preference
 SIGNAL_RANGE_DBM = (-160.0, -20.0)
@@ -122,11 +123,13 @@ def _numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return values.where(~bad), bad
 
 
-def validate_table(raw: pd.DataFrame, path, site_cells=None) -> MeasurementReport:
+def validate_table(raw: pd.DataFrame, path, sites: pd.DataFrame | None = None) -> MeasurementReport:
     """Check every row of a measurement table (text cells as written); the report holds the samples kept.
 
-    ``site_cells`` (a set of ``cell_id`` strings, optional) also requires each sample's serving cell
-    to be in the site list.
+    ``sites`` (a site table, optional) also requires each sample's serving cell to be one of its cells:
+    by ``cell_id``, or for a sample keyed by PCI and EARFCN/ARFCN, the nearest cell with that ``pci``
+    whose channel holds the frequency (:func:`phusong.measurements.cells.match_by_pci`), whose
+    ``cell_id`` the sample then carries.
     """
     layout = _layout(raw.columns)
     report = MeasurementReport(Path(path), len(raw), layout)
@@ -219,9 +222,24 @@ def validate_table(raw: pd.DataFrame, path, site_cells=None) -> MeasurementRepor
         flag(keep & bad, name, "not a number", column(name))
     keyed = (cell != "") | (pci.notna() & (earfcn.notna() | arfcn.notna()))
     flag(keep & ~keyed, "cell_id", "missing: no serving cell (cell_id, or pci with earfcn/arfcn)")
-    if site_cells is not None:
-        unknown = keep & (cell != "") & ~cell.isin(site_cells)
+    flag(keep & pci.notna() & ((pci < 0) | (pci > 1007) | (pci % 1 != 0)), "pci", "not a PCI (0 to 1007)",
+         column("pci"))
+    if sites is not None:
+        unknown = keep & (cell != "") & ~cell.isin(set(sites["cell_id"].astype(str)))
         flag(unknown, "cell_id", "not a cell of the site list", cell)
+        by_pci = keep & (cell == "") & keyed
+        if by_pci.any():
+            freq = pd.Series(np.where(earfcn.notna(), earfcn_to_mhz(earfcn.fillna(-1)),
+                                      nr_arfcn_to_mhz(arfcn.fillna(-1))), index=df.index)
+            channel = pd.Series(np.where(earfcn.notna(), "earfcn", "arfcn"), index=df.index)
+            for name in ("earfcn", "arfcn"):
+                flag(by_pci & freq.isna() & (channel == name), name, "not a channel number of a known band "
+                     "(LTE bands " + ", ".join(map(str, LTE_BANDS)) + "; any NR-ARFCN)", column(name))
+            by_pci &= keep
+            matched = pd.Series(match_by_pci(lon, lat, pci, freq, sites), index=df.index)
+            flag(by_pci & (matched == ""), "pci", f"no cell of the site list with this PCI on this channel within "
+                 f"{MAX_MATCH_KM:g} km", column("pci"))
+            cell = cell.where(~(by_pci & (matched != "")), matched)
 
     time = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, UTC]")
     if "time" in df.columns:
@@ -247,11 +265,11 @@ def validate_table(raw: pd.DataFrame, path, site_cells=None) -> MeasurementRepor
     return report
 
 
-def _site_cells(sites) -> set[str] | None:
-    if sites is None:
-        return None
+def _site_table(sites) -> pd.DataFrame | None:
+    if sites is None or isinstance(sites, pd.DataFrame):
+        return sites
     from ..sites.read import read_sites
-    return set(read_sites(sites)["cell_id"].astype(str))
+    return read_sites(sites)
 
 
 def validate_measurements(path, sites=None, sheet: str | None = None) -> MeasurementReport:
@@ -272,7 +290,7 @@ def validate_measurements(path, sites=None, sheet: str | None = None) -> Measure
     """
     path = Path(path)
     raw = read_raw_table(path, sheet, what="measurement file")
-    report = validate_table(raw, path, _site_cells(sites))
+    report = validate_table(raw, path, _site_table(sites))
     if raw.attrs.get("generated"):   # a leading "# SYNTHETIC" / "# GENERATED" comment
         report.synthetic = f"{path.name}: synthetic measurements"
     return report

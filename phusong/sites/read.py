@@ -119,6 +119,11 @@ def validate_table(df: pd.DataFrame, path: Path, terrain_bounds_lonlat=None) -> 
             for i in np.flatnonzero(out_of_range.to_numpy()):
                 report.issues.append(SiteIssue(int(i) + 1, col.name, raw.iloc[i],
                                                f"out of range ({col.low:g} to {col.high:g} {col.unit})".rstrip()))
+            if col.whole:
+                fraction = ok & ~out_of_range & (values % 1 != 0)
+                for i in np.flatnonzero(fraction.to_numpy()):
+                    report.issues.append(SiteIssue(int(i) + 1, col.name, raw.iloc[i], "not a whole number"))
+                out_of_range |= fraction
             values = values.where(ok & ~out_of_range)
             if col.default is not None:
                 values = values.fillna(col.default)

@@ -25,6 +25,7 @@ class Column:
     default: object = None     # None: no default (or "empty means omnidirectional")
     choices: tuple = ()
     doc: str = ""
+    whole: bool = False        # a whole number
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -58,6 +59,8 @@ COLUMNS: tuple[Column, ...] = (
            doc="existing, planned or candidate"),
     Column("antenna_file", "str", False,
            doc="MSI/Planet pattern file (relative to the site list); replaces gain, beamwidths and electrical tilt"),
+    Column("pci", "float", False, "", 0, 1007, whole=True,
+           doc="physical cell identity (LTE 0-503, NR 0-1007): matches measurements keyed by PCI and channel"),
 )
 
 BY_NAME = {c.name: c for c in COLUMNS}
