@@ -32,7 +32,8 @@ from ._atomic import atomic_dir, file_sha256
 from ._raster import Grid
 from .coverage.cache import FootprintCache
 from .coverage.network import Coverage, simulate_network
-from .data.boundaries import population_points, read_area, read_communes, read_points, read_population, read_zones
+from .data.boundaries import (population_points, read_area, read_communes, read_points, read_population, read_priority,
+                              read_zones)
 from .data.msi import read_msi
 from .data.targets import Target, load_targets, read_indicators
 from .data.terrain import Terrain, dem_bounds_lonlat, load_terrain, resolve_crs
@@ -219,6 +220,7 @@ class GapInputs:
     indicators: pd.DataFrame | None = None
     targets: list[Target] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    priority: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
 
 
 def load_gap_inputs(settings: Settings, grid: Grid, *, communes=None, sites=None) -> GapInputs:
@@ -254,6 +256,9 @@ def load_gap_inputs(settings: Settings, grid: Grid, *, communes=None, sites=None
     if ins.indicators:
         out.indicators = read_indicators(ins.indicators)
         out.files.append(ins.indicators)
+    for name, layer in ins.priority.items():
+        out.priority[name] = read_priority(layer.path, crs, layer.layer)   # the name is checked in settings
+        out.files.append(layer.path)
     if ins.targets.endswith(".toml"):
         out.files.append(Path(ins.targets))
     return out
@@ -261,7 +266,8 @@ def load_gap_inputs(settings: Settings, grid: Grid, *, communes=None, sites=None
 
 def analyse(coverage: Coverage, communes: gpd.GeoDataFrame, *, centres=None, villages=None, settlements=None,
             zones=None, sites=None, population=None, indicators=None, targets: list[Target] | None = None,
-            settings: Settings | None = None, title: str | None = None, polygons: bool = True) -> GapResult:
+            settings: Settings | None = None, title: str | None = None, polygons: bool = True,
+            priority: dict[str, gpd.GeoDataFrame] | None = None) -> GapResult:
     """Communes, centres, villages, industrial zones and population of ``coverage`` against the targets.
 
     Parameters
@@ -285,6 +291,9 @@ def analyse(coverage: Coverage, communes: gpd.GeoDataFrame, *, centres=None, vil
         Heading of reports (default: from the study name).
     polygons : bool
         Also trace the covered area as polygons (the GeoPackage's ``coverage_<tech>`` layers).
+    priority : dict of GeoDataFrame, optional
+        The plan's priority places by name (points, lines or polygons): share covered by 5G and by
+        mobile broadband, road length per road and per commune (:mod:`phusong.gaps.priority`).
 
     Returns
     -------
@@ -305,7 +314,7 @@ def analyse(coverage: Coverage, communes: gpd.GeoDataFrame, *, centres=None, vil
                            rsrp=coverage.rsrp_dbm, centres=centres, villages=villages, zones=zones, sites=sites,
                            population=population, indicators=indicators, zone_share_pct=rules.zone_share_pct,
                            centre_rule=rules.centre_rule, population_field=rules.population_field,
-                           settlements=settlements, polygons=polygons)
+                           settlements=settlements, polygons=polygons, priority=priority)
     result.title = title or f"Coverage scorecard — {settings.study.name}"
     result.demonstration = coverage.demonstration
     return result
@@ -316,7 +325,7 @@ def analyse_inputs(coverage: Coverage, inputs: GapInputs, settings: Settings, ti
     return analyse(coverage, inputs.communes, centres=inputs.centres, villages=inputs.villages,
                    settlements=inputs.settlements, zones=inputs.zones, sites=inputs.sites,
                    population=inputs.population, indicators=inputs.indicators, targets=inputs.targets,
-                   settings=settings, title=title)
+                   settings=settings, title=title, priority=inputs.priority)
 
 
 # ---------------------------------------------------------------------------------------------- outputs

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +135,7 @@ class InputSettings:
     area: Layer | None = None
     population: Path | None = None
     landcover: Path | None = None    # land-cover classes (e.g. ESA WorldCover): a calibration's per-class offsets
+    priority: Mapping[str, Layer] = field(default_factory=dict)   # the plan's priority places, by name
     indicators: Path | None = None
     targets: str = DEFAULT_CATALOGUE
 
@@ -426,6 +428,35 @@ class Settings:
         return {name: plain(getattr(self, name)) for name in SECTIONS}
 
 
+PRIORITY_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def check_priority_name(name: str) -> str:
+    """A priority layer's name (it becomes GeoPackage layer names): lower-case letters, digits, underscores."""
+    if not PRIORITY_NAME.fullmatch(str(name)) or name in ("summary", "by_commune"):
+        raise InputError(f"priority layer name {name!r}: use lower-case letters, digits and underscores, starting "
+                         "with a letter (e.g. health, main_roads; not summary or by_commune)", argument="priority")
+    return str(name)
+
+
+def parse_layer_spec(text: str) -> dict:
+    """``"roads.gpkg:main_roads"`` → {path, layer}; ``"hospitals.csv"`` → {path} (a colon belongs to the
+    layer only after a file name with a suffix)."""
+    path, sep, layer = str(text).rpartition(":")
+    if sep and Path(path).suffix and layer and "/" not in layer and "\\" not in layer:
+        return {"path": path, "layer": layer}
+    return {"path": str(text)}
+
+
+def parse_priority(text: str) -> tuple[str, dict]:
+    """``"health=osm.gpkg:health"`` → ("health", {path, layer}) (``--priority NAME=FILE[:LAYER]``)."""
+    name, sep, spec = str(text).partition("=")
+    if not sep or not name.strip() or not spec.strip():
+        raise InputError(f"expected NAME=FILE[:LAYER], e.g. health=osm.gpkg:health, got {text!r}",
+                         argument="priority")
+    return check_priority_name(name.strip()), parse_layer_spec(spec.strip())
+
+
 def read_calibration(path, base: Path | str = ".") -> LossCorrection | None:
     """The :class:`LossCorrection` of a calibration file (``phusong calibrate --out``); None for ''."""
     from ._tables import read_toml
@@ -507,6 +538,11 @@ def _inputs(values: dict, base: Path) -> dict:
     for key in ("communes", "centres", "villages", "zones", "area"):
         if key in out:
             out[key] = layer(key, out[key])
+    priority = out.get("priority") or {}
+    if not isinstance(priority, Mapping):
+        raise InputError("[inputs] priority must be a table NAME = \"FILE[:LAYER]\" (or { path = ..., layer = ... })")
+    out["priority"] = {check_priority_name(name): layer(f"priority.{name}", parse_layer_spec(v) if isinstance(v, str)
+                                                        else v) for name, v in priority.items()}
     targets = out.get("targets")
     if isinstance(targets, (str, Path)) and str(targets).endswith(".toml"):
         out["targets"] = str(path(targets))

@@ -24,6 +24,10 @@ def _layer(name: str, help: str):
 @_layer("centres", "Commune centres (points).")
 @_layer("villages", "Villages (points; a has_power field excludes villages without grid power).")
 @_layer("zones", "Industrial zones (polygons, or points with area_ha).")
+@click.option("--priority", "priority", multiple=True, metavar="NAME=FILE[:LAYER]",
+              help="A layer of the plan's priority places (points: share covered; lines, e.g. roads: length "
+                   "covered per road and per commune; polygons: share of area), by 5G and by mobile broadband; "
+                   "repeat for more (e.g. --priority health=osm.gpkg:health --priority roads=roads.gpkg).")
 @click.option("--sites", type=path_type(dir_okay=False), help="Site list (for sites per unit).")
 @click.option("--population", type=path_type(dir_okay=False), help="People-per-cell raster.")
 @setting_option("gaps.population_field")
@@ -44,7 +48,7 @@ def _layer(name: str, help: str):
 @overwrite_option
 @verbosity_options
 def command(run_dir, communes, communes_layer, centres, centres_layer, villages, villages_layer, zones, zones_layer,
-            sites, population, targets, indicators, id_field, name_field, out, report_dir, overwrite,
+            priority, sites, population, targets, indicators, id_field, name_field, out, report_dir, overwrite,
             **params):
     """Coverage of communes, centres, villages and zones against the plan's targets."""
     import dataclasses
@@ -52,6 +56,7 @@ def command(run_dir, communes, communes_layer, centres, centres_layer, villages,
     from .._atomic import check_writable
     from ..coverage.network import Coverage
     from ..pipeline import analyse_inputs, load_gap_inputs
+    from ..settings import parse_priority
 
     check_writable(out, overwrite)
     coverage = Coverage.from_run_folder(run_dir)
@@ -61,7 +66,8 @@ def command(run_dir, communes, communes_layer, centres, centres_layer, villages,
               "villages": layer_input(villages, villages_layer, **fields),
               "zones": layer_input(zones, zones_layer, **fields),
               "sites": sites and str(sites), "population": population and str(population),
-              "indicators": indicators and str(indicators), "targets": targets}
+              "indicators": indicators and str(indicators), "targets": targets,
+              "priority": dict(parse_priority(p) for p in priority)}
     name, language = params.pop("study__name"), params.pop("study__language")
     settings = settings_from(pop_settings_params(params), inputs={k: v for k, v in inputs.items() if v is not None})
     study = dataclasses.replace(coverage.settings.study, name=name or coverage.settings.study.name,
@@ -73,6 +79,10 @@ def command(run_dir, communes, communes_layer, centres, centres_layer, villages,
     if report_dir:
         result.write_scorecard(report_dir, overwrite=True, lang=study.language)
     click.echo(f"{len(result.communes)} communes -> {out}; {totals_line(result)}")
+    if result.priority_summary is not None:
+        for r in result.priority_summary.itertuples(index=False):
+            click.echo(f"  priority {r.layer} ({r.features} {r.kind}): {r.service} {r.covered_pct:g}% of "
+                       f"{r.total:g} {r.unit}")
     if report_dir:
         click.echo(f"scorecard: {report_dir}/scorecard.md, .html, .csv, .json")
 

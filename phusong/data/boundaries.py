@@ -171,6 +171,23 @@ def read_zones(path, crs, layer=None, id_field="code", name_field="name",
     return gdf
 
 
+GEOMETRY_KINDS = {"Point": "points", "MultiPoint": "points", "LineString": "lines", "MultiLineString": "lines",
+                  "Polygon": "polygons", "MultiPolygon": "polygons"}
+
+
+def read_priority(path, crs, layer=None) -> gpd.GeoDataFrame:
+    """A layer of the plan's priority places in ``crs``: points, lines or polygons (one kind), any fields;
+    ``attrs["kind"]`` says which."""
+    gdf = _read_any(path, layer)
+    kinds = set(gdf.geometry.dropna().geom_type.map(GEOMETRY_KINDS).fillna("other"))
+    if len(kinds) != 1 or "other" in kinds:
+        raise InputError(f"a priority layer holds one kind of geometry (points, lines or polygons), found "
+                         f"{', '.join(sorted(set(gdf.geom_type.dropna())))}{_other_layers(path)}", path=path)
+    out = gdf[gdf.geometry.notna()].to_crs(crs).reset_index(drop=True)
+    out.attrs["kind"] = kinds.pop()
+    return out
+
+
 def _other_layers(path) -> str:
     """'; the file has layers a (Point), b (Polygon): …' for a file of several layers, else ''."""
     try:

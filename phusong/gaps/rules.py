@@ -63,6 +63,9 @@ class GapResult:
     coverage: dict = field(default_factory=dict)   # technology -> GeoDataFrame of covered area
     title: str = "Coverage scorecard"
     demonstration: tuple[str, ...] = ()
+    priority: dict = field(default_factory=dict)   # name -> GeoDataFrame of a priority layer's features
+    priority_summary: pd.DataFrame | None = None    # one row per layer and service (5G, MBB)
+    priority_by_commune: pd.DataFrame | None = None  # lines: length and covered length per commune
 
     def to_geopackage(self, path, overwrite: bool = False) -> None:  # pragma: no mutate block
         """Write the QGIS-ready GeoPackage (layers, the targets table and layer styles), atomically."""
@@ -174,13 +177,16 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
             sites: gpd.GeoDataFrame | None = None, population: np.ndarray | None = None,
             indicators: pd.DataFrame | None = None, zone_share_pct: float = DEFAULT_ZONE_SHARE_PCT,
             centre_rule: str = "cell", population_field: str | None = None,
-            settlements: gpd.GeoDataFrame | None = None, polygons: bool = True) -> GapResult:
+            settlements: gpd.GeoDataFrame | None = None, polygons: bool = True,
+            priority: dict[str, gpd.GeoDataFrame] | None = None) -> GapResult:
     """Measure every unit and every target. ``covered`` maps technology to a uint8 raster (1/0/255).
 
     ``settlements`` (see :func:`phusong.data.boundaries.population_points`) stand in for villages
     when there is no village layer, and are labelled as a proxy. The rules (cells, centres, zones,
     population) are the module's; :func:`phusong.analyse` calls this with a run's :class:`Settings`.
     ``polygons=False`` leaves out the covered-area polygons (for the GeoPackage and maps only).
+    ``priority`` maps names to layers of the plan's priority places (points, lines or polygons; see
+    :mod:`phusong.gaps.priority`).
     """
     rsrp = rsrp or {}
     techs = [t for t in ("4G", "5G", "NB-IoT") if t in covered]
@@ -293,8 +299,23 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
     if sites is not None:
         sites = sites.to_crs(grid.crs)
     coverage = {t: coverage_polygons(covered[t], grid, t) for t in techs} if polygons else {}
-    return GapResult(communes, centres, villages, zones, sites, pd.DataFrame(target_rows), villages_are_proxy, notes,
-                     coverage)
+    result = GapResult(communes, centres, villages, zones, sites, pd.DataFrame(target_rows), villages_are_proxy, notes,
+                       coverage)
+    if priority:
+        from ..settings import check_priority_name
+        from .priority import analyse_priority
+
+        masks = {"5g": cov.get("5G", none), "mbb": mbb}
+        summaries, lines = [], []
+        for name, features in priority.items():
+            result.priority[check_priority_name(name)], summary, by_commune = analyse_priority(name, features, masks,
+                                                                                              grid, communes)
+            summaries.append(summary)
+            if by_commune is not None:
+                lines.append(by_commune)
+        result.priority_summary = pd.concat(summaries, ignore_index=True)
+        result.priority_by_commune = pd.concat(lines, ignore_index=True) if lines else None
+    return result
 
 
 def _text(value) -> str:

@@ -7,10 +7,12 @@ import pyogrio
 from .._atomic import atomic_path
 from ..errors import InputError
 from ..sites.schema import TECH_SLUG
-from .qgis_styles import default_styles, embed_styles
+from ..data.boundaries import GEOMETRY_KINDS
+from .qgis_styles import categorised, default_styles, embed_styles, graduated
 
 INT_FLAGS = ("covered_5g", "covered_mbb", "covered_iot", "has_5g_site", "counted", "has_power", "approximate",
              "centre_covered_5g")
+PRIORITY_PREFIX = "priority_"
 
 
 def _plain(gdf):
@@ -24,8 +26,9 @@ def _plain(gdf):
 
 def write_gpkg(path, result, overwrite: bool = True) -> None:
     """Layers: communes, commune_centres, villages|settlements, industrial_zones, sites,
-    coverage_<tech>, the table targets, and QGIS's layer_styles. On demonstration inputs every
-    layer and the targets table carry a ``demonstration`` column saying why."""
+    coverage_<tech>, priority_<name> (with the tables priority_summary and, for lines,
+    priority_by_commune), the table targets, and QGIS's layer_styles. On demonstration inputs every
+    layer and table carries a ``demonstration`` column saying why."""
     demonstration = "; ".join(result.demonstration)
     layers = [("communes", result.communes), ("commune_centres", result.centres)]
     if result.villages is not None:
@@ -40,6 +43,9 @@ def write_gpkg(path, result, overwrite: bool = True) -> None:
         layers.append(("sites", result.sites))
     for tech, gdf in result.coverage.items():
         layers.append((f"coverage_{TECH_SLUG[tech]}", gdf))
+    for name, gdf in result.priority.items():
+        layers.append((PRIORITY_PREFIX + name, gdf))
+    tables = [("priority_summary", result.priority_summary), ("priority_by_commune", result.priority_by_commune)]
     with atomic_path(path, overwrite) as tmp:
         for name, gdf in layers:
             gdf = _plain(gdf)
@@ -52,7 +58,18 @@ def write_gpkg(path, result, overwrite: bool = True) -> None:
         if demonstration:
             targets["demonstration"] = demonstration
         pyogrio.write_dataframe(targets, tmp, layer="targets", driver="GPKG")
-        embed_styles(tmp, default_styles([name for name, _ in layers]))
+        for name, table in tables:
+            if table is not None:
+                pyogrio.write_dataframe(table.assign(demonstration=demonstration) if demonstration else table, tmp,
+                                        layer=name, driver="GPKG")
+        styles = default_styles([name for name, _ in layers])
+        for name, gdf in result.priority.items():
+            kind = GEOMETRY_KINDS.get(gdf.geom_type.iloc[0]) if len(gdf) else None
+            if kind == "points":
+                styles[PRIORITY_PREFIX + name] = categorised("covered_5g", yes="5G covered", no="no 5G")
+            elif kind == "polygons":
+                styles[PRIORITY_PREFIX + name] = graduated("covered_area_pct_5g")
+        embed_styles(tmp, styles)
 
 
 def read_gpkg(path, result_type):
@@ -85,6 +102,11 @@ def read_gpkg(path, result_type):
         targets["met"] = targets["met"].map({1: True, 0: False})
     proxy = "settlements" in layers
     coverage = {tech: read(f"coverage_{slug}") for tech, slug in TECH_SLUG.items() if f"coverage_{slug}" in layers}
+    priority = {name[len(PRIORITY_PREFIX):]: read(name) for name in layers
+                if name.startswith(PRIORITY_PREFIX) and name not in ("priority_summary", "priority_by_commune")}
+    tables = {name: pd.DataFrame(read(name)) for name in ("priority_summary", "priority_by_commune") if name in layers}
     return result_type(communes, read("commune_centres"), read("settlements" if proxy else "villages"),
                        read("industrial_zones"), read("sites"), targets, proxy, [], coverage,
-                       demonstration=demonstration)
+                       demonstration=demonstration, priority=priority,
+                       priority_summary=tables.get("priority_summary"),
+                       priority_by_commune=tables.get("priority_by_commune"))

@@ -68,7 +68,8 @@ TEXT: dict[str, dict] = {
            "load_error": "Bản đồ không tải được thư viện hiển thị: bản sao này cần Internet "
                          "(cài thư viện ngoại tuyến bằng `make web-assets`).",
            "tile_error": "Không tải được nền OpenStreetMap (không có Internet?): nền địa hình vẫn hiển thị.",
-           "script_error": "Lỗi khi hiển thị bản đồ"},
+           "script_error": "Lỗi khi hiển thị bản đồ", "priority": "Ưu tiên: {n}", "name": "Tên",
+           "pct_5g": "Phủ 5G (%)", "pct_mbb": "Phủ 4G/5G (%)"},
     "en": {"signal": "{t} signal", "communes": "Communes (outline: 5G area covered)", "centres": "Commune centres",
            "villages": "Villages", "settlements": "Settlements (proxy)", "zones": "Industrial zones",
            "sites": "Sites", "commune": "Commune", "code": "Code", "covered": "covered", "not_covered": "not covered",
@@ -91,7 +92,8 @@ TEXT: dict[str, dict] = {
            "load_error": "The map could not load its display libraries: this copy needs the internet "
                          "(install the offline libraries with `make web-assets`).",
            "tile_error": "The online OpenStreetMap basemap could not load (no internet?): the terrain relief stays.",
-           "script_error": "The map failed to draw"},
+           "script_error": "The map failed to draw", "priority": "Priority: {n}", "name": "Name",
+           "pct_5g": "5G covered (%)", "pct_mbb": "4G/5G covered (%)"},
 }
 
 # Runs before anything else on the page: a library that fails to load, a script error or an unreachable
@@ -305,6 +307,26 @@ def _points(gdf, name: str, t: dict, flag: str, show: bool, tooltip_fields, alia
                                                                       if c in keep]))
 
 
+def _priority_layer(features: gpd.GeoDataFrame, name: str, t: dict, tolerance_m: float):
+    """A priority layer (see :mod:`phusong.gaps.priority`): points filled where 5G covers them, lines and
+    polygons coloured by the share 5G covers (the communes' classes)."""
+    label = t["priority"].format(n=name)     # names are [a-z0-9_]: checked when read
+    if "covered_5g" in features.columns:     # points
+        shown = _light(features, 0)
+        shown["status"] = np.where(shown["covered_5g"].astype(bool), f"5G {t['covered']}", f"5G {t['not_covered']}")
+        return _points(shown, label, t, "covered_5g", True, ["name", "status"], [t["name"], t["status"]])
+    pct = "covered_pct_5g" if "covered_pct_5g" in features.columns else "covered_area_pct_5g"
+    other = pct.replace("5g", "mbb")
+    shown = _light(features[["name", pct, other, "geometry"]], tolerance_m)
+
+    def style(feature):
+        colour = _commune_colour(feature["properties"].get(pct))
+        return {"color": colour, "weight": 4, "fillColor": colour, "fillOpacity": 0.25}
+    return folium.GeoJson(html_frame(shown), name=label, style_function=style,
+                          tooltip=folium.GeoJsonTooltip(["name", pct, other], aliases=[t["name"], t["pct_5g"],
+                                                                                       t["pct_mbb"]]))
+
+
 def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi", plan_actions=None) -> folium.Map:
     """A Folium map of ``coverage`` (a :class:`~phusong.coverage.network.Coverage`) and ``gaps``
     (a :class:`~phusong.gaps.GapResult`): the province, or the commune whose code is ``commune``.
@@ -411,6 +433,11 @@ def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi", plan
                        if f["properties"].get("covered_5g") else
                        {"color": NOT_COVERED, "weight": 2.5, "dashArray": "6 4", "fillOpacity": 0.1},
                        tooltip=folium.GeoJsonTooltip(tips, aliases=[labels[c] for c in zcols])).add_to(fmap)
+
+    for pname, features in gaps.priority.items():
+        features = keep(features)
+        if features is not None and len(features):
+            _priority_layer(features, pname, t, tolerance_m).add_to(fmap)
 
     sites = keep(gaps.sites)
     if sites is not None and len(sites):

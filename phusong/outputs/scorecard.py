@@ -50,6 +50,18 @@ def scorecard_markdown(result) -> str:
         if r["status"] == "not met" and r["failing_units"]:
             lines += [f"### {md(r['target_id'])} — {md(r['text_en'])}", "",
                       "  \n".join(md(u) for u in r["failing_units"].split("; ")), ""]
+    if result.priority_summary is not None:
+        lines += ["## Priority places", "", "| layer | kind | features | service | covered | of | unit | % |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in result.priority_summary.itertuples(index=False):
+            lines.append(f"| {md(r.layer)} | {r.kind} | {r.features} | {r.service} | {_fmt(r.covered, 2)} | "
+                         f"{_fmt(r.total, 2)} | {r.unit} | {_fmt(r.covered_pct)} |")
+        for name, f in result.priority.items():
+            if "covered_5g" in f.columns and (~f["covered_5g"].astype(bool)).any():
+                missing = f[~f["covered_5g"].astype(bool)]
+                lines += ["", f"### {md(name)}: without 5G ({len(missing)})", "",
+                          "  \n".join(md(n or f"#{i}") for n, i in zip(missing["name"], missing["feature_id"]))]
+        lines.append("")
     lines += ["## Communes", "", "| code | name | 4G area % | 5G area % | 5G population % | missed targets |",
               "|---|---|---|---|---|---|"]
     c = result.communes.sort_values("covered_area_pct_5g" if "covered_area_pct_5g" in result.communes else "code")
@@ -104,7 +116,11 @@ def scorecard_json(result) -> dict:
                                         ["code", "name", "commune_code"]),
             "failing_zones": records(None if result.zones is None else
                                      result.zones[~(result.zones["covered_5g"] & result.zones["covered_iot"])],
-                                     ["code", "name", "covered_area_pct_5g", "has_5g_site"])}
+                                     ["code", "name", "covered_area_pct_5g", "has_5g_site"]),
+            "priority": records(result.priority_summary, ["layer", "kind", "features", "service", "unit", "total",
+                                                          "covered", "covered_pct"]),
+            "priority_by_commune": records(result.priority_by_commune, list(getattr(result.priority_by_commune,
+                                                                                    "columns", [])))}
 
 
 def write_scorecard_json(path, result, overwrite: bool = True):
@@ -131,7 +147,10 @@ HTML_TEXT: dict[str, dict] = {
            "area": "Diện tích phủ {t} (%)", "centre_ok": "trung tâm xã có sóng 5G",
            "centre_miss": "trung tâm xã chưa có sóng 5G",
            "settlements": "{n} điểm dân cư, {p} người", "settlement": "{n} điểm dân cư, {p} người",
-           "proxy_unit": "điểm dân cư", "source": "nguồn", "title": "Bảng đánh giá phủ sóng"},
+           "proxy_unit": "điểm dân cư", "source": "nguồn", "title": "Bảng đánh giá phủ sóng",
+           "priority": "Địa điểm ưu tiên", "priority_head": ("Lớp", "Loại", "Số đối tượng", "Dịch vụ", "Được phủ",
+                                                               "Tổng", "Đơn vị", "%"),
+           "kinds": {"points": "điểm", "lines": "tuyến", "polygons": "vùng"}, "no_5g": "chưa có 5G"},
     "en": {"demo": "DEMONSTRATION — computed on synthetic or generated inputs (stand-in terrain and/or generated "
                    "sites). Not a prediction for any real network.",
            "made": "Made with phusong {v} on {d}", "targets": "Targets",
@@ -142,7 +161,10 @@ HTML_TEXT: dict[str, dict] = {
            "chart_alt": "Area covered per commune", "failing": "Failing units",
            "area": "{t} area covered (%)", "centre_ok": "centre covered by 5G", "centre_miss": "centre without 5G",
            "settlements": "{n} settlements, {p} people", "settlement": "{n} settlement, {p} people",
-           "proxy_unit": "settlements", "source": "source", "title": "Coverage scorecard"},
+           "proxy_unit": "settlements", "source": "source", "title": "Coverage scorecard",
+           "priority": "Priority places", "priority_head": ("Layer", "Kind", "Features", "Service", "Covered",
+                                                            "Total", "Unit", "%"),
+           "kinds": {"points": "points", "lines": "lines", "polygons": "polygons"}, "no_5g": "without 5G"},
 }
 
 
@@ -218,6 +240,21 @@ def scorecard_html(result, lang: str = "vi") -> str:
         if r["status"] == "not met" and r["failing_units"]:
             items = "".join(f"<li>{item}</li>" for item in _failing_items(result, r, text, lang))
             failing.append(f"<h3>{html_text(r['target_id'])} — {html_text(r[target_text])}</h3><ul>{items}</ul>")
+    priority = ""
+    if result.priority_summary is not None:
+        cells = "".join(
+            f"<tr><td>{html_text(r.layer)}</td><td>{html_text(text['kinds'].get(r.kind, r.kind))}</td>"
+            f"<td>{r.features}</td><td>{html_text(r.service)}</td><td>{_fmt(r.covered, 2, lang)}</td>"
+            f"<td>{_fmt(r.total, 2, lang)}</td><td>{html_text(r.unit)}</td><td>{_fmt(r.covered_pct, 1, lang)}</td></tr>"
+            for r in result.priority_summary.itertuples(index=False))
+        ths = "".join(f"<th>{html_text(h)}</th>" for h in text["priority_head"])
+        lists = ""
+        for name, f in result.priority.items():
+            if "covered_5g" in f.columns and (~f["covered_5g"].astype(bool)).any():
+                missing = f[~f["covered_5g"].astype(bool)]
+                items = "".join(f"<li>{html_text(n or f'#{i}')}</li>" for n, i in zip(missing["name"], missing["feature_id"]))
+                lists += f"<h3>{html_text(name)}: {html_text(text['no_5g'])} ({len(missing)})</h3><ul>{items}</ul>"
+        priority = f"<h2>{html_text(text['priority'])}</h2><table><tr>{ths}</tr>{cells}</table>{lists}"
     notes = "".join(f"<li>{html_text(getattr(n, lang, n))}</li>" for n in result.notes)
     head = "".join(f"<th>{html_text(h)}</th>" for h in text["head"])
     made = html_text(text["made"].format(v=__version__, d=dt.date.today().isoformat()))
@@ -227,7 +264,7 @@ td,th{{border:1px solid #ccc;padding:4px 6px;font-size:13px}}tr.met td:last-chil
 tr.miss td:last-child{{background:#fcbba1}}tr.nodata td:last-child{{color:#777}}
 .demo{{background:#fff3cd;border:1px solid #c90;padding:6px;font-weight:bold}}</style></head><body>
 <h1>{html_text(title)}</h1>{banner}<p>{made}</p><ul>{notes}</ul>
-<h2>{html_text(text["targets"])}</h2><table><tr>{head}</tr>{''.join(rows)}</table>
+<h2>{html_text(text["targets"])}</h2><table><tr>{head}</tr>{''.join(rows)}</table>{priority}
 <h2>{html_text(text["map"])}</h2><img alt="{html_text(text["map_alt"])}" src="{_thumbnail(result, text)}">
 <h2>{html_text(text["chart"])}</h2><img alt="{html_text(text["chart_alt"])}" src="{_bar_chart(result.communes, text)}">
 <h2>{html_text(text["failing"])}</h2>{''.join(failing)}</body></html>
