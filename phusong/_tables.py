@@ -126,9 +126,29 @@ def read_toml(path) -> dict:
         raise InputError(f"not valid TOML ({exc})", path=path) from None
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(value):
+    """A text cell Excel or LibreOffice would run as a formula (``=…``, ``+…``, ``-…``, ``@…``) prefixed with
+    ``'`` (OWASP's advice against CSV injection); numbers and other values unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        try:
+            float(value)
+            return value
+        except ValueError:
+            return "'" + value
+    return value
+
+
 def write_csv(df: pd.DataFrame, path, *, comments=(), index: bool = False) -> None:
     """Write ``df`` as UTF-8 CSV with a byte-order mark (so that Excel shows Vietnamese text right), after
-    any ``# comment`` lines. ``path`` may be an open text file. Every phusong reader accepts the mark."""
+    any ``# comment`` lines; a text cell that a spreadsheet would run as a formula gets a leading ``'``
+    (:func:`formula_safe`). ``path`` may be an open text file. Every phusong reader accepts the mark."""
+    df = df.copy()
+    for col in df.columns:
+        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
+            df[col] = df[col].map(formula_safe)
     if hasattr(path, "write"):
         fh, close = path, False
     else:

@@ -137,20 +137,28 @@ def test_folds_keep_groups_whole_and_balanced():
     assert fold_of(groups, 10).max() == 3         # never more folds than groups
 
 
-def test_ridge_fit_matches_the_normal_equations_and_a_closed_form_cluster_variance():
+def test_ridge_fit_matches_the_normal_equations_and_a_jackknife_by_hand():
     rng = np.random.default_rng(0)
     X = np.column_stack([np.ones(8), rng.normal(size=8)])
     e = rng.normal(size=8)
-    beta, cov = ridge_fit(X, e, np.zeros(2), np.array([0, 0, 1, 1, 2, 2, 3, 3]))
+    clusters = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    beta, cov = ridge_fit(X, e, np.zeros(2), clusters)
     assert beta == pytest.approx(np.linalg.lstsq(X, e, rcond=None)[0], abs=1e-12)
-    # one column of ones, no penalty: beta is the mean and CR1 variance is G/(G-1)(n-1)/(n-1) sum_g (sum r)^2 / n^2
-    ones = np.ones((8, 1))
-    b1, c1 = ridge_fit(ones, e, np.zeros(1), np.array([0, 0, 1, 1, 2, 2, 3, 3]))
-    r = e - e.mean()
-    sums = r.reshape(4, 2).sum(axis=1)
-    assert b1[0] == pytest.approx(e.mean()) and c1[0, 0] == pytest.approx(4 / 3 * 7 / 7 * (sums ** 2).sum() / 64)
+    # the jackknife by hand: refit without each cluster with lstsq
+    loo = np.array([np.linalg.lstsq(X[clusters != g], e[clusters != g], rcond=None)[0] for g in range(4)])
+    d = loo - loo.mean(axis=0)
+    assert cov == pytest.approx(3 / 4 * d.T @ d, abs=1e-12)
+    # one column of ones: beta is the mean; the jackknife of a mean over equal clusters is the CR1-free
+    # (G-1)/G sum (mean without g - mean of those)^2
+    b1, c1 = ridge_fit(np.ones((8, 1)), e, np.zeros(1), clusters)
+    means = np.array([e[clusters != g].mean() for g in range(4)])
+    assert b1[0] == pytest.approx(e.mean()) and c1[0, 0] == pytest.approx(3 / 4 * ((means - means.mean()) ** 2).sum())
+    # without clusters: sigma^2 (X'X)^-1
+    _, plain = ridge_fit(X, e, np.zeros(2))
+    r = e - X @ beta
+    assert plain == pytest.approx(r @ r / 6 * np.linalg.inv(X.T @ X), abs=1e-12)
     # a penalty shrinks a coefficient by n/(n + lambda) when its column is alone
-    b2, _ = ridge_fit(ones, np.full(8, 2.0), np.array([8.0]))
+    b2, _ = ridge_fit(np.ones((8, 1)), np.full(8, 2.0), np.array([8.0]))
     assert b2[0] == pytest.approx(2.0 * 8 / 16)
 
 
@@ -212,7 +220,7 @@ def test_filters_are_counted(world):
     y = np.full(7, sy[0])
     pred = _predicted(world, x[:5], y[:5], np.zeros(5, int))
     samples = T.as_samples(x, y, np.zeros(7, int), np.concatenate([pred, [-80.0, -80.0]]), np.full(7, "R"))
-    samples.loc[2, "signal_dbm"] = -130.0              # below -174 + 10 log10(15 kHz) + 9 dB = -123.2 dBm
+    samples.loc[2, "signal_dbm"] = -140.0              # RSRP_00, "below -140 dBm" (TS 36.133 Table 9.1.4-1)
     samples.loc[3, "metric"] = "rssi"
     samples.loc[4, "technology"] = "5G"
     samples.loc[4, "metric"] = "ss_rsrp"
@@ -224,9 +232,11 @@ def test_filters_are_counted(world):
                           "left out: technology differs from the serving cell's": 1,
                           "left out: off the terrain or beyond the model radius": 1,
                           "left out: closer than 100 m to the site": 1,
-                          "left out: below the receiver noise floor": 1, "bins": 3, "bins used": 3,
-                          "samples used": 3}
-    assert cal.notes == ["one route only: the errors after are in-sample, not cross-validated"]
+                          "left out: at or below the receiver floor": 1, "bins": 3, "bins used": 3,
+                          "samples used": 3, "median samples per bin": 1}
+    assert "one route only: the errors after are in-sample, not cross-validated" in cal.notes
+    assert any("median of 1 sample(s): fast fading is not averaged out" in n and "2.5 dB" in n for n in cal.notes)
+    assert any("1 route(s): standard errors from fewer than 20 routes are rough" in n for n in cal.notes)
     unknown = samples.assign(cell_id=["S0-L9"] * 7 + ["NOPE"])
     with pytest.raises(InputError, match="row 1, column cell_id: 'NOPE'"):
         calibrate(unknown, world["sites"], world["terrain"], FREE_SPACE)
@@ -332,6 +342,12 @@ def test_landcover_is_resampled_by_majority(tmp_path):
     grid = Grid(2, 2, Affine(30, 0, 500_000, 0, -30, 2_400_000), rasterio.crs.CRS.from_epsg(32648))
     out = read_landcover(path, grid)
     assert out[0, 0] == 10 and out[1, 0] == 80 and out[1, 1] == 20 and out[0, 1] in (30, 50)
+    for name, cols, x0 in (("west.tif", slice(0, 3), 500_000), ("east.tif", slice(3, 6), 500_030)):   # tiles
+        with rasterio.open(tmp_path / name, "w", driver="GTiff", width=3, height=6, count=1, dtype="uint8",
+                           crs="EPSG:32648", transform=Affine(10, 0, x0, 0, -10, 2_400_000), nodata=0) as ds:
+            ds.write(np.ascontiguousarray(src[:, cols])[None])
+    tiles = read_landcover([tmp_path / "west.tif", tmp_path / "east.tif"], grid)
+    assert tiles[0, 0] == 10 and tiles[1, 0] == 80 and tiles[1, 1] == 20 and tiles[0, 1] == out[0, 1]
     floats = tmp_path / "f.tif"
     with rasterio.open(floats, "w", driver="GTiff", width=6, height=6, count=1, dtype="float32", crs="EPSG:32648",
                        transform=Affine(10, 0, 500_000, 0, -10, 2_400_000)) as ds:
@@ -358,3 +374,72 @@ def test_a_scenario_names_the_calibration_and_land_cover_relative_to_itself(tmp_
     (tmp_path / "cal" / "CALIB.toml").write_text("[correction]\noffset_db = 1\n")
     with pytest.raises(InputError, match="CALIB.toml: not a calibration"):
         Settings.from_dict({"model": {"calibration": str(tmp_path / "cal" / "CALIB.toml")}})
+
+
+def test_cross_validation_predicts_each_route_from_the_others(world, drive):
+    """Two routes, the model 5 dB optimistic on one and 5 dB pessimistic on the other: each route's fold is
+    fitted on the other alone, so every error after is exactly ±10 dB (an in-sample fit would leave ±5)."""
+    x, y, routes, serving, _ = drive
+    two = np.isin(routes, ["R00", "R01"])
+    bias = np.where(routes[two] == "R00", 5.0, -5.0)
+    measured = _predicted(world, x[two], y[two], serving[two]) - bias
+    cal = calibrate(T.as_samples(x[two], y[two], serving[two], measured, routes[two]), world["sites"],
+                    world["terrain"], FREE_SPACE, filters=NO_FLOOR)
+    after = cal.bins.set_index("route")["error_after_db"]
+    assert cal.folds == 2 and np.allclose(after["R00"], 10.0, atol=1e-9) and np.allclose(after["R01"], -10.0, atol=1e-9)
+
+
+def test_fast_fading_is_averaged_out_in_time_order(world):
+    """Rayleigh fading on samples 0.5 m apart (27 per 40λ bin at 900 MHz), rows shuffled but timed: the
+    Lee bins follow the time, and the offset and slope come back within 3 standard errors (in file order,
+    or one sample per bin, the offset would read about 2.5 dB high). The standard errors (delete-one-route
+    jackknife) are wider than the naive ones that treat correlated bins as independent."""
+    rng = np.random.default_rng(10)
+    x, y, routes = T.drive(rng, routes=40, km_per_route=1.6, step_m=0.5)
+    serving = T.nearest_site(x, y)
+    measured = T.true_rsrp_dbm(x, y, serving, rng, corr_m=200.0, step_m=0.5, routes=routes, fading=True,
+                               class_offsets={10: 0.0, 30: 0.0, 50: 0.0})
+    samples = T.as_samples(x, y, serving, measured, routes)
+    samples["time"] = pd.Timestamp("2026-03-01T08:00:00Z") + pd.to_timedelta(np.arange(len(x)) * 40, unit="ms")
+    samples = samples.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    samples["row"] = np.arange(1, len(samples) + 1)
+    cal = calibrate(samples, world["sites"], world["terrain"], FREE_SPACE, filters=NO_FLOOR)
+    c, se = cal.correction, cal.standard_errors
+    assert cal.counts["median samples per bin"] >= 20
+    d_ref = c.reference_distance_km
+    base = float(okumura_hata_db(T.FREQ_MHZ, d_ref, T.HEIGHT_M, 1.5)
+                 - free_space_loss_db(math.hypot(d_ref, (T.HEIGHT_M - 1.5) / 1000), T.FREQ_MHZ))
+    assert se["offset_db"] < 0.6 and abs(c.offset_db - base) < 3 * se["offset_db"], (c.offset_db, base, se)
+    true_slope = 44.9 - 6.55 * math.log10(T.HEIGHT_M) - 20.0
+    assert abs(c.slope_db_per_decade - true_slope) < 3 * se["slope_db_per_decade"]
+    # naive (independent-bins) standard errors from the same bins, by the same normal equations
+    X = np.column_stack([np.ones(len(cal.bins)), np.log10(cal.bins["distance_km"]) - math.log10(d_ref)])
+    _, naive = ridge_fit(X, cal.bins["error_db"].to_numpy(), np.zeros(2))
+    assert se["offset_db"] > 1.5 * math.sqrt(naive[0, 0])
+    cov = cal.covariance
+    assert list(cov.index) == ["offset_db", "slope_db_per_decade"]
+    assert math.sqrt(cov.loc["offset_db", "offset_db"]) == pytest.approx(se["offset_db"])
+
+
+def test_class_totals_carry_the_covariance(world, drive):
+    x, y, routes, serving, rng = drive
+    measured = T.true_rsrp_dbm(x, y, serving, np.random.default_rng(9), routes=routes)
+    cal = calibrate(T.as_samples(x, y, serving, measured, routes), world["sites"], world["terrain"], FREE_SPACE,
+                    landcover=world["classes"], filters=NO_FLOOR)
+    v = cal.covariance
+    for code in (10, 30, 50):
+        k = f"class_{code}_db"
+        by_hand = math.sqrt(v.loc["offset_db", "offset_db"] + v.loc[k, k] + 2 * v.loc["offset_db", k])
+        assert cal.standard_errors["class_total_db"][str(code)] == pytest.approx(by_hand)
+        assert abs(v.loc["offset_db", k]) > 1e-6        # the offset and the class offsets are correlated
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path):
+    from phusong._tables import write_csv
+
+    df = pd.DataFrame({"route": ["=HYPERLINK(\"http://x\")", "+1+1", "-97.5", "@SUM(A1)", "Đồng Đăng", "-"],
+                       "value": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    write_csv(df, tmp_path / "t.csv")
+    back = pd.read_csv(tmp_path / "t.csv", encoding="utf-8-sig", keep_default_na=False, dtype=str)
+    assert back["route"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+1+1", "-97.5", "'@SUM(A1)", "Đồng Đăng", "'-"]
+    assert df["route"].iloc[0].startswith("=")        # the caller's frame is untouched

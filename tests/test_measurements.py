@@ -164,9 +164,12 @@ def test_samples_keyed_by_pci_and_channel_take_the_nearest_matching_cell(tmp_pat
                "106.90,21.80,-90,7,550,,LTE,\n"        # row 6: 2165 MHz, in no channel of PCI 7
                "106.71,21.80,-90,7,70000,,LTE,\n"      # row 7: not a known EARFCN
                "106.71,21.80,-90,1200,1300,,LTE,\n"    # row 8: not a PCI
-               "106.71,21.80,-90,9,1300,,LTE,A-L21\n")  # row 9: a cell_id wins over the PCI
+               "106.71,21.80,-90,9,1300,,LTE,A-L21\n"  # row 9: a cell_id wins over the PCI
+               "106.71,21.80,-90,300,1300,,LTE,\n"     # row 10: PCI 300 is a 5G cell's, not on LTE band 3
+               "106.71,21.80,-90,600,1300,,LTE,\n")    # row 11: not an LTE PCI (0 to 503)
     report = validate_measurements(f, sites=sites)
-    assert [(i.row, i.column) for i in report.issues] == [(5, "pci"), (6, "pci"), (7, "earfcn"), (8, "pci")]
+    assert [(i.row, i.column) for i in report.issues] == [(5, "pci"), (6, "pci"), (7, "earfcn"), (8, "pci"),
+                                                          (10, "pci"), (11, "pci")]
     assert report.samples["cell_id"].tolist() == ["A-L18", "B-L18", "A-L21", "A-N78", "A-L21"]
     far = _write(tmp_path / "far.csv", "lon,lat,rsrp,pci,earfcn\n107.50,21.80,-90,7,1300\n")   # 42 km from B
     assert [i.column for i in validate_measurements(far, sites=sites).issues] == ["pci"]

@@ -19,7 +19,6 @@ from .options import (cache_option, cli_command, grid_options, model_options, op
 @model_options
 @setting_option("model.radius_km")
 @setting_option("model.clutter", type=click.Choice(["", "p2108"]))
-@setting_option("coverage.noise_figure_db", help="UE noise figure: sets the default noise floor.")
 @click.option("--technology", type=click.Choice(["4G", "5G"]), help="Calibrate with one technology's samples only "
               "(default: all; a calibration per band is usual when bands differ).")
 @click.option("--cv", "cv", default="route", show_default=True, type=click.Choice(["route", "cell"]),
@@ -28,8 +27,9 @@ from .options import (cache_option, cli_command, grid_options, model_options, op
 @click.option("--min-distance-m", default=100.0, show_default=True, type=click.FloatRange(0.0),
               help="Leave out samples closer than this to their site.")
 @click.option("--noise-floor-dbm", type=float,
-              help="Leave out samples below this signal (default per cell: thermal noise in one subcarrier plus "
-                   "the noise figure, -123.2 dBm at 15 kHz and 9 dB).")
+              help="Leave out samples at or below this signal (default: the bottom of the UE's reporting range, "
+                   "-140 dBm RSRP, -156 dBm SS-RSRP). Raising it cuts weak samples by their measured value and "
+                   "biases the slope low.")
 @click.option("--min-samples-per-bin", default=1, show_default=True, type=click.IntRange(1),
               help="Leave out Lee bins with fewer samples.")
 @click.option("--bin-wavelengths", default=40.0, show_default=True, type=click.FloatRange(1.0, 1000.0),

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
-from rasterio.merge import merge
 from rasterio.warp import Resampling, reproject
 
 from .._raster import Grid
@@ -27,35 +26,29 @@ WORLDCOVER_CLASSES = {10: "tree cover", 20: "shrubland", 30: "grassland", 40: "c
 
 def read_landcover(paths, grid: Grid) -> np.ndarray:
     """Class codes (int32, 0 where unknown) on ``grid``: the most common class of the source pixels in each
-    working cell (majority resampling), so that 10 m classes keep their mix at 30 m."""
+    working cell (majority resampling), so that 10 m classes keep their mix at 30 m. Tiles are warped one
+    by one (GDAL reads only the blocks the grid needs: a 3°×3° WorldCover tile is never read whole);
+    where tiles overlap, the first wins."""
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    out = np.zeros((grid.height, grid.width), np.int32)
     for p in paths:
         if not p.is_file():
             raise InputError("no such file", path=p)
-    try:
-        datasets = [rasterio.open(p) for p in paths]
-    except RasterioIOError as exc:
-        raise InputError(f"not a raster GDAL can read ({exc})", path=paths[0]) from None
-    try:
-        for ds, p in zip(datasets, paths):
+        try:
+            ds = rasterio.open(p)
+        except RasterioIOError as exc:
+            raise InputError(f"not a raster GDAL can read ({exc})", path=p) from None
+        with ds:
             if ds.crs is None:
                 raise InputError("the land-cover raster has no CRS", path=p)
             if not np.issubdtype(np.dtype(ds.dtypes[0]), np.integer):
                 raise InputError(f"land cover must hold integer class codes, found {ds.dtypes[0]}", path=p)
-        if len(datasets) == 1:
-            src = datasets[0].read(1)
-            transform, crs = datasets[0].transform, datasets[0].crs
-        else:
-            stack, transform = merge(datasets, nodata=NO_CLASS, method="first")
-            src, crs = stack[0], datasets[0].crs
-        nodata = datasets[0].nodata
-    finally:
-        for ds in datasets:
-            ds.close()
-    src = src.astype(np.int32)
-    if nodata is not None and nodata != NO_CLASS:
-        src[src == int(nodata)] = NO_CLASS
-    out = np.zeros((grid.height, grid.width), np.int32)
-    reproject(src, out, src_transform=transform, src_crs=crs, dst_transform=grid.transform, dst_crs=grid.crs,
-              src_nodata=NO_CLASS, dst_nodata=NO_CLASS, resampling=Resampling.mode)
+            tile = np.zeros_like(out)
+            try:
+                reproject(rasterio.band(ds, 1), tile, src_nodata=ds.nodata if ds.nodata is not None else NO_CLASS,
+                          dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=NO_CLASS,
+                          resampling=Resampling.mode)
+            except RasterioIOError as exc:
+                raise InputError(f"cannot read the classes: the file is truncated or damaged ({exc})", path=p) from None
+        out = np.where(out == NO_CLASS, tile, out)
     return out

@@ -17,8 +17,8 @@ path loss from measured signal, and say honestly how much it helps.
    ``offset + slope·(log10 d − log10 d_ref) + class_offset[k]``, with a ridge penalty
    ``class_regularisation`` (in bins) on the class offsets, which pulls a class seen in few bins
    towards the global offset; the slope is fitted only when the bins span at least a factor of 2 in
-   distance. Standard errors are cluster-robust (CR1 sandwich, clusters = the cross-validation
-   groups), since bins along one route share their shadowing.
+   distance. Standard errors are the delete-one-route jackknife, since bins along one route share
+   their shadowing (a naive standard error treating them as independent is several times too small).
 4. **Cross-validation** by route or by cell (never by random sample: neighbouring bins are
    correlated and would flatter the fit): each fold is predicted by a fit without it. Mean, standard
    deviation, RMSE and the share within ±6 dB before and after, overall and per class, per cell and
@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy.special import digamma
 
 from ..coverage.cells import prepare_cells
 from ..coverage.points import signal_at
@@ -41,7 +42,11 @@ from ..propagation.correction import LossCorrection
 from ..settings import Settings
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
-THERMAL_NOISE_DBM_HZ = -174.0
+# The bottom of the UE's reporting range: RSRP_00 is "below −140 dBm" (3GPP TS 36.133 V17 Table 9.1.4-1),
+# SS-RSRP_0 "below −156 dBm" (TS 38.133 V17 Table 10.1.6.1-1): lower values are not measurements.
+REPORTING_FLOOR_DBM = {"4G": -140.0, "NB-IoT": -140.0, "5G": -156.0}
+RAYLEIGH_BIAS_FEW = 10   # below this median of samples per bin, the report says what fast fading does
+MIN_CLUSTERS = 20        # fewer routes than this: the jackknife's standard errors are rough
 METRIC_OF = {"4G": "rsrp", "5G": "ss_rsrp", "NB-IoT": "rsrp"}
 ROUTE_GAP_S = 600.0
 ROUTE_JUMP_M = 2000.0
@@ -55,7 +60,7 @@ class Filters:
     """What calibration keeps: see the module."""
 
     min_distance_m: float = 100.0
-    noise_floor_dbm: float | None = None       # default per cell: −174 + 10·log10(SCS) + noise figure
+    noise_floor_dbm: float | None = None       # default: the bottom of the UE's reporting range (see above)
     min_samples_per_bin: int = 1
     bin_wavelengths: float = 40.0
 
@@ -74,6 +79,7 @@ class Calibration:
     folds: int
     notes: list[str] = field(default_factory=list)
     demonstration: tuple[str, ...] = ()
+    covariance: pd.DataFrame | None = None   # of the fitted parameters (delete-one-route jackknife)
 
     def overall(self, when: str = "after") -> dict:
         """Cross-validated error statistics of all bins, ``before`` or ``after`` the correction."""
@@ -109,7 +115,8 @@ def _plain(d: dict) -> dict:
 def routes_of(samples: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """A route name per sample: its ``route`` value, else a drive cut where the time jumps by more than
     10 minutes or the position by more than 2 km (samples ordered by time, then file row)."""
-    given = samples["route"].astype(str).to_numpy() if "route" in samples else np.full(len(samples), "")
+    given = (samples["route"].fillna("").astype(str).to_numpy() if "route" in samples
+             else np.full(len(samples), ""))
     if len(samples) and (given != "").all():
         return given
     order = _order(samples)
@@ -132,10 +139,12 @@ def _seconds(samples: pd.DataFrame) -> np.ndarray:
 
 
 def _order(samples: pd.DataFrame) -> np.ndarray:
-    time = samples["time"] if "time" in samples else pd.Series(pd.NaT, index=samples.index)
-    keys = pd.DataFrame({"t": time.to_numpy(), "row": samples["row"].to_numpy() if "row" in samples
-                         else np.arange(len(samples))})
-    return keys.sort_values(["t", "row"], na_position="last", kind="stable").index.to_numpy()
+    """Positions of the samples in driving order: by time when every sample has one, else by file row."""
+    rows = samples["row"].to_numpy() if "row" in samples else np.arange(len(samples))
+    t = _seconds(samples)
+    if len(t) and np.isfinite(t).all():
+        return np.lexsort((rows, t))
+    return np.argsort(rows, kind="stable")
 
 
 def lee_bins(route, x, y, time_order, cell, wavelength_m, bin_wavelengths: float = 40.0) -> np.ndarray:
@@ -183,23 +192,24 @@ def design(log_distance, classes, reference: float, fit_slope: bool, class_codes
 
 def ridge_fit(X: np.ndarray, e: np.ndarray, penalty: np.ndarray, clusters=None):
     """(beta, covariance): least squares of ``e`` on ``X`` with ``penalty`` (one per column) on the squared
-    coefficients; cluster-robust (CR1) covariance when ``clusters`` has at least two groups."""
+    coefficients. With ``clusters`` of at least two groups, the covariance is the delete-one-cluster
+    jackknife, (G − 1)/G Σ_g (β₋g − β̄)(β₋g − β̄)ᵀ (robust to errors correlated within a cluster, and not
+    too small when clusters are few, unlike the CR1 sandwich: MacKinnon & White 1985; Bell & McCaffrey
+    2002); otherwise the usual σ²-based one."""
     A = X.T @ X + np.diag(penalty)
-    bread = np.linalg.pinv(A)
-    beta = bread @ (X.T @ e)
-    resid = e - X @ beta
+    b = X.T @ e
+    beta = np.linalg.pinv(A) @ b
     n, p = X.shape
     groups = np.unique(clusters) if clusters is not None else np.array([])
     if len(groups) >= 2:
-        meat = np.zeros((p, p))
-        for g in groups:
-            s = X[clusters == g].T @ resid[clusters == g]
-            meat += np.outer(s, s)
-        scale = len(groups) / (len(groups) - 1) * (n - 1) / max(n - p, 1)
-        cov = scale * bread @ meat @ bread
+        loo = np.array([np.linalg.pinv(A - X[clusters == g].T @ X[clusters == g]) @ (b - X[clusters == g].T @ e[clusters == g])
+                        for g in groups])
+        centred = loo - loo.mean(axis=0)
+        cov = (len(groups) - 1) / len(groups) * centred.T @ centred
     else:
-        sigma2 = float(resid @ resid) / max(n - p, 1)
-        cov = sigma2 * bread @ (X.T @ X) @ bread
+        resid = e - X @ beta
+        bread = np.linalg.pinv(A)
+        cov = float(resid @ resid) / max(n - p, 1) * bread @ (X.T @ X) @ bread
     return beta, cov
 
 
@@ -267,6 +277,12 @@ def calibrate(samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, terrain, setti
     if index_of.index.duplicated().any():
         raise InputError(f"cell_id {index_of.index[index_of.index.duplicated()][0]!r} appears twice in the site list",
                          argument="sites")
+    if samples.crs is None:
+        raise InputError("the samples have no coordinate reference system", argument="measurements")
+    if landcover is not None and landcover.shape != (grid.height, grid.width):
+        raise InputError(f"the land cover is {landcover.shape}, not on the terrain's grid "
+                         f"{(grid.height, grid.width)}: read it with read_landcover(path, terrain.grid)",
+                         argument="landcover")
     counts: dict[str, int] = {"samples read": len(samples)}
     s = samples.reset_index(drop=True)
     idx = s["cell_id"].astype(str).map(index_of)
@@ -284,6 +300,7 @@ def calibrate(samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, terrain, setti
             keep[mask] = False
 
     cell_tech = cells["technology"].to_numpy()[idx.to_numpy(np.int64)]
+    drop(~np.isfinite(s["signal_dbm"].to_numpy(float)), "no signal value")
     drop(s["metric"].to_numpy() == "rssi", "RSSI samples (not comparable with RSRP)")
     drop(s["technology"].to_numpy() != cell_tech, "technology differs from the serving cell's")
     drop(s["metric"].to_numpy() != pd.Series(cell_tech).map(METRIC_OF).to_numpy(), "signal is not the cell's RSRP")
@@ -294,10 +311,9 @@ def calibrate(samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, terrain, setti
     drop(pred["rsrp_dbm"].isna(), "off the terrain or beyond the model radius")
     drop(pred["distance_km"].to_numpy() * 1000.0 < filters.min_distance_m,
          f"closer than {filters.min_distance_m:g} m to the site")
-    scs_hz = cells["scs_khz"].to_numpy(float)[idx.to_numpy(np.int64)] * 1000.0
-    floor = (THERMAL_NOISE_DBM_HZ + 10.0 * np.log10(scs_hz) + settings.coverage.noise_figure_db
-             if filters.noise_floor_dbm is None else np.full(len(s), filters.noise_floor_dbm))
-    drop(s["signal_dbm"].to_numpy() < floor, "below the receiver noise floor")
+    floor = (pd.Series(cell_tech).map(REPORTING_FLOOR_DBM).to_numpy(float) if filters.noise_floor_dbm is None
+             else np.full(len(s), filters.noise_floor_dbm))
+    drop(s["signal_dbm"].to_numpy() <= floor, "at or below the receiver floor")
     if keep.sum() == 0:
         raise InputError("no sample is left to calibrate with: " + "; ".join(
             f"{n} {k[10:]}" for k, n in counts.items() if k.startswith("left out")), argument="measurements")
@@ -330,18 +346,37 @@ def calibrate(samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, terrain, setti
     bins["error_db"] = bins["predicted_dbm"] - bins["measured_dbm"]
 
     notes: list[str] = []
+    per_bin = float(bins["samples"].median())
+    if per_bin < RAYLEIGH_BIAS_FEW:
+        # E[10 log10 of the mean of n exponential powers] = 10/ln 10 (ψ(n) − ln n): −2.5 dB for n = 1
+        bias = -10.0 / np.log(10.0) * (digamma(round(per_bin)) - np.log(round(per_bin)))
+        notes.append(f"the bins hold a median of {per_bin:g} sample(s): fast fading is not averaged out (Lee asks "
+                     f"for about 36 per 40 wavelengths); under Rayleigh fading the offset reads up to {bias:.1f} dB "
+                     "high; log faster, or raise --min-samples-per-bin")
     log_d = bins["log_distance"].to_numpy()
     reference = float(np.round(np.median(log_d), 3))
     fit_slope = bool(log_d.max() - log_d.min() >= np.log10(2.0))
     if not fit_slope:
         notes.append("the bins span less than a factor of 2 in distance: no slope fitted (0 dB/decade)")
     codes = sorted(int(c) for c in np.unique(bins["landcover_class"]) if c != 0) if landcover is not None else []
-    X = design(log_d, bins["landcover_class"], reference, fit_slope, codes)
+    if landcover is not None:
+        unclassed = float((bins["landcover_class"] == 0).mean())
+        if unclassed == 1.0:
+            raise InputError("the land cover holds no class at any measurement (does it cover the drive test?)",
+                             argument="landcover")
+        if unclassed > 0.1:
+            notes.append(f"{100 * unclassed:.0f}% of the bins lie where the land cover has no class (0)")
     penalty = np.array([0.0] * (1 + fit_slope) + [max(class_regularisation, 1e-9)] * len(codes))
     e = bins["error_db"].to_numpy()
-    groups = bins["route"].to_numpy() if cv == "route" else bins["cell_id"].to_numpy()
-    beta, cov = ridge_fit(X, e, penalty, groups)
+    X = design(log_d, bins["landcover_class"], reference, fit_slope, codes)
+    # standard errors: by route whatever the folds, since bins along a route share their shadowing
+    routes = bins["route"].to_numpy()
+    beta, cov = ridge_fit(X, e, penalty, routes)
+    n_routes = len(np.unique(routes))
+    if n_routes < MIN_CLUSTERS:
+        notes.append(f"{n_routes} route(s): standard errors from fewer than {MIN_CLUSTERS} routes are rough")
 
+    groups = routes if cv == "route" else bins["cell_id"].to_numpy()
     fold = fold_of(groups, folds)
     after = np.empty(len(e))
     n_folds = int(fold.max()) + 1
@@ -349,7 +384,11 @@ def calibrate(samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, terrain, setti
         for f in range(n_folds):
             test = fold == f
             b, _ = ridge_fit(X[~test], e[~test], penalty)
-            after[test] = e[test] - X[test] @ b
+            # as `simulate` applies a correction: its distance term clamped to the distances it was fitted on
+            seen = log_d[~test]
+            x_test = design(np.clip(log_d[test], seen.min(), seen.max()), bins["landcover_class"][test], reference,
+                            fit_slope, codes)
+            after[test] = e[test] - x_test @ b
     else:
         after = e - X @ beta
         notes.append(f"one {cv} only: the errors after are in-sample, not cross-validated")
@@ -357,6 +396,8 @@ def calibrate(samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, terrain, setti
     bins["error_after_db"] = after
     bins["correction_db"] = X @ beta
 
+    names = ["offset_db"] + (["slope_db_per_decade"] if fit_slope else []) + [f"class_{c}_db" for c in codes]
+    covariance = pd.DataFrame(cov, index=names, columns=names)
     slope = float(beta[1]) if fit_slope else 0.0
     se = np.sqrt(np.maximum(np.diag(cov), 0.0))
     first_class = 1 + fit_slope
@@ -367,9 +408,11 @@ def calibrate(samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, terrain, setti
                                 (float(10.0 ** log_d.min()), float(10.0 ** log_d.max())), class_offsets,
                                 settings.model.clutter)
     standard_errors = {"offset_db": float(se[0]), "slope_db_per_decade": float(se[1]) if fit_slope else 0.0,
-                       "clusters": f"{len(np.unique(groups))} {cv}s"}
+                       "clusters": f"{n_routes} routes"}
     if codes:
         standard_errors["class_total_db"] = totals_se     # of offset + class offset
+    counts["median samples per bin"] = int(round(per_bin))
     geometry = gpd.points_from_xy(bins["x"], bins["y"], crs=grid.crs)
     out = gpd.GeoDataFrame(bins.drop(columns=["x", "y", "log_distance", "cell_index"]), geometry=geometry)
-    return Calibration(correction, standard_errors, out, counts, _summary(out), cv, n_folds, notes, demonstration)
+    return Calibration(correction, standard_errors, out, counts, _summary(out), cv, n_folds, notes, demonstration,
+                       covariance)

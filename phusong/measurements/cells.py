@@ -44,11 +44,12 @@ def nr_arfcn_to_mhz(arfcn) -> np.ndarray:
     return out
 
 
-def match_by_pci(lon, lat, pci, frequency_mhz, sites: pd.DataFrame) -> np.ndarray:
+def match_by_pci(lon, lat, pci, frequency_mhz, sites: pd.DataFrame, technology=None) -> np.ndarray:
     """The ``cell_id`` serving each sample ('' when none): among the site list's cells with the sample's PCI
-    whose channel (``frequency_mhz`` ± ``bandwidth_mhz``/2) holds its frequency, the nearest within
-    ``MAX_MATCH_KM``."""
+    (and ``technology``, where given) whose channel (``frequency_mhz`` ± ``bandwidth_mhz``/2) holds its
+    frequency, the nearest within ``MAX_MATCH_KM``."""
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    tech = np.asarray(technology if technology is not None else [""] * len(lon), dtype=object)
     pci, freq = np.asarray(pci, float), np.asarray(frequency_mhz, float)
     out = np.full(len(lon), "", dtype=object)
     if "pci" not in sites:
@@ -61,6 +62,8 @@ def match_by_pci(lon, lat, pci, frequency_mhz, sites: pd.DataFrame) -> np.ndarra
             continue
         half = c["bandwidth_mhz"].to_numpy(float) / 2.0
         within = np.abs(freq[rows, None] - c["frequency_mhz"].to_numpy(float)[None, :]) <= half[None, :] + 1e-6
+        known = np.isin(tech[rows], ("4G", "5G", "NB-IoT"))
+        within &= ~known[:, None] | (tech[rows, None] == c["technology"].to_numpy(object)[None, :])
         # equirectangular distance: ample for picking the nearest of a few cells tens of km apart
         dx = (lon[rows, None] - c["lon"].to_numpy(float)[None, :]) * np.cos(np.radians(lat[rows, None]))
         dy = lat[rows, None] - c["lat"].to_numpy(float)[None, :]

@@ -224,6 +224,7 @@ def validate_table(raw: pd.DataFrame, path, sites: pd.DataFrame | None = None) -
     flag(keep & ~keyed, "cell_id", "missing: no serving cell (cell_id, or pci with earfcn/arfcn)")
     flag(keep & pci.notna() & ((pci < 0) | (pci > 1007) | (pci % 1 != 0)), "pci", "not a PCI (0 to 1007)",
          column("pci"))
+    flag(keep & pci.notna() & (tech == "4G") & (pci > 503), "pci", "not an LTE PCI (0 to 503)", column("pci"))
     if sites is not None:
         unknown = keep & (cell != "") & ~cell.isin(set(sites["cell_id"].astype(str)))
         flag(unknown, "cell_id", "not a cell of the site list", cell)
@@ -236,7 +237,7 @@ def validate_table(raw: pd.DataFrame, path, sites: pd.DataFrame | None = None) -
                 flag(by_pci & freq.isna() & (channel == name), name, "not a channel number of a known band "
                      "(LTE bands " + ", ".join(map(str, LTE_BANDS)) + "; any NR-ARFCN)", column(name))
             by_pci &= keep
-            matched = pd.Series(match_by_pci(lon, lat, pci, freq, sites), index=df.index)
+            matched = pd.Series(match_by_pci(lon, lat, pci, freq, sites, tech.fillna("")), index=df.index)
             flag(by_pci & (matched == ""), "pci", f"no cell of the site list with this PCI on this channel within "
                  f"{MAX_MATCH_KM:g} km", column("pci"))
             cell = cell.where(~(by_pci & (matched != "")), matched)

@@ -93,7 +93,7 @@ td,th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}}th{{text-a
 added to the model's path loss (<code>phusong simulate --calibration</code>). Errors <em>after</em> are
 cross-validated by {html_text(calibration.cv)} ({calibration.folds} folds): each is predicted by a fit that did
 not see it.</p>
-<h2>Correction (± cluster-robust standard error)</h2><table>{fitted}</table>
+<h2>Correction (± standard error, delete-one-route jackknife)</h2><table>{fitted}</table>
 <h2>Samples and bins</h2><table>{counts}</table>{f"<ul>{notes}</ul>" if notes else ""}
 <h2>Errors before and after</h2>{_table_html(calibration.summary)}
 <h2>Plots</h2>{plots}</body></html>
