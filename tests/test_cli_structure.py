@@ -21,9 +21,9 @@ COMMANDS = list(_commands())
 
 def test_the_commands_are_all_there():
     assert {c[0] for c in COMMANDS} == {"demo", "run", "simulate", "gaps", "plan", "map", "sites", "terrain", "path",
-                                         "footprint", "models", "measurements", "check", "calibrate"}
+                                         "footprint", "models", "measurements", "check", "calibrate", "data"}
     assert ("sites", "validate") in COMMANDS and ("terrain", "info") in COMMANDS
-    assert ("measurements", "validate") in COMMANDS
+    assert ("measurements", "validate") in COMMANDS and ("data", "fetch") in COMMANDS
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)

@@ -19,10 +19,10 @@ def cli():
 
 
 def _register() -> None:
-    from . import (calibrate, check, demo, footprint, gaps, map, measurements, models, path, plan, run, simulate, sites,
-                   terrain)
+    from . import (calibrate, check, data, demo, footprint, gaps, map, measurements, models, path, plan, run, simulate,
+                   sites, terrain)
 
-    for module in (demo, run, simulate, gaps, plan, map, calibrate, check, sites, measurements, terrain, path,
+    for module in (demo, run, simulate, gaps, plan, map, calibrate, check, sites, measurements, data, terrain, path,
                    footprint, models):
         cli.add_command(module.command)
 

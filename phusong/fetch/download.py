@@ -1,0 +1,181 @@
+"""Downloads that survive real networks: resumed after a cut (HTTP Range), retried with back-off, checked
+against a publisher's checksum where one is given, kept in an on-disk cache, and never half-written.
+
+A file's cache path mirrors its URL (``CACHE/host/path``), and so does a mirror: ``--mirror
+https://intranet/data`` fetches ``https://HOST/PATH`` as ``https://intranet/data/HOST/PATH``, and
+``--mirror /srv/data`` reads ``/srv/data/HOST/PATH`` — the layout an organisation gets by copying the
+publishers' files under their host names.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from http.client import HTTPException
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..errors import PhusongError
+
+USER_AGENT = f"phusong/{__version__} (coverage planning; +https://github.com/phusong)"
+CHUNK = 1 << 16
+
+
+class FetchError(PhusongError):
+    """A download that could not be completed (exit code 1): the message names the URL and why."""
+
+
+class NotFound(FetchError):
+    """HTTP 404 (or no such file in a folder mirror)."""
+
+
+def default_cache_dir() -> Path:
+    """``$PHUSONG_DOWNLOAD_CACHE``, else ``~/.cache/phusong/downloads``."""
+    return Path(os.environ.get("PHUSONG_DOWNLOAD_CACHE") or Path.home() / ".cache" / "phusong" / "downloads")
+
+
+def sha256_of(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class Downloader:
+    """Fetch URLs into ``cache_dir`` (see the module); ``mirror`` replaces every publisher's host."""
+
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    mirror: str | None = None
+    retries: int = 3
+    timeout_s: float = 60.0
+    backoff_s: float = 1.0
+    progress: bool = False
+    log: list[dict] = field(default_factory=list)     # what was fetched: url, source, cached, bytes
+
+    def location(self, url: str) -> str:
+        """Where ``url`` is read from: the URL itself, or its place under the mirror."""
+        if not self.mirror:
+            return url
+        parts = urlsplit(url)
+        tail = f"{parts.netloc}{parts.path}"
+        if "://" in self.mirror:
+            return f"{self.mirror.rstrip('/')}/{tail}"
+        return str(Path(self.mirror) / tail)
+
+    def cache_path(self, url: str) -> Path:
+        parts = urlsplit(url)
+        return Path(self.cache_dir) / parts.netloc / parts.path.lstrip("/")
+
+    def fetch(self, url: str, sha256: str | None = None) -> Path:
+        """The cached copy of ``url`` (downloaded first when missing); a :class:`FetchError` otherwise."""
+        dest = self.cache_path(url)
+        if dest.exists() and (sha256 is None or sha256_of(dest) == sha256):
+            self.log.append({"url": url, "from": self.location(url), "cached": True, "bytes": dest.stat().st_size})
+            return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        source = self.location(url)
+        part = dest.with_name(dest.name + ".part")
+        if "://" not in source:
+            self._copy(Path(source), part, url)
+        else:
+            self._download(source, part, url)
+        if sha256 is not None:
+            got = sha256_of(part)
+            if got != sha256:
+                part.unlink()
+                raise FetchError(f"{url}: checksum mismatch (SHA-256 {got[:12]}…, the publisher gives "
+                                 f"{sha256[:12]}…): the download is corrupt or the file has changed; nothing kept")
+        os.replace(part, dest)
+        self.log.append({"url": url, "from": source, "cached": False, "bytes": dest.stat().st_size})
+        return dest
+
+    def _copy(self, source: Path, part: Path, url: str) -> None:
+        if not source.is_file():
+            raise NotFound(f"{url}: not in the mirror folder (looked for {source})")
+        shutil.copyfile(source, part)
+
+    def _download(self, source: str, part: Path, url: str) -> None:
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                self._once(source, part)
+                return
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    raise NotFound(f"{url}: not found (HTTP 404 from {source})") from None
+                if exc.code == 416:          # the part already holds the whole file
+                    return
+                if exc.code < 500 and exc.code != 429:
+                    raise FetchError(f"{url}: HTTP {exc.code} {exc.reason} from {source}") from None
+                last = exc
+            except (urllib.error.URLError, HTTPException, ConnectionError, TimeoutError) as exc:
+                last = exc
+        why = "timed out" if isinstance(last, TimeoutError) or "timed out" in str(last) else str(last)
+        raise FetchError(f"{url}: {why} after {self.retries + 1} attempts from {source}; run again to resume "
+                         f"({part.stat().st_size if part.exists() else 0:,} bytes kept in the cache)")
+
+    def _once(self, source: str, part: Path) -> None:
+        have = part.stat().st_size if part.exists() else 0
+        request = urllib.request.Request(source, headers={"User-Agent": USER_AGENT})
+        if have:
+            request.add_header("Range", f"bytes={have}-")
+        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            resumed = have and response.status == 206
+            mode = "ab" if resumed else "wb"
+            length = response.headers.get("Content-Length")
+            total = (int(length) + (have if resumed else 0)) if length is not None else None
+            with open(part, mode) as fh, tqdm(total=total, initial=have if resumed else 0, unit="B", unit_scale=True,
+                                               desc=Path(urlsplit(source).path).name[:40], leave=False,
+                                               disable=not self.progress or None) as bar:
+                while True:
+                    block = response.read(CHUNK)
+                    if not block:
+                        break
+                    fh.write(block)
+                    bar.update(len(block))
+            if total is not None and part.stat().st_size < total:
+                raise ConnectionError(f"connection closed after {part.stat().st_size:,} of {total:,} bytes")
+
+    def post(self, url: str, data: bytes, name: str) -> Path:
+        """The cached answer of a POST (an Overpass query), keyed by the request body."""
+        key = hashlib.sha256(data).hexdigest()[:16]
+        parts = urlsplit(url)
+        dest = Path(self.cache_dir) / parts.netloc / "queries" / f"{name}-{key}.json"
+        if dest.exists():
+            self.log.append({"url": url, "from": self.location(url), "cached": True, "bytes": dest.stat().st_size})
+            return dest
+        source = self.location(url)
+        if "://" not in source:
+            raise FetchError(f"{url}: a folder mirror cannot answer queries; put the answer at {dest} or use a "
+                             "web mirror")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(dest.name + ".part")
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                request = urllib.request.Request(source, data=data, headers={"User-Agent": USER_AGENT})
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                    part.write_bytes(response.read())
+                os.replace(part, dest)
+                self.log.append({"url": url, "from": source, "cached": False, "bytes": dest.stat().st_size})
+                return dest
+            except urllib.error.HTTPError as exc:
+                if exc.code not in (429, 500, 502, 503, 504):
+                    raise FetchError(f"{url}: HTTP {exc.code} {exc.reason} from {source}") from None
+                last = exc
+            except (urllib.error.URLError, HTTPException, ConnectionError, TimeoutError) as exc:
+                last = exc
+        raise FetchError(f"{url}: {last} after {self.retries + 1} attempts from {source}")

@@ -1,0 +1,217 @@
+"""A study's public inputs in one folder: terrain, land cover, population and OpenStreetMap for an area,
+clipped and converted to what phusong reads, with a manifest and a scenario file."""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import rasterio
+import shapely
+from rasterio.merge import merge
+from rasterio.windows import from_bounds
+
+from .._atomic import atomic_dir
+from .._tables import toml_text
+from ..errors import InputError
+from . import osm, sources
+from .download import Downloader, NotFound, sha256_of
+
+log = logging.getLogger(__name__)
+WHAT = ("dem", "landcover", "population", "osm")
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """``"W,S,E,N"`` in degrees → a checked (west, south, east, north)."""
+    try:
+        w, s, e, n = (float(v) for v in str(text).split(","))
+    except ValueError:
+        raise InputError(f"--bbox must be W,S,E,N in degrees, e.g. 106.1,21.3,107.4,22.4, got {text!r}",
+                         argument="bbox") from None
+    if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+        raise InputError(f"--bbox must have west < east and south < north within ±180°/±90°, got {text!r}",
+                         argument="bbox")
+    return w, s, e, n
+
+
+def padded(bbox, pad_km: float):
+    """``bbox`` grown by ``pad_km`` (the sites' reach beyond the area)."""
+    w, s, e, n = bbox
+    dlat = pad_km / 111.32
+    dlon = pad_km / (111.32 * max(math.cos(math.radians(max(abs(s), abs(n)))), 0.05))
+    return max(w - dlon, -180.0), max(s - dlat, -90.0), min(e + dlon, 180.0), min(n + dlat, 90.0)
+
+
+def _mosaic(paths, bbox, out: Path, dtype, nodata) -> None:
+    datasets = [rasterio.open(p) for p in paths]
+    try:
+        array, transform = merge(datasets, bounds=bbox, nodata=nodata, dtype=dtype)
+        crs = datasets[0].crs
+    finally:
+        for ds in datasets:
+            ds.close()
+    profile = {"driver": "GTiff", "width": array.shape[2], "height": array.shape[1], "count": 1, "dtype": dtype,
+               "crs": crs, "transform": transform, "nodata": nodata, "compress": "deflate", "tiled": True}
+    with rasterio.open(out, "w", **profile) as dst:
+        dst.write(array[:1].astype(dtype))
+
+
+def _gunzip(path: Path) -> Path:
+    plain = path.with_suffix("")           # N21E106.hgt.gz -> N21E106.hgt
+    if not plain.exists():
+        tmp = plain.with_name(plain.name + ".part")
+        with gzip.open(path, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        tmp.replace(plain)
+    return plain
+
+
+def fetch_inputs(out_dir, *, bbox=None, area=None, area_layer=None, what=WHAT, downloader: Downloader | None = None,
+                 dem: str = "glo30", population: str = "1km", country: str = "VNM", pad_km: float = 20.0,
+                 overwrite: bool = False, name: str | None = None) -> dict:
+    """Fetch the public inputs of an area into ``out_dir`` (atomically) and return the manifest.
+
+    The area is ``bbox`` (west, south, east, north in degrees) or ``area``, a boundary file of commune
+    polygons (``code``/``name`` fields), whose extent is used and which the scenario names as its
+    communes. Rasters are clipped to the area grown by ``pad_km`` (sites beyond it still reach in).
+    """
+    downloader = downloader or Downloader()
+    unknown = [w for w in what if w not in WHAT]
+    if unknown:
+        raise InputError(f"--what takes {', '.join(WHAT)}, got {', '.join(unknown)}", argument="what")
+    if (bbox is None) == (area is None):
+        raise InputError("give the area as --area FILE or as --bbox W,S,E,N (one of them)", argument="area")
+    communes_layer = None
+    if area is not None:
+        from ..data.boundaries import read_communes
+        area = Path(area)
+        if not area.exists():
+            raise InputError("no such file (resolving an area by its name in OpenStreetMap is not built yet: give "
+                             "a boundary file or --bbox)", path=area)
+        units = read_communes(area, "EPSG:4326", layer=area_layer)
+        bbox = tuple(float(v) for v in units.total_bounds)
+        communes_layer = {"path": str(area.resolve()), **({"layer": area_layer} if area_layer else {})}
+    outer = padded(bbox, pad_km)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    manifest: dict = {"made_by": "phusong data fetch", "retrieved": today, "bbox": list(bbox), "pad_km": pad_km,
+                      "mirror": downloader.mirror, "files": [], "notes": []}
+
+    def record(file, keys, fetched, out_path):
+        manifest["files"].append({
+            "file": file, "sources": [sources.SOURCES[k].name for k in keys],
+            "versions": [sources.SOURCES[k].version for k in keys],
+            "licences": [sources.SOURCES[k].licence for k in keys],
+            "credits": [sources.SOURCES[k].credit for k in keys],
+            "downloads": [{"url": u, "sha256": sha256_of(p)} for u, p in fetched],
+            "retrieved": today, "sha256": sha256_of(out_path)})
+
+    scenario_inputs: dict = {}
+    priority: dict = {}
+    with atomic_dir(out_dir, overwrite) as tmp:
+        if "dem" in what:
+            glo = {"glo30": 30, "glo90": 90}[dem]
+            fetched, keys = [], set()
+            for lat, lon in sources.degree_cells(outer):
+                try:
+                    url = sources.copernicus_url(lat, lon, glo)
+                    fetched.append((url, downloader.fetch(url)))
+                    keys.add(f"copernicus-{dem}")
+                except NotFound:
+                    try:
+                        url = sources.srtm_url(lat, lon)
+                        fetched.append((url, _gunzip(downloader.fetch(url))))
+                        keys.add("srtm")
+                        manifest["notes"].append(f"DEM tile {lat},{lon}: no Copernicus {dem.upper()} tile; SRTM used")
+                    except NotFound:
+                        manifest["notes"].append(f"DEM tile {lat},{lon}: no tile in either source (sea?)")
+            if not fetched:
+                raise InputError("no terrain tile covers the area", argument="bbox")
+            _mosaic([p for _, p in fetched], outer, tmp / "dem.tif", "float32", -32767.0)
+            record("dem.tif", sorted(keys), [(u, p) for u, p in fetched], tmp / "dem.tif")
+            scenario_inputs["terrain"] = ["dem.tif"]
+        if "landcover" in what:
+            fetched = []
+            for lat, lon in sources.degree_cells(outer, 3):
+                url = sources.worldcover_url(lat, lon)
+                try:
+                    fetched.append((url, downloader.fetch(url)))
+                except NotFound:
+                    manifest["notes"].append(f"WorldCover tile {lat},{lon}: none (sea?)")
+            if fetched:
+                _mosaic([p for _, p in fetched], outer, tmp / "landcover.tif", "uint8", 0)
+                record("landcover.tif", ["worldcover"], fetched, tmp / "landcover.tif")
+                scenario_inputs["landcover"] = "landcover.tif"
+        if "population" in what:
+            url = sources.worldpop_url(country, population)
+            path = downloader.fetch(url)
+            with rasterio.open(path) as src:
+                window = from_bounds(*outer, transform=src.transform).round_offsets().round_lengths()
+                data = src.read(1, window=window, boundless=True, fill_value=src.nodata if src.nodata is not None else 0)
+                profile = {"driver": "GTiff", "width": data.shape[1], "height": data.shape[0], "count": 1,
+                           "dtype": "float32", "crs": src.crs, "transform": src.window_transform(window),
+                           "nodata": src.nodata, "compress": "deflate"}
+            with rasterio.open(tmp / "population.tif", "w", **profile) as dst:
+                dst.write(data.astype(np.float32)[None])
+            record("population.tif", ["worldpop"], [(url, path)], tmp / "population.tif")
+            scenario_inputs["population"] = "population.tif"
+        if "osm" in what:
+            query = osm.overpass_query(bbox)
+            answer = downloader.post(sources.OVERPASS_URL, ("data=" + query).encode("utf-8"), "overpass")
+            layers = osm.parse_overpass(answer.read_text(encoding="utf-8"), answer)
+            written: list[str] = []
+            for layer_name, gdf in layers.items():
+                if len(gdf) == 0:
+                    manifest["notes"].append(f"OpenStreetMap: no {layer_name} in the area")
+                    continue
+                pyogrio.write_dataframe(gdf, tmp / "osm.gpkg", layer=layer_name, driver="GPKG",
+                                        append=bool(written))
+                written.append(layer_name)
+            if written:
+                manifest["files"].append({"file": "osm.gpkg", "layers": {n: len(layers[n]) for n in written},
+                                          "sources": [sources.SOURCES["osm"].name], "licences": ["ODbL 1.0"],
+                                          "credits": [sources.SOURCES["osm"].credit],
+                                          "downloads": [{"url": sources.OVERPASS_URL, "query": query,
+                                                         "sha256": sha256_of(answer)}],
+                                          "retrieved": today, "sha256": sha256_of(tmp / "osm.gpkg")})
+                if "villages" in written:
+                    scenario_inputs["villages"] = {"path": "osm.gpkg", "layer": "villages", "id_field": "osm_id",
+                                                   "name_field": "name"}
+                priority = {n: f"osm.gpkg:{n}" for n in written if n != "villages"}
+        if communes_layer is None:
+            box = gpd.GeoDataFrame({"code": ["AREA"], "name": [f"{bbox[0]:g},{bbox[1]:g},{bbox[2]:g},{bbox[3]:g}"]},
+                                   geometry=[shapely.box(*bbox)], crs="EPSG:4326")
+            pyogrio.write_dataframe(box, tmp / "area.gpkg", layer="area", driver="GPKG")
+            communes_layer = {"path": "area.gpkg", "layer": "area"}
+            manifest["notes"].append("No boundary file: the box is the study's one unit (area.gpkg); give --area "
+                                     "with commune polygons for a commune-by-commune analysis")
+        scenario_inputs["communes"] = communes_layer
+        manifest["downloads"] = downloader.log
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        (tmp / "scenario.toml").write_text(_scenario(scenario_inputs, priority, manifest, name), encoding="utf-8")
+        (tmp / "CREDITS.txt").write_text(credits_text(manifest), encoding="utf-8")
+    return manifest
+
+
+def credits_text(manifest: dict) -> str:
+    """One line per source the folder's files rest on (for maps, reports and publications)."""
+    lines = sorted({c for f in manifest["files"] for c in f.get("credits", [])})
+    return "Data credits:\n" + "".join(f"- {line}\n" for line in lines)
+
+
+def _scenario(inputs: dict, priority: dict, manifest: dict, name: str | None) -> str:
+    bbox = ",".join(f"{v:g}" for v in manifest["bbox"])
+    tables: dict = {"study": {"name": name or f"Study of {bbox}"}, "inputs": dict(inputs)}
+    if priority:
+        tables["inputs"]["priority"] = priority
+    text = toml_text(tables, [f"Made by `phusong data fetch` on {manifest['retrieved']} for {bbox} "
+                              "(sources and licences: manifest.json, CREDITS.txt).",
+                              "Add the operators' site list below [inputs] (uncomment `sites`), then:",
+                              "  phusong run scenario.toml --out RUN"])
+    return text.replace("[inputs]\n", '[inputs]\n# sites = "sites.csv"\n', 1)
