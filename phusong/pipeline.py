@@ -38,6 +38,7 @@ from .data.msi import read_msi
 from .data.targets import Target, load_targets, read_indicators
 from .data.terrain import Terrain, dem_bounds_lonlat, load_terrain, resolve_crs
 from .errors import InputError
+from .fetch.inputs import credits_beside
 from .gaps.rules import GapResult
 from .gaps.rules import analyse as analyse_units
 from .settings import Layer, Settings
@@ -84,6 +85,7 @@ class SimulationInputs:
     site_list: gpd.GeoDataFrame | None = None     # every row of the site list, as read
     communes: gpd.GeoDataFrame | None = None      # the communes, when they are the study area
     landcover: np.ndarray | None = None           # land-cover class codes on the terrain's grid
+    credits: tuple[str, ...] = ()                 # credit lines of inputs fetched by `phusong data fetch`
 
 
 def load_simulation_inputs(settings: Settings) -> SimulationInputs:
@@ -138,7 +140,7 @@ def load_simulation_inputs(settings: Settings) -> SimulationInputs:
         landcover = read_landcover(ins.landcover, grid)
         files.append(ins.landcover)
     return SimulationInputs(terrain, sites, area, mask, reasons, files, site_list,
-                            area if ins.area is None else None, landcover)
+                            area if ins.area is None else None, landcover, credits_beside(files))
 
 
 def simulate(terrain: Terrain, sites, settings: Settings | None = None, *, area_mask: np.ndarray | None = None,
@@ -221,6 +223,11 @@ class GapInputs:
     targets: list[Target] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     priority: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+
+    @property
+    def credits(self) -> tuple[str, ...]:
+        """Credit lines of the inputs fetched by `phusong data fetch`."""
+        return credits_beside(self.files)
 
 
 def load_gap_inputs(settings: Settings, grid: Grid, *, communes=None, sites=None) -> GapInputs:
@@ -317,15 +324,18 @@ def analyse(coverage: Coverage, communes: gpd.GeoDataFrame, *, centres=None, vil
                            settlements=settlements, polygons=polygons, priority=priority)
     result.title = title or f"Coverage scorecard — {settings.study.name}"
     result.demonstration = coverage.demonstration
+    result.credits = tuple(coverage.stats.get("data_credits", ()))
     return result
 
 
 def analyse_inputs(coverage: Coverage, inputs: GapInputs, settings: Settings, title: str | None = None) -> GapResult:
     """:func:`analyse` with everything :func:`load_gap_inputs` read."""
-    return analyse(coverage, inputs.communes, centres=inputs.centres, villages=inputs.villages,
-                   settlements=inputs.settlements, zones=inputs.zones, sites=inputs.sites,
-                   population=inputs.population, indicators=inputs.indicators, targets=inputs.targets,
-                   settings=settings, title=title, priority=inputs.priority)
+    result = analyse(coverage, inputs.communes, centres=inputs.centres, villages=inputs.villages,
+                     settlements=inputs.settlements, zones=inputs.zones, sites=inputs.sites,
+                     population=inputs.population, indicators=inputs.indicators, targets=inputs.targets,
+                     settings=settings, title=title, priority=inputs.priority)
+    result.credits = tuple(sorted(set(result.credits) | set(inputs.credits)))
+    return result
 
 
 # ---------------------------------------------------------------------------------------------- outputs
@@ -395,6 +405,7 @@ def run_study(settings: Settings, out_dir, *, overwrite: bool = False, progress:
         steps.set_description_str("terrain passes")
         coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=cache,
                             progress=progress, demonstration=sim.demonstration, landcover=sim.landcover)
+        coverage.stats["data_credits"] = list(sim.credits)
         steps.update()
         steps.set_description_str("reading communes, villages, zones and population")
         gap_inputs = load_gap_inputs(settings, coverage.grid, communes=sim.communes, sites=sim.site_list)

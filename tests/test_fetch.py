@@ -42,6 +42,8 @@ class Server:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 server.requests.append(("POST", self.path, None))
                 answer = (server.root / self.path.lstrip("/")).with_suffix(".json")
+                if b"admin_level" in body:
+                    answer = answer.with_name("boundaries.json")
                 data = answer.read_bytes() if answer.exists() else b'{"elements": []}'
                 assert body.startswith(b"data=")
                 self.send_response(200)
@@ -133,6 +135,24 @@ def publishers(tmp_path):
     ]}
     answer = _place(root, sources.OVERPASS_URL).with_suffix(".json")
     answer.write_text(json.dumps(overpass, ensure_ascii=False), encoding="utf-8")
+
+    def way(*points):
+        return {"type": "way", "geometry": [{"lon": x, "lat": y} for x, y in points]}
+
+    province = {"type": "relation", "id": 100, "tags": {"boundary": "administrative", "admin_level": "4",
+                                                         "name": "Tỉnh Lạng Sơn"},
+                "members": [dict(way((106.5, 21.6), (106.9, 21.6), (106.9, 21.9)), role="outer"),   # a ring in two ways
+                            dict(way((106.9, 21.9), (106.5, 21.9), (106.5, 21.6)), role="outer")]}
+    west = {"type": "relation", "id": 101, "tags": {"boundary": "administrative", "admin_level": "8", "name": "Xã Tây",
+                                                     "ref": "06001"},
+            "members": [dict(way((106.5, 21.6), (106.7, 21.6), (106.7, 21.9), (106.5, 21.9), (106.5, 21.6)),
+                             role="outer"),
+                        dict(way((106.55, 21.7), (106.6, 21.7), (106.6, 21.75), (106.55, 21.7)), role="inner")]}
+    east = {"type": "relation", "id": 102, "tags": {"boundary": "administrative", "admin_level": "8", "name": "Phường Đông"},
+            "members": [dict(way((106.7, 21.6), (106.9, 21.6), (106.9, 21.9), (106.7, 21.9), (106.7, 21.6)),
+                             role="outer")]}
+    answer.with_name("boundaries.json").write_text(json.dumps({"elements": [province, west, east]}, ensure_ascii=False),
+                                                   encoding="utf-8")
     server = Server(root)
     yield server
     server.httpd.shutdown()
@@ -258,3 +278,48 @@ def test_a_folder_mirror_and_bad_arguments(publishers, tmp_path):
                                        str(publishers.root), "--cache-dir", str(tmp_path / "c"), "-q"])
         assert bad.exit_code == 2 and message in bad.output, (args, bad.output)
     assert parse_overpass('{"elements": []}')["roads"].empty
+
+
+def test_an_area_named_in_openstreetmap_brings_its_communes(publishers, tmp_path):
+    out = tmp_path / "ls"
+    result = CliRunner().invoke(cli, ["data", "fetch", "--area", "Lạng Sơn", "--out", str(out), "--mirror", publishers.url,
+                                      "--cache-dir", str(tmp_path / "cache"), "--what", "osm", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "2 communes at admin_level 8 from OpenStreetMap" in result.output and "1 July 2025" in result.output
+    communes = pyogrio.read_dataframe(out / "boundaries.gpkg", layer="communes").set_index("name")
+    assert communes.loc["Xã Tây", "code"] == "06001" and communes.loc["Phường Đông", "code"] == "osm-102"
+    assert communes.loc["Xã Tây"].geometry.area == pytest.approx(0.2 * 0.3 - 0.05 * 0.05 / 2)   # less the hole
+    area = pyogrio.read_dataframe(out / "boundaries.gpkg", layer="area")
+    assert area.geometry.iloc[0].area == pytest.approx(0.4 * 0.3)                                # one ring of two ways
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["bbox"] == pytest.approx([106.5, 21.6, 106.9, 21.9])
+    from phusong.data.boundaries import read_communes
+    scenario = tomllib.loads((out / "scenario.toml").read_text(encoding="utf-8"))
+    assert scenario["inputs"]["communes"] == {"path": "boundaries.gpkg", "layer": "communes"}
+    assert scenario["study"]["name"] == "Lạng Sơn"
+    assert len(read_communes(out / "boundaries.gpkg", "EPSG:32648", layer="communes")) == 2
+    missing = CliRunner().invoke(cli, ["data", "fetch", "--area", "communes.gpkg", "--out", str(tmp_path / "m"),
+                                       "--mirror", publishers.url, "--cache-dir", str(tmp_path / "cache"), "-q"])
+    assert missing.exit_code == 2 and "communes.gpkg: no such file" in missing.output
+
+
+def test_the_fetched_scenario_runs_with_a_site_list_and_credits_its_data(publishers, tmp_path):
+    out = tmp_path / "inputs"
+    assert _fetch(publishers, out, tmp_path / "cache").exit_code == 0
+    (out / "sites.csv").write_text(
+        "# GENERATED: two test sites\nsite_id,cell_id,lon,lat,technology,frequency_mhz,antenna_height_m,tx_power_dbm\n"
+        "A,A-5G,106.75,21.84,5G,3500,30,49\nB,B-4G,106.65,21.70,4G,1800,30,46\n", encoding="utf-8")
+    text = (out / "scenario.toml").read_text(encoding="utf-8")
+    text = text.replace('# sites = "sites.csv"', 'sites = "sites.csv"').replace("[study]\n", "[study]\nresolution_m = 250\n")
+    (out / "scenario.toml").write_text(text + "\n[model]\nradius_km = 6\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["run", str(out / "scenario.toml"), "--out", str(tmp_path / "run"), "-q",
+                                      "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    record = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    assert any("Copernicus DEM GLO-30" in c for c in record["simulation"]["data_credits"])
+    page = (run / "scorecard.html").read_text(encoding="utf-8")
+    assert "© OpenStreetMap contributors" in page and "Copernicus DEM GLO-30" in page and "WorldPop" in page
+    assert "Priority places" in page and "phusong-credits" in (run / "map.html").read_text(encoding="utf-8")
+    layers = {name for name, _ in pyogrio.list_layers(run / "gaps.gpkg")}
+    assert {"priority_roads", "priority_health", "villages", "credits"} <= layers

@@ -13,9 +13,13 @@ def command():
 
 
 @command.command("fetch")
-@click.option("--area", type=path_type(dir_okay=False),
-              help="Commune polygons (code/name fields) of the study area: their extent is fetched and the scenario "
-                   "names them as its communes.")
+@click.option("--area", help="Commune polygons of the study area (a file with code/name fields), or the name of "
+              "an administrative area in OpenStreetMap (e.g. \"Lạng Sơn\"), whose communes are fetched too: their "
+              "extent is fetched and the scenario names them as its communes.")
+@click.option("--admin-level", default=4, show_default=True, type=click.IntRange(2, 12),
+              help="OpenStreetMap admin_level of a named area (4: a Vietnamese province).")
+@click.option("--commune-level", default=8, show_default=True, type=click.IntRange(2, 12),
+              help="OpenStreetMap admin_level of the communes inside a named area.")
 @click.option("--area-layer", help="Layer of --area (default: its first layer).")
 @click.option("--bbox", help="Or a box W,S,E,N in degrees (the box becomes the study's one unit).")
 @click.option("--out", "out_dir", required=True, type=path_type(file_okay=False), help="Folder to write.")
@@ -38,8 +42,8 @@ def command():
 @click.option("--study-name", help="Study name in the scenario (default: from the box).")
 @overwrite_option
 @verbosity_options
-def fetch(area, area_layer, bbox, out_dir, what, dem, population_res, country, pad_km, mirror, cache_dir, retries,
-          timeout_s, study_name, overwrite):
+def fetch(area, admin_level, commune_level, area_layer, bbox, out_dir, what, dem, population_res, country, pad_km,
+          mirror, cache_dir, retries, timeout_s, study_name, overwrite):
     """Download and convert a study's public inputs; write manifest.json, CREDITS.txt and scenario.toml."""
     from .._atomic import check_output_dir
     from ..fetch import Downloader, fetch_inputs
@@ -53,7 +57,8 @@ def fetch(area, area_layer, bbox, out_dir, what, dem, population_res, country, p
     parts = [w.strip() for w in what.split(",") if w.strip()]
     manifest = fetch_inputs(out_dir, bbox=box, area=area, area_layer=area_layer, what=parts, downloader=downloader,
                             dem=dem, population=population_res, country=country, pad_km=pad_km,
-                            overwrite=overwrite, name=study_name)
+                            overwrite=overwrite, name=study_name, admin_level=admin_level,
+                            commune_level=commune_level)
     fetched = sum(not d["cached"] for d in manifest["downloads"])
     click.echo(f"{len(manifest['files'])} files -> {out_dir} ({fetched} downloaded, "
                f"{len(manifest['downloads']) - fetched} from the cache)")

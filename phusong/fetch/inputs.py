@@ -75,12 +75,15 @@ def _gunzip(path: Path) -> Path:
 
 def fetch_inputs(out_dir, *, bbox=None, area=None, area_layer=None, what=WHAT, downloader: Downloader | None = None,
                  dem: str = "glo30", population: str = "1km", country: str = "VNM", pad_km: float = 20.0,
-                 overwrite: bool = False, name: str | None = None) -> dict:
+                 overwrite: bool = False, name: str | None = None, admin_level: int = 4,
+                 commune_level: int = 8) -> dict:
     """Fetch the public inputs of an area into ``out_dir`` (atomically) and return the manifest.
 
-    The area is ``bbox`` (west, south, east, north in degrees) or ``area``, a boundary file of commune
-    polygons (``code``/``name`` fields), whose extent is used and which the scenario names as its
-    communes. Rasters are clipped to the area grown by ``pad_km`` (sites beyond it still reach in).
+    The area is ``bbox`` (west, south, east, north in degrees), or ``area``: a boundary file of commune
+    polygons (``code``/``name`` fields), or the name of an administrative area in OpenStreetMap (at
+    ``admin_level``), whose communes (at ``commune_level``) are fetched too
+    (:mod:`phusong.fetch.boundaries`). Rasters are clipped to the area grown by ``pad_km`` (sites beyond
+    it still reach in).
     """
     downloader = downloader or Downloader()
     unknown = [w for w in what if w not in WHAT]
@@ -89,15 +92,25 @@ def fetch_inputs(out_dir, *, bbox=None, area=None, area_layer=None, what=WHAT, d
     if (bbox is None) == (area is None):
         raise InputError("give the area as --area FILE or as --bbox W,S,E,N (one of them)", argument="area")
     communes_layer = None
-    if area is not None:
+    named = None
+    if area is not None and (Path(area).exists() or Path(str(area)).suffix):
         from ..data.boundaries import read_communes
         area = Path(area)
         if not area.exists():
-            raise InputError("no such file (resolving an area by its name in OpenStreetMap is not built yet: give "
-                             "a boundary file or --bbox)", path=area)
+            raise InputError("no such file", path=area)
         units = read_communes(area, "EPSG:4326", layer=area_layer)
         bbox = tuple(float(v) for v in units.total_bounds)
         communes_layer = {"path": str(area.resolve()), **({"layer": area_layer} if area_layer else {})}
+    elif area is not None:
+        from .boundaries import boundary_query, parse_boundaries
+        query = boundary_query(str(area), admin_level, commune_level)
+        answer = downloader.post(sources.OVERPASS_URL, ("data=" + query).encode("utf-8"), "boundaries")
+        region, units = parse_boundaries(answer.read_text(encoding="utf-8"), admin_level, answer)
+        if len(region) == 0:
+            raise InputError(f"no administrative area named {str(area)!r} at admin_level {admin_level} in "
+                             "OpenStreetMap (check the spelling, or give a boundary file or --bbox)", argument="area")
+        bbox = tuple(float(v) for v in region.total_bounds)
+        named = (str(area), region, units, query, answer)
     outer = padded(bbox, pad_km)
     today = dt.datetime.now(dt.UTC).date().isoformat()
     manifest: dict = {"made_by": "phusong data fetch", "retrieved": today, "bbox": list(bbox), "pad_km": pad_km,
@@ -184,6 +197,25 @@ def fetch_inputs(out_dir, *, bbox=None, area=None, area_layer=None, what=WHAT, d
                     scenario_inputs["villages"] = {"path": "osm.gpkg", "layer": "villages", "id_field": "osm_id",
                                                    "name_field": "name"}
                 priority = {n: f"osm.gpkg:{n}" for n in written if n != "villages"}
+        if named is not None:
+            area_name, region, units, query, answer = named
+            layer = "communes" if len(units) else "area"
+            pyogrio.write_dataframe(region, tmp / "boundaries.gpkg", layer="area", driver="GPKG")
+            if len(units):
+                pyogrio.write_dataframe(units, tmp / "boundaries.gpkg", layer="communes", driver="GPKG", append=True)
+            manifest["files"].append({
+                "file": "boundaries.gpkg", "layers": {"area": len(region), "communes": len(units)},
+                "sources": [sources.SOURCES["osm"].name], "licences": ["ODbL 1.0"],
+                "credits": [sources.SOURCES["osm"].credit],
+                "downloads": [{"url": sources.OVERPASS_URL, "query": query, "sha256": sha256_of(answer)}],
+                "retrieved": today, "sha256": sha256_of(tmp / "boundaries.gpkg")})
+            manifest["notes"].append(
+                f"{area_name}: {len(units)} communes at admin_level {commune_level} from OpenStreetMap as of {today}. "
+                "Vietnam merged its communes on 1 July 2025 (Lạng Sơn: 65 communes and wards since); check that "
+                "OpenStreetMap has caught up before a commune-by-commune analysis"
+                + ("" if len(units) else "; none found, so the whole area is the one unit"))
+            communes_layer = {"path": "boundaries.gpkg", "layer": layer}
+            name = name or area_name
         if communes_layer is None:
             box = gpd.GeoDataFrame({"code": ["AREA"], "name": [f"{bbox[0]:g},{bbox[1]:g},{bbox[2]:g},{bbox[3]:g}"]},
                                    geometry=[shapely.box(*bbox)], crs="EPSG:4326")
@@ -197,6 +229,27 @@ def fetch_inputs(out_dir, *, bbox=None, area=None, area_layer=None, what=WHAT, d
         (tmp / "scenario.toml").write_text(_scenario(scenario_inputs, priority, manifest, name), encoding="utf-8")
         (tmp / "CREDITS.txt").write_text(credits_text(manifest), encoding="utf-8")
     return manifest
+
+
+def credits_beside(paths) -> tuple[str, ...]:
+    """The credit lines of the files among ``paths`` that ``phusong data fetch`` made (their folder's
+    manifest.json says where each came from); () for files from elsewhere."""
+    out: set[str] = set()
+    for path in paths or ():
+        path = Path(path)
+        manifest = path.parent / "manifest.json"
+        if not manifest.is_file():
+            continue
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if data.get("made_by") != "phusong data fetch":
+            continue
+        for entry in data.get("files", []):
+            if entry.get("file") == path.name:
+                out.update(entry.get("credits", []))
+    return tuple(sorted(out))
 
 
 def credits_text(manifest: dict) -> str:

@@ -66,6 +66,7 @@ class GapResult:
     priority: dict = field(default_factory=dict)   # name -> GeoDataFrame of a priority layer's features
     priority_summary: pd.DataFrame | None = None    # one row per layer and service (5G, MBB)
     priority_by_commune: pd.DataFrame | None = None  # lines: length and covered length per commune
+    credits: tuple[str, ...] = ()                   # credit lines of the public data the inputs came from
 
     def to_geopackage(self, path, overwrite: bool = False) -> None:  # pragma: no mutate block
         """Write the QGIS-ready GeoPackage (layers, the targets table and layer styles), atomically."""

@@ -58,6 +58,8 @@ def write_gpkg(path, result, overwrite: bool = True) -> None:
         if demonstration:
             targets["demonstration"] = demonstration
         pyogrio.write_dataframe(targets, tmp, layer="targets", driver="GPKG")
+        if result.credits:
+            tables.append(("credits", pd.DataFrame({"credit": list(result.credits)})))
         for name, table in tables:
             if table is not None:
                 pyogrio.write_dataframe(table.assign(demonstration=demonstration) if demonstration else table, tmp,
@@ -104,9 +106,11 @@ def read_gpkg(path, result_type):
     coverage = {tech: read(f"coverage_{slug}") for tech, slug in TECH_SLUG.items() if f"coverage_{slug}" in layers}
     priority = {name[len(PRIORITY_PREFIX):]: read(name) for name in layers
                 if name.startswith(PRIORITY_PREFIX) and name not in ("priority_summary", "priority_by_commune")}
-    tables = {name: pd.DataFrame(read(name)) for name in ("priority_summary", "priority_by_commune") if name in layers}
+    tables = {name: pd.DataFrame(read(name)) for name in ("priority_summary", "priority_by_commune", "credits")
+              if name in layers}
     return result_type(communes, read("commune_centres"), read("settlements" if proxy else "villages"),
                        read("industrial_zones"), read("sites"), targets, proxy, [], coverage,
                        demonstration=demonstration, priority=priority,
                        priority_summary=tables.get("priority_summary"),
-                       priority_by_commune=tables.get("priority_by_commune"))
+                       priority_by_commune=tables.get("priority_by_commune"),
+                       credits=tuple(tables["credits"]["credit"]) if "credits" in tables else ())

@@ -69,7 +69,7 @@ TEXT: dict[str, dict] = {
                          "(cài thư viện ngoại tuyến bằng `make web-assets`).",
            "tile_error": "Không tải được nền OpenStreetMap (không có Internet?): nền địa hình vẫn hiển thị.",
            "script_error": "Lỗi khi hiển thị bản đồ", "priority": "Ưu tiên: {n}", "name": "Tên",
-           "pct_5g": "Phủ 5G (%)", "pct_mbb": "Phủ 4G/5G (%)"},
+           "pct_5g": "Phủ 5G (%)", "pct_mbb": "Phủ 4G/5G (%)", "data": "Dữ liệu"},
     "en": {"signal": "{t} signal", "communes": "Communes (outline: 5G area covered)", "centres": "Commune centres",
            "villages": "Villages", "settlements": "Settlements (proxy)", "zones": "Industrial zones",
            "sites": "Sites", "commune": "Commune", "code": "Code", "covered": "covered", "not_covered": "not covered",
@@ -93,7 +93,7 @@ TEXT: dict[str, dict] = {
                          "(install the offline libraries with `make web-assets`).",
            "tile_error": "The online OpenStreetMap basemap could not load (no internet?): the terrain relief stays.",
            "script_error": "The map failed to draw", "priority": "Priority: {n}", "name": "Name",
-           "pct_5g": "5G covered (%)", "pct_mbb": "4G/5G covered (%)"},
+           "pct_5g": "5G covered (%)", "pct_mbb": "4G/5G covered (%)", "data": "Data"},
 }
 
 # Runs before anything else on the page: a library that fails to load, a script error or an unreachable
@@ -494,6 +494,10 @@ def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi", plan
         extra = (f'<hr style="margin:4px 0"><b>{html_text(t["gaps"].format(n=focus.iloc[0]["name"]))}</b>'
                  f'<ul id="phusong-gaps" style="padding-left:16px;margin:2px 0">{items or "<li>" + t["none"] + "</li>"}'
                  f'</ul>')
+    credits = sorted(set(coverage.stats.get("data_credits", ())) | set(getattr(gaps, "credits", ())))
+    if credits:
+        extra += (f'<div id="phusong-credits" style="font-size:10px;color:#555;margin-top:4px">'
+                  f'{html_text(t["data"])}: ' + "; ".join(html_text(c) for c in credits) + "</div>")
     mcl = coverage.settings.coverage.nbiot_mcl_db if "NB-IoT" in covered else None
     from ..settings import parse_indoor
     indoor = parse_indoor(coverage.settings.coverage.indoor)

@@ -37,6 +37,8 @@ def scorecard_markdown(result) -> str:
         lines += ["> **DEMONSTRATION** — computed on synthetic or generated inputs (stand-in terrain and/or "
                   "generated sites). Not a prediction for any real network.", ""]
     lines += [f"phusong {__version__}, {dt.date.today().isoformat()}.", ""]
+    if result.credits:
+        lines += ["Data: " + "; ".join(md(c) for c in result.credits) + ".", ""]
     lines += [f"- {md(note)}" for note in result.notes] + ([""] if result.notes else [])
     lines += ["## Targets", "",
               "| target | deadline | target (vi) | target (en) | value | goal | gap | status |",
@@ -105,6 +107,7 @@ def scorecard_json(result) -> dict:
     communes = result.communes
     return {"title": title, "phusong": __version__, "date": dt.date.today().isoformat(),
             "demonstration": bool(result.demonstration), "demonstration_reasons": list(result.demonstration),
+            "data_credits": list(result.credits),
             "notes": result.notes,
             "targets": json.loads(targets_table(result).to_json(orient="records", force_ascii=False)),
             "communes": records(communes, ["code", "name", "population", "covered_area_pct_4g", "covered_area_pct_5g",
@@ -150,7 +153,8 @@ HTML_TEXT: dict[str, dict] = {
            "proxy_unit": "điểm dân cư", "source": "nguồn", "title": "Bảng đánh giá phủ sóng",
            "priority": "Địa điểm ưu tiên", "priority_head": ("Lớp", "Loại", "Số đối tượng", "Dịch vụ", "Được phủ",
                                                                "Tổng", "Đơn vị", "%"),
-           "kinds": {"points": "điểm", "lines": "tuyến", "polygons": "vùng"}, "no_5g": "chưa có 5G"},
+           "kinds": {"points": "điểm", "lines": "tuyến", "polygons": "vùng"}, "no_5g": "chưa có 5G",
+           "data": "Dữ liệu"},
     "en": {"demo": "DEMONSTRATION — computed on synthetic or generated inputs (stand-in terrain and/or generated "
                    "sites). Not a prediction for any real network.",
            "made": "Made with phusong {v} on {d}", "targets": "Targets",
@@ -164,7 +168,8 @@ HTML_TEXT: dict[str, dict] = {
            "proxy_unit": "settlements", "source": "source", "title": "Coverage scorecard",
            "priority": "Priority places", "priority_head": ("Layer", "Kind", "Features", "Service", "Covered",
                                                             "Total", "Unit", "%"),
-           "kinds": {"points": "points", "lines": "lines", "polygons": "polygons"}, "no_5g": "without 5G"},
+           "kinds": {"points": "points", "lines": "lines", "polygons": "polygons"}, "no_5g": "without 5G",
+           "data": "Data"},
 }
 
 
@@ -256,6 +261,8 @@ def scorecard_html(result, lang: str = "vi") -> str:
                 lists += f"<h3>{html_text(name)}: {html_text(text['no_5g'])} ({len(missing)})</h3><ul>{items}</ul>"
         priority = f"<h2>{html_text(text['priority'])}</h2><table><tr>{ths}</tr>{cells}</table>{lists}"
     notes = "".join(f"<li>{html_text(getattr(n, lang, n))}</li>" for n in result.notes)
+    credits = (f'<p class="credits">{html_text(text["data"])}: ' + "; ".join(html_text(c) for c in result.credits)
+               + "</p>") if result.credits else ""
     head = "".join(f"<th>{html_text(h)}</th>" for h in text["head"])
     made = html_text(text["made"].format(v=__version__, d=dt.date.today().isoformat()))
     return f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{html_text(title)}</title>
@@ -263,7 +270,7 @@ def scorecard_html(result, lang: str = "vi") -> str:
 td,th{{border:1px solid #ccc;padding:4px 6px;font-size:13px}}tr.met td:last-child{{background:#c7e9c0}}
 tr.miss td:last-child{{background:#fcbba1}}tr.nodata td:last-child{{color:#777}}
 .demo{{background:#fff3cd;border:1px solid #c90;padding:6px;font-weight:bold}}</style></head><body>
-<h1>{html_text(title)}</h1>{banner}<p>{made}</p><ul>{notes}</ul>
+<h1>{html_text(title)}</h1>{banner}<p>{made}</p>{credits}<ul>{notes}</ul>
 <h2>{html_text(text["targets"])}</h2><table><tr>{head}</tr>{''.join(rows)}</table>{priority}
 <h2>{html_text(text["map"])}</h2><img alt="{html_text(text["map_alt"])}" src="{_thumbnail(result, text)}">
 <h2>{html_text(text["chart"])}</h2><img alt="{html_text(text["chart_alt"])}" src="{_bar_chart(result.communes, text)}">
