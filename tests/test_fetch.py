@@ -31,7 +31,7 @@ class Server:
     """Files under ``root`` at ``/HOST/PATH``; ``faults[path]`` in ("cut", "404", "slow", "corrupt")."""
 
     def __init__(self, root: Path):
-        self.root, self.faults, self.requests = root, {}, []
+        self.root, self.faults, self.requests, self.post_answer = root, {}, [], None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,6 +45,8 @@ class Server:
                 if b"admin_level" in body:
                     answer = answer.with_name("boundaries.json")
                 data = answer.read_bytes() if answer.exists() else b'{"elements": []}'
+                if server.post_answer is not None:
+                    data = server.post_answer
                 assert body.startswith(b"data=")
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
@@ -65,7 +67,21 @@ class Server:
                 if fault == "corrupt":
                     data = data[:-1] + bytes([data[-1] ^ 0xFF])
                 start = 0
-                rng = self.headers.get("Range")
+                rng = self.headers.get("Range") if fault != "norange" else None
+                if rng and int(rng.split("=")[1].split("-")[0]) >= len(data):
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(data)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if fault == "nolength":          # no Content-Length, and the connection drops half-way (once)
+                    server.faults.pop(path)
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(data[:len(data) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                    return
                 if rng:
                     start = int(rng.split("=")[1].split("-")[0])
                     self.send_response(206)
@@ -151,8 +167,12 @@ def publishers(tmp_path):
     east = {"type": "relation", "id": 102, "tags": {"boundary": "administrative", "admin_level": "8", "name": "Phường Đông"},
             "members": [dict(way((106.7, 21.6), (106.9, 21.6), (106.9, 21.9), (106.7, 21.9), (106.7, 21.6)),
                              role="outer")]}
-    answer.with_name("boundaries.json").write_text(json.dumps({"elements": [province, west, east]}, ensure_ascii=False),
-                                                   encoding="utf-8")
+    neighbour = {"type": "relation", "id": 103, "tags": {"boundary": "administrative", "admin_level": "8",
+                                                      "name": "Xã bên Cao Bằng"},    # shares the north border only
+                 "members": [dict(way((106.5, 21.9), (106.9, 21.9), (106.9, 22.1), (106.5, 22.1), (106.5, 21.9)),
+                                  role="outer")]}
+    answer.with_name("boundaries.json").write_text(json.dumps({"elements": [province, west, east, neighbour]},
+                                                              ensure_ascii=False), encoding="utf-8")
     server = Server(root)
     yield server
     server.httpd.shutdown()
@@ -271,11 +291,13 @@ def test_a_folder_mirror_and_bad_arguments(publishers, tmp_path):
     assert result.exit_code == 0, result.output
     with rasterio.open(tmp_path / "o" / "landcover.tif") as ds:
         assert set(np.unique(ds.read(1))) == {10, 50}
+    box = ["--bbox", "106,21,107,22"]
     for args, message in ((["--bbox", "107,21,106,22"], "west < east"), (["--bbox", "a,b"], "W,S,E,N"),
-                          ([], "--area FILE or as --bbox"), (["--bbox", "106,21,107,22", "--what", "dem,roads"],
-                                                             "--what takes")):
-        bad = CliRunner().invoke(cli, ["data", "fetch", *args, "--out", str(tmp_path / "x"), "--mirror",
-                                       str(publishers.root), "--cache-dir", str(tmp_path / "c"), "-q"])
+                          ([], "--area FILE or as --bbox"), ([*box, "--what", "dem,roads"], "--what takes"),
+                          ([*box, "--what", ","], "got nothing"), ([*box, "--country", "../x"], "alpha-3"),
+                          ([*box, "--mirror", str(tmp_path / "nowhere")], "no such folder")):
+        bad = CliRunner().invoke(cli, ["data", "fetch", "--out", str(tmp_path / "x"), "--mirror", str(publishers.root),
+                                       "--cache-dir", str(tmp_path / "c"), "-q", *args])
         assert bad.exit_code == 2 and message in bad.output, (args, bad.output)
     assert parse_overpass('{"elements": []}')["roads"].empty
 
@@ -323,3 +345,53 @@ def test_the_fetched_scenario_runs_with_a_site_list_and_credits_its_data(publish
     assert "Priority places" in page and "phusong-credits" in (run / "map.html").read_text(encoding="utf-8")
     layers = {name for name, _ in pyogrio.list_layers(run / "gaps.gpkg")}
     assert {"priority_roads", "priority_health", "villages", "credits"} <= layers
+
+
+def test_truncated_or_foreign_parts_never_enter_the_cache(publishers, tmp_path):
+    url = sources.worldcover_url(21, 105)
+    path = "/" + urlsplit(url).netloc + urlsplit(url).path
+    original = (publishers.root / path.lstrip("/")).read_bytes()
+    d = Downloader(tmp_path / "cache", mirror=publishers.url, retries=0, backoff_s=0.01)
+    # a cut with no Content-Length looks complete: the raster check catches it and nothing is kept
+    publishers.faults[path] = "nolength"
+    from phusong.fetch.inputs import _valid_raster
+    with pytest.raises(FetchError, match="not a valid file"):
+        d.fetch(url, validate=_valid_raster)
+    assert not d.cache_path(url).exists() and not list((tmp_path / "cache").rglob("*.part"))
+    assert d.fetch(url, validate=_valid_raster).read_bytes() == original
+    # a part longer than the file (another version) meets 416: thrown away, fetched again whole
+    d2 = Downloader(tmp_path / "cache2", mirror=publishers.url, retries=1, backoff_s=0.01)
+    part = d2.cache_path(url).with_name(d2.cache_path(url).name + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * (len(original) + 10))
+    assert d2.fetch(url).read_bytes() == original
+    # a server that ignores Range and answers 200: the part restarts from byte 0, not appended to
+    d3 = Downloader(tmp_path / "cache3", mirror=publishers.url, backoff_s=0.01)
+    part3 = d3.cache_path(url).with_name(d3.cache_path(url).name + ".part")
+    part3.parent.mkdir(parents=True)
+    part3.write_bytes(original[:1000])
+    publishers.faults[path] = "norange"
+    assert d3.fetch(url).read_bytes() == original
+
+
+def test_a_failed_overpass_answer_is_not_cached(publishers, tmp_path):
+    publishers.post_answer = b'{"elements": [], "remark": "runtime error: Query timed out in \\"query\\" at line 3"}'
+    result = _fetch(publishers, tmp_path / "o", tmp_path / "cache", "--what", "osm")
+    assert result.exit_code == 1 and "Overpass: runtime error: Query timed out" in result.output
+    assert not list((tmp_path / "cache").rglob("*.json"))
+    publishers.post_answer = b"<html>busy</html>"
+    assert _fetch(publishers, tmp_path / "o", tmp_path / "cache", "--what", "osm").exit_code == 1
+    publishers.post_answer = None
+    assert _fetch(publishers, tmp_path / "o", tmp_path / "cache", "--what", "osm").exit_code == 0
+
+
+def test_rasters_are_clipped_to_the_padded_area(publishers, tmp_path):
+    from phusong.fetch.inputs import padded
+
+    assert _fetch(publishers, tmp_path / "o", tmp_path / "cache", "--what", "dem,population").exit_code == 0
+    w, s, e, n = padded(BBOX, 5.0)
+    for name, res in (("dem.tif", 1 / 120), ("population.tif", 1 / 120)):
+        with rasterio.open(tmp_path / "o" / name) as ds:
+            b = ds.bounds
+            assert b.left <= w and b.bottom <= s and b.right >= e and b.top >= n
+            assert b.left > w - 2 * res and b.bottom > s - 2 * res and b.right < e + 2 * res and b.top < n + 2 * res

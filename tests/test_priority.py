@@ -46,9 +46,9 @@ def test_priority_places_on_real_communes_by_hand():
     communes = read_communes(shared_path("data", "langson", "communes_2025.gpkg"), "EPSG:32648", layer="communes")
     coverage, mid = _half_covered(communes)
     cx, cy = communes.union_all().centroid.coords[0]
-    # two roads: one east-west through the province's centre, one diagonal; pieces outside every commune count
-    # in a road's length but in no commune's
-    east_west = shapely.LineString([(cx - 20_000, cy), (cx + 15_000, cy)])
+    # two roads: one east-west through the province's centre and on for 150 km beyond it (only the part inside
+    # the communes counts), one diagonal
+    east_west = shapely.LineString([(cx - 20_000, cy), (cx + 150_000, cy)])
     diagonal = shapely.LineString([(cx - 5_000, cy - 8_000), (cx + 9_000, cy + 6_000)])
     roads = gpd.GeoDataFrame({"name": ["QL1A", "ĐT 229"]}, geometry=[east_west, diagonal], crs="EPSG:32648")
     west = shapely.box(-1e9, -1e9, mid, 1e9)
@@ -62,7 +62,10 @@ def test_priority_places_on_real_communes_by_hand():
     gaps = phusong.analyse(coverage, communes, priority={"roads": roads, "health": hospitals, "parks": parks},
                            polygons=False)
     r = gaps.priority["roads"].set_index("name")
+    study = communes.union_all()
+    assert r.loc["QL1A", "length_m"] < east_west.length - 50_000
     for name, line in zip(roads["name"], roads.geometry):
+        line = line.intersection(study)
         assert r.loc[name, "length_m"] == pytest.approx(line.length)
         assert r.loc[name, "covered_m_5g"] == pytest.approx(line.intersection(west).length, abs=1e-6)
         assert r.loc[name, "covered_m_mbb"] == pytest.approx(line.intersection(shapely.box(*coverage.grid.bounds)).length,
@@ -83,7 +86,8 @@ def test_priority_places_on_real_communes_by_hand():
     assert p.loc["half", "covered_area_pct_5g"] == 50.0 and p.loc["tiny", "covered_area_pct_5g"] == 0.0
     s = gaps.priority_summary.set_index(["layer", "service"])
     assert s.loc[("health", "5G"), "covered_pct"] == pytest.approx(200 / 3, abs=0.01)
-    assert s.loc[("roads", "5G"), "total"] == pytest.approx(round((east_west.length + diagonal.length) / 1000, 3))
+    inside_km = sum(line.intersection(study).length for line in (east_west, diagonal)) / 1000
+    assert s.loc[("roads", "5G"), "total"] == pytest.approx(round(inside_km, 3))
     assert s.loc[("roads", "MBB"), "unit"] == "km" and s.loc[("parks", "5G"), "unit"] == "km²"
 
 
@@ -158,3 +162,30 @@ def test_bad_priority_layers_exit_2(tmp_path):
         result = CliRunner().invoke(cli, base + ["--priority", spec])
         assert result.exit_code == 2 and message in result.output, (spec, result.output)
         assert not (tmp_path / "g.gpkg").exists()
+
+
+def test_borders_and_overlaps_count_once_each():
+    """Two square communes sharing the border x = 1000: a point on the border has a commune, a road along the
+    border counts once, overlapping polygons each keep their cells."""
+    communes = gpd.GeoDataFrame({"code": ["A", "B"], "name": ["A", "B"]},
+                                geometry=[shapely.box(0, 0, 1000, 1000), shapely.box(1000, 0, 2000, 1000)],
+                                crs="EPSG:32648")
+    grid = Grid(10, 20, Affine(RES, 0, 0, 0, -RES, 1000), CRS.from_epsg(32648))
+    covered = np.zeros((10, 20), np.uint8)
+    covered[:, :10] = 1                                  # 5G over commune A only
+    rsrp = np.full((10, 20), -80, np.float32)
+    coverage = Coverage(grid, [LayerResult("5G", ANY, rsrp, None, None, None, covered)], pd.DataFrame(), Settings())
+    border = gpd.GeoDataFrame({"name": ["border road"]}, geometry=[shapely.LineString([(1000, 100), (1000, 900)])],
+                              crs="EPSG:32648")
+    points = gpd.GeoDataFrame({"name": ["on the border"]}, geometry=[shapely.Point(1000, 500)], crs="EPSG:32648")
+    parks = gpd.GeoDataFrame({"name": ["big", "small"]}, geometry=[shapely.box(500, 0, 1500, 1000),
+                                                                    shapely.box(800, 0, 1200, 1000)], crs="EPSG:32648")
+    gaps = phusong.analyse(coverage, communes, priority={"roads": border, "stops": points, "parks": parks},
+                           polygons=False)
+    by = gaps.priority_by_commune
+    assert by["length_m"].sum() == pytest.approx(800.0) and len(by) == 1
+    assert gaps.priority["stops"]["commune_code"].tolist() == ["A"]
+    p = gaps.priority["parks"].set_index("name")
+    assert p.loc["big", "covered_area_pct_5g"] == 50.0 and p.loc["small", "covered_area_pct_5g"] == 50.0
+    s = gaps.priority_summary.set_index(["layer", "service"])
+    assert s.loc[("parks", "5G"), "covered"] == pytest.approx(0.5 + 0.2)     # km²: half of 1.0 and of 0.4

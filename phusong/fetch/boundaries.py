@@ -25,7 +25,9 @@ from ..errors import InputError
 
 def boundary_query(name: str, level: int = 4, commune_level: int = 8, timeout_s: int = 300) -> str:
     """Overpass QL for the area named ``name`` at ``level`` and its communes at ``commune_level``."""
-    pattern = "^((Tỉnh|Thành phố) )?" + re.escape(name.strip()).replace('"', '\\"') + "$"
+    # Overpass drops a backslash it does not know, so a regex escape must reach it doubled
+    escaped = re.escape(name.strip()).replace("\\", "\\\\").replace('"', '\\"')
+    pattern = "^((Tỉnh|Thành phố) )?" + escaped + "$"
     return (f"[out:json][timeout:{timeout_s}];\n"
             f'rel["boundary"="administrative"]["admin_level"="{level}"]["name"~"{pattern}",i]->.area;\n'
             ".area out geom;\n.area map_to_area->.inside;\n"
@@ -70,6 +72,9 @@ def parse_boundaries(text: str, level: int = 4, source="") -> tuple[gpd.GeoDataF
                             geometry="geometry", crs="EPSG:4326")
     communes = gpd.GeoDataFrame(pd.DataFrame(rows["communes"], columns=["code", "name", "osm_id", "admin_level",
                                                                         "geometry"]), geometry="geometry", crs="EPSG:4326")
+    if len(area) and len(communes):    # `rel(area)` also returns neighbours sharing the border: keep those inside
+        inside = communes.geometry.representative_point().within(area.union_all())
+        communes = communes[inside.to_numpy()].reset_index(drop=True)
     if len(communes) and communes["code"].duplicated().any():    # a shared ref must not merge two communes
         communes["code"] = communes["code"].where(~communes["code"].duplicated(keep=False),
                                                   "osm-" + communes["osm_id"].str.split("/").str[1])

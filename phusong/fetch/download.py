@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..errors import PhusongError
+from .._atomic import file_sha256 as sha256_of
+from ..errors import InputError, PhusongError
 
 USER_AGENT = f"phusong/{__version__} (coverage planning; +https://github.com/phusong)"
 CHUNK = 1 << 16
@@ -41,14 +42,6 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("PHUSONG_DOWNLOAD_CACHE") or Path.home() / ".cache" / "phusong" / "downloads")
 
 
-def sha256_of(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 @dataclass
 class Downloader:
     """Fetch URLs into ``cache_dir`` (see the module); ``mirror`` replaces every publisher's host."""
@@ -65,6 +58,13 @@ class Downloader:
         """Where ``url`` is read from: the URL itself, or its place under the mirror."""
         if not self.mirror:
             return url
+        if "://" in self.mirror:
+            try:
+                urlsplit(self.mirror)
+            except ValueError as exc:
+                raise InputError(f"--mirror {self.mirror!r} is not a URL ({exc})", argument="mirror") from None
+        elif not Path(self.mirror).is_dir():
+            raise InputError(f"--mirror {self.mirror!r}: no such folder", argument="mirror")
         parts = urlsplit(url)
         tail = f"{parts.netloc}{parts.path}"
         if "://" in self.mirror:
@@ -75,8 +75,11 @@ class Downloader:
         parts = urlsplit(url)
         return Path(self.cache_dir) / parts.netloc / parts.path.lstrip("/")
 
-    def fetch(self, url: str, sha256: str | None = None) -> Path:
-        """The cached copy of ``url`` (downloaded first when missing); a :class:`FetchError` otherwise."""
+    def fetch(self, url: str, sha256: str | None = None, validate=None) -> Path:
+        """The cached copy of ``url`` (downloaded first when missing); a :class:`FetchError` otherwise.
+
+        ``validate(path)`` (raising on a bad file) checks a download before it enters the cache: a file
+        cut short without a Content-Length, or an error page served as data, is deleted, never kept."""
         dest = self.cache_path(url)
         if dest.exists() and (sha256 is None or sha256_of(dest) == sha256):
             self.log.append({"url": url, "from": self.location(url), "cached": True, "bytes": dest.stat().st_size})
@@ -91,12 +94,25 @@ class Downloader:
         if sha256 is not None:
             got = sha256_of(part)
             if got != sha256:
-                part.unlink()
+                self._discard(part)
                 raise FetchError(f"{url}: checksum mismatch (SHA-256 {got[:12]}…, the publisher gives "
                                  f"{sha256[:12]}…): the download is corrupt or the file has changed; nothing kept")
+        if validate is not None:
+            try:
+                validate(part)
+            except Exception as exc:  # noqa: BLE001 - any failure to read it means a bad download
+                self._discard(part)
+                raise FetchError(f"{url}: the download is not a valid file ({exc}); nothing kept, run again") from None
         os.replace(part, dest)
+        self._discard(part)
         self.log.append({"url": url, "from": source, "cached": False, "bytes": dest.stat().st_size})
         return dest
+
+    @staticmethod
+    def _discard(part: Path) -> None:
+        for p in (part, part.with_name(part.name + ".etag")):
+            if p.exists():
+                p.unlink()
 
     def _copy(self, source: Path, part: Path, url: str) -> None:
         if not source.is_file():
@@ -114,8 +130,13 @@ class Downloader:
             except urllib.error.HTTPError as exc:
                 if exc.code == 404:
                     raise NotFound(f"{url}: not found (HTTP 404 from {source})") from None
-                if exc.code == 416:          # the part already holds the whole file
-                    return
+                if exc.code == 416:          # the part is as long as the file, or longer (another version)
+                    total = str(exc.headers.get("Content-Range", "")).rpartition("/")[2]
+                    if total.isdigit() and part.exists() and part.stat().st_size == int(total):
+                        return
+                    self._discard(part)
+                    last = exc
+                    continue
                 if exc.code < 500 and exc.code != 429:
                     raise FetchError(f"{url}: HTTP {exc.code} {exc.reason} from {source}") from None
                 last = exc
@@ -127,17 +148,25 @@ class Downloader:
 
     def _once(self, source: str, part: Path) -> None:
         have = part.stat().st_size if part.exists() else 0
+        tag = part.with_name(part.name + ".etag")
         request = urllib.request.Request(source, headers={"User-Agent": USER_AGENT})
         if have:
             request.add_header("Range", f"bytes={have}-")
+            if tag.exists():          # resume only the same version of the file
+                request.add_header("If-Range", tag.read_text(encoding="utf-8"))
         with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-            resumed = have and response.status == 206
-            mode = "ab" if resumed else "wb"
+            start = str(response.headers.get("Content-Range", "")).removeprefix("bytes ").partition("-")[0]
+            resumed = bool(have) and response.status == 206 and start == str(have)
+            if response.status == 206 and not resumed:
+                raise ConnectionError(f"the server resumed at byte {start}, not {have}")
+            if response.headers.get("ETag"):
+                tag.write_text(response.headers["ETag"], encoding="utf-8")
             length = response.headers.get("Content-Length")
             total = (int(length) + (have if resumed else 0)) if length is not None else None
-            with open(part, mode) as fh, tqdm(total=total, initial=have if resumed else 0, unit="B", unit_scale=True,
-                                               desc=Path(urlsplit(source).path).name[:40], leave=False,
-                                               disable=not self.progress or None) as bar:
+            with open(part, "ab" if resumed else "wb") as fh, \
+                    tqdm(total=total, initial=have if resumed else 0, unit="B", unit_scale=True,
+                         desc=Path(urlsplit(source).path).name[:40], leave=False,
+                         disable=not self.progress or None) as bar:
                 while True:
                     block = response.read(CHUNK)
                     if not block:
@@ -147,8 +176,9 @@ class Downloader:
             if total is not None and part.stat().st_size < total:
                 raise ConnectionError(f"connection closed after {part.stat().st_size:,} of {total:,} bytes")
 
-    def post(self, url: str, data: bytes, name: str) -> Path:
-        """The cached answer of a POST (an Overpass query), keyed by the request body."""
+    def post(self, url: str, data: bytes, name: str, validate=None) -> Path:
+        """The cached answer of a POST (an Overpass query), keyed by the request body; ``validate(bytes)``
+        (raising on a bad answer) runs before it is cached."""
         key = hashlib.sha256(data).hexdigest()[:16]
         parts = urlsplit(url)
         dest = Path(self.cache_dir) / parts.netloc / "queries" / f"{name}-{key}.json"
@@ -160,7 +190,6 @@ class Downloader:
             raise FetchError(f"{url}: a folder mirror cannot answer queries; put the answer at {dest} or use a "
                              "web mirror")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(dest.name + ".part")
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             if attempt:
@@ -168,14 +197,23 @@ class Downloader:
             try:
                 request = urllib.request.Request(source, data=data, headers={"User-Agent": USER_AGENT})
                 with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    part.write_bytes(response.read())
-                os.replace(part, dest)
-                self.log.append({"url": url, "from": source, "cached": False, "bytes": dest.stat().st_size})
-                return dest
+                    answer = response.read()
             except urllib.error.HTTPError as exc:
                 if exc.code not in (429, 500, 502, 503, 504):
                     raise FetchError(f"{url}: HTTP {exc.code} {exc.reason} from {source}") from None
                 last = exc
+                continue
             except (urllib.error.URLError, HTTPException, ConnectionError, TimeoutError) as exc:
                 last = exc
+                continue
+            if validate is not None:
+                try:
+                    validate(answer)
+                except Exception as exc:  # noqa: BLE001 - a bad answer is never cached
+                    raise FetchError(f"{url}: {exc}; nothing kept, run again later") from None
+            part = dest.with_name(dest.name + ".part")
+            part.write_bytes(answer)
+            os.replace(part, dest)
+            self.log.append({"url": url, "from": source, "cached": False, "bytes": dest.stat().st_size})
+            return dest
         raise FetchError(f"{url}: {last} after {self.retries + 1} attempts from {source}")

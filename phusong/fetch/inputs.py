@@ -22,10 +22,34 @@ from .._atomic import atomic_dir
 from .._tables import toml_text
 from ..errors import InputError
 from . import osm, sources
-from .download import Downloader, NotFound, sha256_of
+from .download import Downloader, FetchError, NotFound, sha256_of
 
 log = logging.getLogger(__name__)
 WHAT = ("dem", "landcover", "population", "osm")
+VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".csv", ".kml", ".fgb", ".gml", ".sqlite", ".tab", ".xlsx",
+                   ".zip", ".gdb", ".txt", ".tsv"}
+
+
+def _valid_raster(path) -> None:
+    """Raises unless ``path`` is a raster GDAL reads to its last row (an error page or a cut file is not)."""
+    with rasterio.open(path) as ds:
+        ds.read(1, window=((ds.height - 1, ds.height), (0, min(ds.width, 16))))
+
+
+def _valid_gzip(path) -> None:
+    with gzip.open(path, "rb") as fh:
+        while fh.read(1 << 20):
+            pass
+
+
+def _valid_overpass(answer: bytes) -> None:
+    """Raises unless ``answer`` is a complete Overpass JSON answer (a timed-out query says so in a remark)."""
+    data = json.loads(answer)
+    if "elements" not in data:
+        raise ValueError("the Overpass answer has no elements")
+    remark = str(data.get("remark", ""))
+    if "error" in remark.lower():
+        raise ValueError(f"Overpass: {remark.strip()}")
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -87,13 +111,15 @@ def fetch_inputs(out_dir, *, bbox=None, area=None, area_layer=None, what=WHAT, d
     """
     downloader = downloader or Downloader()
     unknown = [w for w in what if w not in WHAT]
-    if unknown:
-        raise InputError(f"--what takes {', '.join(WHAT)}, got {', '.join(unknown)}", argument="what")
+    if unknown or not what:
+        raise InputError(f"--what takes {', '.join(WHAT)}, got {', '.join(unknown) or 'nothing'}", argument="what")
+    if not (len(country) == 3 and country.isalpha()):
+        raise InputError(f"--country is an ISO 3166 alpha-3 code such as VNM, got {country!r}", argument="country")
     if (bbox is None) == (area is None):
         raise InputError("give the area as --area FILE or as --bbox W,S,E,N (one of them)", argument="area")
     communes_layer = None
     named = None
-    if area is not None and (Path(area).exists() or Path(str(area)).suffix):
+    if area is not None and (Path(area).exists() or Path(str(area)).suffix.lower() in VECTOR_SUFFIXES):
         from ..data.boundaries import read_communes
         area = Path(area)
         if not area.exists():
@@ -104,7 +130,7 @@ def fetch_inputs(out_dir, *, bbox=None, area=None, area_layer=None, what=WHAT, d
     elif area is not None:
         from .boundaries import boundary_query, parse_boundaries
         query = boundary_query(str(area), admin_level, commune_level)
-        answer = downloader.post(sources.OVERPASS_URL, ("data=" + query).encode("utf-8"), "boundaries")
+        answer = downloader.post(sources.OVERPASS_URL, _form(query), "boundaries", _valid_overpass)
         region, units = parse_boundaries(answer.read_text(encoding="utf-8"), admin_level, answer)
         if len(region) == 0:
             raise InputError(f"no administrative area named {str(area)!r} at admin_level {admin_level} in "
@@ -134,18 +160,19 @@ def fetch_inputs(out_dir, *, bbox=None, area=None, area_layer=None, what=WHAT, d
             for lat, lon in sources.degree_cells(outer):
                 try:
                     url = sources.copernicus_url(lat, lon, glo)
-                    fetched.append((url, downloader.fetch(url)))
+                    fetched.append((url, downloader.fetch(url, validate=_valid_raster)))
                     keys.add(f"copernicus-{dem}")
                 except NotFound:
                     try:
                         url = sources.srtm_url(lat, lon)
-                        fetched.append((url, _gunzip(downloader.fetch(url))))
+                        fetched.append((url, _gunzip(downloader.fetch(url, validate=_valid_gzip))))
                         keys.add("srtm")
                         manifest["notes"].append(f"DEM tile {lat},{lon}: no Copernicus {dem.upper()} tile; SRTM used")
                     except NotFound:
                         manifest["notes"].append(f"DEM tile {lat},{lon}: no tile in either source (sea?)")
             if not fetched:
-                raise InputError("no terrain tile covers the area", argument="bbox")
+                raise FetchError(f"no terrain tile of the area at {downloader.mirror or 'the publishers'} (neither "
+                                 "Copernicus nor SRTM): is the area at sea, or the mirror incomplete?")
             _mosaic([p for _, p in fetched], outer, tmp / "dem.tif", "float32", -32767.0)
             record("dem.tif", sorted(keys), [(u, p) for u, p in fetched], tmp / "dem.tif")
             scenario_inputs["terrain"] = ["dem.tif"]
@@ -154,16 +181,19 @@ def fetch_inputs(out_dir, *, bbox=None, area=None, area_layer=None, what=WHAT, d
             for lat, lon in sources.degree_cells(outer, 3):
                 url = sources.worldcover_url(lat, lon)
                 try:
-                    fetched.append((url, downloader.fetch(url)))
+                    fetched.append((url, downloader.fetch(url, validate=_valid_raster)))
                 except NotFound:
                     manifest["notes"].append(f"WorldCover tile {lat},{lon}: none (sea?)")
+            if not fetched:
+                raise FetchError(f"no WorldCover tile of the area at {downloader.mirror or 'the publishers'}: is the "
+                                 "area at sea, or the mirror incomplete?")
             if fetched:
                 _mosaic([p for _, p in fetched], outer, tmp / "landcover.tif", "uint8", 0)
                 record("landcover.tif", ["worldcover"], fetched, tmp / "landcover.tif")
                 scenario_inputs["landcover"] = "landcover.tif"
         if "population" in what:
             url = sources.worldpop_url(country, population)
-            path = downloader.fetch(url)
+            path = downloader.fetch(url, validate=_valid_raster)
             with rasterio.open(path) as src:
                 window = from_bounds(*outer, transform=src.transform).round_offsets().round_lengths()
                 data = src.read(1, window=window, boundless=True, fill_value=src.nodata if src.nodata is not None else 0)
@@ -176,7 +206,7 @@ def fetch_inputs(out_dir, *, bbox=None, area=None, area_layer=None, what=WHAT, d
             scenario_inputs["population"] = "population.tif"
         if "osm" in what:
             query = osm.overpass_query(bbox)
-            answer = downloader.post(sources.OVERPASS_URL, ("data=" + query).encode("utf-8"), "overpass")
+            answer = downloader.post(sources.OVERPASS_URL, _form(query), "overpass", _valid_overpass)
             layers = osm.parse_overpass(answer.read_text(encoding="utf-8"), answer)
             written: list[str] = []
             for layer_name, gdf in layers.items():
@@ -229,6 +259,12 @@ def fetch_inputs(out_dir, *, bbox=None, area=None, area_layer=None, what=WHAT, d
         (tmp / "scenario.toml").write_text(_scenario(scenario_inputs, priority, manifest, name), encoding="utf-8")
         (tmp / "CREDITS.txt").write_text(credits_text(manifest), encoding="utf-8")
     return manifest
+
+
+def _form(query: str) -> bytes:
+    """The POST body Overpass expects: ``data=`` and the URL-encoded query."""
+    from urllib.parse import urlencode
+    return urlencode({"data": query}).encode("ascii")
 
 
 def credits_beside(paths) -> tuple[str, ...]:

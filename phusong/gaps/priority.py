@@ -52,14 +52,26 @@ def covered_length_m(lines, polygons: np.ndarray) -> np.ndarray:
 
 
 def _cells_share(geoms, mask: np.ndarray, grid: Grid) -> np.ndarray:
-    from .rules import _cell_values, polygon_ids
+    """% of each polygon's cells (centres inside) covered; each polygon on its own window, so that
+    overlapping polygons each keep their cells."""
+    from rasterio.features import geometry_mask
 
-    ids = polygon_ids(geoms, grid)
-    n = len(geoms)
-    cells = np.bincount(ids.ravel(), minlength=n + 1)[1:]
-    hit = np.bincount(ids.ravel(), weights=mask.ravel(), minlength=n + 1)[1:]
-    centroid = _cell_values(mask, grid, gpd.GeoSeries(geoms).centroid, False)
-    return np.where(cells > 0, 100.0 * hit / np.maximum(cells, 1), 100.0 * centroid)
+    from .rules import _cell_values
+
+    out = np.empty(len(geoms))
+    t, res = grid.transform, grid.res_m
+    for i, geom in enumerate(geoms):
+        minx, miny, maxx, maxy = geom.bounds
+        c0, c1 = max(int(np.floor((minx - t.c) / res)), 0), min(int(np.ceil((maxx - t.c) / res)), grid.width)
+        r0, r1 = max(int(np.floor((t.f - maxy) / res)), 0), min(int(np.ceil((t.f - miny) / res)), grid.height)
+        inside = np.zeros((0, 0), bool)
+        if c1 > c0 and r1 > r0:
+            inside = ~geometry_mask([geom], out_shape=(r1 - r0, c1 - c0), transform=t @ t.translation(c0, r0))
+        if inside.any():
+            out[i] = 100.0 * mask[r0:r1, c0:c1][inside].mean()
+        else:
+            out[i] = 100.0 * float(_cell_values(mask, grid, gpd.GeoSeries([geom]).centroid, False)[0])
+    return out
 
 
 def analyse_priority(name: str, features: gpd.GeoDataFrame, masks: dict[str, np.ndarray], grid: Grid,
@@ -70,7 +82,15 @@ def analyse_priority(name: str, features: gpd.GeoDataFrame, masks: dict[str, np.
 
     kind = kind_of(features)
     f = features.to_crs(grid.crs).reset_index(drop=True)
+    study = communes.union_all()
+    # only what lies in the study area counts (a road beyond it could never be covered by the run)
+    if kind == "points":
+        f = f[f.geometry.intersects(study)]
+    else:
+        f = f.assign(geometry=f.geometry.intersection(study))
     f = f[f.geometry.notna() & ~f.geometry.is_empty].reset_index(drop=True)
+    if len(f) == 0:
+        raise InputError(f"priority layer {name!r} has nothing inside the communes", argument="priority")
     if "name" not in f.columns:
         f["name"] = ""
     f["name"] = f["name"].fillna("").astype(str)
@@ -80,7 +100,7 @@ def analyse_priority(name: str, features: gpd.GeoDataFrame, masks: dict[str, np.
     rows = []
     if kind == "points":
         f = f.explode(index_parts=False).reset_index(drop=True) if (f.geom_type == "MultiPoint").any() else f
-        j = gpd.sjoin(f[["geometry"]], zones, predicate="within", how="left")
+        j = gpd.sjoin(f[["geometry"]], zones, predicate="intersects", how="left")   # a point on a border too
         f["commune_code"] = j.groupby(level=0)["commune_code"].first()
         for svc in SERVICES:
             f[f"covered_{svc}"] = _cell_values(masks[svc], grid, f.geometry, False).astype(bool)
@@ -91,6 +111,9 @@ def analyse_priority(name: str, features: gpd.GeoDataFrame, masks: dict[str, np.
     elif kind == "lines":
         f["length_m"] = f.geometry.length
         pieces = gpd.overlay(f[["feature_id", "geometry"]], zones, how="intersection", keep_geom_type=True)
+        # a stretch along a commune border lies in both: it counts once, for the first commune
+        pieces = pieces[~pd.Series(shapely.to_wkb(shapely.normalize(pieces.geometry.to_numpy())), index=pieces.index)
+                        .duplicated()].reset_index(drop=True)
         pieces["length_m"] = pieces.geometry.length
         for svc in SERVICES:
             polys = covered_polygons(masks[svc], grid)

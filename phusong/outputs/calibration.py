@@ -20,41 +20,42 @@ PLOTS = {"error_vs_distance.png": "Error (predicted − measured) against distan
          "predicted_vs_measured.png": "Predicted against measured (Lee-averaged bins)"}
 
 
+def _scatter(size, x, before, after):
+    """A figure with the bins before (orange) and after (blue, cross-validated), Okabe-Ito colours."""
+    fig = Figure(figsize=size)
+    ax = fig.add_subplot()
+    ax.scatter(x, before, s=4, alpha=0.35, color="#E69F00", label="before", linewidths=0)
+    ax.scatter(x, after, s=4, alpha=0.35, color="#0072B2", label="after (cross-validated)", linewidths=0)
+    return fig, ax
+
+
+def _save(fig, ax, folder: Path, name: str, xlabel: str, ylabel: str, label: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(PLOTS[name] + label, fontsize=10)
+    ax.legend(markerscale=3, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(folder / name, dpi=110)
+
+
 def _plots(folder: Path, bins, label: str) -> None:
     d = bins["distance_km"].to_numpy()
-    before, after = bins["error_db"].to_numpy(), bins["error_after_db"].to_numpy()
-    fig = Figure(figsize=(7.5, 4.2))
-    ax = fig.add_subplot()
-    ax.scatter(d, before, s=4, alpha=0.35, color="#E69F00", label="before", linewidths=0)
-    ax.scatter(d, after, s=4, alpha=0.35, color="#0072B2", label="after (cross-validated)", linewidths=0)
+    after = bins["error_after_db"].to_numpy()
+    fig, ax = _scatter((7.5, 4.2), d, bins["error_db"].to_numpy(), after)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xscale("log")
     ticks = [t for t in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100) if d.min() / 1.5 <= t <= d.max() * 1.5]
     ax.set_xticks(ticks)
     ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("distance from the site (km)")
-    ax.set_ylabel("predicted − measured (dB)")
-    ax.set_title(PLOTS["error_vs_distance.png"] + label, fontsize=10)
-    ax.legend(markerscale=3, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(folder / "error_vs_distance.png", dpi=110)
+    _save(fig, ax, folder, "error_vs_distance.png", "distance from the site (km)", "predicted − measured (dB)", label)
 
-    fig = Figure(figsize=(5.2, 5.0))
-    ax = fig.add_subplot()
     measured = bins["measured_dbm"].to_numpy()
-    ax.scatter(measured, bins["predicted_dbm"], s=4, alpha=0.35, color="#E69F00", label="before", linewidths=0)
-    ax.scatter(measured, measured + after, s=4, alpha=0.35, color="#0072B2", label="after (cross-validated)",
-               linewidths=0)
+    fig, ax = _scatter((5.2, 5.0), measured, bins["predicted_dbm"].to_numpy(), measured + after)
     lo, hi = np.nanmin(measured) - 5, np.nanmax(measured) + 5
     ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
     ax.set_xlim(lo, hi)
-    ax.set_xlabel("measured (dBm)")
-    ax.set_ylabel("predicted (dBm)")
-    ax.set_title(PLOTS["predicted_vs_measured.png"] + label, fontsize=10)
-    ax.legend(markerscale=3, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(folder / "predicted_vs_measured.png", dpi=110)
+    _save(fig, ax, folder, "predicted_vs_measured.png", "measured (dBm)", "predicted (dBm)", label)
 
 
 def _table_html(df: pd.DataFrame) -> str:
