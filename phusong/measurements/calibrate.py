@@ -5,14 +5,16 @@ path loss from measured signal, and say honestly how much it helps.
    grid cell in a ``simulate`` run (same loss windows, antenna gain and link budget:
    :func:`phusong.coverage.points.signal_at`). Left out, and counted: RSSI samples (not comparable
    with RSRP), samples whose technology is not their cell's, samples off the terrain or beyond the
-   model radius, closer than ``min_distance_m`` to the site, or below the receiver noise floor
-   (thermal noise in one subcarrier plus the noise figure: −123.2 dBm at 15 kHz and 9 dB).
+   model radius, closer than ``min_distance_m`` to the site, or at or below the receiver floor (by
+   default the bottom of the UE's reporting range, where a value stops being a measurement; a higher
+   floor cuts weak samples by their measured value and biases the slope low).
 2. **Lee averaging.** Along each route (``route`` column, else cut at 10-minute or 2-km jumps), the
    samples of a cell are averaged in linear power over bins of 40 wavelengths of its frequency
    (W. C. Y. Lee, "Estimate of local average power of a mobile radio signal", IEEE Trans. Veh.
    Technol. 34(1), 1985: 40λ removes fast fading while keeping the shadowing). The prediction is
    averaged the same way, so a perfect prediction leaves no error. Bins with fewer than
-   ``min_samples_per_bin`` samples are dropped.
+   ``min_samples_per_bin`` samples are dropped; when the median bin holds fewer than 10, the notes say
+   what unaveraged Rayleigh fading does to the offset.
 3. **Fit.** The error e = predicted − measured (dB) of each bin is fitted by least squares as
    ``offset + slope·(log10 d − log10 d_ref) + class_offset[k]``, with a ridge penalty
    ``class_regularisation`` (in bins) on the class offsets, which pulls a class seen in few bins
@@ -20,9 +22,9 @@ path loss from measured signal, and say honestly how much it helps.
    distance. Standard errors are the delete-one-route jackknife, since bins along one route share
    their shadowing (a naive standard error treating them as independent is several times too small).
 4. **Cross-validation** by route or by cell (never by random sample: neighbouring bins are
-   correlated and would flatter the fit): each fold is predicted by a fit without it. Mean, standard
-   deviation, RMSE and the share within ±6 dB before and after, overall and per class, per cell and
-   per distance band.
+   correlated and would flatter the fit): each fold is predicted by a fit without it, its distance
+   term clamped to the distances that fit saw. Mean, standard deviation, RMSE and the share within
+   ±6 dB before and after, overall and per class, cell, route and distance band.
 """
 from __future__ import annotations
 
