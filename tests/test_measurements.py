@@ -382,3 +382,23 @@ def test_the_commune_check_on_real_lang_son_communes_by_hand():
         assert r.loc[code, "ci_low_pct"] == pytest.approx(round(100 * (centre - half), 2), abs=0.006)
         assert r.loc[code, "ci_high_pct"] == pytest.approx(round(100 * (centre + half), 2), abs=0.006)
     assert len(used) == sum(len(f) for f in frames)
+
+
+def test_pci_matching_respects_technology_and_the_channel_edges():
+    """Killed mutants of match_by_pci: the technology filter, and the channel's edges (± half the bandwidth,
+    inclusive)."""
+    from phusong.measurements.cells import match_by_pci
+
+    sites = pd.DataFrame({"cell_id": ["L21", "N1", "L18"], "technology": ["4G", "5G", "4G"],
+                          "frequency_mhz": [2140.0, 2140.0, 1815.0], "bandwidth_mhz": [10.0, 20.0, 20.0],
+                          "pci": [7, 7, 9], "lon": [106.70, 106.80, 106.70], "lat": [21.80, 21.80, 21.80]})
+    lon = np.array([106.79, 106.71, 106.79, 106.70, 106.70, 106.70])
+    lat = np.full(6, 21.80)
+    pci = np.array([7, 7, 7, 9, 9, 9])
+    freq = np.array([2140.0, 2140.0, 2140.0, 1825.0, 1826.0, 1830.0])
+    tech = np.array(["4G", "5G", "", "4G", "4G", "4G"], dtype=object)
+    got = match_by_pci(lon, lat, pci, freq, sites, tech).tolist()
+    # an LTE sample next to the NR cell takes the LTE cell; an NR sample next to the LTE cell takes the NR cell;
+    # a sample of unknown technology takes the nearest; 1825 MHz is the channel's edge (in), 1826 and 1830 are out
+    assert got == ["L21", "N1", "N1", "L18", "", ""]
+    assert match_by_pci(lon, lat, pci, freq, sites).tolist() == ["N1", "L21", "N1", "L18", "", ""]

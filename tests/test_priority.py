@@ -189,3 +189,21 @@ def test_borders_and_overlaps_count_once_each():
     assert p.loc["big", "covered_area_pct_5g"] == 50.0 and p.loc["small", "covered_area_pct_5g"] == 50.0
     s = gaps.priority_summary.set_index(["layer", "service"])
     assert s.loc[("parks", "5G"), "covered"] == pytest.approx(0.5 + 0.2)     # km²: half of 1.0 and of 0.4
+
+
+def test_polygons_at_the_grid_edge_keep_their_edge_cells():
+    """A polygon over the grid's first column and row: its share counts those cells (a window that started one
+    cell in would lose them)."""
+    communes = gpd.GeoDataFrame({"code": ["A"], "name": ["A"]}, geometry=[shapely.box(0, 0, 1000, 1000)],
+                                crs="EPSG:32648")
+    grid = Grid(10, 10, Affine(RES, 0, 0, 0, -RES, 1000), CRS.from_epsg(32648))
+    covered = np.zeros((10, 10), np.uint8)
+    covered[0, :] = 1                                   # the first row
+    covered[:, 0] = 1                                   # and the first column
+    rsrp = np.full((10, 10), -80, np.float32)
+    coverage = Coverage(grid, [LayerResult("5G", ANY, rsrp, None, None, None, covered)], pd.DataFrame(), Settings())
+    corner = gpd.GeoDataFrame({"name": ["corner", "west strip"]},
+                              geometry=[shapely.box(0, 800, 200, 1000), shapely.box(0, 0, 100, 1000)], crs="EPSG:32648")
+    p = phusong.analyse(coverage, communes, priority={"parks": corner}, polygons=False).priority["parks"].set_index("name")
+    assert p.loc["corner", "covered_area_pct_5g"] == 75.0        # 3 of its 4 cells lie in the first row or column
+    assert p.loc["west strip", "covered_area_pct_5g"] == 100.0
