@@ -69,6 +69,8 @@ def test_correction_by_hand_clamped_and_round_tripped():
     assert c.loss_db(d) == pytest.approx([e - o for e, o in zip(expected, [3, 0, 3, -1.5, 0, -1.5])], abs=1e-12)
     again = LossCorrection.from_dict(tomllib.loads(toml_text({"correction": c.to_dict()}))["correction"])
     assert again == c and again.needs_landcover and not LossCorrection("free-space").needs_landcover
+    # codes between, below and above the calibrated ones have no offset of their own
+    assert c.class_offset_db(np.array([5, 10, 30, 50, 80, 255])).tolist() == [0.0, 3.0, 0.0, -1.5, 0.0, 0.0]
     for bad in ({"offset_db": 1}, {"model": "free-space", "offset": 1},
                 {"model": "free-space", "distance_range_km": [5, 1]}, {"model": "free-space", "offset_db": "x"}):
         with pytest.raises(InputError):

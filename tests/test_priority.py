@@ -180,9 +180,12 @@ def test_borders_and_overlaps_count_once_each():
     points = gpd.GeoDataFrame({"name": ["on the border"]}, geometry=[shapely.Point(1000, 500)], crs="EPSG:32648")
     parks = gpd.GeoDataFrame({"name": ["big", "small"]}, geometry=[shapely.box(500, 0, 1500, 1000),
                                                                     shapely.box(800, 0, 1200, 1000)], crs="EPSG:32648")
-    gaps = phusong.analyse(coverage, communes, priority={"roads": border, "stops": points, "parks": parks},
-                           polygons=False)
-    by = gaps.priority_by_commune
+    crossing = gpd.GeoDataFrame({"name": ["crossing"]}, geometry=[shapely.LineString([(500, 300), (1500, 300)])],
+                                crs="EPSG:32648")
+    gaps = phusong.analyse(coverage, communes, priority={"roads": border, "stops": points, "parks": parks,
+                                                         "crossing": crossing}, polygons=False)
+    assert gaps.priority["crossing"][["length_m", "covered_m_5g"]].iloc[0].tolist() == pytest.approx([1000.0, 500.0])
+    by = gaps.priority_by_commune[gaps.priority_by_commune["layer"] == "roads"]
     assert by["length_m"].sum() == pytest.approx(800.0) and len(by) == 1
     assert gaps.priority["stops"]["commune_code"].tolist() == ["A"]
     p = gaps.priority["parks"].set_index("name")
