@@ -134,6 +134,9 @@ def load_simulation_inputs(settings: Settings) -> SimulationInputs:
     if len(sites) == 0:
         raise InputError("no site within reach of the study area", path=ins.sites)
     files = [*ins.terrain, ins.sites] + ([area_layer.path] if area_layer else [])
+    cal = settings.model.calibration
+    if cal is not None and cal.source and Path(cal.source).is_file():
+        files.append(Path(cal.source))
     landcover = None
     if ins.landcover is not None:
         from .data.landcover import read_landcover

@@ -169,8 +169,8 @@ class ModelSettings(_Section):
         if cal is not None and not isinstance(cal, LossCorrection):
             raise InputError(f"calibration must be a calibration file, got {cal!r}", argument="calibration")
         if cal is not None and (cal.model, cal.clutter) != (self.name, self.clutter):
-            fitted = cal.model + (f" with clutter {cal.clutter}" if cal.clutter else "")
-            used = self.name + (f" with clutter {self.clutter}" if self.clutter else "")
+            fitted = cal.model + (f" with clutter {cal.clutter}" if cal.clutter else " without clutter")
+            used = self.name + (f" with clutter {self.clutter}" if self.clutter else " without clutter")
             raise InputError(f"the calibration {cal.source or ''} was fitted to {fitted}; this run uses {used} "
                              "(give the same --model and --clutter, or calibrate this model)".replace("  ", " "),
                              argument="calibration")

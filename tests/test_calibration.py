@@ -319,7 +319,8 @@ def test_simulate_applies_the_calibration_pixel_by_pixel(world, tmp_path):
 
     other_model = runner.invoke(cli, base[:5] + ["--radius-km", "7", "--tech", "4G", "-q", "--out",
                                                  str(tmp_path / "x"), "--calibration", str(calib)])
-    assert other_model.exit_code == 2 and "fitted to free-space; this run uses delta-bullington" in other_model.output
+    assert other_model.exit_code == 2
+    assert "fitted to free-space without clutter; this run uses delta-bullington without clutter" in other_model.output
     no_landcover = runner.invoke(cli, base + ["--out", str(tmp_path / "y"), "--calibration", str(calib)])
     assert no_landcover.exit_code == 2 and "--landcover" in no_landcover.output
     missing = runner.invoke(cli, base + ["--out", str(tmp_path / "z"), "--calibration", str(tmp_path / "no.toml")])
@@ -371,7 +372,7 @@ def test_a_scenario_names_the_calibration_and_land_cover_relative_to_itself(tmp_
     assert s.inputs.landcover == tmp_path / "lc.tif"
     assert Settings.from_dict(s.to_dict()).model.calibration == s.model.calibration   # run.json round trip
     scenario.write_text('[model]\ncalibration = "cal/CALIB.toml"\n')
-    with pytest.raises(InputError, match="fitted to 3gpp-rma; this run uses delta-bullington"):
+    with pytest.raises(InputError, match="fitted to 3gpp-rma without clutter; this run uses delta-bullington without clutter"):
         Settings.from_toml(scenario)
     (tmp_path / "cal" / "CALIB.toml").write_text("[correction]\noffset_db = 1\n")
     with pytest.raises(InputError, match="CALIB.toml: not a calibration"):

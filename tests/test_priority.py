@@ -80,6 +80,9 @@ def test_priority_places_on_real_communes_by_hand():
         assert by.loc[code, "length_m"] == pytest.approx(length, abs=1e-6)
         assert by.loc[code, "covered_m_5g"] == pytest.approx(sum(p.intersection(west).length for p in inside), abs=1e-6)
     assert len(by) >= 3       # the roads cross several communes
+    for name, line in zip(roads["name"], roads.geometry):   # a road's commune: where its longest piece lies
+        longest = max(zip(communes["code"], communes.geometry), key=lambda cg: line.intersection(cg[1]).length)[0]
+        assert r.loc[name, "commune_code"] == longest
     h = gaps.priority["health"].set_index("name")
     assert h["covered_5g"].to_dict() == {"BV A": True, "BV B": False, "TYT C": True} and h["covered_mbb"].all()
     p = gaps.priority["parks"].set_index("name")
@@ -134,6 +137,8 @@ def test_gaps_priority_through_the_cli_into_gpkg_scorecard_and_map(tmp_path):
     assert "priority health (2 points): 5G" in result.output and "priority roads (1 lines): 5G" in result.output
     layers = {name for name, _ in pyogrio.list_layers(out)}
     assert {"priority_health", "priority_roads", "priority_summary", "priority_by_commune"} <= layers
+    styles = pyogrio.read_dataframe(out, layer="layer_styles").set_index("f_table_name")["styleQML"]
+    assert 'type="line"' in styles["priority_roads"] and 'type="marker"' in styles["priority_health"]
     back = phusong.GapResult.from_geopackage(out)
     assert set(back.priority) == {"health", "roads"} and len(back.priority_summary) == 4
     assert back.priority["health"]["covered_5g"].dtype == bool
@@ -210,3 +215,22 @@ def test_polygons_at_the_grid_edge_keep_their_edge_cells():
     p = phusong.analyse(coverage, communes, priority={"parks": corner}, polygons=False).priority["parks"].set_index("name")
     assert p.loc["corner", "covered_area_pct_5g"] == 75.0        # 3 of its 4 cells lie in the first row or column
     assert p.loc["west strip", "covered_area_pct_5g"] == 100.0
+
+
+def test_priority_names_and_layers_are_never_guessed(tmp_path):
+    cov, (x0, y0, x1, y1) = _example_run(tmp_path)
+    pts = gpd.GeoDataFrame({"name": ["a"]}, geometry=[shapely.Point(x0 + 100, y0 + 100)], crs=cov.grid.crs)
+    pyogrio.write_dataframe(pts, tmp_path / "two.gpkg", layer="one")
+    pyogrio.write_dataframe(pts, tmp_path / "two.gpkg", layer="two", append=True)
+    (tmp_path / "p.csv").write_text("name,lon,lat\na,106.7,21.8\n", encoding="utf-8")
+    base = ["gaps", "--run", str(tmp_path / "run"), "--communes", str(tmp_path / "communes.gpkg"), "--out",
+            str(tmp_path / "g.gpkg"), "-q"]
+    for specs, message in (([f"a={tmp_path / 'two.gpkg'}"], "has 2 layers (one, two): name one"),
+                           ([f"a={tmp_path / 'p.csv'}:foo"], "a .csv file has no layers"),
+                           ([f"a={tmp_path / 'two.gpkg'}:one", f"a={tmp_path / 'two.gpkg'}:two"], "given twice")):
+        result = CliRunner().invoke(cli, base + [arg for spec in specs for arg in ("--priority", spec)])
+        assert result.exit_code == 2 and message in result.output, (specs, result.output)
+    ok = CliRunner().invoke(cli, base + ["--priority", f"a={tmp_path / 'two.gpkg'}:two"])
+    assert ok.exit_code == 0, ok.output
+    styles = pyogrio.read_dataframe(tmp_path / "g.gpkg", layer="layer_styles")
+    assert "priority_a" in set(styles["f_table_name"])

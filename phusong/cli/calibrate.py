@@ -9,7 +9,8 @@ from .options import (cache_option, cli_command, grid_options, model_options, op
 
 @cli_command("calibrate")
 @click.option("--measurements", "measurements_path", required=True, type=path_type(dir_okay=False),
-              help="Signal samples (see `phusong measurements validate`); serving cells by cell_id.")
+              help="Signal samples (see `phusong measurements validate`); serving cells by cell_id, or by PCI and "
+                   "EARFCN/ARFCN matched to the site list's pci column.")
 @click.option("--sites", "sites_path", required=True, type=path_type(dir_okay=False), help="Site list.")
 @click.option("--sites-sheet", help="The sheet of an Excel site list (default: the first).")
 @click.option("--dem", "dems", multiple=True, required=True, type=path_type(dir_okay=False), help="DEM tile(s).")

@@ -21,6 +21,8 @@ def command():
 @click.option("--commune-level", default=8, show_default=True, type=click.IntRange(2, 12),
               help="OpenStreetMap admin_level of the communes inside a named area.")
 @click.option("--area-layer", help="Layer of --area (default: its first layer).")
+@click.option("--id-field", default="code", show_default=True, help="Id field of an --area file's communes.")
+@click.option("--name-field", default="name", show_default=True, help="Name field of an --area file's communes.")
 @click.option("--bbox", help="Or a box W,S,E,N in degrees (the box becomes the study's one unit).")
 @click.option("--out", "out_dir", required=True, type=path_type(file_okay=False), help="Folder to write.")
 @click.option("--what", default="dem,landcover,population,osm", show_default=True,
@@ -42,8 +44,8 @@ def command():
 @click.option("--study-name", help="Study name in the scenario (default: from the box).")
 @overwrite_option
 @verbosity_options
-def fetch(area, admin_level, commune_level, area_layer, bbox, out_dir, what, dem, population_res, country, pad_km,
-          mirror, cache_dir, retries, timeout_s, study_name, overwrite):
+def fetch(area, admin_level, commune_level, area_layer, id_field, name_field, bbox, out_dir, what, dem, population_res,
+          country, pad_km, mirror, cache_dir, retries, timeout_s, study_name, overwrite):
     """Download and convert a study's public inputs; write manifest.json, CREDITS.txt and scenario.toml."""
     from .._atomic import check_output_dir
     from ..fetch import Downloader, fetch_inputs
@@ -58,7 +60,7 @@ def fetch(area, admin_level, commune_level, area_layer, bbox, out_dir, what, dem
     manifest = fetch_inputs(out_dir, bbox=box, area=area, area_layer=area_layer, what=parts, downloader=downloader,
                             dem=dem, population=population_res, country=country, pad_km=pad_km,
                             overwrite=overwrite, name=study_name, admin_level=admin_level,
-                            commune_level=commune_level)
+                            commune_level=commune_level, id_field=id_field, name_field=name_field)
     fetched = sum(not d["cached"] for d in manifest["downloads"])
     click.echo(f"{len(manifest['files'])} files -> {out_dir} ({fetched} downloaded, "
                f"{len(manifest['downloads']) - fetched} from the cache)")

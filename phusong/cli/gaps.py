@@ -56,7 +56,6 @@ def command(run_dir, communes, communes_layer, centres, centres_layer, villages,
     from .._atomic import check_writable
     from ..coverage.network import Coverage
     from ..pipeline import analyse_inputs, load_gap_inputs
-    from ..settings import parse_priority
 
     check_writable(out, overwrite)
     coverage = Coverage.from_run_folder(run_dir)
@@ -67,7 +66,7 @@ def command(run_dir, communes, communes_layer, centres, centres_layer, villages,
               "zones": layer_input(zones, zones_layer, **fields),
               "sites": sites and str(sites), "population": population and str(population),
               "indicators": indicators and str(indicators), "targets": targets,
-              "priority": dict(parse_priority(p) for p in priority)}
+              "priority": _priority_layers(priority)}
     name, language = params.pop("study__name"), params.pop("study__language")
     settings = settings_from(pop_settings_params(params), inputs={k: v for k, v in inputs.items() if v is not None})
     study = dataclasses.replace(coverage.settings.study, name=name or coverage.settings.study.name,
@@ -85,6 +84,21 @@ def command(run_dir, communes, communes_layer, centres, centres_layer, villages,
                        f"{r.total:g} {r.unit}")
     if report_dir:
         click.echo(f"scorecard: {report_dir}/scorecard.md, .html, .csv, .json")
+
+
+def _priority_layers(specs) -> dict:
+    """``--priority`` values as {name: layer}; a name given twice is an error (the second would replace the first)."""
+    from ..errors import InputError
+    from ..settings import parse_priority
+
+    out: dict = {}
+    for spec in specs:
+        name, layer = parse_priority(spec)
+        if name in out:
+            raise InputError(f"priority layer name {name!r} is given twice: name each layer differently",
+                             argument="priority")
+        out[name] = layer
+    return out
 
 
 def totals_line(result) -> str:

@@ -66,5 +66,7 @@ def command(dems, sites_path, sites_sheet, out_dir, area, area_layer, landcover,
         "command": "simulate", "inputs_sha256": checksums(sim.files), "dask_address": dask_address,
         "timings": {"inputs_s": inputs_s, "total_s": round(time.perf_counter() - t0, 2)}})
     s = coverage.stats
+    cal = settings.model.calibration
     click.echo(f"{s['cells']} cells, {s['terrain_passes']} terrain passes ({s['cache_hits']} from the cache) in "
-               f"{time.perf_counter() - t0:.1f} s -> {out_dir}")
+               f"{time.perf_counter() - t0:.1f} s -> {out_dir}"
+               + (f" (calibrated: {cal.source or 'a calibration'})" if cal is not None else ""))

@@ -178,6 +178,17 @@ GEOMETRY_KINDS = {"Point": "points", "MultiPoint": "points", "LineString": "line
 def read_priority(path, crs, layer=None) -> gpd.GeoDataFrame:
     """A layer of the plan's priority places in ``crs``: points, lines or polygons (one kind), any fields;
     ``attrs["kind"]`` says which."""
+    path = Path(path)
+    if path.suffix.lower() in (".csv", ".txt", ".tsv", *EXCEL_SUFFIXES):
+        if layer:
+            raise InputError(f"a {path.suffix} file has no layers (drop ':{layer}')", path=path)
+    elif layer is None and path.exists():
+        try:
+            names = [str(n) for n, _ in pyogrio.list_layers(path)]
+        except Exception:  # noqa: BLE001 - _read_any says why it cannot be read
+            names = []
+        if len(names) > 1:
+            raise InputError(f"has {len(names)} layers ({', '.join(names)}): name one, as NAME=FILE:LAYER", path=path)
     gdf = _read_any(path, layer)
     kinds = set(gdf.geometry.dropna().geom_type.map(GEOMETRY_KINDS).fillna("other"))
     if len(kinds) != 1 or "other" in kinds:

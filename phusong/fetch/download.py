@@ -143,8 +143,10 @@ class Downloader:
             except (urllib.error.URLError, HTTPException, ConnectionError, TimeoutError) as exc:
                 last = exc
         why = "timed out" if isinstance(last, TimeoutError) or "timed out" in str(last) else str(last)
-        raise FetchError(f"{url}: {why} after {self.retries + 1} attempts from {source}; run again to resume "
-                         f"({part.stat().st_size if part.exists() else 0:,} bytes kept in the cache)")
+        where = "" if source == url else f" from {source}"
+        hint = "" if self.mirror else "; without internet access, point --mirror at a local copy"
+        raise FetchError(f"{url}: {why} after {self.retries + 1} attempt(s){where}; run again to resume "
+                         f"({part.stat().st_size if part.exists() else 0:,} bytes kept in the cache){hint}")
 
     def _once(self, source: str, part: Path) -> None:
         have = part.stat().st_size if part.exists() else 0

@@ -100,7 +100,7 @@ def _gunzip(path: Path) -> Path:
 def fetch_inputs(out_dir, *, bbox=None, area=None, area_layer=None, what=WHAT, downloader: Downloader | None = None,
                  dem: str = "glo30", population: str = "1km", country: str = "VNM", pad_km: float = 20.0,
                  overwrite: bool = False, name: str | None = None, admin_level: int = 4,
-                 commune_level: int = 8) -> dict:
+                 commune_level: int = 8, id_field: str = "code", name_field: str = "name") -> dict:
     """Fetch the public inputs of an area into ``out_dir`` (atomically) and return the manifest.
 
     The area is ``bbox`` (west, south, east, north in degrees), or ``area``: a boundary file of commune
@@ -116,7 +116,7 @@ def fetch_inputs(out_dir, *, bbox=None, area=None, area_layer=None, what=WHAT, d
     if not (len(country) == 3 and country.isalpha()):
         raise InputError(f"--country is an ISO 3166 alpha-3 code such as VNM, got {country!r}", argument="country")
     if (bbox is None) == (area is None):
-        raise InputError("give the area as --area FILE or as --bbox W,S,E,N (one of them)", argument="area")
+        raise InputError("give the area as --area FILE_OR_NAME or as --bbox W,S,E,N (one of them)", argument="area")
     communes_layer = None
     named = None
     if area is not None and (Path(area).exists() or Path(str(area)).suffix.lower() in VECTOR_SUFFIXES):
@@ -124,9 +124,10 @@ def fetch_inputs(out_dir, *, bbox=None, area=None, area_layer=None, what=WHAT, d
         area = Path(area)
         if not area.exists():
             raise InputError("no such file", path=area)
-        units = read_communes(area, "EPSG:4326", layer=area_layer)
+        units = read_communes(area, "EPSG:4326", layer=area_layer, id_field=id_field, name_field=name_field)
         bbox = tuple(float(v) for v in units.total_bounds)
-        communes_layer = {"path": str(area.resolve()), **({"layer": area_layer} if area_layer else {})}
+        communes_layer = {"path": str(area.resolve()), **({"layer": area_layer} if area_layer else {}),
+                          "id_field": id_field, "name_field": name_field}
     elif area is not None:
         from .boundaries import boundary_query, parse_boundaries
         query = boundary_query(str(area), admin_level, commune_level)

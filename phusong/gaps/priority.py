@@ -128,9 +128,8 @@ def analyse_priority(name: str, features: gpd.GeoDataFrame, masks: dict[str, np.
             by_commune[f"covered_pct_{svc}"] = (100.0 * by_commune[f"covered_m_{svc}"]
                                                 / by_commune["length_m"].where(by_commune["length_m"] > 0)).round(2)
         by_commune.insert(0, "layer", name)
-        j = gpd.sjoin(f[["geometry"]].set_geometry(f.geometry.representative_point()), zones, predicate="within",
-                      how="left")
-        f["commune_code"] = j.groupby(level=0)["commune_code"].first()     # where most of a short road lies
+        longest = pieces.sort_values("length_m", ascending=False).drop_duplicates("feature_id")
+        f["commune_code"] = f["feature_id"].map(longest.set_index("feature_id")["commune_code"])   # most of it lies there
         unit = "km"
     else:
         f["area_km2"] = f.geometry.area / 1e6

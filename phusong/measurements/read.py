@@ -316,8 +316,9 @@ def read_measurements(path, sites=None, sheet: str | None = None) -> gpd.GeoData
     report = validate_measurements(path, sites, sheet)
     if not report.ok:
         first = report.issues[0]
-        more = f" and {len(report.issues) - 1} more; `phusong measurements validate {path}` lists them all" \
-            if len(report.issues) > 1 else ""
+        check = f"phusong measurements validate {path}" + (f" --sites {sites}" if isinstance(sites, (str, Path))
+                                                             else "")
+        more = f" and {len(report.issues) - 1} more; `{check}` lists them all" if len(report.issues) > 1 else ""
         raise InputError(f"{len(report.issues)} problem(s) in the measurements: {first}{more}", path=path)
     samples = report.samples if report.samples is not None else pd.DataFrame(columns=COLUMNS)
     out = gpd.GeoDataFrame(samples, geometry=gpd.points_from_xy(samples["lon"], samples["lat"]), crs="EPSG:4326")

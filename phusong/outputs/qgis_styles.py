@@ -59,6 +59,24 @@ def categorised(field: str, kind: str = "marker", yes="covered", no="not covered
                 f'forceraster="0">{cats}<symbols>{sym("0", GREEN)}{sym("1", RED)}</symbols></renderer-v2>')
 
 
+def _line(name, colour, width="0.9"):
+    return (f'<symbol type="line" name="{name}" alpha="1" clip_to_extent="1" force_rhr="0">'
+            f'<layer class="SimpleLine" enabled="1" locked="0" pass="0"><Option type="Map">'
+            f'<Option type="QString" name="line_color" value="{colour}"/>'
+            f'<Option type="QString" name="line_width" value="{width}"/></Option></layer></symbol>')
+
+
+def graduated_line(field: str, breaks=(0, 50, 80, 95, 99.99, 100)) -> str:
+    """A QGIS graduated line renderer over ``field`` (the communes' classes and colours)."""
+    colours = (RED, ORANGE, YELLOW, LIGHTGREEN, GREEN)
+    ranges = "".join(f'<range lower="{lo}" upper="{hi}" label="{lo:g}–{hi:g} %" symbol="{i}" render="true"/>'
+                     for i, (lo, hi) in enumerate(zip(breaks[:-1], breaks[1:])))
+    symbols = "".join(_line(str(i), c) for i, c in enumerate(colours))
+    return _qml(f'<renderer-v2 type="graduatedSymbol" attr="{field}" graduatedMethod="GraduatedColor" '
+                f'symbollevels="0" enableorderby="0" forceraster="0"><ranges>{ranges}</ranges>'
+                f'<symbols>{symbols}</symbols></renderer-v2>')
+
+
 def single_fill(colour="43,131,186,255") -> str:
     """A QGIS single-symbol fill renderer."""
     return _qml(f'<renderer-v2 type="singleSymbol" symbollevels="0" enableorderby="0" forceraster="0">'
