@@ -8,7 +8,7 @@ from .._atomic import atomic_path
 from ..errors import InputError
 from ..sites.schema import TECH_SLUG
 from ..data.boundaries import GEOMETRY_KINDS
-from .qgis_styles import categorised, default_styles, embed_styles, graduated, graduated_line
+from .qgis_styles import categorised, default_styles, embed_styles, graduated
 
 INT_FLAGS = ("covered_5g", "covered_mbb", "covered_iot", "has_5g_site", "counted", "has_power", "approximate",
              "centre_covered_5g")
@@ -72,7 +72,7 @@ def write_gpkg(path, result, overwrite: bool = True) -> None:
             elif kind == "polygons":
                 styles[PRIORITY_PREFIX + name] = graduated("covered_area_pct_5g")
             elif kind == "lines":
-                styles[PRIORITY_PREFIX + name] = graduated_line("covered_pct_5g")
+                styles[PRIORITY_PREFIX + name] = graduated("covered_pct_5g", line=True)
         embed_styles(tmp, styles)
 
 

@@ -30,6 +30,13 @@ def _marker(name, colour, size="2.6", shape="circle"):
             f'<Option type="QString" name="size" value="{size}"/></Option></layer></symbol>')
 
 
+def _line(name, colour, width="0.9"):
+    return (f'<symbol type="line" name="{name}" alpha="1" clip_to_extent="1" force_rhr="0">'
+            f'<layer class="SimpleLine" enabled="1" locked="0" pass="0"><Option type="Map">'
+            f'<Option type="QString" name="line_color" value="{colour}"/>'
+            f'<Option type="QString" name="line_width" value="{width}"/></Option></layer></symbol>')
+
+
 def _qml(renderer: str, labels_field: str | None = None) -> str:
     labels = ""
     if labels_field:
@@ -39,15 +46,15 @@ def _qml(renderer: str, labels_field: str | None = None) -> str:
             f'<qgis version="3.28.0" styleCategories="Symbology|Labeling">{renderer}{labels}</qgis>')
 
 
-def graduated(field: str, breaks=(0, 50, 80, 95, 99.99, 100)) -> str:
-    """A QGIS graduated renderer over ``field`` (classes and colours given)."""
+def graduated(field: str, breaks=(0, 50, 80, 95, 99.99, 100), line: bool = False) -> str:
+    """A QGIS graduated renderer over ``field`` (classes and colours given): fills labelled by name, or lines."""
     colours = (RED, ORANGE, YELLOW, LIGHTGREEN, GREEN)
     ranges = "".join(f'<range lower="{lo}" upper="{hi}" label="{lo:g}–{hi:g} %" symbol="{i}" render="true"/>'
                      for i, (lo, hi) in enumerate(zip(breaks[:-1], breaks[1:])))
-    symbols = "".join(_fill(str(i), c) for i, c in enumerate(colours))
+    symbols = "".join((_line if line else _fill)(str(i), c) for i, c in enumerate(colours))
     return _qml(f'<renderer-v2 type="graduatedSymbol" attr="{field}" graduatedMethod="GraduatedColor" '
                 f'symbollevels="0" enableorderby="0" forceraster="0"><ranges>{ranges}</ranges>'
-                f'<symbols>{symbols}</symbols></renderer-v2>', labels_field="name")
+                f'<symbols>{symbols}</symbols></renderer-v2>', labels_field=None if line else "name")
 
 
 def categorised(field: str, kind: str = "marker", yes="covered", no="not covered") -> str:
@@ -57,24 +64,6 @@ def categorised(field: str, kind: str = "marker", yes="covered", no="not covered
             f'<category value="0" label="{escape(no)}" symbol="1" render="true"/></categories>')
     return _qml(f'<renderer-v2 type="categorizedSymbol" attr="{field}" symbollevels="0" enableorderby="0" '
                 f'forceraster="0">{cats}<symbols>{sym("0", GREEN)}{sym("1", RED)}</symbols></renderer-v2>')
-
-
-def _line(name, colour, width="0.9"):
-    return (f'<symbol type="line" name="{name}" alpha="1" clip_to_extent="1" force_rhr="0">'
-            f'<layer class="SimpleLine" enabled="1" locked="0" pass="0"><Option type="Map">'
-            f'<Option type="QString" name="line_color" value="{colour}"/>'
-            f'<Option type="QString" name="line_width" value="{width}"/></Option></layer></symbol>')
-
-
-def graduated_line(field: str, breaks=(0, 50, 80, 95, 99.99, 100)) -> str:
-    """A QGIS graduated line renderer over ``field`` (the communes' classes and colours)."""
-    colours = (RED, ORANGE, YELLOW, LIGHTGREEN, GREEN)
-    ranges = "".join(f'<range lower="{lo}" upper="{hi}" label="{lo:g}–{hi:g} %" symbol="{i}" render="true"/>'
-                     for i, (lo, hi) in enumerate(zip(breaks[:-1], breaks[1:])))
-    symbols = "".join(_line(str(i), c) for i, c in enumerate(colours))
-    return _qml(f'<renderer-v2 type="graduatedSymbol" attr="{field}" graduatedMethod="GraduatedColor" '
-                f'symbollevels="0" enableorderby="0" forceraster="0"><ranges>{ranges}</ranges>'
-                f'<symbols>{symbols}</symbols></renderer-v2>')
 
 
 def single_fill(colour="43,131,186,255") -> str:
