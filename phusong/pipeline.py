@@ -195,10 +195,8 @@ def simulate(terrain: Terrain, sites, settings: Settings | None = None, *, area_
                                                                            crs=terrain.grid.crs.to_string()))
     reasons = demonstration if demonstration is not None else demonstration_reasons(terrain, sites, settings)
     mask = area_mask if area_mask is not None else np.isfinite(terrain.array)
-    cal = settings.model.calibration
-    if cal is not None and cal.needs_landcover and landcover is None:
-        raise InputError(f"the calibration {cal.source} has per-class offsets: give the land cover it was fitted "
-                         "with ([inputs] landcover, --landcover)", argument="landcover")
+    if settings.model.calibration is not None:   # before any terrain pass, not at the first one
+        settings.model.calibration.require_landcover(landcover)
     t0 = time.perf_counter()
     cov = simulate_network(terrain.array, terrain.grid, sites, settings, cache=cache, area_mask=mask,
                            patterns=read_antenna_patterns(sites), progress=progress, dask_address=dask_address,

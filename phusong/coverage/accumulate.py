@@ -16,7 +16,6 @@ from .._raster import Grid
 from ..propagation.antenna import MsiPattern
 from ..propagation.footprint import site_footprint, window_for
 from ..propagation.p2108 import MIN_DISTANCE_KM, terrestrial_clutter_loss_db
-from ..errors import InputError
 from ..settings import Settings
 from ..sites.schema import ANY_OPERATOR
 from . import _kernels
@@ -41,10 +40,8 @@ def group_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache
             extra += terrestrial_clutter_loss_db(g.frequency_mhz / 1000.0, np.maximum(d_km, MIN_DISTANCE_KM), 50.0)
         if cal is not None:
             classes = None
-            if cal.needs_landcover:
-                if landcover is None:
-                    raise InputError(f"the calibration {cal.source} has per-class offsets: give the land cover "
-                                     "it was fitted with (--landcover)", argument="landcover")
+            cal.require_landcover(landcover)
+            if landcover is not None and cal.needs_landcover:
                 classes = landcover[row0:row0 + loss.shape[0], col0:col0 + loss.shape[1]]
             extra += cal.loss_db(d_km, classes)
         loss = (loss + extra).astype(np.float32)

@@ -58,11 +58,9 @@ def scorecard_markdown(result) -> str:
         for r in result.priority_summary.itertuples(index=False):
             lines.append(f"| {md(r.layer)} | {r.kind} | {r.features} | {r.service} | {_fmt(r.covered, 2)} | "
                          f"{_fmt(r.total, 2)} | {r.unit} | {_fmt(r.covered_pct)} |")
-        for name, f in result.priority.items():
-            if "covered_5g" in f.columns and (~f["covered_5g"].astype(bool)).any():
-                missing = f[~f["covered_5g"].astype(bool)]
-                lines += ["", f"### {md(name)}: without 5G ({len(missing)})", "",
-                          "  \n".join(md(n or f"#{i}") for n, i in zip(missing["name"], missing["feature_id"]))]
+        for name, missing in _without_5g(result):
+            lines += ["", f"### {md(name)}: without 5G ({len(missing)})", "",
+                      "  \n".join(md(n or f"#{i}") for n, i in zip(missing["name"], missing["feature_id"]))]
         lines.append("")
     lines += ["## Communes", "", "| code | name | 4G area % | 5G area % | 5G population % | missed targets |",
               "|---|---|---|---|---|---|"]
@@ -93,6 +91,13 @@ def write_scorecard_csv(path, result, overwrite: bool = True):
     """Write scorecard.csv atomically."""
     with atomic_path(path, overwrite) as tmp:
         write_csv(targets_table(result), tmp)
+
+
+def _without_5g(result):
+    """(layer name, its points without 5G) for each point priority layer with any."""
+    for name, f in result.priority.items():
+        if "covered_5g" in f.columns and (~f["covered_5g"].astype(bool)).any():
+            yield name, f[~f["covered_5g"].astype(bool)]
 
 
 def scorecard_json(result) -> dict:
@@ -254,11 +259,9 @@ def scorecard_html(result, lang: str = "vi") -> str:
             for r in result.priority_summary.itertuples(index=False))
         ths = "".join(f"<th>{html_text(h)}</th>" for h in text["priority_head"])
         lists = ""
-        for name, f in result.priority.items():
-            if "covered_5g" in f.columns and (~f["covered_5g"].astype(bool)).any():
-                missing = f[~f["covered_5g"].astype(bool)]
-                items = "".join(f"<li>{html_text(n or f'#{i}')}</li>" for n, i in zip(missing["name"], missing["feature_id"]))
-                lists += f"<h3>{html_text(name)}: {html_text(text['no_5g'])} ({len(missing)})</h3><ul>{items}</ul>"
+        for name, missing in _without_5g(result):
+            items = "".join(f"<li>{html_text(n or f'#{i}')}</li>" for n, i in zip(missing["name"], missing["feature_id"]))
+            lists += f"<h3>{html_text(name)}: {html_text(text['no_5g'])} ({len(missing)})</h3><ul>{items}</ul>"
         priority = f"<h2>{html_text(text['priority'])}</h2><table><tr>{ths}</tr>{cells}</table>{lists}"
     notes = "".join(f"<li>{html_text(getattr(n, lang, n))}</li>" for n in result.notes)
     credits = (f'<p class="credits">{html_text(text["data"])}: ' + "; ".join(html_text(c) for c in result.credits)

@@ -65,6 +65,12 @@ class LossCorrection:
         """Whether the correction has per-class offsets (and so needs a land-cover raster)."""
         return any(v != 0.0 for v in self.class_offsets_db.values())
 
+    def require_landcover(self, landcover) -> None:
+        """An :class:`InputError` when the correction has class offsets and no land cover is given."""
+        if self.needs_landcover and landcover is None:
+            raise InputError(f"the calibration {self.source} has per-class offsets: give the land cover it was "
+                             "fitted with ([inputs] landcover, --landcover)", argument="landcover")
+
     def to_dict(self) -> dict:
         """The ``[correction]`` table of a calibration file."""
         return {"model": self.model, "clutter": self.clutter, "offset_db": self.offset_db,
