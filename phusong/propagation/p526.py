@@ -28,6 +28,8 @@ from .p525 import wavelength_m
 DEFAULT_EARTH_RADIUS_KM = 8500.0   # k = 4/3 (median effective Earth radius)
 LAND_PERMITTIVITY = 22.0
 LAND_CONDUCTIVITY_S_M = 0.003
+SEA_PERMITTIVITY = 80.0
+SEA_CONDUCTIVITY_S_M = 5.0
 
 
 def knife_edge_loss_db(nu):
@@ -89,19 +91,30 @@ def _first_term_db(d_km, hte_m, hre_m, radius_km, frequency_mhz, permittivity, c
 def spherical_earth_loss_db(d_km: float, hte_m: float, hre_m: float, frequency_mhz: float,
                             earth_radius_km: float = DEFAULT_EARTH_RADIUS_KM,
                             permittivity: float = LAND_PERMITTIVITY,
-                            conductivity: float = LAND_CONDUCTIVITY_S_M, vertical: bool = False) -> float:
+                            conductivity: float = LAND_CONDUCTIVITY_S_M, vertical: bool = False,
+                            sea_fraction: float = 0.0) -> float:
     """Spherical-earth diffraction loss Lsph, P.526-15 §4.5.2 eqs. (59)–(61).
 
-    ``hte_m``/``hre_m`` are the antennas' heights above the smooth-earth surface.
+    ``hte_m``/``hre_m`` are the antennas' heights above the smooth-earth surface. A path partly over
+    sea mixes the first-term losses of the ground and of sea water by ``sea_fraction`` (ITU-R
+    P.1812-6 eq. (28)).
     """
     if hte_m <= 0 or hre_m <= 0:
         hte_m, hre_m = max(hte_m, 1e-3), max(hre_m, 1e-3)
     a = earth_radius_km
     lam = float(wavelength_m(frequency_mhz))
     dlos = np.sqrt(2.0 * a) * (np.sqrt(0.001 * hte_m) + np.sqrt(0.001 * hre_m))
-    args = (frequency_mhz, permittivity, conductivity, vertical)
+
+    def first_term(radius_km):
+        ground = _first_term_db(d_km, hte_m, hre_m, radius_km, frequency_mhz, permittivity, conductivity, vertical)
+        if sea_fraction <= 0.0:
+            return ground
+        sea = _first_term_db(d_km, hte_m, hre_m, radius_km, frequency_mhz, SEA_PERMITTIVITY, SEA_CONDUCTIVITY_S_M,
+                             vertical)
+        return sea_fraction * sea + (1.0 - sea_fraction) * ground
+
     if d_km >= dlos:
-        return float(_first_term_db(d_km, hte_m, hre_m, a, *args))
+        return float(first_term(a))
     c = (hte_m - hre_m) / (hte_m + hre_m)
     m = 250.0 * d_km**2 / (a * (hte_m + hre_m))
     b = 2.0 * np.sqrt((m + 1.0) / (3.0 * m)) * np.cos(np.pi / 3.0 + np.arccos(1.5 * c * np.sqrt(3.0 * m / (m + 1.0) ** 3)) / 3.0)
@@ -112,8 +125,21 @@ def spherical_earth_loss_db(d_km: float, hte_m: float, hre_m: float, frequency_m
     if hse > hreq:
         return 0.0
     aem = 500.0 * (d_km / (np.sqrt(hte_m) + np.sqrt(hre_m))) ** 2
-    ldft = _first_term_db(d_km, hte_m, hre_m, aem, *args)
+    ldft = first_term(aem)
     return float(max(0.0, (1.0 - hse / hreq) * ldft))
+
+
+def least_squares_ends(d_km, h_m) -> tuple[float, float]:
+    """Heights (m asl) at the two ends of the least-squares straight line through a profile,
+    P.452-17 eqs. (161)–(164) (P.1812-6 Attachment 1 eqs. (85)–(88))."""
+    d = np.asarray(d_km, dtype=np.float64)
+    h = np.asarray(h_m, dtype=np.float64)
+    dtot = d[-1] - d[0]
+    x = d - d[0]
+    dd = np.diff(x)
+    v1 = np.sum(dd * (h[1:] + h[:-1]))
+    v2 = np.sum(dd * (h[1:] * (2.0 * x[1:] + x[:-1]) + h[:-1] * (x[1:] + 2.0 * x[:-1])))
+    return float((2.0 * v1 * dtot - v2) / dtot**2), float((v2 - v1 * dtot) / dtot**2)
 
 
 def smooth_earth_heights(d_km, h_m, hts_m: float, hrs_m: float) -> tuple[float, float]:
@@ -127,11 +153,7 @@ def smooth_earth_heights(d_km, h_m, hts_m: float, hrs_m: float) -> tuple[float, 
     h = np.asarray(h_m, dtype=np.float64)
     dtot = d[-1] - d[0]
     x = d - d[0]
-    dd = np.diff(x)
-    v1 = np.sum(dd * (h[1:] + h[:-1]))
-    v2 = np.sum(dd * (h[1:] * (2.0 * x[1:] + x[:-1]) + h[:-1] * (x[1:] + 2.0 * x[:-1])))
-    hst = (2.0 * v1 * dtot - v2) / dtot**2
-    hsr = (v2 - v1 * dtot) / dtot**2
+    hst, hsr = least_squares_ends(d, h)
     if x.size > 2:
         xi = x[1:-1]
         obstacle = h[1:-1] - (hts_m * (dtot - xi) + hrs_m * xi) / dtot

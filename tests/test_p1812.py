@@ -1,0 +1,168 @@
+"""ITU-R P.1812-6 against the ITU-R SG3 reference implementation's validation cases (Py1812 logs in
+../shared/reference/p1812_eeveetza), and its sub-models against the Recommendation's equations."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from tests.conftest import SHARED, shared_path
+
+CASES_DIR = SHARED / "reference" / "p1812_eeveetza" / "validation_results"
+LOGS = sorted(p.name for p in CASES_DIR.glob("*_log.csv")) if CASES_DIR.is_dir() else ["(missing)"]
+# log label -> attribute of P1812Result: every intermediate value the logs give that P.1812-6 defines
+INTERMEDIATES = {
+    "Lbfs": "Lbfs", "Lb0p": "Lb0p", "Lb0b": "Lb0b", "Ld50 (dB)": "Ld50", "Ldb (dB)": "Ldb", "Ldp (dB)": "Ldp", "Lbd50 (dB)": "Lbd50",
+    "Lminb0p (dB)": "Lminb0p", "Lba (dB)": "Lba", "Lminbap (dB)": "Lminbap", "Lbda (dB)": "Lbda",
+    "Lbam (dB)": "Lbam", "Lbs (dB)": "Lbs", "Lbc (dB)": "Lbc", "Lb (dB)": "loss_db",
+}
+GEOMETRY = {"dlt (km)": "dlt_km", "dlr (km)": "dlr_km", "th_t (mrad)": "theta_t_mrad", "th_r (mrad)": "theta_r_mrad",
+            "th (mrad)": "theta_mrad", "hte (m)": "hte_m", "hre (m)": "hre_m", "hm (m)": "hm_m",
+            "w": "sea_fraction", "b0 (%)": "beta0_pct", "ae (km)": "ae_km"}
+
+
+def _read_log(path):
+    values = {}
+    for line in path.read_text().splitlines():
+        parts = line.rstrip(",").split(",")
+        if len(parts) >= 4 and parts[-1].strip():
+            try:
+                values.setdefault(parts[0].strip(), float(parts[-1]))
+            except ValueError:
+                pass
+    return values
+
+
+def _read_profile(path):
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Number of Points:"))
+    n = int(lines[start].split(",")[1])
+    rows = np.array([[float(v) for v in line.split(",")[:5]] for line in lines[start + 1:start + 1 + n]])
+    return rows[:, 0], rows[:, 1], rows[:, 3], rows[:, 4].astype(int)
+
+
+def _run_case(log_name):
+    from phusong.propagation.p1812 import p1812_loss
+
+    log = _read_log(shared_path("reference", "p1812_eeveetza", "validation_results", log_name))
+    profile = log_name.rsplit("_", 2)[0] + ".csv"
+    d, h, clutter, zone = _read_profile(shared_path("reference", "p1812_eeveetza", "validation_profiles", profile))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # some cases lie outside 6 GHz/0.25 km on purpose
+        result = p1812_loss(d, h, log["htg (m)"], log["hrg (m)"], log["f (GHz)"] * 1000.0, clutter_m=clutter,
+                            zone=zone, time_pct=log["p (%)"], location_pct=log["pL (%)"],
+                            location_sigma_db=log["sigmaL (dB)"], vertical=log["pol"] == 2,
+                            delta_n=log["DN"], n0=log["N0"], tx_coast_km=log["dct (km)"],
+                            rx_coast_km=log["dcr (km)"],
+                            centre_latitude_deg=log["phi (deg)"])
+    return log, result
+
+
+def test_every_validation_case_has_its_log():
+    combined = shared_path("reference", "p1812_eeveetza", "validation_results", "combined_results.csv")
+    cases = [line.split(",") for line in combined.read_text().splitlines() if not line.startswith("#")]
+    assert len(LOGS) == len(cases) == 63
+    assert {f"{c[1].strip()[:-4]}_{c[2].strip()}_log.csv" for c in cases} == set(LOGS)
+
+
+@pytest.mark.parametrize("log_name", LOGS)
+def test_p1812_reproduces_the_sg3_validation_case(log_name):
+    log, result = _run_case(log_name)
+    for label, attr in INTERMEDIATES.items():
+        assert getattr(result, attr) == pytest.approx(log[label], abs=0.1), label
+    # the log's Lbd is written after eq. (61) may have replaced it: it equals Lbda then
+    assert result.Lbd == pytest.approx(log["Lbd (dB)"], abs=0.1) or result.Lbda == pytest.approx(log["Lbd (dB)"],
+                                                                                                  abs=0.1)
+    assert result.field_strength_dbuv_m == pytest.approx(log["Ep (dBuV/m)"], abs=0.1)
+    for label, attr in GEOMETRY.items():
+        assert getattr(result, attr) == pytest.approx(log[label], rel=1e-6, abs=1e-6), label
+    assert result.hstd_m == pytest.approx(log["hstd (m)"], abs=1e-6)
+    # The logs give the three parts of delta-Bullington for the β0 % radius ab (the second of the two
+    # evaluations of §4.3.5), not for ae: check them there.
+    lbulla, lbulls, ldsph = _delta_bullington_parts_at_beta0(log_name, log, result)
+    assert (lbulla, lbulls, ldsph) == pytest.approx((log["Lbulla (dB)"], log["Lbulls (dB)"], log["Ldsph (dB)"]),
+                                                    abs=0.1)
+
+
+def _delta_bullington_parts_at_beta0(log_name, log, result):
+    from phusong.propagation.p1812 import EARTH_RADIUS_KM, delta_bullington_p1812
+
+    profile = log_name.rsplit("_", 2)[0] + ".csv"
+    d, h, clutter, _ = _read_profile(shared_path("reference", "p1812_eeveetza", "validation_profiles", profile))
+    g = h + clutter
+    g[0], g[-1] = h[0], h[-1]
+    return delta_bullington_p1812(d, g, h[0] + log["htg (m)"], h[-1] + log["hrg (m)"], result.hstd_m, result.hsrd_m,
+                                  log["f (GHz)"] * 1000.0, 3.0 * EARTH_RADIUS_KM, result.sea_fraction,
+                                  log["pol"] == 2)[1:]
+
+
+def test_the_cases_cover_each_mechanism():
+    """The validation set is only a check of the mechanisms it exercises: make sure they are all there."""
+    results = [_run_case(name)[1] for name in LOGS]
+    assert any(r.trans_horizon for r in results) and any(not r.trans_horizon for r in results)
+    assert any(r.sea_fraction > 0 for r in results)
+    assert any(r.Lbs < r.Lbam for r in results)                         # troposcatter dominates somewhere
+    assert any(r.Lminbap < r.Lbd for r in results)                      # ducting enters eq. (61) somewhere
+    assert any(r.Lbulla > r.Lbulls + 1 for r in results)                 # clutter/terrain above the smooth path
+
+
+def test_inverse_normal_against_the_exact_quantile():
+    from statistics import NormalDist
+
+    from phusong.propagation.p1812 import inverse_normal
+
+    for x in (1e-4, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99):
+        assert inverse_normal(x) == pytest.approx(-NormalDist().inv_cdf(x), abs=0.00054)
+    assert inverse_normal(0.5) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_location_sigma_by_hand():
+    from phusong.propagation.p1812 import location_sigma_db
+
+    # 1,800 MHz, 30 m square: (0.024·1.8 + 0.52)·30^0.28
+    full = (0.024 * 1.8 + 0.52) * 30.0**0.28
+    assert location_sigma_db(1800.0, 1.5, 15.0, 30.0) == pytest.approx(full)
+    assert location_sigma_db(1800.0, 20.0, 15.0, 30.0) == pytest.approx(full * 0.5)
+    assert location_sigma_db(1800.0, 25.0, 15.0, 30.0) == 0.0
+
+
+def test_location_percentage_moves_the_loss_by_sigma_times_the_quantile():
+    from phusong.propagation.p1812 import inverse_normal, p1812_loss
+
+    d = np.linspace(0.0, 8.0, 81)
+    h = 100.0 + 30.0 * np.sin(d)
+    median = p1812_loss(d, h, 30.0, 1.5, 1800.0, location_sigma_db=6.0).loss_db
+    at90 = p1812_loss(d, h, 30.0, 1.5, 1800.0, location_pct=90.0, location_sigma_db=6.0).loss_db
+    assert at90 - median == pytest.approx(-inverse_normal(0.9) * 6.0, abs=1e-6)
+    assert at90 > median + 7.0
+
+
+def test_a_treeless_profile_is_the_bare_terrain_and_trees_before_the_receiver_add_loss():
+    from phusong.propagation.p1812 import p1812_loss
+
+    d = np.linspace(0.0, 5.0, 51)
+    h = np.full(d.size, 200.0)
+    bare = p1812_loss(d, h, 30.0, 1.5, 1800.0)
+    assert p1812_loss(d, h, 30.0, 1.5, 1800.0, clutter_m=np.zeros(d.size)).loss_db == bare.loss_db
+    # clutter at the terminals themselves is ignored (§3.2)
+    ends = np.zeros(d.size)
+    ends[[0, -1]] = 20.0
+    assert p1812_loss(d, h, 30.0, 1.5, 1800.0, clutter_m=ends).loss_db == bare.loss_db
+    forest = np.zeros(d.size)
+    forest[-2] = 15.0     # 15 m trees 100 m before a 1.5 m receiver
+    wooded = p1812_loss(d, h, 30.0, 1.5, 1800.0, clutter_m=forest)
+    assert wooded.loss_db > bare.loss_db + 10.0
+    assert wooded.Lbulla > bare.Lbulla + 10.0
+
+
+def test_bad_profiles_are_refused_and_out_of_range_inputs_warn():
+    from phusong.propagation.p1812 import p1812_loss
+    from phusong.propagation.validity import ValidityWarning
+
+    with pytest.raises(ValueError):
+        p1812_loss([0.0, 1.0, 2.0], [0.0, 0.0, 0.0], 10.0, 1.5, 900.0)
+    with pytest.raises(ValueError):
+        p1812_loss(np.linspace(0, 5, 6), np.zeros(6), 10.0, 1.5, 900.0, time_pct=60.0)
+    with pytest.warns(ValidityWarning, match="frequency"):
+        p1812_loss(np.linspace(0, 5, 6), np.zeros(6), 10.0, 1.5, 26000.0)
