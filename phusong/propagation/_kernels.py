@@ -29,6 +29,11 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import p1812 as _p1812
+
+P1812 = 3         # mode: the full ITU-R P.1812-6 method (clutter heights on the profile)
+P1812_AB_KM = 3.0 * _p1812.EARTH_RADIUS_KM   # eq. (7b): the effective radius exceeded for β0 % of time
+
 C_M_S = 299_792_458.0
 FSPL_CONST_DB = 20.0 * math.log10(4.0 * math.pi * 1e3 * 1e6 / C_M_S)
 LAND_EPS = 22.0
@@ -277,8 +282,8 @@ def _counting_sort(key, n_keys):
 
 
 @njit(cache=True)
-def _ray_cells(heights, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz, ae, mode, tail,
-               order, start, row0, col0, ncol, loss, los):
+def _ray_cells(heights, clutter, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz, ae, mode, tail,
+               order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts):
     """Walk ray ``j`` outward and evaluate each of its cells when the ray reaches the cell's sample m0.
 
     A cell's profile is the ray's samples 1..m0 (O(1) amortised state updates per
@@ -286,7 +291,9 @@ def _ray_cells(heights, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg,
     m0+1..m and the cell centre as the receiver. The samples that matter most, next
     to the receiver, are therefore exact; the ray part is at most half a ray spacing
     off the line. mode 0: delta-Bullington; 1: Bullington on the actual profile;
-    2: LOS only (loss = free space). Cells whose profile leaves the DEM's data stay NaN/255.
+    2: LOS only (loss = free space); 3 (``P1812``): ITU-R P.1812-6, with the clutter
+    heights of ``clutter`` (nearest cell) added to every intermediate point. Cells
+    whose profile leaves the DEM's data stay NaN/255.
     """
     lam = C_M_S / (f_mhz * 1e6)
     f_ghz = f_mhz / 1000.0
@@ -294,6 +301,11 @@ def _ray_cells(heights, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg,
     ground = _ground_factor(f_ghz)
     ce = 1.0 / ae
     c5 = 500.0 * ce
+    full = mode == P1812
+    with_ab = full and time_pct < 50.0   # diffraction also for the β0 % radius (P.1812-6 §4.3.5)
+    c5b = 500.0 / P1812_AB_KM
+    nn = n + 1 if full else 1
+    nb = n + 1 if with_ab else 1
     az = 2.0 * math.pi * j / n_rays
     dr = -math.cos(az) * step_cells  # rows grow southward
     dc = math.sin(az) * step_cells
@@ -302,13 +314,22 @@ def _ray_cells(heights, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg,
     gs = np.empty(n + 1)
     hull_g = np.empty(n + 1, dtype=np.int64)
     hull_h = np.empty(n + 1, dtype=np.int64)
+    cs = np.empty(nn)                        # P.1812: ground minus the earth's bulge, for the horizons
+    hull_c = np.empty(nn, dtype=np.int64)
+    gs2 = np.empty(nb)                       # P.1812 below 50 %: the clutter profile for radius ab
+    hull_g2 = np.empty(nb, dtype=np.int64)
     xe = np.empty(tail + 2)
     he = np.empty(tail + 2)
     ge = np.empty(tail + 2)
+    te = np.empty(tail + 2)                  # ground plus clutter
+    ce_ = np.empty(tail + 2)
+    ge2 = np.empty(tail + 2)
     inv_x = np.empty(n + 1)
     inv_x[1:] = 1.0 / (np.arange(1, n + 1) * step_km)
     ng = 0
     nh = 0
+    nc = 0
+    ng2 = 0
     h0 = _bilinear(heights, r_tx, c_tx)
     hts = h0 + htg
     xs[0] = 0.0
@@ -318,6 +339,9 @@ def _ray_cells(heights, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg,
     v2 = 0.0
     max_curved_slope = -1e300  # max (g_i - hts)/x_i over the ray's intermediate points
     max_plain_slope = -1e300   # max (h_i - hts)/x_i
+    max_horizon = -1e300       # P.1812: max (c_i - hts)/x_i (eq. 77), and where it is first reached
+    k_horizon = 0
+    max_curved2 = -1e300
     cells = order[start[j]:start[j + 1]]
     n_cells = cells.size
     rows = np.empty(n_cells, dtype=np.int64)
@@ -341,13 +365,24 @@ def _ray_cells(heights, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg,
             x = m0 * step_km
             xs[m0] = x
             hs[m0] = h
-            gs[m0] = h - c5 * x * x
+            g = h + _nearest(clutter, r_tx + dr * m0, c_tx + dc * m0) if full else h
+            gs[m0] = g - c5 * x * x
             v1, v2 = _lsq_add(v1, v2, xs[m0 - 1], hs[m0 - 1], x, h)
             if mode != 2:
                 ng = _hull_push(hull_g, ng, xs, gs, m0)
                 nh = _hull_push(hull_h, nh, xs, hs, m0)
             max_curved_slope = max(max_curved_slope, (gs[m0] - hts) / x)
             max_plain_slope = max(max_plain_slope, (hs[m0] - hts) / x)
+            if full:
+                cs[m0] = h - c5 * x * x
+                nc = _hull_push(hull_c, nc, xs, cs, m0)
+                if (cs[m0] - hts) / x > max_horizon:
+                    max_horizon = (cs[m0] - hts) / x
+                    k_horizon = m0
+            if with_ab:
+                gs2[m0] = g - c5b * x * x
+                ng2 = _hull_push(hull_g2, ng2, xs, gs2, m0)
+                max_curved2 = max(max_curved2, (gs2[m0] - hts) / x)
         for p in range(m0_start[m0], m0_start[m0 + 1]):
             q = by_m0[p]
             i = rows[q]
@@ -365,23 +400,49 @@ def _ray_cells(heights, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg,
             ne = 0
             curved = max_curved_slope
             plain = max_plain_slope
+            horizon = max_horizon
+            k_hor = k_horizon
+            curved2 = max_curved2
             for k in range(m0 + 1, m + 1):  # the cell's own line near the receiver
                 h = _bilinear(heights, r_tx + sr * k, c_tx + sc * k)  # inside: between site and cell
                 if math.isnan(h):
                     break
                 x = k * step_km
+                g = h + _nearest(clutter, r_tx + sr * k, c_tx + sc * k) if full else h
                 xe[ne] = x
                 he[ne] = h
-                ge[ne] = h - c5 * x * x
+                te[ne] = g
+                ge[ne] = g - c5 * x * x
                 curved = max(curved, (ge[ne] - hts) * inv_x[k])
                 plain = max(plain, (h - hts) * inv_x[k])
+                if full:
+                    ce_[ne] = h - c5 * x * x
+                    if (ce_[ne] - hts) * inv_x[k] > horizon:
+                        horizon = (ce_[ne] - hts) * inv_x[k]
+                        k_hor = k
+                if with_ab:
+                    ge2[ne] = g - c5b * x * x
+                    curved2 = max(curved2, (ge2[ne] - hts) * inv_x[k])
                 ne += 1
             if ne < m - m0:  # the cell's own line crosses missing data: no value
                 continue
-            value, visible = _receiver(length * step_km, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, ne,
-                                       v1, v2, curved, plain, h0, hts, hrg, f_mhz, lam, f_ghz,
-                                       f13, ground, ae, c5, step_km, mode)
-            loss[i, jj] = value
+            d = length * step_km
+            hrs = hr + hrg
+            ld, visible, hst, hsr = _diffraction(d, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, te, ne,
+                                                 v1, v2, curved, plain, h0, hts, hrs, lam, f_ghz, f13, ground, ae,
+                                                 c5, step_km, mode)
+            if full:
+                ldb = ld
+                if with_ab:
+                    ldb = _diffraction(d, hr, m0, xs, hs, gs2, hull_g2, ng2, hull_h, nh, xe, he, ge2, te, ne, v1, v2,
+                                       curved2, plain, h0, hts, hrs, lam, f_ghz, f13, ground, P1812_AB_KM, c5b,
+                                       step_km, mode)[0]
+                loss[i, jj] = _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld, ldb, hst, hsr, m0, xs, hs,
+                                          cs, hull_c, nc, xe, he, ce_, ne, horizon, k_hor, time_pct, n0, lat_deg,
+                                          tab, length, consts)
+            else:
+                dfs = math.sqrt(d * d + ((hts - hrs) / 1000.0) ** 2)
+                loss[i, jj] = FSPL_CONST_DB + 20.0 * math.log10(f_mhz) + 20.0 * math.log10(max(dfs, 1e-6)) + ld
             los[i, jj] = visible
 
 
@@ -395,6 +456,16 @@ def _sample(heights, r, c):
 
 
 @njit(cache=True, inline="always")
+def _nearest(z, r, c):
+    """The value of the cell holding fractional (row, col), clamped to the array; 0 where NaN."""
+    nrow, ncol = z.shape
+    i = min(max(int(math.floor(r + 0.5)), 0), nrow - 1)
+    k = min(max(int(math.floor(c + 0.5)), 0), ncol - 1)
+    v = z[i, k]
+    return 0.0 if math.isnan(v) else v
+
+
+@njit(cache=True, inline="always")
 def _lsq_add(v1, v2, xp, hp, x, h):
     """Add the segment (xp, hp)-(x, h) to the least-squares sums of P.452-17 eqs. (161)-(162)."""
     return (v1 + (x - xp) * (h + hp),
@@ -402,27 +473,25 @@ def _lsq_add(v1, v2, xp, hp, x, h):
 
 
 @njit(cache=True, inline="always")
-def _receiver(d, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, ne, v1, v2, max_curved_slope,
-              max_plain_slope, h0, hts, hrg, f_mhz, lam, f_ghz, f13, ground, ae, c5, step_km, mode):
-    """(loss dB, LOS 1/0) of the profile: ray points 0..m0, then the tail (xe, he)[:ne], then the receiver (d, hr).
+def _diffraction(d, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, te, ne, v1, v2, max_curved_slope,
+                 max_plain_slope, h0, hts, hrs, lam, f_ghz, f13, ground, ae, c5, step_km, mode):
+    """(diffraction dB, LOS 1/0, hst, hsr) of the profile: ray points 0..m0, then the tail (xe, he)[:ne], then the
+    receiver (d, hr). ``hst``/``hsr``: the plain least-squares surface's heights at the two ends (P.452-17
+    eqs. (163)–(164)) before the obstacle correction.
 
     Every profile query the model makes is a maximum over the intermediate points,
     so it is the larger of the ray part's (hull queries) and the tail's (direct).
-    ``ge`` = he - c5 xe^2; the two transmitter-side slopes already include the tail.
+    ``gs``/``ge`` = g - c5 x^2 with g the obstructing profile (ground, plus clutter for P.1812) and
+    ``te`` = g itself; the two transmitter-side slopes already include the tail.
     ``v1``, ``v2``: least-squares sums over points 0..m0.
     """
-    hrs = hr + hrg
-    dfs = math.sqrt(d * d + ((hts - hrs) / 1000.0) ** 2)
-    fspl = FSPL_CONST_DB + 20.0 * math.log10(f_mhz) + 20.0 * math.log10(max(dfs, 1e-6))
     m = m0 + ne
     if m < 1 or d <= 0.0:
-        return fspl, 1
+        return 0.0, 1, h0, hr
     # --- Bullington on the actual profile (P.526-15 §4.5.1)
     stim = max_curved_slope + c5 * d
     s_tr = (hrs - hts) / d
     visible = 1 if stim < s_tr else 0
-    if mode == 2:
-        return fspl, visible
     # the tail's share of every maximum, and its segments of the least-squares sums, in one pass
     qg = c5 * d * d - hrs
     srim = -1e300   # receiver-side slope, curved profile
@@ -441,6 +510,10 @@ def _receiver(d, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, ne, v1,
         xp = x
         hp = h
     v1, v2 = _lsq_add(v1, v2, xp, hp, d, hr)
+    hst = (2.0 * v1 * d - v2) / (d * d)
+    hsr = (v2 - v1 * d) / (d * d)
+    if mode == 2:
+        return 0.0, visible, hst, hsr
     hobs -= hts
     if visible:
         numax = -1e300
@@ -452,7 +525,7 @@ def _receiver(d, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, ne, v1,
                 numax = max(numax, _nu(gs[i] + c5 * xs[i] * d - (hts * (d - xs[i]) + hrs * xs[i]) / d, xs[i], d, lam))
         for e in range(ne):
             x = xe[e]
-            numax = max(numax, _nu(he[e] + c5 * x * (d - x) - (hts * (d - x) + hrs * x) / d, x, d, lam))
+            numax = max(numax, _nu(te[e] + c5 * x * (d - x) - (hts * (d - x) + hrs * x) / d, x, d, lam))
         lba = _bull_final(_j(numax), d)
     else:
         if m0 > 0:
@@ -462,10 +535,10 @@ def _receiver(d, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, ne, v1,
         nub = _nu(hts + stim * db - (hts * (d - db) + hrs * db) / d, db, d, lam)
         lba = _bull_final(_j(nub), d)
     if mode == 1:  # Bullington only (no smooth-earth correction)
-        return fspl + lba, visible
+        return lba, visible, hst, hsr
     # --- smooth-earth heights with the obstacle correction (P.452-17 §5.1.6.3)
-    hst = (2.0 * v1 * d - v2) / (d * d)
-    hsr = (v2 - v1 * d) / (d * d)
+    hstd = hst
+    hsrd = hsr
     if m0 > 0:
         i = hull_h[_hull_support(hull_h, nh, xs, hs, s_tr)]
         hobs = max(hobs, hs[i] - hts - s_tr * xs[i])
@@ -474,32 +547,182 @@ def _receiver(d, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, ne, v1,
         if m0 > 0:
             a_r = max(a_r, _hull_tangent_back(hull_h, nh, xs, hs, d, hrs)[0])
         a_r += s_tr
-        hst -= hobs * a_t / (a_t + a_r)
-        hsr -= hobs * a_r / (a_t + a_r)
-    hst = min(hst, h0)
-    hsr = min(hsr, hr)
-    hts_p = hts - hst
-    hrs_p = hrs - hsr
+        hstd -= hobs * a_t / (a_t + a_r)
+        hsrd -= hobs * a_r / (a_t + a_r)
+    hstd = min(hstd, h0)
+    hsrd = min(hsrd, hr)
+    hts_p = hts - hstd
+    hrs_p = hrs - hsrd
     lsph = _spherical(d, hts_p, hrs_p, ae, f_ghz, lam, f13, ground)
     if lsph > 0.0:  # Lbs >= 0, so with Lsph = 0 the correction max(Lsph - Lbs, 0) is 0
         lsph = max(lsph - _bullington_smooth(m + 1, step_km, d, hts_p, hrs_p, 1.0 / ae, lam), 0.0)
-    return fspl + lba + lsph, visible
+    return lba + lsph, visible, hst, hsr
+
+
+@njit(cache=True)
+def p1812_constants(f_ghz, time_pct, n0, ae):
+    """Terms of P.1812 that depend on the map only: 20 log f (eq. (8)); Lbs less its distance and angle terms
+    (eqs. (44)–(45)); log10(p/50) (eq. (10)); I(p/100) (eq. (40)); the fixed part of Af (eq. (47)) and γd
+    (eq. (51))."""
+    lf = 25.0 * math.log10(f_ghz) - 2.5 * math.log10(f_ghz / 2.0) ** 2
+    alf = 45.375 - 137.0 * f_ghz + 92.5 * f_ghz * f_ghz if f_ghz < 0.5 else 0.0
+    out = np.empty(6)
+    out[0] = 20.0 * math.log10(f_ghz)
+    out[1] = 190.1 + lf - 0.15 * n0 - 10.125 * math.log10(50.0 / time_pct) ** 0.7
+    out[2] = math.log10(time_pct / 50.0)
+    out[3] = _p1812.inverse_normal(time_pct / 100.0)
+    out[4] = 102.45 + 20.0 * math.log10(f_ghz) + alf
+    out[5] = 5e-5 * ae * f_ghz ** (1.0 / 3.0)
+    return out
+
+
+@njit(cache=True)
+def p1812_tables(n, step_km, time_pct, lat_deg):
+    """Per-distance terms of P.1812 for an inland path, at distances k·step_km (k = 0..n+1), interpolated
+    per cell: β0 (eq. (5)), I(β0/100) (eq. (40)), log10(β0/50) (eq. (11)) and the lowest ducting time
+    variability Ap (eq. (53) at β = β0, its largest value: μ2, μ3 ≤ 1 and Ap falls as β grows)."""
+    tab = np.empty((4, n + 2))
+    for k in range(n + 2):
+        d = max(k * step_km, 1e-3)
+        b0 = _p1812.beta0_pct(lat_deg, d, d)
+        tab[0, k] = b0
+        tab[1, k] = _p1812.inverse_normal(b0 / 100.0)
+        tab[2, k] = math.log10(b0 / 50.0)
+        tab[3, k] = _p1812.time_variability_db(time_pct, b0, d)
+    return tab
+
+
+@njit(cache=True, inline="always")
+def _lerp(tab, row, u):
+    k = min(int(u), tab.shape[1] - 2)
+    t = u - k
+    return tab[row, k] * (1.0 - t) + tab[row, k + 1] * t
+
+
+@njit(cache=True)
+def _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld50, ldb, hst, hsr, m0, xs, hs, cs, hull_c, nc,
+                xe, he, ce_, ne, horizon, k_horizon, time_pct, n0, lat_deg, tab, u, consts):
+    """Basic transmission loss of ITU-R P.1812-6 eq. (69) at 50 % of locations, for an inland path, from the
+    profile state of the walk: ``ld50``/``ldb`` the delta-Bullington losses for ae and ab; ``horizon`` the
+    largest (c_i - hts)/x_i with c = h - c5 x² (eq. (77)) and ``k_horizon`` its first point; ``hull_c`` the
+    upper hull of c over the ray part, ``ce_`` c on the tail; ``tab``/``u``: :func:`p1812_tables` and the
+    cell's distance in samples; ``consts``: :func:`p1812_constants`.
+
+    Ducting needs the terrain roughness hm (eq. (95)) and, on a line-of-sight path, the Bullington point
+    of eq. (81): both take a pass over the profile. A lower bound of the ducting loss (no site shielding,
+    hm = 0, the largest β) shows for nearly every cell at 50 % of time that eq. (61) keeps Lbd, and the
+    pass is then skipped; otherwise every term is computed exactly by the reference's own functions.
+    """
+    m = m0 + ne
+    lam = 0.2998 / f_ghz   # P.1812's own rounding of c, as in eq. (81)
+    theta_td = 1000.0 * math.atan((hrs - hts) / (1000.0 * d) - d / (2.0 * ae))
+    theta_rd = 1000.0 * math.atan((hts - hrs) / (1000.0 * d) - d / (2.0 * ae))
+    trans_horizon = m >= 1 and 1000.0 * math.atan(horizon / 1000.0) > theta_td
+    k_t = 0
+    k_r = 0
+    if trans_horizon:
+        theta_t = 1000.0 * math.atan(horizon / 1000.0)
+        k_t = k_horizon
+        dlt = _profile_x(k_t, m0, xs, xe)
+        # receiver horizon (eq. (82a)): tangent from (d, hrs - c5 d²) to the points c_i, nearest the receiver
+        qy = hrs - c5 * d * d
+        best = -1e300
+        if m0 > 0:
+            best, pos = _hull_tangent_back(hull_c, nc, xs, cs, d, qy)
+            k_r = hull_c[pos]
+        for e in range(ne):
+            v = (ce_[e] - qy) / (d - xe[e])
+            if v >= best:
+                best = v
+                k_r = m0 + 1 + e
+        theta_r = 1000.0 * math.atan((best - 2.0 * c5 * d) / 1000.0)
+        dlr = d - _profile_x(k_r, m0, xs, xe)
+    else:
+        theta_t = theta_td
+        theta_r = theta_rd
+        dlt = 0.5 * d   # only their sum, d, is used unless ducting matters (then found exactly below)
+        dlr = 0.5 * d
+    theta = 1e3 * d / ae + theta_t + theta_r                                    # eq. (84)
+    hst = min(hst, h0)                                                          # eq. (92)
+    hsr = min(hsr, hr)
+    hte = htg + h0 - hst                                                        # eq. (94)
+    hre = hrg + hr - hsr
+    b0 = _lerp(tab, 0, u)
+    lbfs = 92.4 + consts[0] + 10.0 * math.log10(d * d + ((hts - hrs) / 1000.0) ** 2)   # eq. (8)
+    multipath = 2.6 * (1.0 - math.exp(-0.1 * (dlt + dlr))) if time_pct != 50.0 else 0.0  # eq. (9)
+    lb0p = lbfs + multipath * consts[2]                                        # eq. (10)
+    lb0b = lbfs + multipath * _lerp(tab, 2, u)                                  # eq. (11)
+    fi = consts[3] / _lerp(tab, 1, u) if time_pct > b0 else 1.0                 # eq. (40)
+    ldp = ld50 if time_pct == 50.0 else ld50 + fi * (ldb - ld50)                # eq. (41)
+    lbd = lb0p + ldp                                                            # eq. (43)
+    lba_low = (consts[4] + 20.0 * math.log10(dlt + dlr)
+               + consts[5] * (1e3 * d / ae + min(theta_t, 0.0) + min(theta_r, 0.0)) + _lerp(tab, 3, u) - 1e-3)
+    if trans_horizon:  # the horizons are exact there: so is the site shielding of eq. (48)
+        lba_low += (_p1812._site_shielding_db(theta_t, dlt, f_ghz)
+                    + _p1812._site_shielding_db(theta_r, dlr, f_ghz))
+    if lba_low > lbd:  # Lminbap >= Lba > Lbd: eq. (61) keeps Lbd; the rest of eqs. (42)-(63) directly
+        lbd50 = lbfs + ld50
+        lminb0p = lbd50 + (lb0b + ldp - lbd50) * fi if time_pct >= b0 else lb0p + ldp   # eq. (59)
+        fj = 1.0 - 0.5 * (1.0 + math.tanh(3.0 * 0.8 * (theta - 0.3) / 0.3))   # eq. (57)
+        lbam = lbd + (lminb0p - lbd) * fj                                       # eq. (62)
+        lbs = consts[1] + 20.0 * math.log10(d) + 0.573 * theta                  # eq. (44)
+        if lbs - lbam > 40.0:   # troposcatter 40 dB down changes Lbc by < 1e-7 dB
+            return max(lb0p, lbam)
+        return max(lb0p, -5.0 * math.log10(10.0 ** (-0.2 * lbs) + 10.0 ** (-0.2 * lbam)))   # eq. (63)
+    # ducting may enter eq. (61): its exact inputs, by one pass over the profile
+    if not trans_horizon and m >= 1:
+        numax = -1e300
+        k_t = 1
+        for k in range(1, m + 1):
+            x = _profile_x(k, m0, xs, xe)
+            h = hs[k] if k <= m0 else he[k - m0 - 1]
+            v = _nu(h + c5 * x * (d - x) - (hts * (d - x) + hrs * x) / d, x, d, lam)
+            if v >= numax:
+                numax = v
+                k_t = k
+        k_r = k_t
+        dlt = _profile_x(k_t, m0, xs, xe)
+        dlr = d - dlt
+    hm = 0.0
+    if m >= 1:
+        slope = (hsr - hst) / d
+        hm = -1e300
+        for k in range(k_t, k_r + 1):
+            x = _profile_x(k, m0, xs, xe)
+            h = hs[k] if k <= m0 else he[k - m0 - 1]
+            hm = max(hm, h - (hst + slope * x))
+    b0 = _p1812.beta0_pct(lat_deg, d, d)
+    lbfs, lb0p, lb0b = _p1812.line_of_sight_db(d, hts, hrs, f_ghz, time_pct, b0, dlt + dlr)
+    lba = _p1812.anomalous_loss_db(d, dlt, dlr, 500.0, 500.0, d, hts, hrs, hte, hre, hm, theta_t, theta_r,
+                                   f_ghz, time_pct, 0.0, ae, b0)
+    lbc = _p1812.combine_db(d, theta, f_ghz, time_pct, b0, 0.0, n0, lbfs, lb0p, lb0b, ld50, ldb, lba)[8]
+    return max(lb0p, lbc)
+
+
+@njit(cache=True, inline="always")
+def _profile_x(k, m0, xs, xe):
+    """Distance of profile point k: on the ray up to m0, then on the tail."""
+    return xs[k] if k <= m0 else xe[k - m0 - 1]
 
 
 @njit(cache=True, parallel=True)
-def sweep_cells(heights, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, res_m, htg, hrg, f_mhz, ae,
-                mode, tail):
+def sweep_cells(heights, clutter, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, res_m, htg, hrg, f_mhz,
+                ae, mode, tail, time_pct=50.0, n0=_p1812.LANG_SON_N0, lat_deg=_p1812.LANG_SON_LATITUDE_DEG):
     """Loss (float32 dB, NaN beyond n + 0.5 samples) and LOS (uint8 1/0/255) for every cell of a window.
 
     Each cell is evaluated once, by its nearest ray, so the result does not depend
     on the thread count. ``tail``: how many samples next to each receiver are taken
     on its own line (``EXACT_TAIL``); a larger tail is more exact and slower.
+    ``clutter``: clutter heights (m) on the terrain's grid, read by mode ``P1812`` only;
+    ``time_pct``, ``n0`` (N-units) and ``lat_deg`` (the site's latitude, for β0) likewise.
     """
     order, start = assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells)
     loss = np.full((nrow, ncol), np.nan, dtype=np.float32)
     los = np.full((nrow, ncol), 255, dtype=np.uint8)
     step_km = step_cells * res_m / 1000.0
+    tab = p1812_tables(n if mode == P1812 else 0, step_km, time_pct, lat_deg)
+    consts = p1812_constants(f_mhz / 1000.0, time_pct, n0, ae)
     for j in prange(n_rays):
-        _ray_cells(heights, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz, ae, mode, tail,
-                   order, start, row0, col0, ncol, loss, los)
+        _ray_cells(heights, clutter, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz, ae, mode, tail,
+                   order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts)
     return loss, los

@@ -1,6 +1,7 @@
 """Path loss from one site to every cell of a terrain raster (the fast path)."""
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -11,10 +12,11 @@ from .._raster import Grid
 from ..errors import InputError
 from . import _kernels
 from .models import empirical_loss_db, model_info
+from .p1812 import P1812Climate
 from .p526 import DEFAULT_EARTH_RADIUS_KM
 from .validity import check_range
 
-MODES = {"delta-bullington": 0, "bullington": 1}  # terrain models the kernel evaluates itself
+MODES = {"delta-bullington": 0, "bullington": 1, "p1812": _kernels.P1812}  # terrain models the kernel evaluates
 LOS_ONLY = 2
 
 
@@ -28,6 +30,18 @@ class Footprint:
     row0: int             # window offset in the terrain grid
     col0: int
     distance_km: np.ndarray | None = None
+
+
+@functools.lru_cache(maxsize=8)
+def _to_wgs84(crs_wkt: str):
+    from pyproj import CRS, Transformer
+
+    return Transformer.from_crs(CRS.from_user_input(crs_wkt), "EPSG:4326", always_xy=True)
+
+
+def latitude_deg(grid: Grid, x: float, y: float) -> float:
+    """Latitude (°) of a point in the grid's CRS."""
+    return float(_to_wgs84(str(grid.crs)).transform(x, y)[1])
 
 
 def window_for(grid: Grid, x: float, y: float, radius_m: float) -> tuple[int, int, int, int]:
@@ -46,7 +60,8 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
                    earth_radius_km: float = DEFAULT_EARTH_RADIUS_KM,
                    model: str = "delta-bullington", ray_spacing_cells: float = 1.0,
                    sample_step_cells: float = 1.0, los_only: bool = False,
-                   exact_tail: int | None = None) -> Footprint:
+                   exact_tail: int | None = None, clutter_m: np.ndarray | None = None,
+                   climate: P1812Climate | None = None) -> Footprint:
     """Basic transmission loss (dB) and LOS from a site at (x, y) in the grid's CRS to every cell.
 
     Rays are spaced so that neighbouring rays are at most ``ray_spacing_cells``
@@ -58,6 +73,10 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     exact profiles (default: ``EXACT_TAIL`` for loss, ``LOS_TAIL`` where only the
     LOS flag is computed). Distance-based models take LOS from the sweep.
     With ``los_only`` only the line-of-sight flag is computed (loss is free space).
+
+    Model ``p1812`` (ITU-R P.1812-6) takes ``clutter_m``, representative clutter heights (m) on the
+    terrain's grid (default none), and ``climate`` (time percentage, ΔN, N0; default Lạng Sơn's at 50 %);
+    its effective Earth radius comes from ΔN, not ``earth_radius_km``.
     """
     model_info(model)  # a clear error for an unknown name
     if model in MODES:
@@ -78,9 +97,21 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     mode = LOS_ONLY if los_only or model not in MODES else MODES[model]
     if exact_tail is None:
         exact_tail = _kernels.LOS_TAIL if mode == LOS_ONLY else _kernels.EXACT_TAIL
-    loss, los = _kernels.sweep_cells(heights, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, sample_step_cells, res,
-                                     float(tx_height_m), float(rx_height_m), float(frequency_mhz),
-                                     float(earth_radius_km), mode, int(exact_tail))
+    climate = climate or P1812Climate()
+    if mode == _kernels.P1812:
+        climate.check(frequency_mhz, tx_height_m, rx_height_m)
+        earth_radius_km = climate.ae_km
+        clutter = (np.zeros((1, 1), np.float32) if clutter_m is None
+                   else np.ascontiguousarray(clutter_m, dtype=np.float32))
+        if clutter.shape not in ((1, 1), heights.shape):
+            raise ValueError("clutter heights must lie on the terrain's grid")
+    else:
+        clutter = np.zeros((1, 1), np.float32)
+    lat = latitude_deg(grid, x, y)
+    loss, los = _kernels.sweep_cells(heights, clutter, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n,
+                                     sample_step_cells, res, float(tx_height_m), float(rx_height_m),
+                                     float(frequency_mhz), float(earth_radius_km), mode, int(exact_tail),
+                                     float(climate.time_pct), float(climate.n0), lat)
     t = grid.transform
     wgrid = Grid(nrow, ncol, t @ Affine.translation(col0, row0), grid.crs)
     if model not in MODES and not los_only:  # distance-based models, LOS from the terrain sweep where they need it

@@ -26,6 +26,10 @@ MODELS = {m.name: m for m in (
               "30 MHz–50 GHz; any terrain path from ~50 m", "free space + delta-Bullington diffraction (default)"),
     ModelInfo("bullington", True, "ITU-R P.526-15 §4.5.1 + ITU-R P.525-4",
               "30 MHz–50 GHz", "free space + Bullington diffraction on the actual profile only"),
+    ModelInfo("p1812", True, "ITU-R P.1812-6 (09/2021) Annex 1",
+              "30 MHz–6 GHz, 0.25–3,000 km, terminals 1–3,000 m, time 1–50 %",
+              "point-to-area: delta-Bullington over terrain plus land-cover clutter heights, troposcatter, "
+              "ducting, location variability"),
     ModelInfo("free-space", False, "ITU-R P.525-4 §2.2", "any frequency, far field", "free space only"),
     ModelInfo("okumura-hata", False, "Hata 1980 (IEEE VT-29); ITU-R P.529-3",
               "150–1500 MHz, 1–20 km, hb 30–200 m, hm 1–10 m", "urban median loss, small/medium city"),

@@ -20,9 +20,11 @@ its logs agree within 0.1 dB (``tests/test_p1812.py``).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from numba.extending import register_jitable
 
 from .p526 import bullington_loss_db, least_squares_ends, smooth_earth_heights, spherical_earth_loss_db
 from .validity import check_range
@@ -39,17 +41,21 @@ LANG_SON_LATITUDE_DEG = 21.85
 ZONE_SEA, ZONE_COASTAL, ZONE_INLAND = 1, 3, 4
 
 
-def inverse_normal(x: float) -> float:
+# The scalar equations marked @register_jitable use ``math`` only: Python calls them as they are, and the
+# map kernel (``_kernels``) compiles these same functions instead of keeping a second copy.
+
+@register_jitable
+def _normal_tail(y):
+    t = math.sqrt(-2.0 * math.log(y))
+    return t - ((0.010328 * t + 0.802853) * t + 2.515516698) / (((0.001308 * t + 0.189269) * t + 1.432788) * t + 1.0)
+
+
+@register_jitable
+def inverse_normal(x):
     """I(x): the value exceeded with probability x by a standard normal variable, Attachment 2
     eqs. (96)–(97) (|error| < 0.00054), for 1e-6 ≤ x ≤ 0.999999."""
-    x = min(max(float(x), 1e-6), 0.999999)
-
-    def tail(y):
-        t = np.sqrt(-2.0 * np.log(y))
-        c = ((0.010328 * t + 0.802853) * t + 2.515516698) / (((0.001308 * t + 0.189269) * t + 1.432788) * t + 1.0)
-        return t - c
-
-    return float(tail(x) if x <= 0.5 else -tail(1.0 - x))
+    x = min(max(x, 1e-6), 0.999999)
+    return _normal_tail(x) if x <= 0.5 else -_normal_tail(1.0 - x)
 
 
 def _longest_run_km(d: np.ndarray, inside: np.ndarray) -> tuple[float, float]:
@@ -66,15 +72,16 @@ def _longest_run_km(d: np.ndarray, inside: np.ndarray) -> tuple[float, float]:
     return float(lengths.max()), float(lengths.sum())
 
 
-def beta0_pct(latitude_deg: float, land_km: float, inland_km: float) -> float:
+@register_jitable
+def beta0_pct(latitude_deg, land_km, inland_km):
     """β0 (%), the time percentage for which refractivity lapse rates exceeding 100 N-units/km can be
     expected in the first 100 m of the atmosphere, §3.5 eqs. (2)–(5)."""
-    tau = 1.0 - np.exp(-4.12e-4 * inland_km**2.41)
+    tau = 1.0 - math.exp(-4.12e-4 * inland_km**2.41)
     mu1 = min((10.0 ** (-land_km / (16.0 - 6.6 * tau)) + 10.0 ** (-5.0 * (0.496 + 0.354 * tau))) ** 0.2, 1.0)
     lat = abs(latitude_deg)
     if lat <= 70.0:
-        return float(10.0 ** (-0.015 * lat + 1.67) * mu1 * mu1 ** (-0.935 + 0.0176 * lat))
-    return float(4.17 * mu1 * mu1**0.3)
+        return 10.0 ** (-0.015 * lat + 1.67) * mu1 * mu1 ** (-0.935 + 0.0176 * lat)
+    return 4.17 * mu1 * mu1**0.3
 
 
 def location_sigma_db(frequency_mhz: float, rx_height_m: float, clutter_height_m: float, area_width_m: float) -> float:
@@ -94,6 +101,34 @@ def delta_bullington_p1812(d, g, hts, hrs, hstd, hsrd, frequency_mhz, radius_km,
     ldsph = spherical_earth_loss_db(d[-1] - d[0], hts - hstd, hrs - hsrd, frequency_mhz, radius_km,
                                     vertical=vertical, sea_fraction=sea_fraction)
     return lbulla + max(ldsph - lbulls, 0.0), lbulla, lbulls, ldsph
+
+
+@dataclass(frozen=True)
+class P1812Climate:
+    """The radio climate and time percentage of a P.1812 map: time % (1–50), ΔN (N-units/km, the lapse rate
+    through the lowest km, §3.4) and N0 (N-units, sea-level surface refractivity, for troposcatter). Defaults:
+    Lạng Sơn at 50 % of time. Map paths are taken as inland (zone 4) throughout."""
+
+    time_pct: float = 50.0
+    delta_n: float = LANG_SON_DELTA_N
+    n0: float = LANG_SON_N0
+
+    def __post_init__(self):
+        if not 0.0 < self.time_pct <= 50.0:
+            raise ValueError(f"P.1812 time percentage must lie in (0, 50], got {self.time_pct:g}")
+        if not 0.0 <= self.delta_n < 157.0:
+            raise ValueError(f"ΔN must lie in [0, 157) N-units/km, got {self.delta_n:g}")
+
+    @property
+    def ae_km(self) -> float:
+        """Median effective Earth radius, eqs. (6)–(7a)."""
+        return EARTH_RADIUS_KM * 157.0 / (157.0 - self.delta_n)
+
+    def check(self, frequency_mhz, tx_height_m, rx_height_m) -> None:
+        """Validity warnings (§1) for a map's frequency, antenna heights and time percentage."""
+        check_range(MODEL, "frequency", frequency_mhz, 30.0, 6000.0, "MHz")
+        check_range(MODEL, "antenna height", [tx_height_m, rx_height_m], 1.0, 3000.0, "m")
+        check_range(MODEL, "time percentage", self.time_pct, 1.0, 50.0, "%")
 
 
 @dataclass(frozen=True)
@@ -160,8 +195,9 @@ def p1812_loss(d_km, h_m, tx_height_m: float, rx_height_m: float, frequency_mhz:
     """
     d = np.asarray(d_km, dtype=np.float64)
     h = np.asarray(h_m, dtype=np.float64)
-    if d.ndim != 1 or d.shape != h.shape or d.size < 5:
-        raise ValueError("a P.1812 profile needs at least 5 points, distances and heights of one length")
+    if d.ndim != 1 or d.shape != h.shape or d.size < 3:
+        # the SG3 implementation asks for 5; one intermediate point is enough for every equation
+        raise ValueError("a P.1812 profile needs at least 3 points, distances and heights of one length")
     if d[0] != 0.0 or np.any(np.diff(d) <= 0.0):
         raise ValueError("profile distances must start at 0 and increase")
     if not 0.0 < location_pct < 100.0:
@@ -222,43 +258,17 @@ def p1812_loss(d_km, h_m, tx_height_m: float, rx_height_m: float, frequency_mhz:
     hte, hre = tx_height_m + h[0] - hst, rx_height_m + h[-1] - hsr                   # eq. (94)
     hm = float(np.max(h[lt:lr + 1] - (hst + slope * d[lt:lr + 1])))                 # eq. (95)
 
-    # §4.2 line of sight
-    lbfs = 92.4 + 20.0 * np.log10(f_ghz) + 10.0 * np.log10(dtot**2 + ((hts - hrs) / 1000.0) ** 2)
-    multipath = 2.6 * (1.0 - np.exp(-0.1 * (dlt + dlr)))
-    lb0p = lbfs + multipath * np.log10(time_pct / 50.0)
-    lb0b = lbfs + multipath * np.log10(b0 / 50.0)
-
-    # §4.3 diffraction at 50 % (ae) and β0 % (ab), interpolated to p %
+    # §4.2 line of sight, §4.3 diffraction at 50 % (ae) and β0 % (ab)
+    lbfs, lb0p, lb0b = line_of_sight_db(dtot, hts, hrs, f_ghz, time_pct, b0, dlt + dlr)
     hstd, hsrd = smooth_earth_heights(d, h, hts, hrs)                                # eqs. (89)–(91)
     ld50, lbulla, lbulls, ldsph = delta_bullington_p1812(d, g, hts, hrs, hstd, hsrd, frequency_mhz, ae, omega,
                                                          vertical)
     ldb = delta_bullington_p1812(d, g, hts, hrs, hstd, hsrd, frequency_mhz, ab, omega, vertical)[0]
-    fi = inverse_normal(time_pct / 100.0) / inverse_normal(b0 / 100.0) if time_pct > b0 else 1.0
-    ldp = ld50 if time_pct == 50.0 else ld50 + fi * (ldb - ld50)                    # eq. (41)
-    lbd50 = lbfs + ld50                                                              # eq. (42)
-    lbd = lb0p + ldp                                                                 # eq. (43)
-    if time_pct >= b0:                                                               # eqs. (59), (40a)
-        lminb0p = lbd50 + (lb0b + (1.0 - omega) * ldp - lbd50) * fi
-    else:
-        lminb0p = lb0p + (1.0 - omega) * ldp
-
-    # §4.5 ducting / layer reflection
-    lba = _anomalous_loss_db(dtot, dlt, dlr, tx_coast_km, rx_coast_km, dlm, hts, hrs, hte, hre, hm,
-                             theta_t, theta_r, f_ghz, time_pct, omega, ae, b0)
-    lminbap = 2.5 * np.log(np.exp(lba / 2.5) + np.exp(lb0p / 2.5))                  # eq. (60)
-
-    # §4.6 combination
-    fj = 1.0 - 0.5 * (1.0 + np.tanh(3.0 * 0.8 * (theta - 0.3) / 0.3))               # eq. (57)
-    fk = 1.0 - 0.5 * (1.0 + np.tanh(3.0 * 0.5 * (dtot - 20.0) / 20.0))              # eq. (58)
-    lbda = lminbap + (lbd - lminbap) * fk if lminbap <= lbd else lbd                 # eq. (61)
-    lbam = lbda + (lminb0p - lbda) * fj                                              # eq. (62)
-
-    # §4.4 troposcatter
-    lf = 25.0 * np.log10(f_ghz) - 2.5 * np.log10(f_ghz / 2.0) ** 2                   # eq. (45)
-    lbs = (190.1 + lf + 20.0 * np.log10(dtot) + 0.573 * theta - 0.15 * n0
-           - 10.125 * np.log10(50.0 / time_pct) ** 0.7)                              # eq. (44)
-    lbc = -5.0 * np.log10(10.0 ** (-0.2 * lbs) + 10.0 ** (-0.2 * lbam))              # eq. (63)
-
+    # §4.5 ducting / layer reflection, then §4.3.5–4.6 the combination with troposcatter (§4.4)
+    lba = anomalous_loss_db(dtot, dlt, dlr, tx_coast_km, rx_coast_km, dlm, hts, hrs, hte, hre, hm,
+                            theta_t, theta_r, f_ghz, time_pct, omega, ae, b0)
+    ldp, lbd50, lbd, lminb0p, lminbap, lbda, lbam, lbs, lbc = combine_db(
+        dtot, theta, f_ghz, time_pct, b0, omega, n0, lbfs, lb0p, lb0b, ld50, ldb, lba)
     # §4.8 location variability (none for a receiver at sea), eq. (69)
     lloc = 0.0 if zones[-1] == ZONE_SEA else -inverse_normal(location_pct / 100.0) * location_sigma_db
     lb = max(lb0p, lbc + lloc)
@@ -273,32 +283,83 @@ def p1812_loss(d_km, h_m, tx_height_m: float, rx_height_m: float, frequency_mhz:
         sea_fraction=float(omega), beta0_pct=b0, ae_km=float(ae), trans_horizon=trans_horizon)
 
 
-def _anomalous_loss_db(dtot, dlt, dlr, dct, dcr, dlm, hts, hrs, hte, hre, hm, theta_t, theta_r, f_ghz, p, omega,
-                       ae, b0) -> float:
-    """Lba, the loss during ducting and layer reflection, §4.5 eqs. (46)–(56)."""
-    alf = 45.375 - 137.0 * f_ghz + 92.5 * f_ghz**2 if f_ghz < 0.5 else 0.0          # eq. (47a)
+@register_jitable
+def line_of_sight_db(dtot, hts, hrs, f_ghz, p, b0, horizons_km):
+    """(Lbfs, Lb0p, Lb0b), §4.2 eqs. (8)–(11); ``horizons_km`` = dlt + dlr."""
+    lbfs = 92.4 + 20.0 * math.log10(f_ghz) + 10.0 * math.log10(dtot * dtot + ((hts - hrs) / 1000.0) ** 2)
+    multipath = 2.6 * (1.0 - math.exp(-0.1 * horizons_km))
+    return lbfs, lbfs + multipath * math.log10(p / 50.0), lbfs + multipath * math.log10(b0 / 50.0)
 
-    def site_shielding(theta_mrad, horizon_km):                                      # eq. (48)
-        t = theta_mrad - 0.1 * horizon_km
-        return 20.0 * np.log10(1.0 + 0.361 * t * np.sqrt(f_ghz * horizon_km)) + 0.264 * t * f_ghz ** (1 / 3) \
-            if t > 0 else 0.0
 
-    def sea_coupling(coast_km, horizon_km, height_m):                                # eq. (49)
-        if coast_km <= 5.0 and coast_km <= horizon_km and omega >= 0.75:
-            return -3.0 * np.exp(-0.25 * coast_km**2) * (1.0 + np.tanh(0.07 * (50.0 - height_m)))
+@register_jitable
+def combine_db(dtot, theta, f_ghz, p, b0, omega, n0, lbfs, lb0p, lb0b, ld50, ldb, lba):
+    """Eqs. (40)–(63): diffraction at p %, its combination with line of sight, ducting and
+    troposcatter. Returns (Ldp, Lbd50, Lbd, Lminb0p, Lminbap, Lbda, Lbam, Lbs, Lbc)."""
+    fi = inverse_normal(p / 100.0) / inverse_normal(b0 / 100.0) if p > b0 else 1.0     # eq. (40)
+    ldp = ld50 if p == 50.0 else ld50 + fi * (ldb - ld50)                            # eq. (41)
+    lbd50 = lbfs + ld50                                                              # eq. (42)
+    lbd = lb0p + ldp                                                                 # eq. (43)
+    if p >= b0:                                                                      # eq. (59)
+        lminb0p = lbd50 + (lb0b + (1.0 - omega) * ldp - lbd50) * fi
+    else:
+        lminb0p = lb0p + (1.0 - omega) * ldp
+    lminbap = minimum_anomalous_db(lba, lb0p)
+    fj = 1.0 - 0.5 * (1.0 + math.tanh(3.0 * 0.8 * (theta - 0.3) / 0.3))             # eq. (57)
+    fk = 1.0 - 0.5 * (1.0 + math.tanh(3.0 * 0.5 * (dtot - 20.0) / 20.0))            # eq. (58)
+    lbda = lminbap + (lbd - lminbap) * fk if lminbap <= lbd else lbd                 # eq. (61)
+    lbam = lbda + (lminb0p - lbda) * fj                                              # eq. (62)
+    lf = 25.0 * math.log10(f_ghz) - 2.5 * math.log10(f_ghz / 2.0) ** 2               # eq. (45)
+    lbs = (190.1 + lf + 20.0 * math.log10(dtot) + 0.573 * theta - 0.15 * n0
+           - 10.125 * math.log10(50.0 / p) ** 0.7)                                   # eq. (44)
+    lbc = -5.0 * math.log10(10.0 ** (-0.2 * lbs) + 10.0 ** (-0.2 * lbam))            # eq. (63)
+    return ldp, lbd50, lbd, lminb0p, lminbap, lbda, lbam, lbs, lbc
+
+
+@register_jitable
+def minimum_anomalous_db(lba, lb0p):
+    """Lminbap, eq. (60): the smooth maximum of the ducting and line-of-sight losses (η = 2.5)."""
+    top = max(lba, lb0p)
+    return top + 2.5 * math.log(math.exp((lba - top) / 2.5) + math.exp((lb0p - top) / 2.5))
+
+
+@register_jitable
+def _site_shielding_db(theta_mrad, horizon_km, f_ghz):
+    """Ast or Asr, eq. (48)."""
+    t = theta_mrad - 0.1 * horizon_km
+    if t <= 0.0:
         return 0.0
+    return 20.0 * math.log10(1.0 + 0.361 * t * math.sqrt(f_ghz * horizon_km)) + 0.264 * t * f_ghz ** (1.0 / 3.0)
 
-    af = (102.45 + 20.0 * np.log10(f_ghz) + 20.0 * np.log10(dlt + dlr) + alf + site_shielding(theta_t, dlt)
-          + site_shielding(theta_r, dlr) + sea_coupling(dct, dlt, hts) + sea_coupling(dcr, dlr, hrs))
-    gamma_d = 5e-5 * ae * f_ghz ** (1 / 3)                                            # eq. (51)
+
+@register_jitable
+def _sea_coupling_db(coast_km, horizon_km, height_m, omega):
+    """Act or Acr, eq. (49): over-sea surface duct coupling."""
+    if coast_km <= 5.0 and coast_km <= horizon_km and omega >= 0.75:
+        return -3.0 * math.exp(-0.25 * coast_km * coast_km) * (1.0 + math.tanh(0.07 * (50.0 - height_m)))
+    return 0.0
+
+
+@register_jitable
+def anomalous_loss_db(dtot, dlt, dlr, dct, dcr, dlm, hts, hrs, hte, hre, hm, theta_t, theta_r, f_ghz, p, omega,
+                      ae, b0):
+    """Lba, the loss during ducting and layer reflection, §4.5 eqs. (46)–(56)."""
+    alf = 45.375 - 137.0 * f_ghz + 92.5 * f_ghz * f_ghz if f_ghz < 0.5 else 0.0      # eq. (47a)
+    af = (102.45 + 20.0 * math.log10(f_ghz) + 20.0 * math.log10(dlt + dlr) + alf
+          + _site_shielding_db(theta_t, dlt, f_ghz) + _site_shielding_db(theta_r, dlr, f_ghz)
+          + _sea_coupling_db(dct, dlt, hts, omega) + _sea_coupling_db(dcr, dlr, hrs, omega))   # eq. (47)
+    gamma_d = 5e-5 * ae * f_ghz ** (1.0 / 3.0)                                        # eq. (51)
     theta1 = 1e3 * dtot / ae + min(theta_t, 0.1 * dlt) + min(theta_r, 0.1 * dlr)      # eq. (52)
     d_i = min(dtot - dlt - dlr, 40.0)                                                 # eq. (56a)
-    mu3 = np.exp(-4.6e-5 * (hm - 10.0) * (43.0 + 6.0 * d_i)) if hm > 10.0 else 1.0    # eq. (56)
-    tau = 1.0 - np.exp(-4.12e-4 * dlm**2.41)                                          # eq. (3)
+    mu3 = math.exp(-4.6e-5 * (hm - 10.0) * (43.0 + 6.0 * d_i)) if hm > 10.0 else 1.0  # eq. (56)
+    tau = 1.0 - math.exp(-4.12e-4 * dlm**2.41)                                        # eq. (3)
     alpha = max(-0.6 - 3.5e-9 * dtot**3.1 * tau, -3.4)                                # eq. (55a)
-    mu2 = min((500.0 / ae * dtot**2 / (np.sqrt(hte) + np.sqrt(hre)) ** 2) ** alpha, 1.0)   # eq. (55)
-    beta = b0 * mu2 * mu3                                                             # eq. (54)
-    lb = np.log10(beta)
-    gamma = 1.076 / (2.0058 - lb) ** 1.012 * np.exp(-(9.51 - 4.8 * lb + 0.198 * lb**2) * 1e-6 * dtot**1.13)
-    ap = -12.0 + (1.2 + 3.7e-3 * dtot) * np.log10(p / beta) + 12.0 * (p / beta) ** gamma   # eq. (53)
-    return float(af + gamma_d * theta1 + ap)
+    mu2 = min((500.0 / ae * dtot * dtot / (math.sqrt(hte) + math.sqrt(hre)) ** 2) ** alpha, 1.0)   # eq. (55)
+    return af + gamma_d * theta1 + time_variability_db(p, b0 * mu2 * mu3, dtot)       # eqs. (50), (54)
+
+
+@register_jitable
+def time_variability_db(p, beta, dtot):
+    """Ap, eqs. (53)–(53a): the time-percentage dependence of ducting for β % (it falls as β grows)."""
+    lb = math.log10(beta)
+    gamma = 1.076 / (2.0058 - lb) ** 1.012 * math.exp(-(9.51 - 4.8 * lb + 0.198 * lb * lb) * 1e-6 * dtot**1.13)
+    return -12.0 + (1.2 + 3.7e-3 * dtot) * math.log10(p / beta) + 12.0 * (p / beta) ** gamma
