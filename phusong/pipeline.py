@@ -511,10 +511,30 @@ def read_receivers(path) -> pd.DataFrame:
     return pts
 
 
+def p1812_arguments(settings: Settings, frequency_mhz: float, location_pct: float = 50.0, clutter=None,
+                    latitude_deg: float | None = None) -> dict:
+    """The keyword arguments of :func:`phusong.propagation.reference.evaluate_profile` for model p1812 (none
+    for the others): the climate of ``[model]``, the location percentage with σL (``coverage.sigma_db``, else
+    P.1812-6 §4.10's for the grid's resolution), clutter heights, the latitude for β0 (default Lạng Sơn's)."""
+    if settings.model.name != "p1812":
+        return {}
+    from .propagation.p1812 import LANG_SON_LATITUDE_DEG, location_sigma_db
+
+    m = settings.model
+    sigma = settings.coverage.sigma_db
+    if sigma is None:
+        sigma = location_sigma_db(frequency_mhz, m.rx_height_m, m.rx_height_m + 10.0, settings.study.resolution_m)
+    return dict(clutter_m=clutter, climate=settings.p1812_climate, location_pct=location_pct,
+                location_sigma_db=float(sigma),
+                latitude_deg=LANG_SON_LATITUDE_DEG if latitude_deg is None else latitude_deg)
+
+
 def path_to_receivers(dems, tx_lonlat, receivers_csv, settings: Settings, tx_height_m: float,
-                      frequency_mhz: float) -> pd.DataFrame:
+                      frequency_mhz: float, *, landcover=None, location_pct: float = 50.0) -> pd.DataFrame:
     """One row per receiver of ``receivers_csv``: the fields of ``phusong path --json``, labelled as a
-    demonstration on synthetic terrain."""
+    demonstration on synthetic terrain. ``landcover`` (a raster of class codes) gives model p1812 its
+    clutter heights (``settings.model.clutter_table``, default WorldCover's) and a clutter table's extra
+    losses; ``location_pct`` is P.1812's location percentage."""
     from .propagation.points import path_to_points
 
     pts = read_receivers(receivers_csv)
@@ -529,9 +549,14 @@ def path_to_receivers(dems, tx_lonlat, receivers_csv, settings: Settings, tx_hei
     reach = max(float(np.max(dist[on_dem])) if on_dem.any() else 0.0, 2 * settings.study.resolution_m) / 1000.0
     terrain, _, _ = load_site_terrain(dems, tx_lonlat[0], tx_lonlat[1], reach, crs, settings.study.resolution_m)
     m = settings.model
+    classes = None
+    if landcover is not None:
+        from .data.landcover import read_landcover
+        classes = read_landcover(landcover, terrain.grid)
     try:
         rows = path_to_points(terrain.array, terrain.grid, (tx, ty), rx, ry, tx_height_m, m.rx_height_m,
-                              frequency_mhz, m.name, m.earth_radius_km)
+                              frequency_mhz, m.name, m.earth_radius_km, landcover=classes, clutter_table=m.clutter_table,
+                              p1812=p1812_arguments(settings, frequency_mhz, location_pct, latitude_deg=tx_lonlat[1]))
     except InputError as exc:
         raise InputError(str(exc), path=receivers_csv) from None
     table = pd.concat([pts[["lon", "lat"]].reset_index(drop=True), pd.DataFrame(rows)], axis=1)

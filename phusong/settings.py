@@ -32,7 +32,9 @@ from typing import Any
 from .data.targets import DEFAULT_CATALOGUE
 from .errors import InputError
 from .propagation.correction import LossCorrection
+from .propagation.clutter import ClutterTable
 from .propagation.models import MODELS
+from .propagation.p1812 import LANG_SON_DELTA_N, LANG_SON_N0, P1812Climate, location_sigma_db
 from .propagation.p526 import DEFAULT_EARTH_RADIUS_KM
 from .sites.schema import TECHNOLOGIES, normalise_technology
 
@@ -49,6 +51,10 @@ DEFAULT_THRESHOLD_DBM = {"4G": -105.0, "5G": -105.0}
 # deviation (3GPP TR 38.901 V17.0.0 Table 7.4.1-1, RMa NLOS σSF = 8 dB); UMa NLOS σSF = 6 dB.
 MODEL_SIGMA_DB = {"delta-bullington": 8.0, "bullington": 8.0, "free-space": 8.0, "okumura-hata": 8.0,
                   "cost231-hata": 8.0, "3gpp-rma": 8.0, "3gpp-uma": 6.0}
+# p1812 uses its own σL (§4.10): variability within one grid cell, growing with frequency. One value serves
+# every band: the one at 3.5 GHz, the plan's highest, within 0.2 dB of 700 MHz's at 30 m; taken with the
+# receiver below the clutter (uh = 1), the larger value.
+P1812_SIGMA_MHZ = 3500.0
 
 
 def _meta(help: str, unit: str = "", low: float | None = None, high: float | None = None,
@@ -155,6 +161,17 @@ class ModelSettings(_Section):
     calibration: LossCorrection | None = setting(None, "Calibration file (CALIB.toml from `phusong calibrate`): its "
                                                        "offset, log-distance slope and per-land-cover-class offsets "
                                                        "are added to the model's loss.", flag="--calibration")
+    time_pct: float = setting(50.0, "p1812: percentage of time for which the loss is not exceeded (ITU-R "
+                                    "P.1812-6 §1: 1–50).", "%", 1.0, 50.0)
+    delta_n: float = setting(LANG_SON_DELTA_N, "p1812: ΔN, the refractivity lapse rate through the lowest km "
+                                               "(default: Lạng Sơn's, from the ITU-R digital maps).",
+                             "N-units/km", 0.0, 150.0)
+    n0: float = setting(LANG_SON_N0, "p1812: N0, the sea-level surface refractivity, for troposcatter (default: "
+                                     "Lạng Sơn's, from the ITU-R digital maps).", "N-units", 250.0, 450.0)
+    clutter_table: ClutterTable | None = setting(None, "Land-cover class -> P.1812 clutter category, height (m) and "
+                                                       "optional extra loss (dB) at a receiver in that class (CSV "
+                                                       "or TOML); default: ESA WorldCover codes.",
+                                                 flag="--clutter-table")
 
     def __post_init__(self):
         super().__post_init__()
@@ -162,6 +179,11 @@ class ModelSettings(_Section):
             raise InputError(f"unknown model {self.name!r}; choose one of: {', '.join(MODELS)}", argument="name")
         if self.clutter not in ("", "p2108"):
             raise InputError(f"clutter must be 'p2108' or empty, got {self.clutter!r}", argument="clutter")
+        table = self.clutter_table
+        if isinstance(table, Mapping):
+            object.__setattr__(self, "clutter_table", ClutterTable.from_dict(table))
+        elif table is not None and not isinstance(table, ClutterTable):
+            raise InputError(f"clutter_table must be a clutter table file, got {table!r}", argument="clutter_table")
         cal = self.calibration
         if isinstance(cal, Mapping):
             cal = LossCorrection.from_dict(cal)
@@ -187,8 +209,9 @@ class CoverageSettings(_Section):
             "4G level).", "dBm", aliases=("--threshold-dbm",))
     location_probability: float = setting(0.9, "Share of locations in a cell that must exceed the level.",
                                           "", 0.5, 0.999)
-    sigma_db: float | None = setting(None, "Location variability (default per model: 8 dB, 6 dB for 3gpp-uma; "
-                                           "3GPP TR 38.901 Table 7.4.1-1).", "dB", 0.0, 30.0)
+    sigma_db: float | None = setting(None, "Location variability (default per model: 8 dB, 6 dB for 3gpp-uma, "
+                                           "3GPP TR 38.901 Table 7.4.1-1; for p1812 its own σL, ITU-R P.1812-6 "
+                                           "§4.10, at the grid's resolution: 1.6 dB at 30 m).", "dB", 0.0, 30.0)
     load_factor: float = setting(0.5, "Neighbour-cell load for SINR (share of resource elements carrying power).",
                                  "", 0.0, 1.0, aliases=("--load",))
     indoor_loss_db: float = setting(0.0, "Building entry loss for indoor coverage (0 = outdoor).", "dB", 0.0, 60.0)
@@ -365,7 +388,17 @@ class Settings:
     def sigma_db(self) -> float:
         """Location variability in use: ``coverage.sigma_db``, else the model's default."""
         s = self.coverage.sigma_db
-        return float(s) if s is not None else MODEL_SIGMA_DB.get(self.model.name, 8.0)
+        if s is not None:
+            return float(s)
+        if self.model.name == "p1812":   # P.1812-6 §4.10 eq. (72) at the grid's resolution (see P1812_SIGMA_MHZ)
+            return location_sigma_db(P1812_SIGMA_MHZ, self.model.rx_height_m, self.model.rx_height_m + 10.0,
+                                     self.study.resolution_m)
+        return MODEL_SIGMA_DB.get(self.model.name, 8.0)
+
+    @property
+    def p1812_climate(self) -> P1812Climate:
+        """The P.1812 time percentage and radio climate of ``[model]``."""
+        return P1812Climate(self.model.time_pct, self.model.delta_n, self.model.n0)
 
     @property
     def location_margin_db(self) -> float:
@@ -457,6 +490,15 @@ def parse_priority(text: str) -> tuple[str, dict]:
     return check_priority_name(name.strip()), parse_layer_spec(spec.strip())
 
 
+def read_table_setting(path, base: Path | str = ".") -> ClutterTable | None:
+    """The :class:`ClutterTable` of a clutter-table file (relative to ``base``); None for ''."""
+    from .propagation.clutter import read_clutter_table
+
+    if path in ("", None):
+        return None
+    return read_clutter_table(Path(path) if Path(path).is_absolute() else Path(base) / path)
+
+
 def read_calibration(path, base: Path | str = ".") -> LossCorrection | None:
     """The :class:`LossCorrection` of a calibration file (``phusong calibrate --out``); None for ''."""
     from ._tables import read_toml
@@ -491,8 +533,11 @@ def _section(name: str, values: dict, base: Path, check_keys: bool = True):
     values = {k: v for k, v in values.items() if k in known}
     if cls is InputSettings:
         values = _inputs(values, base)
-    elif cls is ModelSettings and isinstance(values.get("calibration"), (str, Path)):
-        values["calibration"] = read_calibration(values["calibration"], base)
+    elif cls is ModelSettings:
+        if isinstance(values.get("calibration"), (str, Path)):
+            values["calibration"] = read_calibration(values["calibration"], base)
+        if isinstance(values.get("clutter_table"), (str, Path)):
+            values["clutter_table"] = read_table_setting(values["clutter_table"], base)
     elif cls is CoverageSettings and isinstance(values.get("technologies"), list):
         values["technologies"] = tuple(values["technologies"])
     elif cls is PlanSettings:

@@ -182,12 +182,14 @@ def _class_map(heights, seed):
     return classes
 
 
-def _map_vs_reference(heights, grid, x, y, radius_km, clutter_m, climate, n_cells, seed, **kw):
+def _map_vs_reference(heights, grid, x, y, radius_km, classes, climate, n_cells, seed, **kw):
+    from phusong.propagation.clutter import WORLDCOVER
     from phusong.propagation.footprint import latitude_deg, site_footprint
     from phusong.propagation.reference import clutter_profile, evaluate_profile, profile
 
-    fp = site_footprint(heights, grid, x, y, 30.0, 1800.0, radius_km, model="p1812", clutter_m=clutter_m,
+    fp = site_footprint(heights, grid, x, y, 30.0, 1800.0, radius_km, model="p1812", landcover=classes,
                         climate=climate, **kw)
+    clutter_m = WORLDCOVER.heights_m(classes)
     lat = latitude_deg(grid, x, y)
     valid = np.argwhere(np.isfinite(fp.loss_db))
     sel = valid[np.random.default_rng(seed).choice(len(valid), n_cells, replace=False)]
@@ -206,15 +208,13 @@ def _map_vs_reference(heights, grid, x, y, radius_km, clutter_m, climate, n_cell
 def test_p1812_kernel_with_unlimited_tail_is_the_reference(time_pct):
     """A tail longer than the radius makes every cell's profile its own straight line: the sweep (clutter,
     horizons, both effective radii, the lazily computed ducting terms) must then be the reference."""
-    from phusong.propagation.clutter import WORLDCOVER
     from phusong.propagation.p1812 import P1812Climate
     from tests.test_propagation import _flat_grid, _rough_terrain
 
     grid = _flat_grid(161)
     heights = _rough_terrain(161, 7)
-    clutter = WORLDCOVER.heights_m(_class_map(heights, 3))
     x, y = (float(v) for v in grid.xy(80.3, 79.6))
-    ours, ref = _map_vs_reference(heights, grid, x, y, 2.3, clutter, P1812Climate(time_pct=time_pct), 300, 1,
+    ours, ref = _map_vs_reference(heights, grid, x, y, 2.3, _class_map(heights, 3), P1812Climate(time_pct=time_pct), 300, 1,
                                   exact_tail=10_000)
     np.testing.assert_allclose(ours, ref, atol=2e-3)   # float32 storage
 
@@ -227,14 +227,177 @@ def test_p1812_kernel_against_the_reference_on_real_terrain_with_land_cover(time
     from pyproj import Transformer
 
     from phusong.data.terrain import load_terrain
-    from phusong.propagation.clutter import WORLDCOVER
     from phusong.propagation.p1812 import P1812Climate
 
     terrain = load_terrain(shared_path("data", "terrain", "N44W072.hgt"), "EPSG:32619", 30.0)
     x, y = Transformer.from_crs(4326, 32619, always_xy=True).transform(-71.4, 44.45)
-    clutter = WORLDCOVER.heights_m(_class_map(np.nan_to_num(terrain.array), 5))
-    ours, ref = _map_vs_reference(terrain.array, terrain.grid, x, y, 12.0, clutter,
+    classes = _class_map(np.nan_to_num(terrain.array), 5)
+    ours, ref = _map_vs_reference(terrain.array, terrain.grid, x, y, 12.0, classes,
                                   P1812Climate(time_pct=time_pct), 400, 2)
     diff = np.abs(ours - ref)
     assert np.median(diff) <= 0.3
     assert np.mean(diff <= 1.0) >= 0.99
+
+
+# ----------------------------------------------------------------------------- land cover through the commands
+@pytest.fixture(scope="module")
+def ridge_world(tmp_path_factory):
+    """The `simulate` tests' flat ground with a ridge, a forest class map (WorldCover 10) over its east half and
+    cropland (40) elsewhere, an all-cropland map, and one 5G site."""
+    from phusong._raster import write_geotiff
+    from tests.test_simulate_options import GRID, _sites
+
+    folder = tmp_path_factory.mktemp("ridge")
+    heights = np.full((GRID.height, GRID.width), 100.0, np.float32)
+    heights[:, 95:100] = 160.0
+    write_geotiff(folder / "dem.tif", heights, GRID, nodata=-9999.0)
+    forest = np.full(heights.shape, 40, np.uint8)
+    forest[:, 80:] = 10
+    write_geotiff(folder / "forest.tif", forest, GRID, nodata=0)
+    write_geotiff(folder / "crops.tif", np.full(heights.shape, 40, np.uint8), GRID, nodata=0)
+    sites = _sites(folder / "s.csv", [{"site": "A", "cell": "A1", "row": 80, "col": 60, "tech": "5G", "f": 3500}])
+    return dict(folder=folder, heights=heights, forest=forest, dem=folder / "dem.tif", sites=sites)
+
+
+def _simulate(world, out, *extra):
+    from tests.test_simulate_options import GRID, _run
+
+    common = ["simulate", "--dem", str(world["dem"]), "--sites", str(world["sites"]), "--radius-km", "2",
+              "--crs", "EPSG:32648", "--model", "p1812", "--rasters", "rsrp,covered"]
+    _run([*common, "--out", str(out), *extra])
+    with rasterio_open(out / "rsrp_5g.tif") as src:   # a window of the DEM's grid: put it back on that grid
+        data, t = src.read(1), src.transform
+    full = np.full(world["heights"].shape, np.nan, np.float32)
+    r0, c0 = round((GRID.transform.f - t.f) / 30.0), round((t.c - GRID.transform.c) / 30.0)
+    full[r0:r0 + data.shape[0], c0:c0 + data.shape[1]] = data
+    return full
+
+
+def rasterio_open(path):
+    import rasterio
+
+    return rasterio.open(path)
+
+
+def test_a_treeless_land_cover_reproduces_the_bare_terrain_map_exactly(ridge_world, tmp_path):
+    bare = _simulate(ridge_world, tmp_path / "bare")
+    crops = _simulate(ridge_world, tmp_path / "crops", "--landcover", str(ridge_world["folder"] / "crops.tif"))
+    np.testing.assert_array_equal(bare, crops)
+
+
+def test_forest_lowers_the_signal_where_it_stands_and_nowhere_else(ridge_world, tmp_path):
+    """Forest east of column 80 (the site is at column 60): cells west of it keep their signal exactly; cells
+    in the forest lose what P.1812 gives for 15 m trees next to a 1.5 m receiver, checked by the reference."""
+    from phusong.propagation.clutter import WORLDCOVER
+    from phusong.propagation.reference import clutter_profile, evaluate_profile, profile
+    from tests.test_simulate_options import GRID
+
+    bare = _simulate(ridge_world, tmp_path / "bare")
+    wooded = _simulate(ridge_world, tmp_path / "wooded", "--landcover", str(ridge_world["folder"] / "forest.tif"))
+    west = np.isfinite(bare) & (np.arange(GRID.width)[None, :] < 79)
+    np.testing.assert_array_equal(bare[west], wooded[west])
+    east = np.isfinite(bare) & (np.arange(GRID.width)[None, :] >= 82)
+    loss = (bare - wooded)[east]
+    assert np.median(loss) > 10.0 and loss.min() >= -0.011
+    # one cell in the trees, against the per-profile model with the same clutter along its profile
+    x0, y0 = GRID.xy(80, 60)
+    x1, y1 = GRID.xy(70, 90)
+    d, h = profile(ridge_world["heights"], GRID, x0, y0, x1, y1)
+    r = clutter_profile(WORLDCOVER.heights_m(ridge_world["forest"]), GRID, x0, y0, x1, y1)
+    with_trees = evaluate_profile(d, h, 30.0, 1.5, 3500.0, model="p1812", clutter_m=r, latitude_deg=21.67)
+    without = evaluate_profile(d, h, 30.0, 1.5, 3500.0, model="p1812", latitude_deg=21.67)
+    assert bare[70, 90] - wooded[70, 90] == pytest.approx(with_trees["loss_db"] - without["loss_db"], abs=0.05)
+
+
+def test_a_clutter_table_extra_loss_is_added_in_its_class_exactly(ridge_world, tmp_path):
+    table = tmp_path / "table.csv"
+    table.write_text("class,category,height_m,extra_loss_db\n10,urban/trees/forest,0,7.5\n40,open/rural,,\n")
+    forest = str(ridge_world["folder"] / "forest.tif")
+    crops = _simulate(ridge_world, tmp_path / "c", "--landcover", str(ridge_world["folder"] / "crops.tif"))
+    extra = _simulate(ridge_world, tmp_path / "e", "--landcover", forest, "--clutter-table", str(table))
+    ok = np.isfinite(crops)
+    diff = (crops - extra)[ok].reshape(-1)
+    in_forest = (ridge_world["forest"] == 10)[ok]
+    np.testing.assert_allclose(diff[in_forest], 7.5, atol=0.011)     # 0.01 dB steps
+    np.testing.assert_allclose(diff[~in_forest], 0.0, atol=0.011)
+
+
+@pytest.mark.parametrize("text, field", [
+    ("class,category\n10,jungle\n", "category"),
+    ("class,category,height_m\n10,suburban,abc\n", "height_m"),
+    ("class,category\n300,suburban\n", "class"),
+    ("class,category,height_m\n10,suburban,5\n10,suburban,6\n", "class"),
+])
+def test_a_bad_clutter_table_is_refused_with_file_row_and_field(ridge_world, tmp_path, text, field):
+    from click.testing import CliRunner
+
+    from phusong.cli import cli
+
+    table = tmp_path / "bad.csv"
+    table.write_text(text)
+    result = CliRunner().invoke(cli, ["simulate", "--dem", str(ridge_world["dem"]), "--sites", str(ridge_world["sites"]),
+                                      "--out", str(tmp_path / "o"), "--model", "p1812", "--clutter-table", str(table),
+                                      "-q"])
+    assert result.exit_code == 2, result.output
+    assert "bad.csv" in result.output and field in result.output and "row" in result.output
+
+
+def test_clutter_table_toml_and_defaults(tmp_path):
+    from phusong.propagation.clutter import CATEGORY_HEIGHT_M, WORLDCOVER, ClutterTable, read_clutter_table
+
+    path = tmp_path / "t.toml"
+    path.write_text('[[class]]\nclass = 1\ncategory = "dense urban"\n[[class]]\nclass = 2\ncategory = "suburban"\n'
+                    'height_m = 8\nextra_loss_db = 3\n')
+    t = read_clutter_table(path)
+    assert t.heights_m(np.array([1, 2, 3])).tolist() == [20.0, 8.0, 0.0]
+    assert t.extra_loss_db(np.array([1, 2])).tolist() == [0.0, 3.0] and t.has_extra_loss
+    assert ClutterTable.from_dict({"classes": {"1": {"category": "suburban", "height_m": 10.0}}}).heights_m(
+        np.array([1]))[0] == 10.0
+    # the built-in WorldCover table: trees 15 m, built-up 10 m (P.1812-6 Table 2), the rest bare
+    assert WORLDCOVER.heights_m(np.array([10, 20, 30, 40, 50, 60, 80, 95])).tolist() == [15, 0, 0, 0, 10, 0, 0, 15]
+    assert CATEGORY_HEIGHT_M == {"water/sea": 0.0, "open/rural": 0.0, "suburban": 10.0, "urban/trees/forest": 15.0,
+                                 "dense urban": 20.0}
+
+
+def test_path_on_a_dem_with_land_cover_is_the_reference_with_the_clutter_profile(ridge_world, tmp_path):
+    import pandas as pd
+
+    from phusong.propagation.clutter import WORLDCOVER
+    from phusong.propagation.p1812 import location_sigma_db
+    from phusong.propagation.reference import clutter_profile, evaluate_profile, profile
+    from tests.test_simulate_options import GRID, _lonlat, _run
+
+    rx = tmp_path / "rx.csv"
+    rx.write_text("lon,lat\n" + "".join("{:.8f},{:.8f}\n".format(*_lonlat(r, c)) for r, c in [(70, 90), (85, 75)]))
+    lon, lat = _lonlat(80, 60)
+    out = tmp_path / "p.csv"
+    _run(["path", "--dem", str(ridge_world["dem"]), "--tx", f"{lon:.8f},{lat:.8f}", "--rx-points", str(rx),
+          "--tx-height-m", "30", "--freq-mhz", "3500", "--model", "p1812", "--landcover",
+          str(ridge_world["folder"] / "forest.tif"), "--crs", "EPSG:32648", "--location-pct", "90", "--out", str(out)])
+    table = pd.read_csv(out)
+    x0, y0 = GRID.xy(80, 60)
+    sigma = location_sigma_db(3500.0, 1.5, 11.5, 30.0)
+    for i, (r, c) in enumerate([(70, 90), (85, 75)]):
+        x1, y1 = GRID.xy(r, c)
+        d, h = profile(ridge_world["heights"], GRID, x0, y0, x1, y1)
+        cl = clutter_profile(WORLDCOVER.heights_m(ridge_world["forest"]), GRID, x0, y0, x1, y1)
+        expected = evaluate_profile(d, h, 30.0, 1.5, 3500.0, model="p1812", clutter_m=cl, latitude_deg=lat,
+                                    location_pct=90.0, location_sigma_db=sigma)["loss_db"]
+        assert table["loss_db"][i] == pytest.approx(expected, abs=0.05)   # receivers re-projected from lon/lat
+
+
+def test_a_run_records_its_p1812_settings_and_clutter_table_and_reads_them_back(ridge_world, tmp_path):
+    import json
+
+    from phusong.pipeline import Coverage
+
+    table = tmp_path / "table.csv"
+    table.write_text("class,category,height_m,extra_loss_db\n10,dense urban,22,1.5\n")
+    _simulate(ridge_world, tmp_path / "run", "--landcover", str(ridge_world["folder"] / "forest.tif"),
+              "--clutter-table", str(table), "--time-pct", "10", "--delta-n", "50", "--n0", "330")
+    model = json.loads((tmp_path / "run" / "run.json").read_text())["settings"]["model"]
+    assert (model["name"], model["time_pct"], model["delta_n"], model["n0"]) == ("p1812", 10.0, 50.0, 330.0)
+    back = Coverage.from_run_folder(tmp_path / "run").settings.model
+    assert back.clutter_table.heights_m(np.array([10, 40])).tolist() == [22.0, 0.0]
+    assert back.clutter_table.extra_loss_db(np.array([10])).tolist() == [1.5]
+    assert back.time_pct == 10.0

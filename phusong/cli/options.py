@@ -206,12 +206,21 @@ def grid_options(f):
 
 
 def model_options(f):
-    """--model, --earth-radius-km and --rx-height-m (each terrain pass)."""
+    """--model, --earth-radius-km and --rx-height-m (each terrain pass), and P.1812's --time-pct, --delta-n, --n0."""
     from ..propagation.models import MODELS
 
-    f = setting_option("model.earth_radius_km")(f)
-    f = setting_option("model.rx_height_m")(f)
+    for key in ("n0", "delta_n", "time_pct", "earth_radius_km", "rx_height_m"):
+        f = setting_option(f"model.{key}")(f)
     return setting_option("model.name", type=click.Choice(list(MODELS)))(f)
+
+
+def landcover_options(f):
+    """--landcover FILE (class codes, majority-resampled to the grid) and --clutter-table FILE."""
+    f = setting_option("model.clutter_table", default=None, show_default=False)(f)
+    return click.option("--landcover", type=path_type(dir_okay=False),
+                        help="Land-cover classes (ESA WorldCover codes by default; see --clutter-table), resampled "
+                             "to the grid by majority: clutter heights for --model p1812, a clutter table's extra "
+                             "losses and a calibration's per-class offsets.")(f)
 
 
 def link_options(f):

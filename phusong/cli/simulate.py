@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import click
 
-from .options import (cli_command, cache_option, check_output_dir, grid_options, layer_input, model_options, open_cache,
-                      overwrite_option, path_type, progress, setting_option, settings_from, verbosity_options)
+from .options import (cli_command, cache_option, check_output_dir, grid_options, landcover_options, layer_input,
+                      model_options, open_cache, overwrite_option, path_type, progress, setting_option, settings_from,
+                      verbosity_options)
 
 COVERAGE_KEYS = ("technologies", "thresholds_dbm", "location_probability", "sigma_db", "load_factor",
                  "indoor_loss_db", "indoor", "noise_figure_db", "nbiot_mcl_db", "per_operator", "include_candidates",
@@ -29,9 +30,7 @@ def coverage_options(f):
 @setting_option("model.radius_km")
 @setting_option("model.clutter", type=click.Choice(["", "p2108"]))
 @setting_option("model.calibration", default=None, show_default=False)
-@click.option("--landcover", type=path_type(dir_okay=False),
-              help="Land-cover classes (e.g. ESA WorldCover tiles' codes), resampled to the grid by majority: "
-                   "the per-class offsets of a --calibration apply by it.")
+@landcover_options
 @coverage_options
 @click.option("--area", type=path_type(dir_okay=False),
               help="Study-area polygons (any OGR format); default: the sites' reach.")

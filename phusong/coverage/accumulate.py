@@ -28,13 +28,19 @@ ANY = ANY_OPERATOR
 def group_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str,
                landcover: np.ndarray | None = None):
     """Loss window of a group (float32 dB), from the cache when present, plus what is never cached (the
-    terrain pass is the same without it): clutter loss at the receiver (``model.clutter``) and a
-    calibration (``model.calibration``, its class offsets read from ``landcover``); (loss, row0, col0)."""
-    loss, row0, col0 = _terrain_loss(heights, grid, g, s, cache, tkey)
+    terrain pass is the same without it): clutter loss at the receiver (``model.clutter``), the clutter
+    table's extra loss of the receiver's land-cover class, and a calibration (``model.calibration``, its
+    class offsets read from ``landcover``); (loss, row0, col0). Model p1812 also reads ``landcover`` in
+    its terrain pass (clutter heights on the profile)."""
+    loss, row0, col0 = _terrain_loss(heights, grid, g, s, cache, tkey, landcover)
     cal = s.model.calibration
-    if loss.size and (s.model.clutter == "p2108" or cal is not None):
+    table = s.model.clutter_table
+    class_loss = table is not None and table.has_extra_loss and landcover is not None
+    if loss.size and (s.model.clutter == "p2108" or cal is not None or class_loss):
         d_km = _distance_km(grid, g, row0, col0, loss.shape)
         extra = np.zeros(loss.shape)
+        if class_loss:
+            extra += table.extra_loss_db(landcover[row0:row0 + loss.shape[0], col0:col0 + loss.shape[1]])
         if s.model.clutter == "p2108":
             # ITU-R P.2108-1 §3.2 median clutter loss, at least the Recommendation's 0.25 km
             extra += terrestrial_clutter_loss_db(g.frequency_mhz / 1000.0, np.maximum(d_km, MIN_DISTANCE_KM), 50.0)
@@ -56,7 +62,8 @@ def _distance_km(grid: Grid, g: Group, row0: int, col0: int, shape) -> np.ndarra
     return np.hypot(dr[:, None], dc[None, :]) / 1000.0
 
 
-def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str):
+def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str,
+                  landcover: np.ndarray | None = None):
     row0, col0, nrow, ncol = window_for(grid, g.x, g.y, s.model.radius_km * 1000.0)
     path = cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, s) if cache is not None else None
     if cache is not None and path is not None:
@@ -64,7 +71,8 @@ def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCa
         if loss is not None:
             return loss, row0, col0
     fp = site_footprint(heights, grid, g.x, g.y, g.height_m, g.frequency_mhz, s.model.radius_km,
-                        s.model.rx_height_m, s.model.earth_radius_km, s.model.name)
+                        s.model.rx_height_m, s.model.earth_radius_km, s.model.name, landcover=landcover,
+                        clutter_table=s.model.clutter_table, climate=s.p1812_climate)
     q = quantise(fp.loss_db)  # cached or not, the same 0.01 dB steps: results never depend on the cache
     if cache is not None and path is not None:
         cache.save(path, q)

@@ -33,10 +33,14 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "phusong" / "footprints"
 
 
-def terrain_key(heights: np.ndarray, grid: Grid) -> str:
-    """A digest of the terrain heights and their grid: passes on other terrain never match."""
+def terrain_key(heights: np.ndarray, grid: Grid, landcover: np.ndarray | None = None) -> str:
+    """A digest of the terrain heights and their grid (and of the land cover, for models whose terrain pass
+    reads it): passes on other terrain never match."""
     h = hashlib.blake2b(np.ascontiguousarray(heights).view(np.uint8).data, digest_size=16)
     h.update(repr((tuple(grid.transform)[:6], grid.height, grid.width, grid.crs.to_string())).encode())
+    if landcover is not None:
+        h.update(b"landcover")
+        h.update(np.ascontiguousarray(landcover, dtype=np.uint8).data)
     return h.hexdigest()
 
 
@@ -61,8 +65,13 @@ class FootprintCache:
 
     def path(self, tkey: str, x: float, y: float, height_m: float, frequency_mhz: float, s: Settings) -> Path:
         """The entry's file: a digest of everything the terrain pass depends on (see the module notes)."""
-        key = json.dumps([CACHE_VERSION, tkey, round(x, 3), round(y, 3), height_m, frequency_mhz,
-                          s.model.rx_height_m, s.model.radius_km, s.model.name, s.model.earth_radius_km])
+        parts = [CACHE_VERSION, tkey, round(x, 3), round(y, 3), height_m, frequency_mhz,
+                 s.model.rx_height_m, s.model.radius_km, s.model.name, s.model.earth_radius_km]
+        if s.model.name == "p1812":   # what else its pass reads (the land cover is in tkey)
+            table = s.model.clutter_table
+            parts += [s.model.time_pct, s.model.delta_n, s.model.n0,
+                      table.heights_m(np.arange(256)).tolist() if table is not None else "worldcover"]
+        key = json.dumps(parts)
         return self.folder / f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}.npy"
 
     def load(self, path: Path, shape: tuple[int, int]) -> np.ndarray | None:

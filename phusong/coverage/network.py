@@ -183,13 +183,14 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
 
     ``sites`` is a site table (see :func:`phusong.read_sites`); ``patterns`` maps its
     ``antenna_file`` values to patterns read beforehand; ``area_mask`` (bool) marks
-    the study area (``covered`` is 255 outside it); ``landcover`` (class codes on ``grid``) serves a
-    calibration's per-class offsets. Results are the same with or
+    the study area (``covered`` is 255 outside it); ``landcover`` (class codes on ``grid``) gives the
+    p1812 model its clutter heights, and serves a clutter table's extra losses and a calibration's
+    per-class offsets. Results are the same with or
     without a ``cache``, for any thread count, and on Dask (``dask_address``).
     """
     cells = prepare_cells(sites, heights, grid, settings)
     groups = make_groups(cells)
-    tkey = terrain_key(heights, grid)
+    tkey = terrain_key(heights, grid, landcover if settings.model.name == "p1812" else None)
     hits = sum(cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, settings).exists()
                for g in groups) if cache else 0
     t0 = time.perf_counter()

@@ -33,7 +33,7 @@ def signal_at(heights: np.ndarray, grid: Grid, cells: pd.DataFrame, cell_index, 
     n = len(cell_index)
     out = {name: np.full(n, np.nan) for name in ("rsrp_dbm", "loss_db", "gain_dbi", "distance_km")}
     used = cells.loc[np.unique(cell_index)]
-    tkey = terrain_key(heights, grid) if cache is not None else ""
+    tkey = terrain_key(heights, grid, landcover if settings.model.name == "p1812" else None) if cache else ""
     rx_h, ae = settings.model.rx_height_m, settings.model.earth_radius_km
     for g in tqdm(make_groups(used), desc="cells", unit="pass", disable=not progress or None, leave=False):
         mine = np.flatnonzero(np.isin(cell_index, g.cells) & on_grid)

@@ -29,7 +29,14 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from numba.extending import register_jitable
+
 from . import p1812 as _p1812
+
+# P.1812's scalar equations: the reference's own functions, compiled where the kernel calls them
+# (register_jitable leaves them plain Python for everyone else, and keeps Numba out of `import phusong`).
+for _name in _p1812.JITABLE:
+    register_jitable(getattr(_p1812, _name))
 
 P1812 = 3         # mode: the full ITU-R P.1812-6 method (clutter heights on the profile)
 P1812_AB_KM = 3.0 * _p1812.EARTH_RADIUS_KM   # eq. (7b): the effective radius exceeded for β0 % of time
@@ -282,7 +289,7 @@ def _counting_sort(key, n_keys):
 
 
 @njit(cache=True)
-def _ray_cells(heights, clutter, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz, ae, mode, tail,
+def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz, ae, mode, tail,
                order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts):
     """Walk ray ``j`` outward and evaluate each of its cells when the ray reaches the cell's sample m0.
 
@@ -292,7 +299,8 @@ def _ray_cells(heights, clutter, r_tx, c_tx, j, n_rays, n, step_cells, step_km, 
     to the receiver, are therefore exact; the ray part is at most half a ray spacing
     off the line. mode 0: delta-Bullington; 1: Bullington on the actual profile;
     2: LOS only (loss = free space); 3 (``P1812``): ITU-R P.1812-6, with the clutter
-    heights of ``clutter`` (nearest cell) added to every intermediate point. Cells
+    height of the land-cover class (``class_height_m[classes]``, nearest cell) added to every
+    intermediate point. Cells
     whose profile leaves the DEM's data stay NaN/255.
     """
     lam = C_M_S / (f_mhz * 1e6)
@@ -365,7 +373,7 @@ def _ray_cells(heights, clutter, r_tx, c_tx, j, n_rays, n, step_cells, step_km, 
             x = m0 * step_km
             xs[m0] = x
             hs[m0] = h
-            g = h + _nearest(clutter, r_tx + dr * m0, c_tx + dc * m0) if full else h
+            g = h + _clutter_at(classes, class_height_m, r_tx + dr * m0, c_tx + dc * m0) if full else h
             gs[m0] = g - c5 * x * x
             v1, v2 = _lsq_add(v1, v2, xs[m0 - 1], hs[m0 - 1], x, h)
             if mode != 2:
@@ -408,7 +416,7 @@ def _ray_cells(heights, clutter, r_tx, c_tx, j, n_rays, n, step_cells, step_km, 
                 if math.isnan(h):
                     break
                 x = k * step_km
-                g = h + _nearest(clutter, r_tx + sr * k, c_tx + sc * k) if full else h
+                g = h + _clutter_at(classes, class_height_m, r_tx + sr * k, c_tx + sc * k) if full else h
                 xe[ne] = x
                 he[ne] = h
                 te[ne] = g
@@ -456,13 +464,13 @@ def _sample(heights, r, c):
 
 
 @njit(cache=True, inline="always")
-def _nearest(z, r, c):
-    """The value of the cell holding fractional (row, col), clamped to the array; 0 where NaN."""
-    nrow, ncol = z.shape
+def _clutter_at(classes, class_height_m, r, c):
+    """Clutter height (m) of the land-cover class of the cell holding fractional (row, col), clamped to the
+    array (classes are not interpolated)."""
+    nrow, ncol = classes.shape
     i = min(max(int(math.floor(r + 0.5)), 0), nrow - 1)
     k = min(max(int(math.floor(c + 0.5)), 0), ncol - 1)
-    v = z[i, k]
-    return 0.0 if math.isnan(v) else v
+    return class_height_m[classes[i, k]]
 
 
 @njit(cache=True, inline="always")
@@ -706,14 +714,15 @@ def _profile_x(k, m0, xs, xe):
 
 
 @njit(cache=True, parallel=True)
-def sweep_cells(heights, clutter, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, res_m, htg, hrg, f_mhz,
+def sweep_cells(heights, classes, class_height_m, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, res_m, htg, hrg, f_mhz,
                 ae, mode, tail, time_pct=50.0, n0=_p1812.LANG_SON_N0, lat_deg=_p1812.LANG_SON_LATITUDE_DEG):
     """Loss (float32 dB, NaN beyond n + 0.5 samples) and LOS (uint8 1/0/255) for every cell of a window.
 
     Each cell is evaluated once, by its nearest ray, so the result does not depend
     on the thread count. ``tail``: how many samples next to each receiver are taken
     on its own line (``EXACT_TAIL``); a larger tail is more exact and slower.
-    ``clutter``: clutter heights (m) on the terrain's grid, read by mode ``P1812`` only;
+    ``classes``: land-cover codes (uint8) on the terrain's grid and ``class_height_m`` the clutter height
+    of each code (256 values), read by mode ``P1812`` only;
     ``time_pct``, ``n0`` (N-units) and ``lat_deg`` (the site's latitude, for β0) likewise.
     """
     order, start = assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells)
@@ -723,6 +732,6 @@ def sweep_cells(heights, clutter, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n,
     tab = p1812_tables(n if mode == P1812 else 0, step_km, time_pct, lat_deg)
     consts = p1812_constants(f_mhz / 1000.0, time_pct, n0, ae)
     for j in prange(n_rays):
-        _ray_cells(heights, clutter, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz, ae, mode, tail,
+        _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz, ae, mode, tail,
                    order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts)
     return loss, los

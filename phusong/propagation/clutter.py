@@ -63,6 +63,12 @@ class ClutterTable:
             table[code] = getattr(cls, attr)
         return table
 
+    @classmethod
+    def from_dict(cls, data) -> ClutterTable:
+        """The table from what :func:`dataclasses.asdict` gives (run.json: class codes as text)."""
+        classes = {int(code): ClutterClass(**dict(c)) for code, c in dict(data.get("classes", {})).items()}
+        return cls(classes, source=str(data.get("source", "")))
+
     def to_rows(self) -> list[dict]:
         """The table as rows (class, category, height_m, extra_loss_db), for run.json and docs."""
         return [dict(code=code, category=c.category, height_m=c.height_m, extra_loss_db=c.extra_loss_db)

@@ -12,6 +12,7 @@ from .._raster import Grid
 from ..errors import InputError
 from . import _kernels
 from .models import empirical_loss_db, model_info
+from .clutter import WORLDCOVER, ClutterTable
 from .p1812 import P1812Climate
 from .p526 import DEFAULT_EARTH_RADIUS_KM
 from .validity import check_range
@@ -60,8 +61,8 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
                    earth_radius_km: float = DEFAULT_EARTH_RADIUS_KM,
                    model: str = "delta-bullington", ray_spacing_cells: float = 1.0,
                    sample_step_cells: float = 1.0, los_only: bool = False,
-                   exact_tail: int | None = None, clutter_m: np.ndarray | None = None,
-                   climate: P1812Climate | None = None) -> Footprint:
+                   exact_tail: int | None = None, landcover: np.ndarray | None = None,
+                   clutter_table: ClutterTable | None = None, climate: P1812Climate | None = None) -> Footprint:
     """Basic transmission loss (dB) and LOS from a site at (x, y) in the grid's CRS to every cell.
 
     Rays are spaced so that neighbouring rays are at most ``ray_spacing_cells``
@@ -74,9 +75,10 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     LOS flag is computed). Distance-based models take LOS from the sweep.
     With ``los_only`` only the line-of-sight flag is computed (loss is free space).
 
-    Model ``p1812`` (ITU-R P.1812-6) takes ``clutter_m``, representative clutter heights (m) on the
-    terrain's grid (default none), and ``climate`` (time percentage, ΔN, N0; default Lạng Sơn's at 50 %);
-    its effective Earth radius comes from ΔN, not ``earth_radius_km``.
+    Model ``p1812`` (ITU-R P.1812-6) takes ``landcover``, class codes (uint8) on the terrain's grid
+    whose clutter heights ``clutter_table`` gives (default: ESA WorldCover's; no land cover: bare
+    terrain), and ``climate`` (time percentage, ΔN, N0; default Lạng Sơn's at 50 %); its effective
+    Earth radius comes from ΔN, not ``earth_radius_km``.
     """
     model_info(model)  # a clear error for an unknown name
     if model in MODES:
@@ -101,14 +103,14 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     if mode == _kernels.P1812:
         climate.check(frequency_mhz, tx_height_m, rx_height_m)
         earth_radius_km = climate.ae_km
-        clutter = (np.zeros((1, 1), np.float32) if clutter_m is None
-                   else np.ascontiguousarray(clutter_m, dtype=np.float32))
-        if clutter.shape not in ((1, 1), heights.shape):
-            raise ValueError("clutter heights must lie on the terrain's grid")
+        classes = np.zeros((1, 1), np.uint8) if landcover is None else np.ascontiguousarray(landcover, np.uint8)
+        if classes.shape not in ((1, 1), heights.shape):
+            raise ValueError("the land cover must lie on the terrain's grid")
+        class_height = (clutter_table or WORLDCOVER).heights_m(np.arange(256))
     else:
-        clutter = np.zeros((1, 1), np.float32)
+        classes, class_height = np.zeros((1, 1), np.uint8), np.zeros(256, np.float32)
     lat = latitude_deg(grid, x, y)
-    loss, los = _kernels.sweep_cells(heights, clutter, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n,
+    loss, los = _kernels.sweep_cells(heights, classes, class_height, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n,
                                      sample_step_cells, res, float(tx_height_m), float(rx_height_m),
                                      float(frequency_mhz), float(earth_radius_km), mode, int(exact_tail),
                                      float(climate.time_pct), float(climate.n0), lat)

@@ -24,7 +24,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from numba.extending import register_jitable
 
 from .p526 import bullington_loss_db, least_squares_ends, smooth_earth_heights, spherical_earth_loss_db
 from .validity import check_range
@@ -41,16 +40,14 @@ LANG_SON_LATITUDE_DEG = 21.85
 ZONE_SEA, ZONE_COASTAL, ZONE_INLAND = 1, 3, 4
 
 
-# The scalar equations marked @register_jitable use ``math`` only: Python calls them as they are, and the
-# map kernel (``_kernels``) compiles these same functions instead of keeping a second copy.
+# The scalar equations below (JITABLE) use ``math`` only: Python calls them as they are, and the map kernel
+# (``_kernels``) registers these same functions with Numba instead of keeping a second copy.
 
-@register_jitable
 def _normal_tail(y):
     t = math.sqrt(-2.0 * math.log(y))
     return t - ((0.010328 * t + 0.802853) * t + 2.515516698) / (((0.001308 * t + 0.189269) * t + 1.432788) * t + 1.0)
 
 
-@register_jitable
 def inverse_normal(x):
     """I(x): the value exceeded with probability x by a standard normal variable, Attachment 2
     eqs. (96)–(97) (|error| < 0.00054), for 1e-6 ≤ x ≤ 0.999999."""
@@ -72,7 +69,6 @@ def _longest_run_km(d: np.ndarray, inside: np.ndarray) -> tuple[float, float]:
     return float(lengths.max()), float(lengths.sum())
 
 
-@register_jitable
 def beta0_pct(latitude_deg, land_km, inland_km):
     """β0 (%), the time percentage for which refractivity lapse rates exceeding 100 N-units/km can be
     expected in the first 100 m of the atmosphere, §3.5 eqs. (2)–(5)."""
@@ -101,6 +97,10 @@ def delta_bullington_p1812(d, g, hts, hrs, hstd, hsrd, frequency_mhz, radius_km,
     ldsph = spherical_earth_loss_db(d[-1] - d[0], hts - hstd, hrs - hsrd, frequency_mhz, radius_km,
                                     vertical=vertical, sea_fraction=sea_fraction)
     return lbulla + max(ldsph - lbulls, 0.0), lbulla, lbulls, ldsph
+
+
+JITABLE = ("_normal_tail", "inverse_normal", "beta0_pct", "line_of_sight_db", "combine_db", "minimum_anomalous_db",
+           "_site_shielding_db", "_sea_coupling_db", "anomalous_loss_db", "time_variability_db")
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,6 @@ def p1812_loss(d_km, h_m, tx_height_m: float, rx_height_m: float, frequency_mhz:
         sea_fraction=float(omega), beta0_pct=b0, ae_km=float(ae), trans_horizon=trans_horizon)
 
 
-@register_jitable
 def line_of_sight_db(dtot, hts, hrs, f_ghz, p, b0, horizons_km):
     """(Lbfs, Lb0p, Lb0b), §4.2 eqs. (8)–(11); ``horizons_km`` = dlt + dlr."""
     lbfs = 92.4 + 20.0 * math.log10(f_ghz) + 10.0 * math.log10(dtot * dtot + ((hts - hrs) / 1000.0) ** 2)
@@ -291,7 +290,6 @@ def line_of_sight_db(dtot, hts, hrs, f_ghz, p, b0, horizons_km):
     return lbfs, lbfs + multipath * math.log10(p / 50.0), lbfs + multipath * math.log10(b0 / 50.0)
 
 
-@register_jitable
 def combine_db(dtot, theta, f_ghz, p, b0, omega, n0, lbfs, lb0p, lb0b, ld50, ldb, lba):
     """Eqs. (40)–(63): diffraction at p %, its combination with line of sight, ducting and
     troposcatter. Returns (Ldp, Lbd50, Lbd, Lminb0p, Lminbap, Lbda, Lbam, Lbs, Lbc)."""
@@ -315,14 +313,12 @@ def combine_db(dtot, theta, f_ghz, p, b0, omega, n0, lbfs, lb0p, lb0b, ld50, ldb
     return ldp, lbd50, lbd, lminb0p, lminbap, lbda, lbam, lbs, lbc
 
 
-@register_jitable
 def minimum_anomalous_db(lba, lb0p):
     """Lminbap, eq. (60): the smooth maximum of the ducting and line-of-sight losses (η = 2.5)."""
     top = max(lba, lb0p)
     return top + 2.5 * math.log(math.exp((lba - top) / 2.5) + math.exp((lb0p - top) / 2.5))
 
 
-@register_jitable
 def _site_shielding_db(theta_mrad, horizon_km, f_ghz):
     """Ast or Asr, eq. (48)."""
     t = theta_mrad - 0.1 * horizon_km
@@ -331,7 +327,6 @@ def _site_shielding_db(theta_mrad, horizon_km, f_ghz):
     return 20.0 * math.log10(1.0 + 0.361 * t * math.sqrt(f_ghz * horizon_km)) + 0.264 * t * f_ghz ** (1.0 / 3.0)
 
 
-@register_jitable
 def _sea_coupling_db(coast_km, horizon_km, height_m, omega):
     """Act or Acr, eq. (49): over-sea surface duct coupling."""
     if coast_km <= 5.0 and coast_km <= horizon_km and omega >= 0.75:
@@ -339,7 +334,6 @@ def _sea_coupling_db(coast_km, horizon_km, height_m, omega):
     return 0.0
 
 
-@register_jitable
 def anomalous_loss_db(dtot, dlt, dlr, dct, dcr, dlm, hts, hrs, hte, hre, hm, theta_t, theta_r, f_ghz, p, omega,
                       ae, b0):
     """Lba, the loss during ducting and layer reflection, §4.5 eqs. (46)–(56)."""
@@ -357,7 +351,6 @@ def anomalous_loss_db(dtot, dlt, dlr, dct, dcr, dlm, hts, hrs, hte, hre, hm, the
     return af + gamma_d * theta1 + time_variability_db(p, b0 * mu2 * mu3, dtot)       # eqs. (50), (54)
 
 
-@register_jitable
 def time_variability_db(p, beta, dtot):
     """Ap, eqs. (53)–(53a): the time-percentage dependence of ducting for β % (it falls as β grows)."""
     lb = math.log10(beta)

@@ -5,18 +5,26 @@ import numpy as np
 
 from .._raster import Grid
 from ..errors import InputError
-from .reference import evaluate_profile, profile
+from .clutter import WORLDCOVER, ClutterTable
+from .reference import clutter_profile, evaluate_profile, profile
 
 
 def path_to_points(heights: np.ndarray, grid: Grid, tx_xy, rx_x, rx_y, tx_height_m, rx_height_m, frequency_mhz,
-                   model, earth_radius_km) -> list[dict]:
+                   model, earth_radius_km, *, landcover: np.ndarray | None = None,
+                   clutter_table: ClutterTable | None = None, p1812: dict | None = None) -> list[dict]:
     """The fields of ``phusong path --json`` for each receiver at (``rx_x``, ``rx_y``) in the grid's CRS.
 
     Each profile is sampled on the working grid (see :func:`.reference.profile`). A receiver that
     cannot be evaluated (off the grid, a profile leaving the terrain's data, closer to the
     transmitter than one grid cell) gets its reason in ``error`` and no values; the others are
     computed as usual (``error`` empty), so one bad row never loses the batch.
+
+    ``landcover`` (class codes on the grid) gives model p1812 the clutter heights of ``clutter_table``
+    (default WorldCover's) along each profile, and adds the table's extra loss of the receiver's class
+    (``clutter_extra_db``); ``p1812`` holds that model's other arguments (climate, location percentage).
     """
+    table = clutter_table or WORLDCOVER
+    clutter_m = table.heights_m(landcover) if landcover is not None and model == "p1812" else None
     tx, ty = tx_xy
     inside = grid.contains(np.asarray(rx_x), np.asarray(rx_y))
     rows = []
@@ -31,10 +39,18 @@ def path_to_points(heights: np.ndarray, grid: Grid, tx_xy, rx_x, rx_y, tx_height
         if len(d) < 2 or not np.isfinite(h).all():
             rows.append({"error": "the profile leaves the DEM's data"})
             continue
+        extra = dict(p1812 or {})
+        if clutter_m is not None:
+            extra["clutter_m"] = clutter_profile(clutter_m, grid, tx, ty, x, y)
         try:
-            result = evaluate_profile(d, h, tx_height_m, rx_height_m, frequency_mhz, earth_radius_km, model)
+            result = evaluate_profile(d, h, tx_height_m, rx_height_m, frequency_mhz, earth_radius_km, model, **extra)
         except (InputError, ValueError) as exc:
             rows.append({"error": str(exc)})
             continue
+        if landcover is not None and clutter_table is not None and clutter_table.has_extra_loss:
+            r, c = (int(np.floor(v + 0.5)) for v in grid.rowcol(x, y))   # the cell holding the receiver
+            r, c = min(max(r, 0), grid.height - 1), min(max(c, 0), grid.width - 1)
+            result["clutter_extra_db"] = float(clutter_table.extra_loss_db(landcover[r, c]))
+            result["loss_db"] += result["clutter_extra_db"]
         rows.append({**result, "error": ""})
     return rows
