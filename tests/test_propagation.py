@@ -126,9 +126,9 @@ def test_kernel_matches_reference_on_real_rugged_terrain():
     tile = shared_path("data", "terrain", "N44W072.hgt")
     terrain = load_terrain(tile, "EPSG:32619", 30.0)
     x, y = Transformer.from_crs(4326, 32619, always_xy=True).transform(-71.4, 44.45)
-    diff, los_agree = _kernel_vs_reference(terrain, x, y, 12.0)
+    diff, los_agree = _kernel_vs_reference(terrain, x, y, 12.0, n_cells=1000)
     assert np.median(diff) <= 0.3
-    assert np.mean(diff <= 1.0) >= 0.98
+    assert np.mean(diff <= 1.0) >= 0.99
     assert los_agree >= 0.98
 
 
@@ -138,9 +138,9 @@ def test_kernel_matches_reference_on_langson_standin():
     x, y = Transformer.from_crs(4326, 32648, always_xy=True).transform(106.76, 21.85)
     bounds = (x - 13_000, y - 13_000, x + 13_000, y + 13_000)
     terrain = load_terrain(dem, "EPSG:32648", 30.0, bounds=bounds)
-    diff, los_agree = _kernel_vs_reference(terrain, x, y, 12.0, n_cells=500, seed=2)
+    diff, los_agree = _kernel_vs_reference(terrain, x, y, 12.0, n_cells=2000, seed=3)
     assert np.median(diff) <= 0.3
-    assert np.mean(diff <= 1.0) >= 0.98
+    assert np.mean(diff <= 1.0) >= 0.99
     assert los_agree >= 0.98
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from .._raster import Grid
 from ..settings import Settings
 
-CACHE_VERSION = "kernel-3"  # cell-exact receivers with an exact tail
+CACHE_VERSION = "kernel-4"  # cell-exact receivers with an exact tail; rays half a cell apart at the radius
 
 
 def default_cache_dir() -> Path:
