@@ -1,10 +1,11 @@
 """Kernel against the NumPy reference: agreement and speed for each length of the exact tail.
 
-Usage:  .venv/bin/python benchmarks/bench_accuracy.py [--cells 1000] [--tails 0 4 8 16 32]
+Usage:  .venv/bin/python benchmarks/bench_accuracy.py [--cells 1000] [--tails 0 4 8 16 32] [--spacings 1 0.5]
 Needs ../shared. Three sites on the Lạng Sơn synthetic stand-in DEM and three on the real
 N44W072 tile, 20 km radius at 30 m, 1,800 MHz, Tx 30 m, Rx 1.5 m, delta-Bullington. For each
 site, ``--cells`` random cells of the map are compared with the reference's straight profile to
-the cell centre. Prints a Markdown table for benchmarks/RESULTS.md.
+the cell centre, for each exact tail and ray spacing (cells between neighbouring rays at the radius).
+Prints a Markdown table for benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -33,44 +34,47 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", type=int, default=1000)
     ap.add_argument("--tails", type=int, nargs="+", default=[0, 4, 8, 16, 32])
+    ap.add_argument("--spacings", type=float, nargs="+", default=[1.0, 0.5])
     args = ap.parse_args()
     from phusong.data.terrain import load_terrain
     from phusong.propagation.footprint import site_footprint
     from phusong.propagation.reference import reference_loss
 
-    print("| terrain | exact tail | median abs. diff. | within 1 dB | 99th pct. | LOS agrees | map time |")
-    print("|---|---|---|---|---|---|---|")
+    print("| terrain | exact tail | ray spacing | median abs. diff. | within 1 dB | 99th pct. | LOS agrees | map time |")
+    print("|---|---|---|---|---|---|---|---|")
+    runs = [(t, s) for t in args.tails for s in args.spacings]
     for name, (dem, crs, sites) in CASES.items():
         if not dem.exists():
             sys.exit(f"needs {dem}")
-        diffs = {t: [] for t in args.tails}
-        los = {t: [] for t in args.tails}
-        times = {t: [] for t in args.tails}
+        diffs = {r: [] for r in runs}
+        los = {r: [] for r in runs}
+        times = {r: [] for r in runs}
         for lon, lat in sites:
             x, y = Transformer.from_crs(4326, crs, always_xy=True).transform(lon, lat)
             span = RADIUS_KM * 1000 + 1000
             terrain = load_terrain(dem, crs, RES_M, bounds=(x - span, y - span, x + span, y + span))
             maps = {}
-            for tail in args.tails:
-                site_footprint(terrain.array, terrain.grid, x, y, TX_H, FREQ_MHZ, RADIUS_KM, exact_tail=tail)
+            for tail, spacing in runs:
+                kw = dict(exact_tail=tail, ray_spacing_cells=spacing)
+                site_footprint(terrain.array, terrain.grid, x, y, TX_H, FREQ_MHZ, RADIUS_KM, **kw)
                 for _ in range(3):
                     t = time.perf_counter()
-                    maps[tail] = site_footprint(terrain.array, terrain.grid, x, y, TX_H, FREQ_MHZ, RADIUS_KM,
-                                                exact_tail=tail)
-                    times[tail].append(time.perf_counter() - t)
-            fp = maps[args.tails[0]]
+                    maps[tail, spacing] = site_footprint(terrain.array, terrain.grid, x, y, TX_H, FREQ_MHZ,
+                                                         RADIUS_KM, **kw)
+                    times[tail, spacing].append(time.perf_counter() - t)
+            fp = maps[runs[0]]
             valid = np.argwhere(np.isfinite(fp.loss_db))
             sel = valid[np.random.default_rng(0).choice(len(valid), args.cells, replace=False)]
             ref, ref_los = reference_loss(terrain.array, terrain.grid, x, y, sel[:, 0] + fp.row0,
                                           sel[:, 1] + fp.col0, TX_H, FREQ_MHZ)
-            for tail, m in maps.items():
-                diffs[tail].append(np.abs(m.loss_db[sel[:, 0], sel[:, 1]] - ref))
-                los[tail].append((m.los[sel[:, 0], sel[:, 1]] == 1) == ref_los)
-        for tail in args.tails:
-            d = np.concatenate(diffs[tail])
-            print(f"| {name} | {tail} | {np.median(d):.3f} dB | {100 * np.mean(d <= 1.0):.1f}% | "
-                  f"{np.quantile(d, 0.99):.2f} dB | {100 * np.mean(np.concatenate(los[tail])):.2f}% | "
-                  f"{statistics.median(times[tail]):.2f} s |")
+            for run, m in maps.items():
+                diffs[run].append(np.abs(m.loss_db[sel[:, 0], sel[:, 1]] - ref))
+                los[run].append((m.los[sel[:, 0], sel[:, 1]] == 1) == ref_los)
+        for run in runs:
+            d = np.concatenate(diffs[run])
+            print(f"| {name} | {run[0]} | {run[1]:g} | {np.median(d):.3f} dB | {100 * np.mean(d <= 1.0):.1f}% | "
+                  f"{np.quantile(d, 0.99):.2f} dB | {100 * np.mean(np.concatenate(los[run])):.2f}% | "
+                  f"{statistics.median(times[run]):.2f} s |")
 
 
 if __name__ == "__main__":

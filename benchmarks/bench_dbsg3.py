@@ -10,8 +10,10 @@ interpreter and writes one CSV per link; a third call compares them (needs only 
 Optional, in pycraf's interpreter: ``--maps [--out climate.csv]`` prints ΔN and N0 of the ITU-R
 P.452-16 maps at ``--at LON LAT`` (default Lạng Sơn) and writes them at each link's path centre;
 ``--model ... --climate climate.csv`` then fills a link's missing N0/ΔN from that file (without it,
-such links are skipped). Inputs: the link's ΔN and N0, the path-centre latitude, inland zone all
-along (the profiles carry no zone codes), no clutter, horizontal polarisation (the table gives
+such links are skipped). Inputs: the link's ΔN and N0, the path-centre latitude, no clutter,
+radio-climatic zones from the profile (it carries no zone codes): sea where the ground is at or below
+0 m, inland elsewhere, the same sea fraction, longest land section and coast distances for both
+models (``--inland`` treats every path as inland instead), horizontal polarisation (the table gives
 none); P.452 also gets the table's antenna gains (0 dBi where missing), 20 °C and 1013 hPa.
 Error = predicted − measured basic transmission loss (dB) at 50, 10 and 1 % of time; std is the
 sample standard deviation. Needs ../shared (or PHUSONG_SHARED). Not part of the test suite.
@@ -66,7 +68,30 @@ def read_profile(zf: zipfile.ZipFile, pfl_name: str):
     return rows[:, 0], rows[:, 1]
 
 
-def prepared_links(data_dir: Path, climate_csv: Path | None):
+def sea_geometry(d_km, h_m, inland_only: bool) -> dict:
+    """Zones (1 sea, 4 inland) of the profile points and what P.452/P.1812 derive from them: sea fraction
+    ω, longest land section d_tm (= d_lm: no coastal zone here), distance from each end to the coast
+    (500 km, the Recommendations' default, when the path never meets the sea). Sections extend half a
+    sample interval into the next zone, as in the ITU-R SG3 implementations."""
+    zone = np.where((h_m <= 0.0) & (not inland_only), 1, 4)
+    runs = {1: [], 4: []}
+    start = 0
+    for i in range(1, len(zone) + 1):
+        if i == len(zone) or zone[i] != zone[start]:
+            stop = i - 1
+            length = d_km[stop] - d_km[start]
+            length += 0.5 * (d_km[stop + 1] - d_km[stop]) if stop + 1 < len(zone) else 0.0
+            length += 0.5 * (d_km[start] - d_km[start - 1]) if start > 0 else 0.0
+            runs[int(zone[start])].append(length)
+            start = i
+    sea = np.flatnonzero(zone == 1)
+    total = d_km[-1] - d_km[0]
+    return {"zone": zone, "omega": sum(runs[1]) / total, "d_tm": max(runs[4], default=0.0),
+            "d_ct": float(d_km[sea[0]]) if sea.size else 500.0,
+            "d_cr": float(total - d_km[sea[-1]]) if sea.size else 500.0}
+
+
+def prepared_links(data_dir: Path, climate_csv: Path | None, inland_only: bool = False):
     """Every row of links.csv as (fields, profile); profile is None and fields["status"] says why for a skip.
     The same rules run for both models, so both predict exactly the same links."""
     climate = {}
@@ -101,6 +126,8 @@ def prepared_links(data_dir: Path, climate_csv: Path | None):
                 link["status"] = "ΔN or N0 missing"
             else:
                 link["status"] = "ok"
+            if link["status"] == "ok":
+                link["sea"] = sea_geometry(*profile, inland_only)
             yield link, (profile if link["status"] == "ok" else None)
 
 
@@ -108,9 +135,10 @@ def p1812_predictor():
     from phusong.propagation.p1812 import p1812_loss
 
     def predict(link, d_km, h_m, time_pct):
-        row = link["row"]
+        row, sea = link["row"], link["sea"]
         return p1812_loss(d_km, h_m, float(row["TX_AHAG"]), float(row["RX_AHAG"]), 1000.0 * link["f_ghz"],
-                          time_pct=time_pct, delta_n=link["delta_n"], n0=link["n0"],
+                          time_pct=time_pct, delta_n=link["delta_n"], n0=link["n0"], zone=sea["zone"],
+                          tx_coast_km=sea["d_ct"], rx_coast_km=sea["d_cr"],
                           centre_latitude_deg=path_centre(row)[1]).loss_db
     return predict
 
@@ -129,6 +157,8 @@ def p452_predictor():
             lon180(float(row["RX_LONG"])) * u.deg, float(row["RX_LAT"]) * u.deg,
             float(row["TX_AHAG"]) * u.m, float(row["RX_AHAG"]) * u.m,
             50 * u.m, time_pct * u.percent,           # the step only matters for SRTM look-ups, not used here
+            omega=100.0 * link["sea"]["omega"] * u.percent, d_tm=link["sea"]["d_tm"] * u.km,
+            d_lm=link["sea"]["d_tm"] * u.km, d_ct=link["sea"]["d_ct"] * u.km, d_cr=link["sea"]["d_cr"] * u.km,
             polarization=0, version=16, delta_N=link["delta_n"] * cnv.dimless / u.km, N0=link["n0"] * cnv.dimless,
             hprof_dists=d_km * u.km, hprof_heights=h_m * u.m, hprof_bearing=0 * u.deg, hprof_backbearing=0 * u.deg)
         return float(pathprof.loss_complete(prop, G_t=g_t * cnv.dBi, G_r=g_r * cnv.dBi)[4].to_value(cnv.dB))
@@ -137,7 +167,7 @@ def p452_predictor():
 
 def run_model(args) -> None:
     predict = p1812_predictor() if args.model == "p1812" else p452_predictor()
-    links = list(prepared_links(args.data, args.climate))
+    links = list(prepared_links(args.data, args.climate, args.inland))
     first = next((link, prof) for link, prof in links if prof is not None)
     with warnings.catch_warnings():                   # warm-up: imports, map loading and JIT stay out of the timing
         warnings.simplefilter("ignore")
@@ -252,6 +282,7 @@ def main() -> None:
     mode.add_argument("--maps", action="store_true", help="ΔN/N0 from pycraf's ITU-R maps (see --at, --out)")
     ap.add_argument("--out", type=Path, help="per-link CSV written by --model (required) or --maps (optional)")
     ap.add_argument("--climate", type=Path, help="CSV from --maps --out: fills links' missing ΔN/N0")
+    ap.add_argument("--inland", action="store_true", help="every path inland (no sea from the profile heights)")
     ap.add_argument("--at", type=float, nargs=2, metavar=("LON_DEG", "LAT_DEG"), default=LANG_SON_LON_LAT)
     ap.add_argument("--worst", type=int, default=12, help="rows in the largest-error table")
     ap.add_argument("--data", type=Path, default=DATA, help="the dbsg3_c3_1 folder")

@@ -30,11 +30,12 @@ from .validity import check_range
 
 MODEL = "ITU-R P.1812-6"
 EARTH_RADIUS_KM = 6371.0
-# Lạng Sơn's radio climate at 21.85 °N 106.76 °E (path centre of a provincial link), read from the
-# ITU-R P.452-16 / P.1812 digital maps of ΔN (DN50) and N0 (N050) by bilinear interpolation:
-# see README "P.1812 radio climate". Users elsewhere pass their own values.
-LANG_SON_DELTA_N = 44.0
-LANG_SON_N0 = 345.0
+# Lạng Sơn's radio climate at 106.76 °E 21.85 °N (Lạng Sơn city), read from the ITU-R digital maps of ΔN
+# and N0 (1.5° grid, P.452-16 Figs. 1-2 as data; P.1812-6 §3.4-3.5 uses the same DN50/N050 maps) by bilinear
+# interpolation with pycraf 2.1's pathprof.deltaN_N0_from_map: 48.31 N-units/km and 368.51 N-units. Across
+# the province (106.0-107.4 °E, 21.3-22.5 °N) the maps vary by a few units. Elsewhere, pass your own values.
+LANG_SON_DELTA_N = 48.3
+LANG_SON_N0 = 368.5
 LANG_SON_LATITUDE_DEG = 21.85
 # Radio-climatic zones of §3.6 / Table 3: the codes the profile's ``zone`` array uses.
 ZONE_SEA, ZONE_COASTAL, ZONE_INLAND = 1, 3, 4
