@@ -492,7 +492,7 @@ def parse_priority(text: str) -> tuple[str, dict]:
 
 def read_table_setting(path, base: Path | str = ".") -> ClutterTable | None:
     """The :class:`ClutterTable` of a clutter-table file (relative to ``base``); None for ''."""
-    from .propagation.clutter import read_clutter_table
+    from .data.clutter import read_clutter_table
 
     if path in ("", None):
         return None

@@ -13,7 +13,8 @@ CASES_DIR = SHARED / "reference" / "p1812_eeveetza" / "validation_results"
 LOGS = sorted(p.name for p in CASES_DIR.glob("*_log.csv")) if CASES_DIR.is_dir() else ["(missing)"]
 # log label -> attribute of P1812Result: every intermediate value the logs give that P.1812-6 defines
 INTERMEDIATES = {
-    "Lbfs": "Lbfs", "Lb0p": "Lb0p", "Lb0b": "Lb0b", "Ld50 (dB)": "Ld50", "Ldb (dB)": "Ldb", "Ldp (dB)": "Ldp", "Lbd50 (dB)": "Lbd50",
+    "Lbfs": "Lbfs", "Lb0p": "Lb0p", "Lb0b": "Lb0b", "Ld50 (dB)": "Ld50", "Ldb (dB)": "Ldb", "Ldp (dB)": "Ldp",
+    "Lbd50 (dB)": "Lbd50",
     "Lminb0p (dB)": "Lminb0p", "Lba (dB)": "Lba", "Lminbap (dB)": "Lminbap", "Lbda (dB)": "Lbda",
     "Lbam (dB)": "Lbam", "Lbs (dB)": "Lbs", "Lbc (dB)": "Lbc", "Lb (dB)": "loss_db",
 }
@@ -343,7 +344,8 @@ def test_a_bad_clutter_table_is_refused_with_file_row_and_field(ridge_world, tmp
 
 
 def test_clutter_table_toml_and_defaults(tmp_path):
-    from phusong.propagation.clutter import CATEGORY_HEIGHT_M, WORLDCOVER, ClutterTable, read_clutter_table
+    from phusong.data.clutter import read_clutter_table
+    from phusong.propagation.clutter import CATEGORY_HEIGHT_M, WORLDCOVER, ClutterTable
 
     path = tmp_path / "t.toml"
     path.write_text('[[class]]\nclass = 1\ncategory = "dense urban"\n[[class]]\nclass = 2\ncategory = "suburban"\n'

@@ -714,8 +714,8 @@ def _profile_x(k, m0, xs, xe):
 
 
 @njit(cache=True, parallel=True)
-def sweep_cells(heights, classes, class_height_m, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, res_m, htg, hrg, f_mhz,
-                ae, mode, tail, time_pct=50.0, n0=_p1812.LANG_SON_N0, lat_deg=_p1812.LANG_SON_LATITUDE_DEG):
+def sweep_cells(heights, classes, class_height_m, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, res_m,
+                htg, hrg, f_mhz, ae, mode, tail, time_pct=50.0, n0=_p1812.LANG_SON_N0, lat_deg=_p1812.LANG_SON_LATITUDE_DEG):
     """Loss (float32 dB, NaN beyond n + 0.5 samples) and LOS (uint8 1/0/255) for every cell of a window.
 
     Each cell is evaluated once, by its nearest ray, so the result does not depend
@@ -732,6 +732,6 @@ def sweep_cells(heights, classes, class_height_m, r_tx, c_tx, row0, col0, nrow, 
     tab = p1812_tables(n if mode == P1812 else 0, step_km, time_pct, lat_deg)
     consts = p1812_constants(f_mhz / 1000.0, time_pct, n0, ae)
     for j in prange(n_rays):
-        _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz, ae, mode, tail,
-                   order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts)
+        _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz,
+                   ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts)
     return loss, los
