@@ -14,24 +14,17 @@ Prints Markdown tables for benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 from pyproj import Transformer
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("PHUSONG_SHARED", ROOT.parent / "shared"))
-CASES = {
-    "Lạng Sơn stand-in (synthetic)": (SHARED / "data" / "langson" / "terrain_standin_3arcsec.tif", "EPSG:32648",
-                                      [(106.76, 21.85), (106.5, 21.7), (107.0, 22.0)]),
-    "N44W072 (real SRTM)": (SHARED / "data" / "terrain" / "N44W072.hgt", "EPSG:32619",
-                            [(-71.4, 44.45), (-71.55, 44.3), (-71.5, 44.6)]),
-}
+# the same six sites as the delta-Bullington agreement benchmark (run as a script: its folder is on sys.path)
+from bench_accuracy import CASES  # noqa: E402
+
 RADIUS_KM, RES_M, FREQ_MHZ, TX_H, RX_H = 20.0, 30.0, 1800.0, 30.0, 1.5
 
 

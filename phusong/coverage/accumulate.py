@@ -39,7 +39,7 @@ def group_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache
     if loss.size and (s.model.clutter == "p2108" or cal is not None or class_loss):
         d_km = _distance_km(grid, g, row0, col0, loss.shape)
         extra = np.zeros(loss.shape)
-        if class_loss:
+        if table is not None and class_loss and landcover is not None:   # (the last two for mypy)
             extra += table.extra_loss_db(landcover[row0:row0 + loss.shape[0], col0:col0 + loss.shape[1]])
         if s.model.clutter == "p2108":
             # ITU-R P.2108-1 §3.2 median clutter loss, at least the Recommendation's 0.25 km
