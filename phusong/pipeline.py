@@ -168,8 +168,9 @@ def simulate(terrain: Terrain, sites, settings: Settings | None = None, *, area_
     dask_address : str, optional
         Run the terrain passes on an existing Dask cluster (same result, bit for bit).
     landcover : ndarray of int, optional
-        Land-cover class codes on the terrain's grid (:func:`phusong.data.landcover.read_landcover`):
-        needed by a calibration (``model.calibration``) with per-class offsets.
+        Land-cover class codes on the terrain's grid (:func:`phusong.data.landcover.read_landcover`): the
+        clutter heights of model ``p1812`` (without it, bare terrain), the extra losses of a clutter table
+        (``model.clutter_table``, which needs it), and a calibration's per-class offsets.
 
     Returns
     -------
@@ -197,6 +198,11 @@ def simulate(terrain: Terrain, sites, settings: Settings | None = None, *, area_
     mask = area_mask if area_mask is not None else np.isfinite(terrain.array)
     if settings.model.calibration is not None:   # before any terrain pass, not at the first one
         settings.model.calibration.require_landcover(landcover)
+    if settings.model.clutter_table is not None and landcover is None:
+        raise InputError("a clutter table needs the land-cover classes it maps ([inputs] landcover, --landcover)",
+                         argument="landcover")
+    if settings.model.name == "p1812" and landcover is None:
+        log.warning("p1812 without land cover: the profiles are bare terrain (give --landcover for clutter)")
     t0 = time.perf_counter()
     cov = simulate_network(terrain.array, terrain.grid, sites, settings, cache=cache, area_mask=mask,
                            patterns=read_antenna_patterns(sites), progress=progress, dask_address=dask_address,

@@ -403,3 +403,17 @@ def test_a_run_records_its_p1812_settings_and_clutter_table_and_reads_them_back(
     assert back.clutter_table.heights_m(np.array([10, 40])).tolist() == [22.0, 0.0]
     assert back.clutter_table.extra_loss_db(np.array([10])).tolist() == [1.5]
     assert back.time_pct == 10.0
+
+
+def test_a_clutter_table_without_land_cover_is_refused(ridge_world, tmp_path):
+    from click.testing import CliRunner
+
+    from phusong.cli import cli
+
+    table = tmp_path / "t.csv"
+    table.write_text("class,category\n10,suburban\n")
+    result = CliRunner().invoke(cli, ["simulate", "--dem", str(ridge_world["dem"]), "--sites", str(ridge_world["sites"]),
+                                      "--out", str(tmp_path / "o"), "--model", "p1812", "--clutter-table", str(table),
+                                      "--radius-km", "2", "-q"])
+    assert result.exit_code == 2 and "--landcover" in result.output
+    assert not (tmp_path / "o").exists()
