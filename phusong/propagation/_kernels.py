@@ -571,16 +571,17 @@ def _diffraction(d, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, te, 
 def p1812_constants(f_ghz, time_pct, n0, ae):
     """Terms of P.1812 that depend on the map only: 20 log f (eq. (8)); Lbs less its distance and angle terms
     (eqs. (44)–(45)); log10(p/50) (eq. (10)); I(p/100) (eq. (40)); the fixed part of Af (eq. (47)) and γd
-    (eq. (51))."""
+    (eq. (51)); f^(1/3)."""
     lf = 25.0 * math.log10(f_ghz) - 2.5 * math.log10(f_ghz / 2.0) ** 2
     alf = 45.375 - 137.0 * f_ghz + 92.5 * f_ghz * f_ghz if f_ghz < 0.5 else 0.0
-    out = np.empty(6)
+    out = np.empty(7)
     out[0] = 20.0 * math.log10(f_ghz)
     out[1] = 190.1 + lf - 0.15 * n0 - 10.125 * math.log10(50.0 / time_pct) ** 0.7
     out[2] = math.log10(time_pct / 50.0)
     out[3] = _p1812.inverse_normal(time_pct / 100.0)
     out[4] = 102.45 + 20.0 * math.log10(f_ghz) + alf
-    out[5] = 5e-5 * ae * f_ghz ** (1.0 / 3.0)
+    out[6] = f_ghz ** (1.0 / 3.0)
+    out[5] = 5e-5 * ae * out[6]
     return out
 
 
@@ -623,9 +624,8 @@ def _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld50, ldb, hst, hs
     """
     m = m0 + ne
     lam = 0.2998 / f_ghz   # P.1812's own rounding of c, as in eq. (81)
-    theta_td = 1000.0 * math.atan((hrs - hts) / (1000.0 * d) - d / (2.0 * ae))
-    theta_rd = 1000.0 * math.atan((hts - hrs) / (1000.0 * d) - d / (2.0 * ae))
-    trans_horizon = m >= 1 and 1000.0 * math.atan(horizon / 1000.0) > theta_td
+    # eq. (150)'s test, on the tangents (atan is increasing): the horizon above the direct ray's elevation
+    trans_horizon = m >= 1 and horizon > (hrs - hts) / d - c5 * d
     k_t = 0
     k_r = 0
     if trans_horizon:
@@ -645,9 +645,9 @@ def _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld50, ldb, hst, hs
                 k_r = m0 + 1 + e
         theta_r = 1000.0 * math.atan((best - 2.0 * c5 * d) / 1000.0)
         dlr = d - _profile_x(k_r, m0, xs, xe)
-    else:
-        theta_t = theta_td
-        theta_r = theta_rd
+    else:   # eqs. (78), (81)
+        theta_t = 1000.0 * math.atan((hrs - hts) / (1000.0 * d) - d / (2.0 * ae))
+        theta_r = 1000.0 * math.atan((hts - hrs) / (1000.0 * d) - d / (2.0 * ae))
         dlt = 0.5 * d   # only their sum, d, is used unless ducting matters (then found exactly below)
         dlr = 0.5 * d
     theta = 1e3 * d / ae + theta_t + theta_r                                    # eq. (84)
@@ -666,8 +666,8 @@ def _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld50, ldb, hst, hs
     lba_low = (consts[4] + 20.0 * math.log10(dlt + dlr)
                + consts[5] * (1e3 * d / ae + min(theta_t, 0.0) + min(theta_r, 0.0)) + _lerp(tab, 3, u) - 1e-3)
     if trans_horizon:  # the horizons are exact there: so is the site shielding of eq. (48)
-        lba_low += (_p1812._site_shielding_db(theta_t, dlt, f_ghz)
-                    + _p1812._site_shielding_db(theta_r, dlr, f_ghz))
+        lba_low += (_p1812._site_shielding_db(theta_t, dlt, f_ghz, consts[6])
+                    + _p1812._site_shielding_db(theta_r, dlr, f_ghz, consts[6]))
     if lba_low > lbd:  # Lminbap >= Lba > Lbd: eq. (61) keeps Lbd; the rest of eqs. (42)-(63) directly
         lbd50 = lbfs + ld50
         lminb0p = lbd50 + (lb0b + ldp - lbd50) * fi if time_pct >= b0 else lb0p + ldp   # eq. (59)

@@ -320,12 +320,12 @@ def minimum_anomalous_db(lba, lb0p):
     return top + 2.5 * math.log(math.exp((lba - top) / 2.5) + math.exp((lb0p - top) / 2.5))
 
 
-def _site_shielding_db(theta_mrad, horizon_km, f_ghz):
-    """Ast or Asr, eq. (48)."""
+def _site_shielding_db(theta_mrad, horizon_km, f_ghz, f13):
+    """Ast or Asr, eq. (48); ``f13`` = f^(1/3)."""
     t = theta_mrad - 0.1 * horizon_km
     if t <= 0.0:
         return 0.0
-    return 20.0 * math.log10(1.0 + 0.361 * t * math.sqrt(f_ghz * horizon_km)) + 0.264 * t * f_ghz ** (1.0 / 3.0)
+    return 20.0 * math.log10(1.0 + 0.361 * t * math.sqrt(f_ghz * horizon_km)) + 0.264 * t * f13
 
 
 def _sea_coupling_db(coast_km, horizon_km, height_m, omega):
@@ -339,10 +339,11 @@ def anomalous_loss_db(dtot, dlt, dlr, dct, dcr, dlm, hts, hrs, hte, hre, hm, the
                       ae, b0):
     """Lba, the loss during ducting and layer reflection, §4.5 eqs. (46)–(56)."""
     alf = 45.375 - 137.0 * f_ghz + 92.5 * f_ghz * f_ghz if f_ghz < 0.5 else 0.0      # eq. (47a)
+    f13 = f_ghz ** (1.0 / 3.0)
     af = (102.45 + 20.0 * math.log10(f_ghz) + 20.0 * math.log10(dlt + dlr) + alf
-          + _site_shielding_db(theta_t, dlt, f_ghz) + _site_shielding_db(theta_r, dlr, f_ghz)
+          + _site_shielding_db(theta_t, dlt, f_ghz, f13) + _site_shielding_db(theta_r, dlr, f_ghz, f13)
           + _sea_coupling_db(dct, dlt, hts, omega) + _sea_coupling_db(dcr, dlr, hrs, omega))   # eq. (47)
-    gamma_d = 5e-5 * ae * f_ghz ** (1.0 / 3.0)                                        # eq. (51)
+    gamma_d = 5e-5 * ae * f13                                                         # eq. (51)
     theta1 = 1e3 * dtot / ae + min(theta_t, 0.1 * dlt) + min(theta_r, 0.1 * dlr)      # eq. (52)
     d_i = min(dtot - dlt - dlr, 40.0)                                                 # eq. (56a)
     mu3 = math.exp(-4.6e-5 * (hm - 10.0) * (43.0 + 6.0 * d_i)) if hm > 10.0 else 1.0  # eq. (56)
