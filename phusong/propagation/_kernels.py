@@ -442,9 +442,9 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
             if full:
                 ldb = ld
                 if with_ab:
-                    ldb = _diffraction(d, hr, m0, xs, hs, gs2, hull_g2, ng2, hull_h, nh, xe, he, ge2, te, ne, v1, v2,
-                                       curved2, plain, h0, hts, hrs, lam, f_ghz, f13, ground, P1812_AB_KM, c5b,
-                                       step_km, mode)[0]
+                    ldb = _diffraction_ab(d, hr, m0, xs, hs, gs2, hull_g2, ng2, hull_h, nh, xe, he, ge2, te, ne,
+                                          v1, v2, curved2, plain, h0, hts, hrs, lam, f_ghz, f13, ground, P1812_AB_KM,
+                                          c5b, step_km, mode)[0]
                 loss[i, jj] = _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld, ldb, hst, hsr, m0, xs, hs,
                                           cs, hull_c, nc, xe, he, ce_, ne, horizon, k_hor, time_pct, n0, lat_deg,
                                           tab, length, consts)
@@ -565,6 +565,10 @@ def _diffraction(d, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, te, 
     if lsph > 0.0:  # Lbs >= 0, so with Lsph = 0 the correction max(Lsph - Lbs, 0) is 0
         lsph = max(lsph - _bullington_smooth(m + 1, step_km, d, hts_p, hrs_p, 1.0 / ae, lam), 0.0)
     return lba + lsph, visible, hst, hsr
+
+
+# The same model, called rather than inlined: P.1812's second evaluation, for the β0 % radius (below 50 % of time).
+_diffraction_ab = njit(cache=True)(_diffraction.py_func)
 
 
 @njit(cache=True)
@@ -735,3 +739,47 @@ def sweep_cells(heights, classes, class_height_m, r_tx, c_tx, row0, col0, nrow, 
         _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz,
                    ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts)
     return loss, los
+
+
+# --- The walk without P.1812, for every other model ------------------------------------------------------------
+# The same source compiled a second time with P.1812's per-cell evaluation and tables replaced by stubs, under
+# its own name (Numba caches it apart): the other models' first run then does not compile P.1812's equations,
+# about 17 s on a fresh install. footprint.site_footprint picks the variant by mode.
+@njit(cache=True)
+def _no_p1812_cell(*args):
+    return np.nan
+
+
+@njit(cache=True)
+def _no_diffraction_ab(*args):
+    return 0.0, 0, 0.0, 0.0
+
+
+@njit(cache=True)
+def _no_p1812_tables(n, step_km, time_pct, lat_deg):
+    return np.zeros((4, 2))
+
+
+@njit(cache=True)
+def _no_p1812_constants(f_ghz, time_pct, n0, ae):
+    return np.zeros(7)
+
+
+def _variant(fn, qualname: str, **replaced):
+    """A copy of the plain function ``fn`` whose globals ``replaced`` are swapped, named ``qualname``."""
+    import types
+
+    scope = dict(fn.__globals__)
+    scope.update(replaced)
+    copy = types.FunctionType(fn.__code__, scope, qualname, fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = qualname
+    copy.__doc__ = fn.__doc__
+    return copy
+
+
+_ray_cells_bare = njit(cache=True)(_variant(_ray_cells.py_func, "_ray_cells_bare", _p1812_cell=_no_p1812_cell,
+                                            _diffraction_ab=_no_diffraction_ab))
+sweep_cells_bare = njit(cache=True, parallel=True)(_variant(
+    sweep_cells.py_func, "sweep_cells_bare", _ray_cells=_ray_cells_bare, p1812_tables=_no_p1812_tables,
+    p1812_constants=_no_p1812_constants))
+

@@ -114,7 +114,8 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     else:
         classes, class_height = np.zeros((1, 1), np.uint8), np.zeros(256, np.float32)
     lat = latitude_deg(grid, x, y)
-    loss, los = _kernels.sweep_cells(heights, classes, class_height, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n,
+    sweep = _kernels.sweep_cells if mode == _kernels.P1812 else _kernels.sweep_cells_bare
+    loss, los = sweep(heights, classes, class_height, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n,
                                      sample_step_cells, res, float(tx_height_m), float(rx_height_m),
                                      float(frequency_mhz), float(earth_radius_km), mode, int(exact_tail),
                                      float(climate.time_pct), float(climate.n0), lat)
