@@ -445,9 +445,23 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                     ldb = _diffraction_ab(d, hr, m0, xs, hs, gs2, hull_g2, ng2, hull_h, nh, xe, he, ge2, te, ne,
                                           v1, v2, curved2, plain, h0, hts, hrs, lam, f_ghz, f13, ground, P1812_AB_KM,
                                           c5b, step_km, mode)[0]
-                loss[i, jj] = _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld, ldb, hst, hsr, m0, xs, hs,
-                                          cs, hull_c, nc, xe, he, ce_, ne, horizon, k_hor, time_pct, n0, lat_deg,
-                                          tab, length, consts)
+                # eq. (150): the horizon above the direct ray's elevation (compared as tangents; atan increases)
+                trans_horizon = m >= 1 and horizon > (hrs - hts) / d - c5 * d
+                tangent_r = 0.0
+                k_r = 0
+                dlt = 0.5 * d   # line of sight: only dlt + dlr = d is used unless ducting matters
+                dlr = 0.5 * d
+                if trans_horizon:
+                    tangent_r, k_r = _receiver_horizon(d, hrs, c5, m0, xs, cs, hull_c, nc, xe, ce_, ne)
+                    dlt = _profile_x(k_hor, m0, xs, xe)
+                    dlr = d - _profile_x(k_r, m0, xs, xe)
+                value = _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld, ldb, hst, hsr, trans_horizon,
+                                    horizon, dlt, tangent_r, dlr, time_pct, _lerp(tab, 0, length), _lerp(tab, 1, length),
+                                    _lerp(tab, 2, length), _lerp(tab, 3, length), consts)
+                if math.isnan(value):
+                    value = _p1812_exact(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld, ldb, hst, hsr, trans_horizon,
+                                         horizon, k_hor, tangent_r, k_r, m0, xs, hs, xe, he, ne, time_pct, n0, lat_deg)
+                loss[i, jj] = value
             else:
                 dfs = math.sqrt(d * d + ((hts - hrs) / 1000.0) ** 2)
                 loss[i, jj] = FSPL_CONST_DB + 20.0 * math.log10(f_mhz) + 20.0 * math.log10(max(dfs, 1e-6)) + ld
@@ -573,20 +587,15 @@ _diffraction_ab = njit(cache=True)(_diffraction.py_func)
 
 @njit(cache=True)
 def p1812_constants(f_ghz, time_pct, n0, ae):
-    """Terms of P.1812 that depend on the map only: 20 log f (eq. (8)); Lbs less its distance and angle terms
+    """Terms of P.1812 that depend on the map only, as a tuple: 20 log f (eq. (8)); Lbs less its distance and angle terms
     (eqs. (44)–(45)); log10(p/50) (eq. (10)); I(p/100) (eq. (40)); the fixed part of Af (eq. (47)) and γd
     (eq. (51)); f^(1/3)."""
     lf = 25.0 * math.log10(f_ghz) - 2.5 * math.log10(f_ghz / 2.0) ** 2
     alf = 45.375 - 137.0 * f_ghz + 92.5 * f_ghz * f_ghz if f_ghz < 0.5 else 0.0
-    out = np.empty(7)
-    out[0] = 20.0 * math.log10(f_ghz)
-    out[1] = 190.1 + lf - 0.15 * n0 - 10.125 * math.log10(50.0 / time_pct) ** 0.7
-    out[2] = math.log10(time_pct / 50.0)
-    out[3] = _p1812.inverse_normal(time_pct / 100.0)
-    out[4] = 102.45 + 20.0 * math.log10(f_ghz) + alf
-    out[6] = f_ghz ** (1.0 / 3.0)
-    out[5] = 5e-5 * ae * out[6]
-    return out
+    f13 = f_ghz ** (1.0 / 3.0)
+    return (20.0 * math.log10(f_ghz), 190.1 + lf - 0.15 * n0 - 10.125 * math.log10(50.0 / time_pct) ** 0.7,
+            math.log10(time_pct / 50.0), _p1812.inverse_normal(time_pct / 100.0),
+            102.45 + 20.0 * math.log10(f_ghz) + alf, 5e-5 * ae * f13, f13)
 
 
 @njit(cache=True)
@@ -612,77 +621,86 @@ def _lerp(tab, row, u):
     return tab[row, k] * (1.0 - t) + tab[row, k + 1] * t
 
 
-@njit(cache=True)
-def _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld50, ldb, hst, hsr, m0, xs, hs, cs, hull_c, nc,
-                xe, he, ce_, ne, horizon, k_horizon, time_pct, n0, lat_deg, tab, u, consts):
-    """Basic transmission loss of ITU-R P.1812-6 eq. (69) at 50 % of locations, for an inland path, from the
-    profile state of the walk: ``ld50``/``ldb`` the delta-Bullington losses for ae and ab; ``horizon`` the
-    largest (c_i - hts)/x_i with c = h - c5 x² (eq. (77)) and ``k_horizon`` its first point; ``hull_c`` the
-    upper hull of c over the ray part, ``ce_`` c on the tail; ``tab``/``u``: :func:`p1812_tables` and the
-    cell's distance in samples; ``consts``: :func:`p1812_constants`.
-
-    Ducting needs the terrain roughness hm (eq. (95)) and, on a line-of-sight path, the Bullington point
-    of eq. (81): both take a pass over the profile. A lower bound of the ducting loss (no site shielding,
-    hm = 0, the largest β) shows for nearly every cell at 50 % of time that eq. (61) keeps Lbd, and the
-    pass is then skipped; otherwise every term is computed exactly by the reference's own functions.
-    """
-    m = m0 + ne
-    lam = 0.2998 / f_ghz   # P.1812's own rounding of c, as in eq. (81)
-    # eq. (150)'s test, on the tangents (atan is increasing): the horizon above the direct ray's elevation
-    trans_horizon = m >= 1 and horizon > (hrs - hts) / d - c5 * d
-    k_t = 0
+@njit(cache=True, inline="always")
+def _receiver_horizon(d, hrs, c5, m0, xs, cs, hull_c, nc, xe, ce_, ne):
+    """(tangent, point) of the receiver's horizon, eq. (82a): the largest (c_i - qy)/(d - x_i) with
+    qy = hrs - c5 d², over the ray part (hull query) and the tail (direct), the point nearest the receiver."""
+    qy = hrs - c5 * d * d
+    best = -1e300
     k_r = 0
+    if m0 > 0:
+        best, pos = _hull_tangent_back(hull_c, nc, xs, cs, d, qy)
+        k_r = hull_c[pos]
+    for e in range(ne):
+        v = (ce_[e] - qy) / (d - xe[e])
+        if v >= best:
+            best = v
+            k_r = m0 + 1 + e
+    return best, k_r
+
+
+@njit(cache=True, inline="always")
+def _p1812_angles(d, hts, hrs, ae, c5, trans_horizon, horizon, tangent_r):
+    """(θt, θr) in mrad, eqs. (76)–(82): from the horizon tangents on a trans-horizon path, else the
+    direct ray's elevations (eqs. (78), (81))."""
     if trans_horizon:
-        theta_t = 1000.0 * math.atan(horizon / 1000.0)
-        k_t = k_horizon
-        dlt = _profile_x(k_t, m0, xs, xe)
-        # receiver horizon (eq. (82a)): tangent from (d, hrs - c5 d²) to the points c_i, nearest the receiver
-        qy = hrs - c5 * d * d
-        best = -1e300
-        if m0 > 0:
-            best, pos = _hull_tangent_back(hull_c, nc, xs, cs, d, qy)
-            k_r = hull_c[pos]
-        for e in range(ne):
-            v = (ce_[e] - qy) / (d - xe[e])
-            if v >= best:
-                best = v
-                k_r = m0 + 1 + e
-        theta_r = 1000.0 * math.atan((best - 2.0 * c5 * d) / 1000.0)
-        dlr = d - _profile_x(k_r, m0, xs, xe)
-    else:   # eqs. (78), (81)
-        theta_t = 1000.0 * math.atan((hrs - hts) / (1000.0 * d) - d / (2.0 * ae))
-        theta_r = 1000.0 * math.atan((hts - hrs) / (1000.0 * d) - d / (2.0 * ae))
-        dlt = 0.5 * d   # only their sum, d, is used unless ducting matters (then found exactly below)
-        dlr = 0.5 * d
+        return 1000.0 * math.atan(horizon / 1000.0), 1000.0 * math.atan((tangent_r - 2.0 * c5 * d) / 1000.0)
+    return (1000.0 * math.atan((hrs - hts) / (1000.0 * d) - d / (2.0 * ae)),
+            1000.0 * math.atan((hts - hrs) / (1000.0 * d) - d / (2.0 * ae)))
+
+
+@njit(cache=True)
+def _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld50, ldb, hst, hsr, trans_horizon, horizon, dlt,
+                tangent_r, dlr, time_pct, b0, ib0, lb0b_term, ap_low, consts):
+    """Basic transmission loss of ITU-R P.1812-6 eq. (69) at 50 % of locations for an inland path, or NaN when
+    ducting may change it (then :func:`_p1812_exact`). Scalars only, so the call costs the walk nothing:
+    ``ld50``/``ldb`` the delta-Bullington losses for ae and ab; ``horizon``/``tangent_r`` the two horizon
+    tangents and ``dlt``/``dlr`` their distances on a trans-horizon path (on a line-of-sight path only
+    dlt + dlr = d is used here); ``b0``, ``ib0`` = I(β0/100), ``lb0b_term`` = log10(β0/50) and ``ap_low`` (the
+    lowest ducting Ap) from :func:`p1812_tables`; ``consts``: :func:`p1812_constants`.
+
+    A lower bound of the ducting loss Lba — no receiver-side or line-of-sight site shielding, hm = 0
+    (μ3 = 1), the largest β (β0: μ2 ≤ 1, and Ap falls as β grows) — shows for nearly every cell at 50 %
+    of time that Lminbap ≥ Lba > Lbd, so that eq. (61) keeps Lbd and ducting's profile terms are not needed.
+    """
+    theta_t, theta_r = _p1812_angles(d, hts, hrs, ae, c5, trans_horizon, horizon, tangent_r)
     theta = 1e3 * d / ae + theta_t + theta_r                                    # eq. (84)
-    hst = min(hst, h0)                                                          # eq. (92)
-    hsr = min(hsr, hr)
-    hte = htg + h0 - hst                                                        # eq. (94)
-    hre = hrg + hr - hsr
-    b0 = _lerp(tab, 0, u)
-    lbfs = 92.4 + consts[0] + 10.0 * math.log10(d * d + ((hts - hrs) / 1000.0) ** 2)   # eq. (8)
-    multipath = 2.6 * (1.0 - math.exp(-0.1 * (dlt + dlr))) if time_pct != 50.0 else 0.0  # eq. (9)
-    lb0p = lbfs + multipath * consts[2]                                        # eq. (10)
-    lb0b = lbfs + multipath * _lerp(tab, 2, u)                                  # eq. (11)
-    fi = consts[3] / _lerp(tab, 1, u) if time_pct > b0 else 1.0                 # eq. (40)
+    f20, tropo, log_p50, i_p, duct, gamma_d, f13 = consts
+    lbfs = 92.4 + f20 + 10.0 * math.log10(d * d + ((hts - hrs) / 1000.0) ** 2)  # eq. (8)
+    multipath = 2.6 * (1.0 - math.exp(-0.1 * (dlt + dlr))) if time_pct != 50.0 else 0.0   # eq. (9)
+    lb0p = lbfs + multipath * log_p50                                           # eq. (10)
+    lb0b = lbfs + multipath * lb0b_term                                         # eq. (11)
+    fi = i_p / ib0 if time_pct > b0 else 1.0                                    # eq. (40)
     ldp = ld50 if time_pct == 50.0 else ld50 + fi * (ldb - ld50)                # eq. (41)
     lbd = lb0p + ldp                                                            # eq. (43)
-    lba_low = (consts[4] + 20.0 * math.log10(dlt + dlr)
-               + consts[5] * (1e3 * d / ae + min(theta_t, 0.0) + min(theta_r, 0.0)) + _lerp(tab, 3, u) - 1e-3)
+    lba_low = (duct + 20.0 * math.log10(dlt + dlr)
+               + gamma_d * (1e3 * d / ae + min(theta_t, 0.0) + min(theta_r, 0.0)) + ap_low - 1e-3)
     if trans_horizon:  # the horizons are exact there: so is the site shielding of eq. (48)
-        lba_low += (_p1812._site_shielding_db(theta_t, dlt, f_ghz, consts[6])
-                    + _p1812._site_shielding_db(theta_r, dlr, f_ghz, consts[6]))
-    if lba_low > lbd:  # Lminbap >= Lba > Lbd: eq. (61) keeps Lbd; the rest of eqs. (42)-(63) directly
-        lbd50 = lbfs + ld50
-        lminb0p = lbd50 + (lb0b + ldp - lbd50) * fi if time_pct >= b0 else lb0p + ldp   # eq. (59)
-        fj = 1.0 - 0.5 * (1.0 + math.tanh(3.0 * 0.8 * (theta - 0.3) / 0.3))   # eq. (57)
-        lbam = lbd + (lminb0p - lbd) * fj                                       # eq. (62)
-        lbs = consts[1] + 20.0 * math.log10(d) + 0.573 * theta                  # eq. (44)
-        if lbs - lbam > 40.0:   # troposcatter 40 dB down changes Lbc by < 1e-7 dB
-            return max(lb0p, lbam)
-        return max(lb0p, -5.0 * math.log10(10.0 ** (-0.2 * lbs) + 10.0 ** (-0.2 * lbam)))   # eq. (63)
-    # ducting may enter eq. (61): its exact inputs, by one pass over the profile
-    if not trans_horizon and m >= 1:
+        lba_low += (_p1812._site_shielding_db(theta_t, dlt, f_ghz, f13)
+                    + _p1812._site_shielding_db(theta_r, dlr, f_ghz, f13))
+    if lba_low <= lbd:
+        return np.nan
+    # Lminbap >= Lba > Lbd: eq. (61) keeps Lbd; the rest of eqs. (42)-(63) directly
+    lbd50 = lbfs + ld50
+    lminb0p = lbd50 + (lb0b + ldp - lbd50) * fi if time_pct >= b0 else lb0p + ldp   # eq. (59)
+    fj = 1.0 - 0.5 * (1.0 + math.tanh(3.0 * 0.8 * (theta - 0.3) / 0.3))       # eq. (57)
+    lbam = lbd + (lminb0p - lbd) * fj                                           # eq. (62)
+    lbs = tropo + 20.0 * math.log10(d) + 0.573 * theta                          # eq. (44)
+    if lbs - lbam > 40.0:   # troposcatter 40 dB down changes Lbc by < 1e-7 dB
+        return max(lb0p, lbam)
+    return max(lb0p, -5.0 * math.log10(10.0 ** (-0.2 * lbs) + 10.0 ** (-0.2 * lbam)))   # eq. (63)
+
+
+@njit(cache=True)
+def _p1812_exact(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld50, ldb, hst, hsr, trans_horizon, horizon, k_t,
+                 tangent_r, k_r, m0, xs, hs, xe, he, ne, time_pct, n0, lat_deg):
+    """P.1812-6 eq. (69) with ducting's profile terms (rare; see :func:`_p1812_cell`): the Bullington point of
+    a line-of-sight path (eq. (81), on the ground profile, the last of equal maxima) and the roughness hm
+    between the horizons (eq. (95)), by one pass over the profile; then the reference's own equations."""
+    m = m0 + ne
+    lam = 0.2998 / f_ghz   # P.1812's own rounding of c, as in eq. (81)
+    theta_t, theta_r = _p1812_angles(d, hts, hrs, ae, c5, trans_horizon, horizon, tangent_r)
+    if not trans_horizon:
         numax = -1e300
         k_t = 1
         for k in range(1, m + 1):
@@ -693,8 +711,10 @@ def _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld50, ldb, hst, hs
                 numax = v
                 k_t = k
         k_r = k_t
-        dlt = _profile_x(k_t, m0, xs, xe)
-        dlr = d - dlt
+    dlt = _profile_x(k_t, m0, xs, xe) if m >= 1 else 0.5 * d
+    dlr = d - _profile_x(k_r, m0, xs, xe) if m >= 1 else 0.5 * d
+    hst = min(hst, h0)                                                          # eq. (92)
+    hsr = min(hsr, hr)
     hm = 0.0
     if m >= 1:
         slope = (hsr - hst) / d
@@ -703,10 +723,11 @@ def _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld50, ldb, hst, hs
             x = _profile_x(k, m0, xs, xe)
             h = hs[k] if k <= m0 else he[k - m0 - 1]
             hm = max(hm, h - (hst + slope * x))
-    b0 = _p1812.beta0_pct(lat_deg, d, d)
+    b0 = _p1812.beta0_pct(lat_deg, d, d)                                        # all inland
     lbfs, lb0p, lb0b = _p1812.line_of_sight_db(d, hts, hrs, f_ghz, time_pct, b0, dlt + dlr)
-    lba = _p1812.anomalous_loss_db(d, dlt, dlr, 500.0, 500.0, d, hts, hrs, hte, hre, hm, theta_t, theta_r,
-                                   f_ghz, time_pct, 0.0, ae, b0)
+    lba = _p1812.anomalous_loss_db(d, dlt, dlr, 500.0, 500.0, d, hts, hrs, htg + h0 - hst, hrg + hr - hsr, hm,
+                                   theta_t, theta_r, f_ghz, time_pct, 0.0, ae, b0)
+    theta = 1e3 * d / ae + theta_t + theta_r                                    # eq. (84)
     lbc = _p1812.combine_db(d, theta, f_ghz, time_pct, b0, 0.0, n0, lbfs, lb0p, lb0b, ld50, ldb, lba)[8]
     return max(lb0p, lbc)
 
@@ -762,7 +783,7 @@ def _no_p1812_tables(n, step_km, time_pct, lat_deg):
 
 @njit(cache=True)
 def _no_p1812_constants(f_ghz, time_pct, n0, ae):
-    return np.zeros(7)
+    return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def _variant(fn, qualname: str, **replaced):
@@ -778,7 +799,7 @@ def _variant(fn, qualname: str, **replaced):
 
 
 _ray_cells_bare = njit(cache=True)(_variant(_ray_cells.py_func, "_ray_cells_bare", _p1812_cell=_no_p1812_cell,
-                                            _diffraction_ab=_no_diffraction_ab))
+                                            _p1812_exact=_no_p1812_cell, _diffraction_ab=_no_diffraction_ab))
 sweep_cells_bare = njit(cache=True, parallel=True)(_variant(
     sweep_cells.py_func, "sweep_cells_bare", _ray_cells=_ray_cells_bare, p1812_tables=_no_p1812_tables,
     p1812_constants=_no_p1812_constants))
