@@ -630,6 +630,12 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
     settings = dataclasses.replace(settings, study=dataclasses.replace(settings.study, crs=grid.crs.to_string(),
                                                                        resolution_m=grid.res_m),
                                    model=coverage.settings.model, coverage=coverage.settings.coverage)
+    model = settings.model
+    if model.name == "p1812" and coverage.settings.inputs.landcover is not None or model.clutter_table is not None \
+            or (model.calibration is not None and model.calibration.needs_landcover):
+        # its candidate passes and its verification run would be on bare terrain: refuse before any work
+        raise InputError("plan does not read land cover yet: this run used it (p1812 clutter, a clutter table or a "
+                         "calibration's class offsets); plan a run made without land cover", argument="run")
     costs = load_costs(settings.plan.costs)
     gaps_file = GapResult.from_geopackage(gaps_gpkg)
     communes = _plain_units(gaps_file.communes, ["code", "name", "population"])

@@ -181,7 +181,10 @@ class ModelSettings(_Section):
             raise InputError(f"clutter must be 'p2108' or empty, got {self.clutter!r}", argument="clutter")
         table = self.clutter_table
         if isinstance(table, Mapping):
-            object.__setattr__(self, "clutter_table", ClutterTable.from_dict(table))
+            try:
+                object.__setattr__(self, "clutter_table", ClutterTable.from_dict(table))
+            except ValueError as exc:
+                raise InputError(f"clutter_table: {exc}", argument="clutter_table") from None
         elif table is not None and not isinstance(table, ClutterTable):
             raise InputError(f"clutter_table must be a clutter table file, got {table!r}", argument="clutter_table")
         cal = self.calibration

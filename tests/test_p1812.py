@@ -70,12 +70,12 @@ def test_every_validation_case_has_its_log():
 @pytest.mark.parametrize("log_name", LOGS)
 def test_p1812_reproduces_the_sg3_validation_case(log_name):
     log, result = _run_case(log_name)
-    for label, attr in INTERMEDIATES.items():
-        assert getattr(result, attr) == pytest.approx(log[label], abs=0.1), label
-    # the log's Lbd is written after eq. (61) may have replaced it: it equals Lbda then
-    assert result.Lbd == pytest.approx(log["Lbd (dB)"], abs=0.1) or result.Lbda == pytest.approx(log["Lbd (dB)"],
-                                                                                                  abs=0.1)
-    assert result.field_strength_dbuv_m == pytest.approx(log["Ep (dBuV/m)"], abs=0.1)
+    for label, attr in INTERMEDIATES.items():   # 2e-4 dB: P.525's exact c against Py1812's 0.2998
+        assert getattr(result, attr) == pytest.approx(log[label], abs=2e-4), label
+    # the log's Lbd is written after eq. (61) may have replaced it (an alias in Py1812): Lbda then
+    logged_lbd = result.Lbda if result.Lminbap <= result.Lbd else result.Lbd
+    assert logged_lbd == pytest.approx(log["Lbd (dB)"], abs=2e-4)
+    assert result.field_strength_dbuv_m == pytest.approx(log["Ep (dBuV/m)"], abs=2e-4)
     for label, attr in GEOMETRY.items():
         assert getattr(result, attr) == pytest.approx(log[label], rel=1e-6, abs=1e-6), label
     assert result.hstd_m == pytest.approx(log["hstd (m)"], abs=1e-6)
@@ -83,7 +83,7 @@ def test_p1812_reproduces_the_sg3_validation_case(log_name):
     # evaluations of §4.3.5), not for ae: check them there.
     lbulla, lbulls, ldsph = _delta_bullington_parts_at_beta0(log_name, log, result)
     assert (lbulla, lbulls, ldsph) == pytest.approx((log["Lbulla (dB)"], log["Lbulls (dB)"], log["Ldsph (dB)"]),
-                                                    abs=0.1)
+                                                    abs=2e-4)
 
 
 def _delta_bullington_parts_at_beta0(log_name, log, result):
@@ -436,3 +436,62 @@ def test_the_walk_compiled_without_p1812_gives_the_same_bits_for_the_other_model
     assert _kernels.sweep_cells_bare.py_func.__qualname__ != _kernels.sweep_cells.py_func.__qualname__
     assert np.isfinite(_kernels.sweep_cells(*args, _kernels.P1812, 16)[0]).any()
     assert np.isnan(_kernels.sweep_cells_bare(*args, _kernels.P1812, 16)[0]).all()   # the stub: never used so
+
+
+@pytest.mark.parametrize("text, message", [
+    ('class = [10, 20]\n', "each class is a table"),
+    ('classes = ["a"]\n', "each class is a table"),
+    ('[[class]]\nclass = 0\ncategory = "suburban"\n', "0 is no data"),
+    ('[[class]]\nclass = 10\ncategory = "suburban"\nheight_m = true\n', "not a number"),
+])
+def test_a_bad_toml_clutter_table_is_an_input_error(tmp_path, text, message):
+    from phusong.data.clutter import read_clutter_table
+    from phusong.errors import InputError
+
+    path = tmp_path / "t.toml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=re_escape(message)):
+        read_clutter_table(path)
+
+
+def re_escape(text):
+    import re
+
+    return re.escape(text)
+
+
+def test_an_inline_clutter_table_in_a_scenario_is_checked_like_a_file(tmp_path):
+    from phusong.errors import InputError
+    from phusong.settings import Settings
+
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('[model]\nname = "p1812"\n[model.clutter_table.classes.10]\ncategory = "bogus"\n')
+    with pytest.raises(InputError, match="unknown category"):
+        Settings.from_toml(scenario)
+
+
+def test_p1812_refusals_through_the_commands(ridge_world, tmp_path):
+    from click.testing import CliRunner
+
+    from phusong._raster import write_geotiff
+    from phusong.cli import cli
+    from tests.test_simulate_options import GRID, _lonlat
+
+    runner = CliRunner()
+    short = tmp_path / "short.csv"
+    short.write_text("d_km,h_m\n0,100\n1,100\n")
+    r = runner.invoke(cli, ["path", "--profile", str(short), "--freq-mhz", "900", "--tx-height-m", "30", "--model",
+                            "p1812", "-q"])
+    assert r.exit_code == 2 and "short.csv" in r.output and "3 points" in r.output
+    table = tmp_path / "t.csv"
+    table.write_text("class,category\n10,suburban\n")
+    lon, lat = _lonlat(80, 60)
+    common = ["footprint", "--dem", str(ridge_world["dem"]), "--lon", f"{lon:.8f}", "--lat", f"{lat:.8f}",
+              "--tx-height-m", "30", "--freq-mhz", "1800", "--radius-km", "1", "--crs", "EPSG:32648", "--model",
+              "p1812", "--out", str(tmp_path / "f.tif"), "-q"]
+    r = runner.invoke(cli, [*common, "--clutter-table", str(table)])
+    assert r.exit_code == 2 and "--landcover" in r.output and not (tmp_path / "f.tif").exists()
+    wide = tmp_path / "wide.tif"
+    write_geotiff(wide, np.full((GRID.height, GRID.width), 311, np.int16), GRID, nodata=-1)
+    r = runner.invoke(cli, [*common, "--landcover", str(wide)])
+    assert r.exit_code == 2 and "0–255" in r.output and not (tmp_path / "f.tif").exists()

@@ -86,15 +86,20 @@ def command(profile_csv, dems, tx_lonlat, rx_points, tx_height_m, freq_mhz, as_j
         d, h, clutter = read_profile(profile_csv)
         if clutter is not None and m.name != "p1812":
             click.echo(f"Warning: the clutter column of {profile_csv} is used by --model p1812 only", err=True)
-        result = evaluate_profile(d, h, tx_height_m, m.rx_height_m, freq_mhz, m.earth_radius_km, m.name,
-                                  **p1812_arguments(settings, freq_mhz, location_pct, clutter,
-                                                    lonlat(tx_lonlat, "--tx")[1] if tx_lonlat else None))
+        try:
+            result = evaluate_profile(d, h, tx_height_m, m.rx_height_m, freq_mhz, m.earth_radius_km, m.name,
+                                      **p1812_arguments(settings, freq_mhz, location_pct, clutter,
+                                                        lonlat(tx_lonlat, "--tx")[1] if tx_lonlat else None))
+        except ValueError as exc:   # what a model refuses of a profile (P.1812: fewer than 3 points)
+            raise InputError(str(exc), path=profile_csv) from None
         if as_json:
             click.echo(json.dumps(result))
         else:
             for key, value in result.items():
                 click.echo(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
         return
+    if m.clutter_table is not None and not landcover:
+        raise InputError("--clutter-table maps the classes of --landcover: give both")
     if not (dems and tx_lonlat and rx_points and out):
         raise InputError("give --profile, or all of --dem, --tx, --rx-points and --out")
     from .._atomic import atomic_path, check_writable

@@ -12,6 +12,7 @@ cache should be left out (``cache=None``), in which case every pass is computed.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -23,6 +24,17 @@ from .._raster import Grid
 from ..settings import Settings
 
 CACHE_VERSION = "kernel-4"  # cell-exact receivers with an exact tail; rays half a cell apart at the radius
+
+
+@functools.cache
+def model_sources_digest() -> str:
+    """A digest of the kernel's and P.1812's source files: a pass computed by other code never matches,
+    whether or not CACHE_VERSION was bumped (read as files: no Numba import for it)."""
+    folder = Path(__file__).resolve().parents[1] / "propagation"
+    h = hashlib.blake2b(digest_size=8)
+    for name in ("_kernels.py", "p1812.py"):
+        h.update((folder / name).read_bytes())
+    return h.hexdigest()
 
 
 def default_cache_dir() -> Path:
@@ -65,7 +77,7 @@ class FootprintCache:
 
     def path(self, tkey: str, x: float, y: float, height_m: float, frequency_mhz: float, s: Settings) -> Path:
         """The entry's file: a digest of everything the terrain pass depends on (see the module notes)."""
-        parts = [CACHE_VERSION, tkey, round(x, 3), round(y, 3), height_m, frequency_mhz,
+        parts = [CACHE_VERSION, model_sources_digest(), tkey, round(x, 3), round(y, 3), height_m, frequency_mhz,
                  s.model.rx_height_m, s.model.radius_km, s.model.name, s.model.earth_radius_km]
         if s.model.name == "p1812":   # what else its pass reads (the land cover is in tkey)
             table = s.model.clutter_table

@@ -38,6 +38,33 @@ from . import p1812 as _p1812
 for _name in _p1812.JITABLE:
     register_jitable(getattr(_p1812, _name))
 
+
+
+def _forget_stale_compilations() -> None:
+    """Numba's on-disk cache checks only this file's timestamp, not p1812.py's, whose functions are compiled
+    into these kernels: when p1812.py changes, drop this module's cached compilations (default cache folder)."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return   # a cache kept elsewhere is its owner's to clear
+    folder = Path(__file__).with_name("__pycache__")
+    digest = hashlib.sha256(Path(_p1812.__file__).read_bytes()).hexdigest()
+    marker = folder / "_kernels.p1812.sha256"
+    try:
+        if marker.exists() and marker.read_text() == digest:
+            return
+        for stale in folder.glob("_kernels.*.nb[ic]"):
+            stale.unlink()
+        folder.mkdir(exist_ok=True)
+        marker.write_text(digest)
+    except OSError:
+        pass   # a read-only installation: its cache was built with its own p1812.py
+
+
+_forget_stale_compilations()
+
 P1812 = 3         # mode: the full ITU-R P.1812-6 method (clutter heights on the profile)
 P1812_AB_KM = 3.0 * _p1812.EARTH_RADIUS_KM   # eq. (7b): the effective radius exceeded for β0 % of time
 
@@ -457,7 +484,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                     dlr = d - _profile_x(k_r, m0, xs, xe)
                 value = _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld, ldb, hst, hsr, trans_horizon,
                                     horizon, dlt, tangent_r, dlr, time_pct, _lerp(tab, 0, length), _lerp(tab, 1, length),
-                                    _lerp(tab, 2, length), _lerp(tab, 3, length), consts)
+                                    _lerp(tab, 2, length), _lower(tab, 3, length), consts)
                 if math.isnan(value):
                     value = _p1812_exact(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld, ldb, hst, hsr, trans_horizon,
                                          horizon, k_hor, tangent_r, k_r, m0, xs, hs, xe, he, ne, time_pct, n0, lat_deg)
@@ -619,6 +646,13 @@ def _lerp(tab, row, u):
     k = min(int(u), tab.shape[1] - 2)
     t = u - k
     return tab[row, k] * (1.0 - t) + tab[row, k + 1] * t
+
+
+@njit(cache=True, inline="always")
+def _lower(tab, row, u):
+    """The smaller of the two tabulated values around u: a bound that interpolation cannot overshoot."""
+    k = min(int(u), tab.shape[1] - 2)
+    return min(tab[row, k], tab[row, k + 1])
 
 
 @njit(cache=True, inline="always")

@@ -63,14 +63,53 @@ class ClutterTable:
 
     @classmethod
     def from_dict(cls, data) -> ClutterTable:
-        """The table from what :func:`dataclasses.asdict` gives (run.json: class codes as text)."""
-        classes = {int(code): ClutterClass(**dict(c)) for code, c in dict(data.get("classes", {})).items()}
+        """The table from what :func:`dataclasses.asdict` gives (run.json: class codes as text), each class
+        checked as a file's rows are."""
+        classes = {}
+        for code, c in dict(data.get("classes", {})).items():
+            c = dict(c)
+            code, cls_ = clutter_class(code, c.get("category"), c.get("height_m"), c.get("extra_loss_db"))
+            classes[code] = cls_
         return cls(classes, source=str(data.get("source", "")))
 
     def to_rows(self) -> list[dict]:
         """The table as rows (class, category, height_m, extra_loss_db), for run.json and docs."""
         return [dict(code=code, category=c.category, height_m=c.height_m, extra_loss_db=c.extra_loss_db)
                 for code, c in sorted(self.classes.items())]
+
+
+def clutter_class(code, category, height_m=None, extra_loss_db=None) -> tuple[int, ClutterClass]:
+    """(code, :class:`ClutterClass`) from one row's values; ValueError naming the field when one is wrong.
+    Code 0 is no data (open ground, never in a table); an empty height takes the category's Table 2 height."""
+    code = _value(code, "class")
+    if code != int(code) or not 1 <= code <= 255:
+        raise ValueError("class: a class code is a whole number 1–255 (0 is no data)")
+    category = str(category or "").strip().lower()
+    if category not in CATEGORY_HEIGHT_M:
+        raise ValueError(f"category: unknown category {category!r}; choose one of: {', '.join(CATEGORY_HEIGHT_M)}")
+    height = CATEGORY_HEIGHT_M[category] if _blank(height_m) else _value(height_m, "height_m")
+    if not 0.0 <= height <= 100.0:
+        raise ValueError("height_m: out of range (0 to 100 m)")
+    extra = 0.0 if _blank(extra_loss_db) else _value(extra_loss_db, "extra_loss_db")
+    if not -20.0 <= extra <= 60.0:
+        raise ValueError("extra_loss_db: out of range (-20 to 60 dB)")
+    return int(code), ClutterClass(category, float(height), float(extra))
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == ""
+
+
+def _value(value, name) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name}: not a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: not a number") from None
+    if not np.isfinite(number):
+        raise ValueError(f"{name}: not a number")
+    return number
 
 
 WORLDCOVER = ClutterTable({code: ClutterClass(cat, CATEGORY_HEIGHT_M[cat]) for code, cat in _WORLDCOVER_CATEGORY.items()})

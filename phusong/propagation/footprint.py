@@ -107,6 +107,8 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     if mode == _kernels.P1812:
         climate.check(frequency_mhz, tx_height_m, rx_height_m)
         earth_radius_km = climate.ae_km
+        if landcover is not None and landcover.size and (landcover.min() < 0 or landcover.max() > 255):
+            raise InputError("land-cover class codes must lie in 0–255 for clutter (a WorldCover-like class raster)")
         classes = np.zeros((1, 1), np.uint8) if landcover is None else np.ascontiguousarray(landcover, np.uint8)
         if classes.shape not in ((1, 1), heights.shape):
             raise ValueError("the land cover must lie on the terrain's grid")
