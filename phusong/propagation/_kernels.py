@@ -709,7 +709,7 @@ def _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld50, ldb, hst, hs
     lbd = lb0p + ldp                                                            # eq. (43)
     lba_low = (duct + 20.0 * math.log10(dlt + dlr)
                + gamma_d * (1e3 * d / ae + min(theta_t, 0.0) + min(theta_r, 0.0)) + ap_low - 1e-3)
-    if trans_horizon:  # the horizons are exact there: so is the site shielding of eq. (48)
+    if lba_low <= lbd and trans_horizon:   # the horizons are exact there: so is eq. (48)'s site shielding
         lba_low += (_p1812._site_shielding_db(theta_t, dlt, f_ghz, f13)
                     + _p1812._site_shielding_db(theta_r, dlr, f_ghz, f13))
     if lba_low <= lbd:
