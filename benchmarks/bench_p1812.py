@@ -5,16 +5,15 @@ Usage:  .venv/bin/python benchmarks/bench_p1812.py [--cells 300] [--repeats 5]
 Needs ../shared. Three sites on the Lạng Sơn synthetic stand-in DEM and three on the real N44W072 tile,
 20 km radius at 30 m, 1,800 MHz, Tx 30 m, Rx 1.5 m. The land cover is ``synthetic_landcover`` (a
 DEMONSTRATION class map made from the terrain, WorldCover codes; no real WorldCover tile is available
-offline) with the built-in WorldCover clutter table. Each map is timed ``--repeats`` times after one
-warm-up run (compilation excluded); the median is reported. ``--cells`` random cells of each site's map
-are compared with phusong's per-profile P.1812 (``p1812_loss`` on the straight profile with the clutter
+offline) with the built-in WorldCover clutter table. The three maps of a site run in turn,
+``--repeats`` rounds after one warm-up round (compilation excluded); the fastest of each is reported.
+``--cells`` random cells of each site's map are compared with phusong's per-profile P.1812 (``p1812_loss`` on the straight profile with the clutter
 heights of the cells it crosses), whose time per profile gives the per-profile map estimate.
 Prints Markdown tables for benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 import warnings
@@ -28,20 +27,23 @@ from bench_accuracy import CASES  # noqa: E402
 RADIUS_KM, RES_M, FREQ_MHZ, TX_H, RX_H = 20.0, 30.0, 1800.0, 30.0, 1.5
 
 
-def timed(fn, repeats):
-    fn()   # warm-up: compilation and caches
-    times = []
+def timed(runs: dict, repeats: int):
+    """({label: result}, {label: fastest time}): the maps run in turn, round after round, so that a drift in the
+    machine's speed (large on shared machines) falls on all of them alike; the minimum is the least disturbed."""
+    out = {label: fn() for label, fn in runs.items()}   # warm-up: compilation and caches
+    times = {label: [] for label in runs}
     for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return out, statistics.median(times)
+        for label, fn in runs.items():
+            t = time.perf_counter()
+            out[label] = fn()
+            times[label].append(time.perf_counter() - t)
+    return out, {label: min(v) for label, v in times.items()}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", type=int, default=300)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=6)
     args = ap.parse_args()
     from phusong.data.landcover import synthetic_landcover
     from phusong.data.terrain import load_terrain
@@ -69,9 +71,7 @@ def main():
                                                                   RADIUS_KM, model="p1812", landcover=classes,
                                                                   climate=P1812Climate(time_pct=1.0)),
             }
-            maps, secs = {}, {}
-            for label, fn in run.items():
-                maps[label], secs[label] = timed(fn, args.repeats)
+            maps, secs = timed(run, args.repeats)
             fp = maps["P.1812, land cover, 50 %"]
             valid = np.argwhere(np.isfinite(fp.loss_db))
             sel = valid[np.random.default_rng(0).choice(len(valid), args.cells, replace=False)]
