@@ -7,8 +7,9 @@ Needs ../shared. Three sites on the Lạng Sơn synthetic stand-in DEM and three
 DEMONSTRATION class map made from the terrain, WorldCover codes; no real WorldCover tile is available
 offline) with the built-in WorldCover clutter table. The three maps of a site run in turn,
 ``--repeats`` rounds after one warm-up round (compilation excluded); the fastest of each is reported.
-``--cells`` random cells of each site's map are compared with phusong's per-profile P.1812 (``p1812_loss`` on the straight profile with the clutter
-heights of the cells it crosses), whose time per profile gives the per-profile map estimate.
+``--cells`` random cells of each site's map are compared with phusong's per-profile P.1812
+(``p1812_loss`` on the straight profile with the clutter heights of the cells it crosses), whose time per
+profile gives the per-profile map estimate.
 Prints Markdown tables for benchmarks/RESULTS.md.
 """
 from __future__ import annotations
