@@ -1,7 +1,7 @@
 """ITU-R P.1812 maps with land cover: time against the bare delta-Bullington map, agreement with per-profile
 P.1812, and the cost of evaluating one full profile per cell (what Py1812 or crc-covlib do for an area).
 
-Usage:  .venv/bin/python benchmarks/bench_p1812.py [--cells 300] [--repeats 5]
+Usage:  .venv/bin/python benchmarks/bench_p1812.py [--cells 300] [--repeats 6]
 Needs ../shared. Three sites on the Lạng Sơn synthetic stand-in DEM and three on the real N44W072 tile,
 20 km radius at 30 m, 1,800 MHz, Tx 30 m, Rx 1.5 m. The land cover is ``synthetic_landcover`` (a
 DEMONSTRATION class map made from the terrain, WorldCover codes; no real WorldCover tile is available
