@@ -31,6 +31,7 @@ from numba import njit, prange
 
 from numba.extending import register_jitable
 
+from .._jit import forget_stale_compilations
 from . import p1812 as _p1812
 
 # P.1812's scalar equations: the reference's own functions, compiled where the kernel calls them
@@ -40,30 +41,8 @@ for _name in _p1812.JITABLE:
 
 
 
-def _forget_stale_compilations() -> None:
-    """Numba's on-disk cache checks only this file's timestamp, not p1812.py's, whose functions are compiled
-    into these kernels: when p1812.py changes, drop this module's cached compilations (default cache folder)."""
-    import hashlib
-    import os
-    from pathlib import Path
-
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return   # a cache kept elsewhere is its owner's to clear
-    folder = Path(__file__).with_name("__pycache__")
-    digest = hashlib.sha256(Path(_p1812.__file__).read_bytes()).hexdigest()
-    marker = folder / "_kernels.p1812.sha256"
-    try:
-        if marker.exists() and marker.read_text() == digest:
-            return
-        for stale in folder.glob("_kernels.*.nb[ic]"):
-            stale.unlink()
-        folder.mkdir(exist_ok=True)
-        marker.write_text(digest)
-    except OSError:
-        pass   # a read-only installation: its cache was built with its own p1812.py
-
-
-_forget_stale_compilations()
+# Numba's on-disk cache checks only this file's timestamp, not p1812.py's, whose functions are compiled in.
+forget_stale_compilations(__file__, [_p1812.__file__])
 
 P1812 = 3         # mode: the full ITU-R P.1812-6 method (clutter heights on the profile)
 P1812_AB_KM = 3.0 * _p1812.EARTH_RADIUS_KM   # eq. (7b): the effective radius exceeded for β0 % of time
