@@ -198,9 +198,7 @@ def simulate(terrain: Terrain, sites, settings: Settings | None = None, *, area_
     mask = area_mask if area_mask is not None else np.isfinite(terrain.array)
     if settings.model.calibration is not None:   # before any terrain pass, not at the first one
         settings.model.calibration.require_landcover(landcover)
-    if settings.model.clutter_table is not None and landcover is None:
-        raise InputError("a clutter table needs the land-cover classes it maps ([inputs] landcover, --landcover)",
-                         argument="landcover")
+    settings.model.require_landcover(landcover)
     if settings.model.name == "p1812" and landcover is None:
         log.warning("p1812 without land cover: the profiles are bare terrain (give --landcover for clutter)")
     t0 = time.perf_counter()
@@ -524,12 +522,11 @@ def p1812_arguments(settings: Settings, frequency_mhz: float, location_pct: floa
     P.1812-6 §4.10's for the grid's resolution), clutter heights, the latitude for β0 (default Lạng Sơn's)."""
     if settings.model.name != "p1812":
         return {}
-    from .propagation.p1812 import LANG_SON_LATITUDE_DEG, location_sigma_db
+    from .propagation.p1812 import LANG_SON_LATITUDE_DEG
 
-    m = settings.model
     sigma = settings.coverage.sigma_db
     if sigma is None:
-        sigma = location_sigma_db(frequency_mhz, m.rx_height_m, m.rx_height_m + 10.0, settings.study.resolution_m)
+        sigma = settings.p1812_sigma_db(frequency_mhz)
     return dict(clutter_m=clutter, climate=settings.p1812_climate, location_pct=location_pct,
                 location_sigma_db=float(sigma),
                 latitude_deg=LANG_SON_LATITUDE_DEG if latitude_deg is None else latitude_deg)
@@ -631,8 +628,8 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
                                                                        resolution_m=grid.res_m),
                                    model=coverage.settings.model, coverage=coverage.settings.coverage)
     model = settings.model
-    if model.name == "p1812" and coverage.settings.inputs.landcover is not None or model.clutter_table is not None \
-            or (model.calibration is not None and model.calibration.needs_landcover):
+    if ((model.name == "p1812" and coverage.settings.inputs.landcover is not None) or model.clutter_table is not None
+            or (model.calibration is not None and model.calibration.needs_landcover)):
         # its candidate passes and its verification run would be on bare terrain: refuse before any work
         raise InputError("plan does not read land cover yet: this run used it (p1812 clutter, a clutter table or a "
                          "calibration's class offsets); plan a run made without land cover", argument="run")

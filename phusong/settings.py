@@ -173,6 +173,12 @@ class ModelSettings(_Section):
                                                        "or TOML); default: ESA WorldCover codes.",
                                                  flag="--clutter-table")
 
+    def require_landcover(self, landcover) -> None:
+        """An :class:`InputError` when a clutter table is given without the land cover whose classes it maps."""
+        if self.clutter_table is not None and landcover is None:
+            raise InputError("a clutter table maps the classes of a land cover: give --landcover ([inputs] "
+                             "landcover) too", argument="landcover")
+
     def __post_init__(self):
         super().__post_init__()
         if self.name not in MODELS:
@@ -393,10 +399,15 @@ class Settings:
         s = self.coverage.sigma_db
         if s is not None:
             return float(s)
-        if self.model.name == "p1812":   # P.1812-6 §4.10 eq. (72) at the grid's resolution (see P1812_SIGMA_MHZ)
-            return location_sigma_db(P1812_SIGMA_MHZ, self.model.rx_height_m, self.model.rx_height_m + 10.0,
-                                     self.study.resolution_m)
+        if self.model.name == "p1812":   # one value for every band: see P1812_SIGMA_MHZ
+            return self.p1812_sigma_db(P1812_SIGMA_MHZ)
         return MODEL_SIGMA_DB.get(self.model.name, 8.0)
+
+    def p1812_sigma_db(self, frequency_mhz: float) -> float:
+        """P.1812-6's location variability σL (§4.10 eq. (72)) at ``frequency_mhz`` for the grid's resolution,
+        the receiver taken below the clutter (uh = 1, the larger value)."""
+        rx = self.model.rx_height_m
+        return location_sigma_db(frequency_mhz, rx, rx + 10.0, self.study.resolution_m)
 
     @property
     def p1812_climate(self) -> P1812Climate:

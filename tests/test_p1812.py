@@ -91,7 +91,7 @@ def _delta_bullington_parts_at_beta0(log_name, log, result):
 
     profile = log_name.rsplit("_", 2)[0] + ".csv"
     d, h, clutter, _ = _read_profile(shared_path("reference", "p1812_eeveetza", "validation_profiles", profile))
-    g = h + clutter
+    g = h + clutter                      # written out here: the terminals keep their ground
     g[0], g[-1] = h[0], h[-1]
     return delta_bullington_p1812(d, g, h[0] + log["htg (m)"], h[-1] + log["hrg (m)"], result.hstd_m, result.hsrd_m,
                                   log["f (GHz)"] * 1000.0, 3.0 * EARTH_RADIUS_KM, result.sea_fraction,

@@ -29,7 +29,6 @@ def command(dems, lon, lat, tx_height_m, freq_mhz, out, los_out, landcover, over
     from .._atomic import check_writable
     from .._raster import write_geotiff
     from ..data.landcover import read_landcover
-    from ..errors import InputError
     from ..pipeline import load_site_terrain
     from ..propagation.footprint import site_footprint
 
@@ -38,8 +37,7 @@ def command(dems, lon, lat, tx_height_m, freq_mhz, out, los_out, landcover, over
     check_writable(out, overwrite)
     if los_out:
         check_writable(los_out, overwrite)
-    if m.clutter_table is not None and not landcover:
-        raise InputError("--clutter-table maps the classes of --landcover: give both")
+    m.require_landcover(landcover)
     terrain, x, y = load_site_terrain(list(dems), lon, lat, m.radius_km, study.crs, study.resolution_m)
     classes = read_landcover(landcover, terrain.grid) if landcover else None
     fp = site_footprint(terrain.array, terrain.grid, x, y, tx_height_m, freq_mhz, m.radius_km, m.rx_height_m,

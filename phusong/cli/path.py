@@ -98,8 +98,7 @@ def command(profile_csv, dems, tx_lonlat, rx_points, tx_height_m, freq_mhz, as_j
             for key, value in result.items():
                 click.echo(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
         return
-    if m.clutter_table is not None and not landcover:
-        raise InputError("--clutter-table maps the classes of --landcover: give both")
+    m.require_landcover(landcover)
     if not (dems and tx_lonlat and rx_points and out):
         raise InputError("give --profile, or all of --dem, --tx, --rx-points and --out")
     from .._atomic import atomic_path, check_writable

@@ -28,7 +28,6 @@ import math
 
 import numpy as np
 from numba import njit, prange
-
 from numba.extending import register_jitable
 
 from .._jit import forget_stale_compilations
@@ -38,8 +37,6 @@ from . import p1812 as _p1812
 # (register_jitable leaves them plain Python for everyone else, and keeps Numba out of `import phusong`).
 for _name in _p1812.JITABLE:
     register_jitable(getattr(_p1812, _name))
-
-
 
 # Numba's on-disk cache checks only this file's timestamp, not p1812.py's, whose functions are compiled in.
 forget_stale_compilations(__file__, [_p1812.__file__])
@@ -306,8 +303,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     off the line. mode 0: delta-Bullington; 1: Bullington on the actual profile;
     2: LOS only (loss = free space); 3 (``P1812``): ITU-R P.1812-6, with the clutter
     height of the land-cover class (``class_height_m[classes]``, nearest cell) added to every
-    intermediate point. Cells
-    whose profile leaves the DEM's data stay NaN/255.
+    intermediate point. Cells whose profile leaves the DEM's data stay NaN/255.
     """
     lam = C_M_S / (f_mhz * 1e6)
     f_ghz = f_mhz / 1000.0
@@ -461,8 +457,8 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                     tangent_r, k_r = _receiver_horizon(d, hrs, c5, m0, xs, cs, hull_c, nc, xe, ce_, ne)
                     dlt = _profile_x(k_hor, m0, xs, xe)
                     dlr = d - _profile_x(k_r, m0, xs, xe)
-                value = _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld, ldb, hst, hsr, trans_horizon,
-                                    horizon, dlt, tangent_r, dlr, time_pct, _lerp(tab, 0, length), _lerp(tab, 1, length),
+                value = _p1812_cell(d, hts, hrs, f_ghz, ae, c5, ld, ldb, trans_horizon, horizon, dlt, tangent_r, dlr,
+                                    time_pct, _lerp(tab, 0, length), _lerp(tab, 1, length),
                                     _lerp(tab, 2, length), _lower(tab, 3, length), consts)
                 if math.isnan(value):
                     value = _p1812_exact(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld, ldb, hst, hsr, trans_horizon,
@@ -663,8 +659,8 @@ def _p1812_angles(d, hts, hrs, ae, c5, trans_horizon, horizon, tangent_r):
 
 
 @njit(cache=True)
-def _p1812_cell(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld50, ldb, hst, hsr, trans_horizon, horizon, dlt,
-                tangent_r, dlr, time_pct, b0, ib0, lb0b_term, ap_low, consts):
+def _p1812_cell(d, hts, hrs, f_ghz, ae, c5, ld50, ldb, trans_horizon, horizon, dlt, tangent_r, dlr, time_pct, b0,
+                ib0, lb0b_term, ap_low, consts):
     """Basic transmission loss of ITU-R P.1812-6 eq. (69) at 50 % of locations for an inland path, or NaN when
     ducting may change it (then :func:`_p1812_exact`). Scalars only, so the call costs the walk nothing:
     ``ld50``/``ldb`` the delta-Bullington losses for ae and ab; ``horizon``/``tangent_r`` the two horizon

@@ -104,6 +104,7 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     if exact_tail is None:
         exact_tail = _kernels.LOS_TAIL if mode == LOS_ONLY else _kernels.EXACT_TAIL
     climate = climate or P1812Climate()
+    lat = 0.0   # only P.1812 reads it (β0)
     if mode == _kernels.P1812:
         climate.check(frequency_mhz, tx_height_m, rx_height_m)
         earth_radius_km = climate.ae_km
@@ -113,14 +114,13 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
         if classes.shape not in ((1, 1), heights.shape):
             raise ValueError("the land cover must lie on the terrain's grid")
         class_height = (clutter_table or WORLDCOVER).heights_m(np.arange(256))
+        lat = latitude_deg(grid, x, y)
     else:
         classes, class_height = np.zeros((1, 1), np.uint8), np.zeros(256, np.float32)
-    lat = latitude_deg(grid, x, y)
     sweep = _kernels.sweep_cells if mode == _kernels.P1812 else _kernels.sweep_cells_bare
     loss, los = sweep(heights, classes, class_height, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n,
-                                     sample_step_cells, res, float(tx_height_m), float(rx_height_m),
-                                     float(frequency_mhz), float(earth_radius_km), mode, int(exact_tail),
-                                     float(climate.time_pct), float(climate.n0), lat)
+                      sample_step_cells, res, float(tx_height_m), float(rx_height_m), float(frequency_mhz),
+                      float(earth_radius_km), mode, int(exact_tail), float(climate.time_pct), float(climate.n0), lat)
     t = grid.transform
     wgrid = Grid(nrow, ncol, t @ Affine.translation(col0, row0), grid.crs)
     if model not in MODES and not los_only:  # distance-based models, LOS from the terrain sweep where they need it

@@ -90,6 +90,22 @@ def location_sigma_db(frequency_mhz: float, rx_height_m: float, clutter_height_m
     return float(sigma * min(max(1.0 - clearance / 10.0, 0.0), 1.0))
 
 
+def median_earth_radius_km(delta_n: float) -> float:
+    """ae, the median effective Earth radius (km) for a refractivity lapse rate ΔN, eqs. (6)–(7a)."""
+    return EARTH_RADIUS_KM * 157.0 / (157.0 - delta_n)
+
+
+def ground_plus_clutter(h_m, clutter_m):
+    """The obstructing profile of §3.2: ground plus representative clutter at the intermediate points, ground
+    alone at the two terminals (a copy; ``clutter_m`` None: the ground)."""
+    h = np.asarray(h_m, dtype=np.float64)
+    if clutter_m is None:
+        return h.copy()
+    g = h + np.asarray(clutter_m, dtype=np.float64)
+    g[0], g[-1] = h[0], h[-1]
+    return g
+
+
 def delta_bullington_p1812(d, g, hts, hrs, hstd, hsrd, frequency_mhz, radius_km, sea_fraction, vertical):
     """(Ld, Lbulla, Lbulls, Ldsph) of §4.3.4 eq. (39) for effective radius ``radius_km``: Bullington
     over the profile ``g`` (ground plus clutter), the smooth earth through ``hstd``/``hsrd`` (eq. (37))."""
@@ -123,7 +139,7 @@ class P1812Climate:
     @property
     def ae_km(self) -> float:
         """Median effective Earth radius, eqs. (6)–(7a)."""
-        return EARTH_RADIUS_KM * 157.0 / (157.0 - self.delta_n)
+        return median_earth_radius_km(self.delta_n)
 
     def check(self, frequency_mhz, tx_height_m, rx_height_m) -> None:
         """Validity warnings (§1) for a map's frequency, antenna heights and time percentage."""
@@ -225,13 +241,12 @@ def p1812_loss(d_km, h_m, tx_height_m: float, rx_height_m: float, frequency_mhz:
     _, sea_km = _longest_run_km(d, zones == ZONE_SEA)
     omega = sea_km / dtot
     b0 = beta0_pct(centre_latitude_deg, dtm, dlm)
-    ae = EARTH_RADIUS_KM * 157.0 / (157.0 - delta_n)          # eqs. (6), (7a)
+    ae = median_earth_radius_km(delta_n)
     ab = EARTH_RADIUS_KM * 3.0                               # eq. (7b)
 
     # Attachment 1 §5: terminal heights, horizons, angular distance (on the ground profile)
     hts, hrs = h[0] + tx_height_m, h[-1] + rx_height_m
-    g = h + clutter
-    g[0], g[-1] = h[0], h[-1]
+    g = ground_plus_clutter(h, clutter)
     di, hi = d[1:-1], h[1:-1]
     elev_t = 1000.0 * np.arctan((hi - hts) / (1000.0 * di) - di / (2.0 * ae))          # eq. (77)
     theta_td = 1000.0 * np.arctan((hrs - hts) / (1000.0 * dtot) - dtot / (2.0 * ae))   # eq. (78)

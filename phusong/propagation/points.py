@@ -6,7 +6,7 @@ import numpy as np
 from .._raster import Grid
 from ..errors import InputError
 from .clutter import WORLDCOVER, ClutterTable
-from .reference import clutter_profile, evaluate_profile, profile
+from .reference import clutter_profile, evaluate_profile, holding_cell, profile
 
 
 def path_to_points(heights: np.ndarray, grid: Grid, tx_xy, rx_x, rx_y, tx_height_m, rx_height_m, frequency_mhz,
@@ -48,9 +48,8 @@ def path_to_points(heights: np.ndarray, grid: Grid, tx_xy, rx_x, rx_y, tx_height
             rows.append({"error": str(exc)})
             continue
         if landcover is not None and clutter_table is not None and clutter_table.has_extra_loss:
-            r, c = (int(np.floor(v + 0.5)) for v in grid.rowcol(x, y))   # the cell holding the receiver
-            r, c = min(max(r, 0), grid.height - 1), min(max(c, 0), grid.width - 1)
-            result["clutter_extra_db"] = float(clutter_table.extra_loss_db(landcover[r, c]))
+            cell = holding_cell(landcover.shape, *grid.rowcol(x, y))   # the receiver's class
+            result["clutter_extra_db"] = float(clutter_table.extra_loss_db(landcover[cell]))
             result["loss_db"] += result["clutter_extra_db"]
         rows.append({**result, "error": ""})
     return rows

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._raster import Grid
 from .models import empirical_loss_db
-from .p1812 import LANG_SON_LATITUDE_DEG, P1812Climate, p1812_loss
+from .p1812 import LANG_SON_LATITUDE_DEG, P1812Climate, ground_plus_clutter, p1812_loss
 from .p525 import free_space_loss_db
 from .p526 import DEFAULT_EARTH_RADIUS_KM, bullington_loss_db, delta_bullington
 
@@ -49,13 +49,19 @@ def profile(heights: np.ndarray, grid: Grid, x0, y0, x1, y1, step_m: float | Non
     return d_km, bilinear(heights, rows, cols)
 
 
+def holding_cell(shape, rows, cols):
+    """(row, col) indices of the cells holding fractional (row, col) positions, clamped to ``shape``: how
+    classes are read (never interpolated), here and in the kernel's ``_clutter_at``."""
+    r = np.clip(np.floor(np.asarray(rows, dtype=np.float64) + 0.5).astype(int), 0, shape[0] - 1)
+    c = np.clip(np.floor(np.asarray(cols, dtype=np.float64) + 0.5).astype(int), 0, shape[1] - 1)
+    return r, c
+
+
 def clutter_profile(clutter_m: np.ndarray, grid: Grid, x0, y0, x1, y1, step_m: float | None = None) -> np.ndarray:
     """Clutter heights (m) at the sample points of :func:`profile`, each the value of the cell holding it
     (classes are not interpolated); 0 where the raster has none."""
     _, rows, cols = _samples(grid, x0, y0, x1, y1, step_m)
-    r = np.clip(np.floor(np.asarray(rows, dtype=np.float64) + 0.5).astype(int), 0, clutter_m.shape[0] - 1)
-    c = np.clip(np.floor(np.asarray(cols, dtype=np.float64) + 0.5).astype(int), 0, clutter_m.shape[1] - 1)
-    return np.nan_to_num(clutter_m[r, c].astype(np.float64), nan=0.0)
+    return np.nan_to_num(clutter_m[holding_cell(clutter_m.shape, rows, cols)].astype(np.float64), nan=0.0)
 
 
 def evaluate_profile(d_km, h_m, tx_height_m, rx_height_m, frequency_mhz,
@@ -79,7 +85,7 @@ def evaluate_profile(d_km, h_m, tx_height_m, rx_height_m, frequency_mhz,
                        location_sigma_db=location_sigma_db)
         return dict(model=model, distance_km=r.distance_km, frequency_mhz=float(frequency_mhz),
                     tx_height_m=float(tx_height_m), rx_height_m=float(rx_height_m), earth_radius_km=r.ae_km,
-                    los=_clears(d_km, _with_clutter(h_m, clutter_m), h_m[0] + tx_height_m,
+                    los=_clears(d_km, ground_plus_clutter(h_m, clutter_m), h_m[0] + tx_height_m,
                                 h_m[-1] + rx_height_m, r.ae_km), free_space_db=r.Lbfs, loss_db=r.loss_db,
                     diffraction_db=r.Ldp, time_pct=climate.time_pct, location_pct=float(location_pct),
                     **{k: v for k, v in r.as_dict().items() if k not in ("loss_db", "distance_km")})
@@ -116,15 +122,6 @@ def _clears(d_km, h_m, hts, hrs, earth_radius_km) -> bool:
     di = d_km[1:-1] - d_km[0]
     stim = np.max((h_m[1:-1] + 500.0 / earth_radius_km * di * (d - di) - hts) / di)
     return bool(stim < (hrs - hts) / d)
-
-
-def _with_clutter(h_m, clutter_m):
-    """Ground plus clutter at the intermediate points (P.1812-6 §3.2), ground at the terminals."""
-    if clutter_m is None:
-        return h_m
-    g = h_m + np.asarray(clutter_m, dtype=np.float64)
-    g[0], g[-1] = h_m[0], h_m[-1]
-    return g
 
 
 def path_loss_db(d_km, h_m, tx_height_m, rx_height_m, frequency_mhz,
