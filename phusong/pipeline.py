@@ -160,7 +160,8 @@ def simulate(terrain: Terrain, sites, settings: Settings | None = None, *, area_
     settings : Settings, optional
         Model and coverage settings (default: :class:`Settings` defaults).
     area_mask : ndarray of bool, optional
-        The study area on the grid; ``covered`` is 255 outside it (default: where terrain has data).
+        The study area on the grid; ``covered`` is 255 outside it, and only it (with the cells touching
+        it) is evaluated (default: where terrain has data).
     cache : FootprintCache, optional
         Where terrain passes are kept for re-runs (default: none, every pass computed).
     progress : bool

@@ -179,17 +179,55 @@ def test_cache_is_reused_and_invalidated(small_network, tmp_path):
         np.testing.assert_array_equal(a.rsrp_dbm, b.rsrp_dbm)
 
 
+def _irregular_area(grid):
+    rows, cols = np.mgrid[0:grid.height, 0:grid.width]
+    r, c = grid.height / 2, grid.width / 2
+    return ((rows - r) ** 2 / 0.3 + (cols - c) ** 2 < (0.35 * grid.width) ** 2) & (rows + cols > grid.width * 0.7)
+
+
+def test_a_study_area_evaluates_its_cells_exactly_and_no_other(small_network, tmp_path):
+    """With an area, terrain passes skip the cells beyond it and its edge: every layer is unchanged on the
+    area and the cells touching it, and has no value elsewhere; the cache keeps the two kinds of pass apart."""
+    from phusong.coverage.network import evaluated_cells
+
+    terrain, sites = small_network
+    s = Settings(radius_km=6.0, per_operator=True)
+    area = _irregular_area(terrain.grid)
+    kept = evaluated_cells(area)
+    assert kept[area].all() and kept.sum() > area.sum()
+    edge = kept & ~area   # exactly the cells with an area cell among their 8 neighbours
+    for r, c in zip(*np.nonzero(edge[::7, ::7])):
+        r, c = 7 * r, 7 * c
+        assert area[max(r - 1, 0):r + 2, max(c - 1, 0):c + 2].any()
+    assert not area[1:-1, 1:-1][~kept[1:-1, 1:-1]].any()
+    cache = FootprintCache(tmp_path / "cache")
+    whole = simulate_network(terrain.array, terrain.grid, sites, s, cache=cache)
+    part = simulate_network(terrain.array, terrain.grid, sites, s, cache=cache, area_mask=area)
+    assert part.stats["cache_hits"] == 0       # a masked pass is never read as a whole one, nor the reverse
+    assert terrain_key(terrain.array, terrain.grid, None, kept) != terrain_key(terrain.array, terrain.grid)
+    for a, b in zip(whole.layers, part.layers):
+        assert (a.technology, a.operator) == (b.technology, b.operator)
+        for field in ("rsrp_dbm", "rsrp2_dbm", "sinr_db", "server"):
+            full, masked = getattr(a, field), getattr(b, field)
+            np.testing.assert_array_equal(masked[kept], full[kept])
+            assert (np.isnan(masked[~kept]) if masked.dtype.kind == "f" else masked[~kept] == -1).all()
+        np.testing.assert_array_equal(b.covered[area], a.covered[area])
+        assert (b.covered[~area] == 255).all()
+
+
 @pytest.mark.slow
 def test_dask_cluster_gives_the_identical_result(small_network, tmp_path):
     from dask.distributed import LocalCluster
 
     terrain, sites = small_network
     s = Settings(radius_km=6.0, per_operator=True)
-    local = simulate_network(terrain.array, terrain.grid, sites, s, cache=FootprintCache(tmp_path / "a")).layers
+    area = _irregular_area(terrain.grid)   # the evaluated cells travel to the workers too
+    local = simulate_network(terrain.array, terrain.grid, sites, s, cache=FootprintCache(tmp_path / "a"),
+                             area_mask=area).layers
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:
         remote = simulate_network(terrain.array, terrain.grid, sites, s, cache=FootprintCache(tmp_path / "b"),
-                                  dask_address=cluster.scheduler_address, batch_size=2).layers
+                                  dask_address=cluster.scheduler_address, batch_size=2, area_mask=area).layers
     assert [layer.name for layer in local] == [layer.name for layer in remote]
     for a, b in zip(local, remote):
         for field in ("rsrp_dbm", "rsrp2_dbm", "sinr_db"):

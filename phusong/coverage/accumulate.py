@@ -26,13 +26,14 @@ ANY = ANY_OPERATOR
 
 
 def group_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str,
-               landcover: np.ndarray | None = None):
+               landcover: np.ndarray | None = None, cell_mask: np.ndarray | None = None):
     """Loss window of a group (float32 dB), from the cache when present, plus what is never cached (the
     terrain pass is the same without it): clutter loss at the receiver (``model.clutter``), the clutter
     table's extra loss of the receiver's land-cover class, and a calibration (``model.calibration``, its
     class offsets read from ``landcover``); (loss, row0, col0). Model p1812 also reads ``landcover`` in
-    its terrain pass (clutter heights on the profile)."""
-    loss, row0, col0 = _terrain_loss(heights, grid, g, s, cache, tkey, landcover)
+    its terrain pass (clutter heights on the profile). Only cells where ``cell_mask`` is set are evaluated
+    (``tkey`` must then include it, see :func:`.cache.terrain_key`)."""
+    loss, row0, col0 = _terrain_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask)
     cal = s.model.calibration
     table = s.model.clutter_table
     class_loss = table is not None and table.has_extra_loss and landcover is not None
@@ -63,7 +64,7 @@ def _distance_km(grid: Grid, g: Group, row0: int, col0: int, shape) -> np.ndarra
 
 
 def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str,
-                  landcover: np.ndarray | None = None):
+                  landcover: np.ndarray | None = None, cell_mask: np.ndarray | None = None):
     row0, col0, nrow, ncol = window_for(grid, g.x, g.y, s.model.radius_km * 1000.0)
     path = cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, s) if cache is not None else None
     if cache is not None and path is not None:
@@ -72,7 +73,7 @@ def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCa
             return loss, row0, col0
     fp = site_footprint(heights, grid, g.x, g.y, g.height_m, g.frequency_mhz, s.model.radius_km,
                         s.model.rx_height_m, s.model.earth_radius_km, s.model.name, landcover=landcover,
-                        clutter_table=s.model.clutter_table, climate=s.p1812_climate)
+                        clutter_table=s.model.clutter_table, climate=s.p1812_climate, cell_mask=cell_mask)
     q = quantise(fp.loss_db)  # cached or not, the same 0.01 dB steps: results never depend on the cache
     if cache is not None and path is not None:
         cache.save(path, q)
@@ -105,18 +106,20 @@ class Accumulators:
 
 def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, cache: FootprintCache | None,
                 tkey: str, patterns: Mapping[str, MsiPattern] | None = None, window=None,
-                progress=False, landcover: np.ndarray | None = None) -> Accumulators:
+                progress=False, landcover: np.ndarray | None = None,
+                cell_mask: np.ndarray | None = None) -> Accumulators:
     """Fold the cells of ``groups`` into accumulators on ``window`` (default: the whole grid).
 
     ``patterns`` maps each ``antenna_file`` of the cell table to its pattern (read beforehand);
-    ``landcover`` holds class codes on the grid (for a calibration's per-class offsets).
+    ``landcover`` holds class codes on the grid (for a calibration's per-class offsets); ``cell_mask``
+    (bool on the grid) limits the cells evaluated.
     """
     if window is None:
         window = (0, 0, grid.height, grid.width)
     row0, col0, nrow, ncol = window
     acc = Accumulators(row0, col0, (nrow, ncol))
     for g in tqdm(groups, desc="sites", unit="pass", disable=not progress or None, leave=False):
-        loss, r0, c0 = group_loss(heights, grid, g, s, cache, tkey, landcover)
+        loss, r0, c0 = group_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask)
         if loss.size == 0:
             continue
         h_win = heights[r0:r0 + loss.shape[0], c0:c0 + loss.shape[1]]

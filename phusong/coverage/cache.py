@@ -45,14 +45,18 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "phusong" / "footprints"
 
 
-def terrain_key(heights: np.ndarray, grid: Grid, landcover: np.ndarray | None = None) -> str:
+def terrain_key(heights: np.ndarray, grid: Grid, landcover: np.ndarray | None = None,
+                cell_mask: np.ndarray | None = None) -> str:
     """A digest of the terrain heights and their grid (and of the land cover, for models whose terrain pass
-    reads it): passes on other terrain never match."""
+    reads it, and of the cells evaluated, when not all are): passes on other terrain never match."""
     h = hashlib.blake2b(np.ascontiguousarray(heights).view(np.uint8).data, digest_size=16)
     h.update(repr((tuple(grid.transform)[:6], grid.height, grid.width, grid.crs.to_string())).encode())
     if landcover is not None:
         h.update(b"landcover")
         h.update(np.ascontiguousarray(landcover, dtype=np.uint8).data)
+    if cell_mask is not None:
+        h.update(b"cells")
+        h.update(np.packbits(cell_mask).data)
     return h.hexdigest()
 
 

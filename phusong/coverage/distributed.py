@@ -25,13 +25,14 @@ def _batch_window(batch, grid, radius_km):
     return r0, c0, r1 - r0, c1 - c0
 
 
-def _fold_batch(batch, cells, heights, grid, settings, cache, tkey, patterns, landcover=None):
+def _fold_batch(batch, cells, heights, grid, settings, cache, tkey, patterns, landcover=None, cell_mask=None):
     return fold_groups(batch, cells, heights, grid, settings, cache, tkey, patterns,
-                       window=_batch_window(batch, grid, settings.model.radius_km), landcover=landcover)
+                       window=_batch_window(batch, grid, settings.model.radius_km), landcover=landcover,
+                       cell_mask=cell_mask)
 
 
 def run_on_dask(address, groups, cells, heights, grid, settings, cache, tkey, patterns, batch_size, progress,
-                landcover=None):
+                landcover=None, cell_mask=None):
     """Fold ``groups`` in batches on the cluster at ``address``.
 
     The terrain, the cell table and the antenna patterns travel to the workers; the
@@ -51,8 +52,10 @@ def run_on_dask(address, groups, cells, heights, grid, settings, cache, tkey, pa
         [h_fut] = client.scatter([heights], broadcast=True)
         [c_fut] = client.scatter([cells], broadcast=True)
         [l_fut] = client.scatter([landcover], broadcast=True) if landcover is not None else [None]
+        [m_fut] = client.scatter([cell_mask], broadcast=True) if cell_mask is not None else [None]
         batches = [groups[i:i + batch_size] for i in range(0, len(groups), batch_size)]
-        level = [client.submit(_fold_batch, b, c_fut, h_fut, grid, settings, cache, tkey, patterns, l_fut, pure=False)
+        level = [client.submit(_fold_batch, b, c_fut, h_fut, grid, settings, cache, tkey, patterns, l_fut, m_fut,
+                               pure=False)
                  for b in batches]
         if progress:
             for _ in tqdm(as_completed(level), total=len(level), desc="batches", unit="batch", leave=False):

@@ -37,7 +37,7 @@ class Coverage:
         The working grid (CRS, transform, shape) of every array.
     layers : list of LayerResult
         One per technology (and per operator with ``coverage.per_operator``): ``rsrp_dbm``,
-        ``rsrp2_dbm`` (float32 dBm, NaN where no cell reaches), ``server`` (int32 cell index,
+        ``rsrp2_dbm`` (float32 dBm, NaN where no cell reaches and beyond the study area's edge), ``server`` (int32 cell index,
         -1 none), ``sinr_db`` (float32 dB), ``covered`` (uint8: 1 yes, 0 no, 255 outside the area).
     cells : pandas.DataFrame
         The cells simulated; its index is the ``server`` value.
@@ -174,6 +174,18 @@ def _lonlat(grid: Grid, row: float, col: float) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
+def evaluated_cells(area_mask: np.ndarray) -> np.ndarray:
+    """The cells a run evaluates: the study area and the cells touching it (a point on the area's edge keeps a
+    value); outside them no terrain pass spends time."""
+    out = area_mask.copy()
+    out[1:] |= area_mask[:-1]
+    out[:-1] |= area_mask[1:]
+    grown = out.copy()
+    grown[:, 1:] |= out[:, :-1]
+    grown[:, :-1] |= out[:, 1:]
+    return grown
+
+
 def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings, *,
                      cache: FootprintCache | None = None, area_mask: np.ndarray | None = None,
                      patterns: Mapping[str, MsiPattern] | None = None, progress: bool = False,
@@ -183,24 +195,26 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
 
     ``sites`` is a site table (see :func:`phusong.read_sites`); ``patterns`` maps its
     ``antenna_file`` values to patterns read beforehand; ``area_mask`` (bool) marks
-    the study area (``covered`` is 255 outside it); ``landcover`` (class codes on ``grid``) gives the
+    the study area: ``covered`` is 255 outside it, and only the area and the cells touching it are
+    evaluated (the other cells of every layer have no value); ``landcover`` (class codes on ``grid``) gives the
     p1812 model its clutter heights, and serves a clutter table's extra losses and a calibration's
     per-class offsets. Results are the same with or
     without a ``cache``, for any thread count, and on Dask (``dask_address``).
     """
     cells = prepare_cells(sites, heights, grid, settings)
     groups = make_groups(cells)
-    tkey = terrain_key(heights, grid, landcover if settings.model.name == "p1812" else None)
+    cell_mask = evaluated_cells(area_mask) if area_mask is not None else None
+    tkey = terrain_key(heights, grid, landcover if settings.model.name == "p1812" else None, cell_mask)
     hits = sum(cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, settings).exists()
                for g in groups) if cache else 0
     t0 = time.perf_counter()
     if dask_address:
         from .distributed import run_on_dask
         acc = run_on_dask(dask_address, groups, cells, heights, grid, settings, cache, tkey, patterns, batch_size,
-                          progress, landcover)
+                          progress, landcover, cell_mask)
     else:
         acc = fold_groups(groups, cells, heights, grid, settings, cache, tkey, patterns, progress=progress,
-                          landcover=landcover)
+                          landcover=landcover, cell_mask=cell_mask)
     t1 = time.perf_counter()
     layers = finish_layers(acc, cells, settings, area_mask)
     del acc

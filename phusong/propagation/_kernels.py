@@ -249,20 +249,22 @@ def _last_sample(length):
 
 
 @njit(cache=True, parallel=True)
-def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells):
+def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell_mask):
     """Group the window's cells by their nearest ray, for ``sweep_cells``.
 
-    Cells beyond n + 0.5 samples belong to no ray. Returns (order, start): ``order``
-    lists cell indices (row-major in the window) ray by ray; ray j's span
-    ``order[start[j]:start[j+1]]``.
+    Cells beyond n + 0.5 samples, and cells where ``cell_mask`` (uint8 on the terrain's grid; shape (1, 1):
+    every cell) is 0, belong to no ray. Returns (order, start): ``order`` lists cell indices (row-major in
+    the window) ray by ray; ray j's span ``order[start[j]:start[j+1]]``.
     """
     ray = np.empty(nrow * ncol, dtype=np.int32)
     two_pi = 2.0 * math.pi
+    everywhere = cell_mask.shape[0] == 1 and cell_mask.shape[1] == 1
     for i in prange(nrow):
         dy = r_tx - (row0 + i)  # north positive
         for jj in range(ncol):
             dx = (col0 + jj) - c_tx
-            if math.sqrt(dx * dx + dy * dy) / step_cells > n + 0.5:
+            if (math.sqrt(dx * dx + dy * dy) / step_cells > n + 0.5
+                    or (not everywhere and cell_mask[row0 + i, col0 + jj] == 0)):
                 ray[i * ncol + jj] = -1
                 continue
             az = math.atan2(dx, dy)
@@ -305,6 +307,23 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     height of the land-cover class (``class_height_m[classes]``, nearest cell) added to every
     intermediate point. Cells whose profile leaves the DEM's data stay NaN/255.
     """
+    cells = order[start[j]:start[j + 1]]
+    n_cells = cells.size
+    if n_cells == 0:
+        return
+    rows = np.empty(n_cells, dtype=np.int64)
+    cols = np.empty(n_cells, dtype=np.int64)
+    lengths = np.empty(n_cells)  # in samples
+    first = np.empty(n_cells, dtype=np.int64)  # m0 of each cell: where its own line takes over
+    for p in range(n_cells):
+        i = cells[p] // ncol
+        rows[p] = i
+        cols[p] = cells[p] - i * ncol
+        ur = row0 + i - r_tx
+        uc = col0 + cols[p] - c_tx
+        lengths[p] = math.sqrt(ur * ur + uc * uc) / step_cells
+        first[p] = min(max(_last_sample(lengths[p]) - tail, 0), n)
+    last = first.max()   # the walk stops at the ray's last cell
     lam = C_M_S / (f_mhz * 1e6)
     f_ghz = f_mhz / 1000.0
     f13 = f_ghz ** (1.0 / 3.0)
@@ -352,22 +371,8 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     max_horizon = -1e300       # P.1812: max (c_i - hts)/x_i (eq. 77), and where it is first reached
     k_horizon = 0
     max_curved2 = -1e300
-    cells = order[start[j]:start[j + 1]]
-    n_cells = cells.size
-    rows = np.empty(n_cells, dtype=np.int64)
-    cols = np.empty(n_cells, dtype=np.int64)
-    lengths = np.empty(n_cells)  # in samples
-    first = np.empty(n_cells, dtype=np.int64)  # m0 of each cell: where its own line takes over
-    for p in range(n_cells):
-        i = cells[p] // ncol
-        rows[p] = i
-        cols[p] = cells[p] - i * ncol
-        ur = row0 + i - r_tx
-        uc = col0 + cols[p] - c_tx
-        lengths[p] = math.sqrt(ur * ur + uc * uc) / step_cells
-        first[p] = min(max(_last_sample(lengths[p]) - tail, 0), n)
     by_m0, m0_start = _counting_sort(first, n + 1)
-    for m0 in range(n + 1):
+    for m0 in range(last + 1):
         if m0 > 0:
             h = _sample(heights, r_tx + dr * m0, c_tx + dc * m0)
             if math.isnan(h):
@@ -748,9 +753,11 @@ def _profile_x(k, m0, xs, xe):
 
 
 @njit(cache=True, parallel=True)
-def sweep_cells(heights, classes, class_height_m, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, res_m,
-                htg, hrg, f_mhz, ae, mode, tail, time_pct=50.0, n0=_p1812.LANG_SON_N0, lat_deg=_p1812.LANG_SON_LATITUDE_DEG):
-    """Loss (float32 dB, NaN beyond n + 0.5 samples) and LOS (uint8 1/0/255) for every cell of a window.
+def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells,
+                res_m, htg, hrg, f_mhz, ae, mode, tail, time_pct=50.0, n0=_p1812.LANG_SON_N0,
+                lat_deg=_p1812.LANG_SON_LATITUDE_DEG):
+    """Loss (float32 dB, NaN beyond n + 0.5 samples) and LOS (uint8 1/0/255) for every cell of a window
+    where ``cell_mask`` (uint8 on the terrain's grid, 0: skip; shape (1, 1): every cell) is set.
 
     Each cell is evaluated once, by its nearest ray, so the result does not depend
     on the thread count. ``tail``: how many samples next to each receiver are taken
@@ -759,13 +766,19 @@ def sweep_cells(heights, classes, class_height_m, r_tx, c_tx, row0, col0, nrow, 
     of each code (256 values), read by mode ``P1812`` only;
     ``time_pct``, ``n0`` (N-units) and ``lat_deg`` (the site's latitude, for β0) likewise.
     """
-    order, start = assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells)
+    order, start = assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell_mask)
     loss = np.full((nrow, ncol), np.nan, dtype=np.float32)
     los = np.full((nrow, ncol), 255, dtype=np.uint8)
     step_km = step_cells * res_m / 1000.0
     tab = p1812_tables(n if mode == P1812 else 0, step_km, time_pct, lat_deg)
     consts = p1812_constants(f_mhz / 1000.0, time_pct, n0, ae)
-    for j in prange(n_rays):
+    # Rays interleaved by azimuth: each thread's share of the loop covers every direction, so a window cut
+    # by the grid's edge or the mask still splits evenly between threads.
+    block = n_rays // RAY_MULTIPLE
+    interleave = n_rays % RAY_MULTIPLE == 0
+    for k in prange(n_rays):
+        kk = np.int64(k)   # (prange's index is unsigned: mixed with signed ints Numba would make it a float)
+        j = (kk % RAY_MULTIPLE) * block + kk // RAY_MULTIPLE if interleave else kk
         _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz,
                    ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts)
     return loss, los

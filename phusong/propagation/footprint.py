@@ -66,7 +66,8 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
                    model: str = "delta-bullington", ray_spacing_cells: float = RAY_SPACING_CELLS,
                    sample_step_cells: float = 1.0, los_only: bool = False,
                    exact_tail: int | None = None, landcover: np.ndarray | None = None,
-                   clutter_table: ClutterTable | None = None, climate: P1812Climate | None = None) -> Footprint:
+                   clutter_table: ClutterTable | None = None, climate: P1812Climate | None = None,
+                   cell_mask: np.ndarray | None = None) -> Footprint:
     """Basic transmission loss (dB) and LOS from a site at (x, y) in the grid's CRS to every cell.
 
     Rays are spaced so that neighbouring rays are at most ``ray_spacing_cells``
@@ -83,6 +84,10 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     whose clutter heights ``clutter_table`` gives (default: ESA WorldCover's; no land cover: bare
     terrain), and ``climate`` (time percentage, ΔN, N0; default Lạng Sơn's at 50 %); its effective
     Earth radius comes from ΔN, not ``earth_radius_km``.
+
+    ``cell_mask`` (bool on the terrain's grid) limits the cells evaluated: elsewhere the result is NaN/255 and
+    each ray stops at its last cell to evaluate (a study area computes only its own cells; the terrain outside
+    it still shapes their profiles). Every evaluated cell has exactly the value it has without a mask.
     """
     model_info(model)  # a clear error for an unknown name
     if model in MODES:
@@ -117,8 +122,14 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
         lat = latitude_deg(grid, x, y)
     else:
         classes, class_height = np.zeros((1, 1), np.uint8), np.zeros(256, np.float32)
+    if cell_mask is None:
+        mask = np.ones((1, 1), np.uint8)
+    elif cell_mask.shape != heights.shape:
+        raise ValueError("the cell mask must lie on the terrain's grid")
+    else:
+        mask = np.ascontiguousarray(cell_mask != 0, np.uint8)
     sweep = _kernels.sweep_cells if mode == _kernels.P1812 else _kernels.sweep_cells_bare
-    loss, los = sweep(heights, classes, class_height, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n,
+    loss, los = sweep(heights, classes, class_height, mask, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n,
                       sample_step_cells, res, float(tx_height_m), float(rx_height_m), float(frequency_mhz),
                       float(earth_radius_km), mode, int(exact_tail), float(climate.time_pct), float(climate.n0), lat)
     t = grid.transform
