@@ -9,6 +9,7 @@ import rasterio
 import rasterio.shutil
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.enums import Resampling
 from rasterio.io import MemoryFile
 
 from ._atomic import atomic_path
@@ -59,11 +60,31 @@ class Raster:
     nodata: float | int | None = None
 
 
+COG_BLOCK = 256
+
+
+def overview_factors(shape: tuple[int, ...], block: int = COG_BLOCK) -> list[int]:
+    """Overview decimation factors 2, 4, ... until the coarsest level fits in one block (as GDAL's COG driver)."""
+    factors: list[int] = []
+    f = 2
+    while max(shape) > block and max(shape) / (f // 2) > block:
+        factors.append(f)
+        f *= 2
+    return factors
+
+
 def write_geotiff(path, array: np.ndarray, grid: Grid, nodata=None, tags: dict | None = None,
                   overwrite: bool = True, band_description: str | None = None) -> None:
-    """Write a Cloud-Optimised GeoTIFF (tiled, deflate, overviews), atomically."""
+    """Write a Cloud-Optimised GeoTIFF (256-cell tiles, DEFLATE, overviews), atomically.
+
+    Overviews average float rasters (NaN ignored) and take the nearest cell of integer ones. They are built
+    in memory on the tiled image and copied as they are: the COG driver's own overview pass and DEFLATE's
+    default level cost three times as long on a province grid, for files a few percent smaller.
+    """
     profile = dict(driver="GTiff", height=array.shape[0], width=array.shape[1], count=1,
-                   dtype=array.dtype.name, crs=grid.crs, transform=grid.transform, nodata=nodata)
+                   dtype=array.dtype.name, crs=grid.crs, transform=grid.transform, nodata=nodata,
+                   tiled=True, blockxsize=COG_BLOCK, blockysize=COG_BLOCK)
+    resampling = Resampling.nearest if np.issubdtype(array.dtype, np.integer) else Resampling.average
     with MemoryFile() as mem:
         with mem.open(**profile) as ds:
             ds.write(array, 1)
@@ -71,10 +92,12 @@ def write_geotiff(path, array: np.ndarray, grid: Grid, nodata=None, tags: dict |
                 ds.update_tags(**{k: str(v) for k, v in tags.items()})
             if band_description:
                 ds.set_band_description(1, band_description)
-        resampling = "NEAREST" if np.issubdtype(array.dtype, np.integer) else "AVERAGE"
+            factors = overview_factors(array.shape)
+            if factors:
+                ds.build_overviews(factors, resampling)
         with mem.open() as src, atomic_path(path, overwrite) as tmp:
-            rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", num_threads="ALL_CPUS",
-                                 overview_resampling=resampling, blocksize=256)
+            rasterio.shutil.copy(src, tmp, driver="COG", compress="DEFLATE", level=1, num_threads="ALL_CPUS",
+                                 blocksize=COG_BLOCK, overviews="FORCE_USE_EXISTING" if factors else "NONE")
 
 
 HILLSHADE_MAX_PX = 2400   # the relief kept with a run: enough for a province map, small on disk

@@ -129,8 +129,8 @@ def load_simulation_inputs(settings: Settings) -> SimulationInputs:
     reasons = demonstration_reasons(terrain, sites, settings)
     site_list = sites
     if area is not None:
-        near = sites.geometry.to_crs(crs).within(area.union_all().buffer(pad)).to_numpy()
-        sites = sites[near].reset_index(drop=True)
+        within_reach, _ = area.sindex.query(sites.geometry.to_crs(crs), predicate="dwithin", distance=pad)
+        sites = sites.iloc[np.unique(within_reach)].reset_index(drop=True)
     if len(sites) == 0:
         raise InputError("no site within reach of the study area", path=ins.sites)
     files = [*ins.terrain, ins.sites] + ([area_layer.path] if area_layer else [])

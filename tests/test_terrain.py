@@ -1,4 +1,5 @@
 import logging
+import warnings
 
 import numpy as np
 import pytest
@@ -189,3 +190,36 @@ def test_hillshade_is_averaged_down_and_marks_missing_terrain():
     assert relief.array.shape == (250, 125) and relief.grid.res_m == 120.0
     assert (relief.array[:, :25] == 0).all()                      # no terrain: nodata
     assert (relief.array[:, 26:] == round(1 + 254 * np.sin(np.radians(45)))).all()   # flat ground
+
+
+def test_rasters_are_cloud_optimised_with_exact_cells_and_averaged_overviews(tmp_path):
+    """write_geotiff: a COG (GDAL's own LAYOUT mark, 256-cell tiles, DEFLATE) whose cells read back exactly,
+    with overviews down to one tile: block means of the float cells (NaN left out) and, for integers, one of
+    the block's own values. GDAL's command-line gdalinfo (a separate build) reads the layout too."""
+    import shutil
+    import subprocess
+
+    rng = np.random.default_rng(3)
+    rsrp = rng.normal(-90, 10, (700, 600)).astype(np.float32)
+    rsrp[100:300, 50:90] = np.nan
+    server = rng.integers(-1, 50, (700, 600)).astype(np.int32)
+    grid = Grid(700, 600, from_origin(500_000, 2_400_000, 30, 30), "EPSG:32648")
+    for name, array in (("rsrp.tif", rsrp), ("server.tif", server)):
+        write_geotiff(tmp_path / name, array, grid, nodata=-1 if array.dtype.kind == "i" else None)
+        with rasterio.open(tmp_path / name) as ds:
+            assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+            assert ds.profile["compress"].lower() == "deflate" and ds.block_shapes == [(256, 256)]
+            assert ds.overviews(1) == [2, 4]
+            np.testing.assert_array_equal(ds.read(1), array)
+            half = ds.read(1, out_shape=(350, 300))
+        blocks = array.reshape(350, 2, 300, 2).transpose(0, 2, 1, 3).reshape(350, 300, 4)
+        if array.dtype.kind == "f":
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                expected = np.nanmean(blocks.astype(np.float64), axis=2)
+            np.testing.assert_allclose(half, expected, rtol=1e-6)
+        else:
+            assert (blocks == half[..., None]).any(axis=2).all()
+        if shutil.which("gdalinfo"):
+            info = subprocess.run(["gdalinfo", str(tmp_path / name)], capture_output=True, text=True, check=True)
+            assert "LAYOUT=COG" in info.stdout and "Overviews: 300x350, 150x175" in info.stdout

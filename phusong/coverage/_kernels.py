@@ -157,3 +157,19 @@ def merge_best(best, second, server, p_best, p_second, p_server, row0, col0):
             best[r, c] = b
             second[r, c] = max(sec, p_second[i, j])
             server[r, c] = s
+
+
+@njit(cache=True, parallel=True)
+def sinr_of_key(best, server, key_of_cell, key, psum, noise_mw_of_cell, load_quantum, sinr):
+    """SINR (dB) of the cells served on one key (an operator on one frequency): the key's power sum less
+    the serving cell's own share, at the load factor (``load_quantum`` = load × ``POWER_QUANTUM_MW``), plus
+    the serving cell's noise (mW). Writes ``sinr`` only where the serving cell's key is ``key``."""
+    nrow, ncol = best.shape
+    for i in prange(nrow):
+        for j in range(ncol):
+            s = server[i, j]
+            if s < 0 or key_of_cell[s] != key:
+                continue
+            b = best[i, j]
+            interference = (psum[i, j] - quantise_dbm(b)) * load_quantum + noise_mw_of_cell[s]
+            sinr[i, j] = np.float32(b - 10.0 * math.log10(interference))

@@ -42,37 +42,27 @@ def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask
     cell_f = cells["frequency_mhz"].to_numpy()
     noise_per_cell = (THERMAL_NOISE_DBM_HZ + 10.0 * np.log10(cells["scs_khz"].to_numpy() * 1e3)
                       + s.coverage.noise_figure_db)
+    noise_mw = 10.0 ** (noise_per_cell / 10.0)
     for (tech, op), (best, second, server) in sorted(acc.best.items()):
         if technologies is not None and tech not in technologies:
             continue
         has = server >= 0
-        safe = np.where(has, server, 0)
         rsrp = np.where(has, best, np.float32(np.nan))
         rsrp2 = np.where(has & np.isfinite(second), second, np.float32(np.nan))
+        covered = _with_area(covered_mask(tech, best, server, cells, s), area_mask)
+        if "sinr" not in s.coverage.rasters:   # not written: not computed either
+            results.append(LayerResult(tech, op, rsrp, rsrp2, server, None, covered))
+            continue
         # interference: the serving cell's operator on the same frequency, at the load factor
         keys = [k for k in acc.psum if k[0] == tech]
         key_of_cell = np.full(len(cells), -1, np.int64)
         for n, (_, o, f) in enumerate(keys):
             key_of_cell[(cell_op == o) & (cell_f == f)] = n
-        serving_key = key_of_cell[safe]
-        interference = np.zeros(best.shape, np.float64)
-        for n, key in enumerate(keys):
-            mine = has & (serving_key == n)
-            interference[mine] = (acc.psum[key][mine] - quantise_dbm(best[mine])) * (s.coverage.load_factor * quantum)
-        del serving_key
-        if "sinr" not in s.coverage.rasters:   # not written: not computed either
-            results.append(LayerResult(tech, op, rsrp, rsrp2, server, None,
-                                       _with_area(covered_mask(tech, best, server, cells, s), area_mask)))
-            continue
-        noise_mw = 10.0 ** (noise_per_cell[safe] / 10.0)
-        interference += noise_mw
-        del noise_mw
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sinr = (best - 10.0 * np.log10(interference)).astype(np.float32)
-        del interference
-        sinr[~has] = np.nan
-        results.append(LayerResult(tech, op, rsrp, rsrp2, server, sinr,
-                                   _with_area(covered_mask(tech, best, server, cells, s), area_mask)))
+        sinr = np.full(best.shape, np.nan, np.float32)
+        for n, key in enumerate(keys):   # one pass per key: a typed list of the sums is slower in Numba
+            _kernels.sinr_of_key(best, server, key_of_cell, n, acc.psum[key], noise_mw, s.coverage.load_factor * quantum,
+                                 sinr)
+        results.append(LayerResult(tech, op, rsrp, rsrp2, server, sinr, covered))
     return results
 
 
@@ -109,9 +99,3 @@ def _with_area(ok: np.ndarray, area_mask) -> np.ndarray:
     if area_mask is not None:
         covered[~area_mask] = 255
     return covered
-
-
-def quantise_dbm(dbm: np.ndarray) -> np.ndarray:
-    """NumPy twin of ``_kernels.quantise_dbm`` (the serving cell's own share of ``psum``)."""
-    q = np.floor(np.exp(dbm.astype(np.float64) * _kernels.LN10_OVER_10) / _kernels.POWER_QUANTUM_MW + 0.5)
-    return np.minimum(q, _kernels.POWER_CLAMP_Q).astype(np.int64)

@@ -6,6 +6,7 @@ grid (``.asc``), and anything else GDAL opens. Heights are metres above sea leve
 from __future__ import annotations
 
 import logging
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,7 +268,7 @@ def load_terrain(paths, crs, res_m: float, bounds=None, partial: bool = False) -
     out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
     reproject(heights, out, src_transform=src_grid.transform, src_crs=src_grid.crs,
               dst_transform=grid.transform, dst_crs=grid.crs, src_nodata=np.nan, dst_nodata=np.nan,
-              resampling=Resampling.bilinear)
+              resampling=Resampling.bilinear, num_threads=os.cpu_count() or 1)
     # Without bounds the grid is the DEM's reprojected bounding box, whose corners lie outside the
     # (rotated) DEM: they stay NaN, and the kernels end their rays there.
     if bounds is not None and np.isnan(out).any() and not partial:
