@@ -31,9 +31,10 @@ FLAT = np.zeros((1, 360))
 
 def _fold(acc, key, loss, base_dbm, idx, power_key):
     best, second, server = acc.layer(key)
-    angles = np.zeros(loss.shape, np.float32)  # flat pattern tables: the geometry does not matter
+    heights = np.zeros(loss.shape, np.float32)  # flat pattern tables: the geometry does not matter
     one = np.ones(1)
-    _kernels.fold_cells(loss, angles, angles, 0, 0, 0 * one, np.ones(1, np.bool_), 65 * one, 10 * one, 0 * one,
+    _kernels.fold_cells(loss, heights, 0, 0, 0.0, 0.0, 30.0, 30.0, 1.5, 8500.0, 0, 0, 0 * one, np.ones(1, np.bool_),
+                        65 * one, 10 * one, 0 * one,
                         0 * one, np.ones(1, np.bool_), FLAT, FLAT, 0 * one, base_dbm * one, np.array([idx]),
                         best, second, server, acc.power(power_key), True)
 

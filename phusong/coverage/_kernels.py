@@ -44,27 +44,15 @@ def _table(t, angle):
     return t[i0] * (1.0 - f) + t[(i0 + 1) % 360] * f
 
 
-@njit(cache=True, parallel=True)
-def site_geometry(loss, heights, row0, col0, r_tx, c_tx, res_m, tx_asl_m, rx_height_m, ae_km):
-    """Bearing (degrees from north) and depression below the antenna's horizontal (degrees, with
-    Earth curvature) of every window cell seen from a site; shared by the site's sectors."""
-    nrow, ncol = loss.shape
-    bearing = np.empty((nrow, ncol), np.float32)
-    depression = np.empty((nrow, ncol), np.float32)
-    two_re = 2.0 * ae_km * 1000.0
-    for i in prange(nrow):
-        dy = -((row0 + i) - r_tx) * res_m
-        for j in range(ncol):
-            if math.isnan(loss[i, j]):
-                bearing[i, j] = np.nan
-                depression[i, j] = np.nan
-                continue
-            dx = ((col0 + j) - c_tx) * res_m
-            d = max(math.sqrt(dx * dx + dy * dy), 1.0)
-            drop = tx_asl_m - (heights[i, j] + rx_height_m) + d * d / two_re
-            depression[i, j] = math.degrees(math.atan2(drop, d))
-            bearing[i, j] = math.degrees(math.atan2(dx, dy))
-    return bearing, depression
+@njit(cache=True, inline="always")
+def _geometry(i, j, height_m, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_height_m, two_re):
+    """Bearing (degrees from north) and depression below the antenna's horizontal (degrees, with Earth
+    curvature) of window cell (i, j) seen from a site, as float32 (shared by the site's sectors)."""
+    dy = -((g_row0 + i) - r_tx) * res_m
+    dx = ((g_col0 + j) - c_tx) * res_m
+    d = max(math.sqrt(dx * dx + dy * dy), 1.0)
+    drop = tx_asl_m - (height_m + rx_height_m) + d * d / two_re
+    return np.float32(math.degrees(math.atan2(dx, dy))), np.float32(math.degrees(math.atan2(drop, d)))
 
 
 @njit(cache=True, inline="always")
@@ -100,14 +88,17 @@ def _gain(bearing, dep, az, omni, inv_bw_h, inv_bw_v, tilt, mech, use_table, h_t
 
 
 @njit(cache=True, parallel=True)
-def fold_cells(loss, bearing, depression, row0, col0, azimuth_deg, omni, bw_h, bw_v, tilt_deg, mech_tilt_deg,
-               use_table, h_tables, v_tables, gain_dbi, base_dbm, cell_index, best, second, server, psum, add_power):
+def fold_cells(loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_height_m, ae_km, row0, col0,
+               azimuth_deg, omni, bw_h, bw_v, tilt_deg, mech_tilt_deg, use_table, h_tables, v_tables, gain_dbi,
+               base_dbm, cell_index, best, second, server, psum, add_power):
     """Fold the cells of one site (arrays of per-cell parameters, one entry per cell).
 
-    ``base_dbm`` = power per RE − feeder loss; ``gain_dbi`` the boresight gain; tables are
-    [cell, 360] MSI attenuations used where ``use_table``. ``loss``, ``bearing`` and ``depression``
-    are the site's window (NaN beyond reach) at (row0, col0) of the accumulators. ``add_power``:
-    also add the cells' power to ``psum`` (not again for a per-operator layer).
+    ``loss`` is the site's window (NaN beyond reach) at (``g_row0``, ``g_col0``) of the grid and at
+    (``row0``, ``col0``) of the accumulators; ``heights`` the terrain on that window. The site stands at
+    fractional grid cell (``r_tx``, ``c_tx``), its antenna at ``tx_asl_m``; each cell's bearing and
+    depression (:func:`_geometry`) are computed once for all sectors. ``base_dbm`` = power per RE − feeder
+    loss; ``gain_dbi`` the boresight gain; tables are [cell, 360] MSI attenuations used where
+    ``use_table``. ``add_power``: also add the cells' power to ``psum`` (not again for a per-operator layer).
     """
     nrow, ncol = loss.shape
     n_cells = azimuth_deg.shape[0]
@@ -116,11 +107,14 @@ def fold_cells(loss, bearing, depression, row0, col0, azimuth_deg, omni, bw_h, b
     inv_v = 1.0 / bw_v
     for k in range(n_cells):
         floors[k] = max(h_tables[k].max(), v_tables[k].max())
+    two_re = 2.0 * ae_km * 1000.0
     for i in prange(nrow):
         for j in range(ncol):
             pl = loss[i, j]
             if math.isnan(pl):
                 continue
+            bearing, depression = _geometry(i, j, heights[i, j], g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m,
+                                            rx_height_m, two_re)
             r = row0 + i
             c = col0 + j
             b = best[r, c]
@@ -128,7 +122,7 @@ def fold_cells(loss, bearing, depression, row0, col0, azimuth_deg, omni, bw_h, b
             s = server[r, c]
             q = np.int64(0)
             for k in range(n_cells):
-                g = _gain(bearing[i, j], depression[i, j], azimuth_deg[k], omni[k], inv_h[k], inv_v[k], tilt_deg[k],
+                g = _gain(bearing, depression, azimuth_deg[k], omni[k], inv_h[k], inv_v[k], tilt_deg[k],
                           mech_tilt_deg[k], use_table[k], h_tables[k], v_tables[k], floors[k], gain_dbi[k])
                 v = np.float32(base_dbm[k] + g - pl)
                 b, sec, s = _fold_value(b, sec, s, v, cell_index[k])

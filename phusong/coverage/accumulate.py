@@ -125,8 +125,7 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
         h_win = heights[r0:r0 + loss.shape[0], c0:c0 + loss.shape[1]]
         r_tx, c_tx = (float(v) for v in grid.rowcol(g.x, g.y))
         tx_asl = float(cells.loc[g.cells[0], "ground_m"] + g.height_m)
-        bearing, depression = _kernels.site_geometry(loss, h_win, r0, c0, r_tx, c_tx, grid.res_m, tx_asl,
-                                                     s.model.rx_height_m, s.model.earth_radius_km)
+        site = (r0, c0, r_tx, c_tx, grid.res_m, tx_asl, s.model.rx_height_m, s.model.earth_radius_km)
         part = cells.loc[list(g.cells)]
         for (tech, op), sub in part.groupby(["technology", "operator_slug"], sort=True):
             params = cell_params(sub, patterns or {})
@@ -134,7 +133,7 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
             keys = [(tech, ANY)] + ([(tech, op)] if s.coverage.per_operator else [])
             for n, key in enumerate(keys):
                 best, second, server = acc.layer(key)
-                _kernels.fold_cells(loss, bearing, depression, r0 - row0, c0 - col0, *params,  # type: ignore[call-arg]
+                _kernels.fold_cells(loss, h_win, *site, r0 - row0, c0 - col0, *params,  # type: ignore[call-arg]
                                     best, second, server, psum, n == 0)
     return acc
 
