@@ -23,7 +23,7 @@ import numpy as np
 from .._raster import Grid
 from ..settings import Settings
 
-CACHE_VERSION = "kernel-4"  # cell-exact receivers with an exact tail; rays half a cell apart at the radius
+CACHE_VERSION = "kernel-5"  # cell-exact receivers with a 12-sample exact tail; rays half a cell apart at the radius
 
 
 @functools.cache
