@@ -129,7 +129,9 @@ def load_simulation_inputs(settings: Settings) -> SimulationInputs:
     reasons = demonstration_reasons(terrain, sites, settings)
     site_list = sites
     if area is not None:
-        within_reach, _ = area.sindex.query(sites.geometry.to_crs(crs), predicate="dwithin", distance=pad)
+        # the area's edge cells (evaluated too) lie up to 1.5 cells beyond it
+        within_reach, _ = area.sindex.query(sites.geometry.to_crs(crs), predicate="dwithin",
+                                            distance=pad + 2 * settings.study.resolution_m)
         sites = sites.iloc[np.unique(within_reach)].reset_index(drop=True)
     if len(sites) == 0:
         raise InputError("no site within reach of the study area", path=ins.sites)
@@ -690,10 +692,14 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
         raise InputError("no candidate: every mast already carries the technology and no other was proposed",
                          argument="candidates")
     from .coverage.cache import terrain_key
+    from .coverage.network import evaluated_cells
     t_sel = time.perf_counter()
+    kept: np.ndarray | None = evaluated_cells(area_mask)   # the run's own cells: its cached passes serve
+    if kept is not None and kept.all():
+        kept = None
     proposal = planning.propose(candidates, cells, terrain.array, grid, settings, demand, cache=cache,
-                                tkey=terrain_key(terrain.array, grid), area_mask=area_mask,
-                                patterns=read_antenna_patterns(cells), progress=progress)
+                                tkey=terrain_key(terrain.array, grid, None, kept), area_mask=area_mask,
+                                patterns=read_antenna_patterns(cells), progress=progress, cell_mask=kept)
     timings = {"selection_s": round(time.perf_counter() - t_sel, 2), **proposal.solution.timings}
     chosen_ids = candidates["candidate_id"].iloc[proposal.solution.chosen].tolist()
     after_table = planning.sites_after(sites, cells, chosen_ids)

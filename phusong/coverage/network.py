@@ -175,8 +175,9 @@ def _lonlat(grid: Grid, row: float, col: float) -> tuple[float, float]:
 
 
 def evaluated_cells(area_mask: np.ndarray) -> np.ndarray:
-    """The cells a run evaluates: the study area and the cells touching it (a point on the area's edge keeps a
-    value); outside them no terrain pass spends time."""
+    """The cells a run evaluates (bool, C-contiguous): the study area and the cells touching it (a point on the
+    area's edge keeps a value); outside them no terrain pass spends time."""
+    area_mask = np.asarray(area_mask, bool)
     out = area_mask.copy()
     out[1:] |= area_mask[:-1]
     out[:-1] |= area_mask[1:]
@@ -204,6 +205,8 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     cells = prepare_cells(sites, heights, grid, settings)
     groups = make_groups(cells)
     cell_mask = evaluated_cells(area_mask) if area_mask is not None else None
+    if cell_mask is not None and cell_mask.all():
+        cell_mask = None   # the same passes as without one, and the same cache entries
     tkey = terrain_key(heights, grid, landcover if settings.model.name == "p1812" else None, cell_mask)
     hits = sum(cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, settings).exists()
                for g in groups) if cache else 0

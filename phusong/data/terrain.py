@@ -210,6 +210,13 @@ def _same_grid(a: Grid, crs: CRS, res_m: float) -> bool:
             and t.b == 0 and t.d == 0)
 
 
+def _usable_cores() -> int:
+    """CPU cores this process may run on (affinity and cgroup-aware where the OS says)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return os.cpu_count() or 1
+
+
 def load_terrain(paths, crs, res_m: float, bounds=None, partial: bool = False) -> Terrain:
     """Read, mosaic, void-fill and reproject DEM tiles to a metric working grid.
 
@@ -268,7 +275,7 @@ def load_terrain(paths, crs, res_m: float, bounds=None, partial: bool = False) -
     out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
     reproject(heights, out, src_transform=src_grid.transform, src_crs=src_grid.crs,
               dst_transform=grid.transform, dst_crs=grid.crs, src_nodata=np.nan, dst_nodata=np.nan,
-              resampling=Resampling.bilinear, num_threads=os.cpu_count() or 1)
+              resampling=Resampling.bilinear, num_threads=_usable_cores())
     # Without bounds the grid is the DEM's reprojected bounding box, whose corners lie outside the
     # (rotated) DEM: they stay NaN, and the kernels end their rays there.
     if bounds is not None and np.isnan(out).any() and not partial:

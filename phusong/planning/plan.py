@@ -110,10 +110,11 @@ def make_candidate_table(settings: Settings, costs: Costs, sites: pd.DataFrame, 
 
 def propose(candidates: pd.DataFrame, cells: pd.DataFrame, heights: np.ndarray, grid: Grid, settings: Settings,
             demand: Demand, *, cache: FootprintCache | None, tkey: str, area_mask: np.ndarray | None = None,
-            patterns=None, progress=False) -> Proposal:
-    """Which candidates cover which demand, and the best choice with its bound (see :mod:`.optimise`)."""
+            patterns=None, progress=False, cell_mask: np.ndarray | None = None) -> Proposal:
+    """Which candidates cover which demand, and the best choice with its bound (see :mod:`.optimise`);
+    ``cell_mask``: the cells terrain passes evaluate (``tkey`` must include it)."""
     inst = compute_reach(candidates, cells, heights, grid, settings, demand, cache=cache, tkey=tkey,
-                         area_mask=area_mask, patterns=patterns, progress=progress)
+                         area_mask=area_mask, patterns=patterns, progress=progress, cell_mask=cell_mask)
     p = settings.plan
     sol = optimise(inst, budget=p.budget, max_sites=None if p.max_sites is None else int(p.max_sites),
                    milp_time_limit_s=p.milp_time_limit_s)

@@ -46,10 +46,12 @@ class Instance:
 
 def compute_reach(candidates: pd.DataFrame, cand_cells: pd.DataFrame, heights: np.ndarray, grid: Grid,
                   settings: Settings, demand: Demand, *, cache: FootprintCache | None, tkey: str,
-                  area_mask: np.ndarray | None = None, patterns=None, progress: bool = False) -> Instance:
+                  area_mask: np.ndarray | None = None, patterns=None, progress: bool = False,
+                  cell_mask: np.ndarray | None = None) -> Instance:
     """Build the covering :class:`Instance` of ``candidates`` (rows of :func:`..candidates` tables).
 
-    ``area_mask`` is the run's study area: outside it nothing counts as covered (as in ``simulate``)."""
+    ``area_mask`` is the run's study area: outside it nothing counts as covered (as in ``simulate``);
+    ``cell_mask`` the cells terrain passes evaluate (the run's, so that its cached passes serve)."""
     techs = tuple(sorted(set(settings.coverage.technologies) | set(cand_cells["technology"])))
     s = settings.replace(coverage={"technologies": techs})
     gdf = gpd.GeoDataFrame(cand_cells, geometry=gpd.points_from_xy(cand_cells["lon"], cand_cells["lat"]),
@@ -77,7 +79,8 @@ def compute_reach(candidates: pd.DataFrame, cand_cells: pd.DataFrame, heights: n
             continue
         window = window_for(grid, float(sub["x"].iloc[0]), float(sub["y"].iloc[0]), radius_m)
         r0, c0, nrow, ncol = window
-        acc = fold_groups(make_groups(sub), cells, heights, grid, s, cache, tkey, patterns, window=window)
+        acc = fold_groups(make_groups(sub), cells, heights, grid, s, cache, tkey, patterns, window=window,
+                          cell_mask=cell_mask)
         cov5 = np.zeros((nrow, ncol), bool)
         mbb = np.zeros((nrow, ncol), bool)
         area = area_mask[r0:r0 + nrow, c0:c0 + ncol] if area_mask is not None else True

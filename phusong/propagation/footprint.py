@@ -126,6 +126,8 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
         mask = np.ones((1, 1), np.uint8)
     elif cell_mask.shape != heights.shape:
         raise ValueError("the cell mask must lie on the terrain's grid")
+    elif cell_mask.dtype == np.bool_ and cell_mask.flags.c_contiguous:
+        mask = cell_mask.view(np.uint8)   # no copy: a province grid's mask is 25 MB, read by every pass
     else:
         mask = np.ascontiguousarray(cell_mask != 0, np.uint8)
     sweep = _kernels.sweep_cells if mode == _kernels.P1812 else _kernels.sweep_cells_bare
