@@ -709,6 +709,9 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
     after_cov = simulate(terrain, after_sites, settings, area_mask=area_mask, cache=cache, progress=progress,
                          demonstration=demonstration)
     after = gaps_of(after_cov, after_sites[after_sites["status"] != "candidate"])
+    # every pass of the network after the plan was made by the run or by the selection: all from the cache
+    timings["verification_passes"] = after_cov.stats["terrain_passes"]
+    timings["verification_cache_hits"] = after_cov.stats["cache_hits"]
     del after_cov
     disagreements = _verification_notes(proposal, before, after)
     timings["verification_s"] = round(time.perf_counter() - t_ver, 2)

@@ -51,6 +51,15 @@ def _targets(gpkg):
     return t.set_index("target_id")
 
 
+def test_plan_reuses_the_runs_terrain_passes_and_its_own(planned):
+    """The run's passes serve the plan (same study area, same cache key), and the verification of the network
+    after the plan finds every pass in the cache: the existing sites' from the run, the chosen candidates'
+    from the selection."""
+    timings = json.loads((planned / "plan.json").read_text(encoding="utf-8"))["timings"]
+    assert timings["verification_passes"] > 0
+    assert timings["verification_cache_hits"] == timings["verification_passes"]
+
+
 def test_plan_claims_hold_in_an_independent_rerun(study, planned, demo_inputs):
     d = demo_inputs
     plan = json.loads((planned / "plan.json").read_text(encoding="utf-8"))
