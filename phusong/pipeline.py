@@ -694,9 +694,7 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
     from .coverage.cache import terrain_key
     from .coverage.network import evaluated_cells
     t_sel = time.perf_counter()
-    kept: np.ndarray | None = evaluated_cells(area_mask)   # the run's own cells: its cached passes serve
-    if kept is not None and kept.all():
-        kept = None
+    kept = evaluated_cells(area_mask)   # the run's own cells: its cached passes serve
     proposal = planning.propose(candidates, cells, terrain.array, grid, settings, demand, cache=cache,
                                 tkey=terrain_key(terrain.array, grid, None, kept), area_mask=area_mask,
                                 patterns=read_antenna_patterns(cells), progress=progress, cell_mask=kept)

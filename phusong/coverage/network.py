@@ -174,17 +174,16 @@ def _lonlat(grid: Grid, row: float, col: float) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
-def evaluated_cells(area_mask: np.ndarray) -> np.ndarray:
+def evaluated_cells(area_mask: np.ndarray | None) -> np.ndarray | None:
     """The cells a run evaluates (bool, C-contiguous): the study area and the cells touching it (a point on the
-    area's edge keeps a value); outside them no terrain pass spends time."""
-    area_mask = np.asarray(area_mask, bool)
-    out = area_mask.copy()
-    out[1:] |= area_mask[:-1]
-    out[:-1] |= area_mask[1:]
-    grown = out.copy()
-    grown[:, 1:] |= out[:, :-1]
-    grown[:, :-1] |= out[:, 1:]
-    return grown
+    area's edge keeps a value); outside them no terrain pass spends time. None (every cell: the same passes
+    and cache entries as without an area) when that is the whole grid or there is no area."""
+    if area_mask is None:
+        return None
+    from scipy.ndimage import binary_dilation   # (lazily, as elsewhere: not on every `import phusong`)
+
+    kept = np.ascontiguousarray(binary_dilation(np.asarray(area_mask, bool), np.ones((3, 3), bool)))
+    return None if kept.all() else kept
 
 
 def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings, *,
@@ -204,9 +203,7 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     """
     cells = prepare_cells(sites, heights, grid, settings)
     groups = make_groups(cells)
-    cell_mask = evaluated_cells(area_mask) if area_mask is not None else None
-    if cell_mask is not None and cell_mask.all():
-        cell_mask = None   # the same passes as without one, and the same cache entries
+    cell_mask = evaluated_cells(area_mask)
     tkey = terrain_key(heights, grid, landcover if settings.model.name == "p1812" else None, cell_mask)
     hits = sum(cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, settings).exists()
                for g in groups) if cache else 0
