@@ -36,14 +36,18 @@ def write_sites(n_sites, path, seed=1, uniform=False):
     return df
 
 
-def run(args, tmp):
-    cmd = ["/usr/bin/time", "-f", "%e %M", PHUSONG, "simulate", "--dem", str(DEM), "--area", str(AREA),
-           "--area-layer", "communes", *args, "-q"]
+def timed_simulate(args):
+    """`phusong simulate ARGS -q` in its own process under /usr/bin/time: (wall s, peak memory GB)."""
+    cmd = ["/usr/bin/time", "-f", "%e %M", PHUSONG, "simulate", *args, "-q"]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     wall, kb = out.stderr.strip().splitlines()[-1].split()
     return float(wall), int(kb) / 1024 / 1024
+
+
+def run(args, tmp):
+    return timed_simulate(["--dem", str(DEM), "--area", str(AREA), "--area-layer", "communes", *args])
 
 
 def simulate(sites, out, cache, radius=15, extra=()):

@@ -13,8 +13,6 @@ Needs ../shared, /usr/bin/time and, for the ratio, Debian's `splat` and `gdal-bi
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -23,9 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_footprint import FREQ_MHZ, RADIUS_KM, RES_M, RX_H, TILE, TX_H, CRS, bench_splat, sites_in_tile  # noqa: E402
-
-PHUSONG = str(Path(sys.executable).parent / "phusong")
-SPLIT = ("inputs_s", "passes_s", "finish_s", "relief_s", "write_rasters_s")
+from bench_simulate import split, timed_simulate  # noqa: E402
 
 
 def write_sites(path: Path, n_sites: int, seed: int) -> None:
@@ -36,17 +32,10 @@ def write_sites(path: Path, n_sites: int, seed: int) -> None:
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
-def simulate(sites: Path, out: Path, extra=()) -> tuple[float, float, dict]:
-    cmd = ["/usr/bin/time", "-f", "%e %M", PHUSONG, "simulate", "--dem", str(TILE), "--sites", str(sites),
-           "--out", str(out), "--radius-km", str(RADIUS_KM), "--res-m", str(RES_M), "--crs", CRS,
-           "--rx-height-m", str(RX_H), "--tech", "4G", "--cache-dir", str(out.parent / f"cache_{out.name}"),
-           "--overwrite", "-q", *extra]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-2000:])
-    wall, kb = done.stderr.strip().splitlines()[-1].split()
-    record = json.loads((out / "run.json").read_text())
-    return float(wall), int(kb) / 1024 / 1024, {**record.get("simulation", {}), **record.get("timings", {})}
+def simulate(sites: Path, out: Path) -> tuple[float, float]:
+    return timed_simulate(["--dem", str(TILE), "--sites", str(sites), "--out", str(out), "--radius-km", str(RADIUS_KM),
+                           "--res-m", str(RES_M), "--crs", CRS, "--rx-height-m", str(RX_H), "--tech", "4G",
+                           "--cache-dir", str(out.parent / f"cache_{out.name}"), "--overwrite"])
 
 
 def main():
@@ -62,9 +51,9 @@ def main():
         warm = tmp / "warm.csv"
         write_sites(warm, 2, args.seed + 1)
         simulate(warm, tmp / "warm")          # the Numba cache, so the timed run pays no compilation
-        wall, gb, split = simulate(sites, tmp / "run")
+        wall, gb = simulate(sites, tmp / "run")
+        parts = split(tmp / "run")
         splat_s = bench_splat(tmp, True, args.splat_hd_sites)
-    parts = " | ".join(f"{split[k]:.1f} s" if k in split else "—" for k in SPLIT)
     print("| run | wall | peak memory | inputs | terrain passes | finish layers | relief | write rasters |\n"
           "|---|---|---|---|---|---|---|---|")
     print(f"| `phusong simulate`, {args.sites} omni 4G sites (seed {args.seed}), N44W072, 20 km, 30 m | {wall:.1f} s | "
