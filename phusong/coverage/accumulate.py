@@ -26,14 +26,15 @@ ANY = ANY_OPERATOR
 
 
 def group_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str,
-               landcover: np.ndarray | None = None, cell_mask: np.ndarray | None = None):
+               landcover: np.ndarray | None = None, cell_mask: np.ndarray | None = None, window=None):
     """Loss window of a group (float32 dB), from the cache when present, plus what is never cached (the
     terrain pass is the same without it): clutter loss at the receiver (``model.clutter``), the clutter
     table's extra loss of the receiver's land-cover class, and a calibration (``model.calibration``, its
     class offsets read from ``landcover``); (loss, row0, col0). Model p1812 also reads ``landcover`` in
     its terrain pass (clutter heights on the profile). Only cells where ``cell_mask`` is set are evaluated
-    (``tkey`` must then include it, see :func:`.cache.terrain_key`)."""
-    loss, row0, col0 = _terrain_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask)
+    (``tkey`` must then include it, see :func:`.cache.terrain_key`); only its part inside ``window`` (row0, col0,
+    nrow, ncol of the grid) when given."""
+    loss, row0, col0 = _terrain_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask, window)
     cal = s.model.calibration
     table = s.model.clutter_table
     class_loss = table is not None and table.has_extra_loss and landcover is not None
@@ -64,19 +65,19 @@ def _distance_km(grid: Grid, g: Group, row0: int, col0: int, shape) -> np.ndarra
 
 
 def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str,
-                  landcover: np.ndarray | None = None, cell_mask: np.ndarray | None = None):
+                  landcover: np.ndarray | None = None, cell_mask: np.ndarray | None = None, window=None):
     row0, col0, nrow, ncol = window_for(grid, g.x, g.y, s.model.radius_km * 1000.0)
     path = cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, s) if cache is not None else None
-    if cache is not None and path is not None:
-        loss = cache.load(path, (nrow, ncol))
-        if loss is not None:
-            return loss, row0, col0
-    fp = site_footprint(heights, grid, g.x, g.y, g.height_m, g.frequency_mhz, s.model.radius_km,
-                        s.model.rx_height_m, s.model.earth_radius_km, s.model.name, landcover=landcover,
-                        clutter_table=s.model.clutter_table, climate=s.p1812_climate, cell_mask=cell_mask)
-    q = quantise(fp.loss_db)  # cached or not, the same 0.01 dB steps: results never depend on the cache
-    if cache is not None and path is not None:
-        cache.save(path, q)
+    q = cache.load(path, (nrow, ncol)) if cache is not None and path is not None else None
+    if q is None:
+        fp = site_footprint(heights, grid, g.x, g.y, g.height_m, g.frequency_mhz, s.model.radius_km,
+                            s.model.rx_height_m, s.model.earth_radius_km, s.model.name, landcover=landcover,
+                            clutter_table=s.model.clutter_table, climate=s.p1812_climate, cell_mask=cell_mask)
+        q = quantise(fp.loss_db)  # cached or not, the same 0.01 dB steps: results never depend on the cache
+        if cache is not None and path is not None:
+            cache.save(path, q)
+    if window is not None:
+        q, row0, col0 = _crop(q, row0, col0, window)
     return dequantise(q), row0, col0
 
 
@@ -118,17 +119,22 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
         window = (0, 0, grid.height, grid.width)
     row0, col0, nrow, ncol = window
     acc = Accumulators(row0, col0, (nrow, ncol))
+    used = cells.loc[sorted({i for g in groups for i in g.cells})]
+    params_all = cell_params(used, patterns or {})   # once, not per site: pandas costs more than a fold
+    tech_all, op_all = used["technology"].to_numpy(), used["operator_slug"].to_numpy()
+    ground_all = used["ground_m"].to_numpy(np.float64)
     for g in tqdm(groups, desc="sites", unit="pass", disable=not progress or None, leave=False):
-        loss, r0, c0 = group_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask)
+        loss, r0, c0 = group_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask, window)
         if loss.size == 0:
             continue
         h_win = heights[r0:r0 + loss.shape[0], c0:c0 + loss.shape[1]]
         r_tx, c_tx = (float(v) for v in grid.rowcol(g.x, g.y))
-        tx_asl = float(cells.loc[g.cells[0], "ground_m"] + g.height_m)
+        at = used.index.get_indexer(list(g.cells))
+        tx_asl = float(ground_all[at[0]] + g.height_m)
         site = (r0, c0, r_tx, c_tx, grid.res_m, tx_asl, s.model.rx_height_m, s.model.earth_radius_km)
-        part = cells.loc[list(g.cells)]
-        for (tech, op), sub in part.groupby(["technology", "operator_slug"], sort=True):
-            params = cell_params(sub, patterns or {})
+        for tech, op in sorted(set(zip(tech_all[at], op_all[at]))):
+            sel = np.sort(at[(tech_all[at] == tech) & (op_all[at] == op)])
+            params = tuple(p[sel] for p in params_all)
             psum = acc.power((tech, op, g.frequency_mhz))
             keys = [(tech, ANY)] + ([(tech, op)] if s.coverage.per_operator else [])
             for n, key in enumerate(keys):
@@ -136,6 +142,16 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
                 _kernels.fold_cells(loss, h_win, *site, r0 - row0, c0 - col0, *params,  # type: ignore[call-arg]
                                     best, second, server, psum, n == 0)
     return acc
+
+
+def _crop(a: np.ndarray, r0: int, c0: int, window) -> tuple[np.ndarray, int, int]:
+    """The part of a window ``a`` at (r0, c0) of the grid that lies inside ``window`` (row0, col0, nrow, ncol)."""
+    top, left = max(r0, window[0]), max(c0, window[1])
+    bottom = min(r0 + a.shape[0], window[0] + window[2])
+    right = min(c0 + a.shape[1], window[1] + window[3])
+    if bottom <= top or right <= left:
+        return a[:0, :0], r0, c0
+    return np.ascontiguousarray(a[top - r0:bottom - r0, left - c0:right - c0]), top, left
 
 
 def cell_params(sub: pd.DataFrame, patterns: Mapping[str, MsiPattern]) -> tuple:

@@ -91,14 +91,14 @@ class FootprintCache:
         return self.folder / f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}.npy"
 
     def load(self, path: Path, shape: tuple[int, int]) -> np.ndarray | None:
-        """The loss window (float32 dB, NaN for no value), or None when absent, damaged or of another shape."""
+        """The quantised loss window (see :func:`quantise`), or None when absent, damaged or of another shape."""
         if not path.exists():
             return None
         try:
             q = np.load(path)
         except (OSError, ValueError):
             return None  # a damaged entry is recomputed
-        return dequantise(q) if q.shape == shape else None
+        return q if q.shape == shape and q.dtype == np.uint16 else None
 
     def save(self, path: Path, q: np.ndarray) -> None:
         """Store a quantised loss window (see :func:`quantise`)."""

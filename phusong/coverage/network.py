@@ -23,6 +23,7 @@ from .accumulate import ANY, fold_groups
 from .cache import FootprintCache, terrain_key
 from .cells import make_groups, prepare_cells
 from .layers import LayerResult, finish_layers
+from .state import FoldStateStore, cell_digests, cell_windows, context_key, expected_keys, paste
 
 __all__ = ["ANY", "Coverage", "LayerResult", "simulate_network"]
 
@@ -180,10 +181,21 @@ def evaluated_cells(area_mask: np.ndarray | None) -> np.ndarray | None:
     and cache entries as without an area) when that is the whole grid or there is no area."""
     if area_mask is None:
         return None
-    from scipy.ndimage import binary_dilation   # (lazily, as elsewhere: not on every `import phusong`)
-
-    kept = np.ascontiguousarray(binary_dilation(np.asarray(area_mask, bool), np.ones((3, 3), bool)))
+    area = np.asarray(area_mask, bool)
+    # a 3x3 dilation, as two 3-cell passes (rows, then columns): 20x faster than scipy's on a province grid
+    rows = area.copy()
+    rows[1:] |= area[:-1]
+    rows[:-1] |= area[1:]
+    kept = rows.copy()
+    kept[:, 1:] |= rows[:, :-1]
+    kept[:, :-1] |= rows[:, 1:]
     return None if kept.all() else kept
+
+
+def _overlaps(a, b) -> bool:
+    """Whether two windows (row0, col0, nrow, ncol) share a cell."""
+    return (a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+            and min(a[2], a[3], b[2], b[3]) > 0)
 
 
 def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings, *,
@@ -208,19 +220,38 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     hits = sum(cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, settings).exists()
                for g in groups) if cache else 0
     t0 = time.perf_counter()
-    if dask_address:
-        from .distributed import run_on_dask
-        acc = run_on_dask(dask_address, groups, cells, heights, grid, settings, cache, tkey, patterns, batch_size,
-                          progress, landcover, cell_mask)
-    else:
-        acc = fold_groups(groups, cells, heights, grid, settings, cache, tkey, patterns, progress=progress,
-                          landcover=landcover, cell_mask=cell_mask)
+    acc, folded = None, groups
+    if cache is not None:
+        store = FoldStateStore(cache)
+        context = context_key(tkey, settings, landcover)
+        digests = cell_digests(cells, patterns)
+        windows = cell_windows(groups, len(cells), grid, settings.model.radius_km)
+        keys = expected_keys(cells, settings.coverage.per_operator)
+        reuse = store.plan(context, digests, windows, keys, (grid.height, grid.width))
+        if reuse is not None:
+            acc = store.load(reuse, (grid.height, grid.width), cell_mask)
+        if acc is not None and reuse is not None and reuse.window is not None:
+            folded = [g for g in groups if _overlaps(windows[g.cells[0]], reuse.window)]
+            paste(acc, fold_groups(folded, cells, heights, grid, settings, cache, tkey, patterns,
+                                   window=reuse.window, progress=progress, landcover=landcover, cell_mask=cell_mask))
+        elif acc is not None:
+            folded = []
+    if acc is None:
+        if dask_address:
+            from .distributed import run_on_dask
+            acc = run_on_dask(dask_address, groups, cells, heights, grid, settings, cache, tkey, patterns,
+                              batch_size, progress, landcover, cell_mask)
+        else:
+            acc = fold_groups(groups, cells, heights, grid, settings, cache, tkey, patterns, progress=progress,
+                              landcover=landcover, cell_mask=cell_mask)
+        if cache is not None:
+            store.save(context, acc, digests, windows, keys, cell_mask)
     t1 = time.perf_counter()
     layers = finish_layers(acc, cells, settings, area_mask)
     del acc
     t2 = time.perf_counter()
     relief = hillshade(heights, grid)
-    stats = {"cells": len(cells), "terrain_passes": len(groups), "cache_hits": hits,
+    stats = {"cells": len(cells), "terrain_passes": len(groups), "cache_hits": hits, "passes_folded": len(folded),
              "margin_db": settings.location_margin_db, "sigma_db": settings.sigma_db,
              "passes_s": round(t1 - t0, 2), "finish_s": round(t2 - t1, 2),
              "relief_s": round(time.perf_counter() - t2, 2)}

@@ -1,0 +1,230 @@
+"""The last full fold of a network, kept beside the terrain-pass cache, so that a what-if re-run folds only
+the windows its changed cells reach.
+
+A run that folds every site stores its accumulators (:class:`.accumulate.Accumulators`), a digest of each
+cell's folding parameters and the window each cell reaches, under a key of everything else the fold reads
+(terrain and evaluated cells, model settings, land cover, the code). A later run with the same key and the
+same cell count compares digests: the changed cells' windows, before and after the change, bound the only
+part of the grid whose values can differ. That part is folded again from every site that reaches it and
+pasted over the stored accumulators. Every fold is exact and order-free (max, second max, argmax with index
+ties, integer power sums), so the result equals a full run bit for bit (``tests/test_fold_state.py``).
+
+One state per key is kept (the last full run's), in ``<cache>/fold-state/``; a re-run that reuses it does not
+replace it, so a series of what-ifs each starts from the same full run. Only the evaluated cells are stored.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._raster import Grid
+from ..propagation.antenna import MsiPattern
+from ..propagation.footprint import window_for
+from ..settings import Settings
+from .accumulate import ANY, Accumulators
+from .cache import CACHE_VERSION, FootprintCache, model_sources_digest
+
+STATE_VERSION = "fold-state-1"
+# A what-if whose changed windows cover more than this share of the grid folds everything again: the stored
+# state would save little, and a full run refreshes it.
+MAX_REFOLD_SHARE = 0.5
+# Every column of the cell table the fold reads (accumulate.fold_groups, cell_params, cells.make_groups).
+FOLD_COLUMNS = ("x", "y", "antenna_height_m", "frequency_mhz", "technology", "operator_slug", "ground_m",
+                "azimuth_deg", "beamwidth_h_deg", "beamwidth_v_deg", "mechanical_tilt_deg", "electrical_tilt_deg",
+                "antenna_gain_dbi", "power_per_re_dbm", "feeder_loss_db")
+_EMPTY = {"best": -np.inf, "second": -np.inf, "server": -1}
+
+
+def _sources_digest() -> str:
+    h = hashlib.blake2b(model_sources_digest().encode(), digest_size=8)
+    folder = Path(__file__).resolve().parent
+    for name in ("_kernels.py", "accumulate.py", "state.py"):
+        h.update((folder / name).read_bytes())
+    return h.hexdigest()
+
+
+def context_key(tkey: str, settings: Settings, landcover: np.ndarray | None) -> str:
+    """A digest of everything the accumulators depend on besides the cells."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps([STATE_VERSION, CACHE_VERSION, _sources_digest(), tkey]).encode())
+    h.update(pickle.dumps((settings.model, settings.coverage.per_operator)))
+    if landcover is not None:   # a calibration's class offsets and a clutter table's extra losses read it
+        h.update(np.ascontiguousarray(landcover).data)
+    return h.hexdigest()
+
+
+def cell_digests(cells: pd.DataFrame, patterns: Mapping[str, MsiPattern] | None) -> np.ndarray:
+    """One uint64 per cell of everything its fold reads, its antenna pattern's values included."""
+    table = pd.DataFrame({c: cells[c] for c in FOLD_COLUMNS})
+    if "antenna_file" in cells:
+        def pattern_digest(path):
+            if not isinstance(path, str) or not path:
+                return ""
+            pat = (patterns or {})[path]
+            h = hashlib.blake2b(digest_size=8)
+            for arr in (pat.horizontal_db, pat.vertical_db, np.float64(pat.gain_dbi)):
+                h.update(np.ascontiguousarray(arr, np.float64).data)
+            return h.hexdigest()
+        table["pattern"] = cells["antenna_file"].map(pattern_digest)
+    return pd.util.hash_pandas_object(table, index=False).to_numpy(np.uint64)
+
+
+def cell_windows(groups, n_cells: int, grid: Grid, radius_km: float) -> np.ndarray:
+    """(row0, col0, nrow, ncol) of the window each cell's terrain pass covers, one row per cell."""
+    out = np.zeros((n_cells, 4), np.int64)
+    for g in groups:
+        out[list(g.cells)] = window_for(grid, g.x, g.y, radius_km * 1000.0)
+    return out
+
+
+def expected_keys(cells: pd.DataFrame, per_operator: bool) -> tuple[list, list]:
+    """The layer keys and power keys a full fold of ``cells`` creates (sorted, as JSON-able lists)."""
+    layers, powers = set(), set()
+    for tech, op, f in zip(cells["technology"], cells["operator_slug"], cells["frequency_mhz"]):
+        layers.add((tech, ANY))
+        if per_operator:
+            layers.add((tech, op))
+        powers.add((tech, op, float(f)))
+    return sorted([list(k) for k in layers]), sorted([list(k) for k in powers])
+
+
+@dataclass
+class Reuse:
+    """What a run can take from a stored state: ``window`` (row0, col0, nrow, ncol) to fold again, or None
+    when nothing changed."""
+
+    path: Path
+    window: tuple[int, int, int, int] | None
+    changed_cells: int
+
+
+class FoldStateStore:
+    """The stored states in ``<cache>/fold-state``: one file each, a JSON header then raw arrays, read in place
+    (memory-mapped), written under a temporary name and renamed."""
+
+    MAGIC = b"PHUSONG-FOLD-STATE\n"
+
+    def __init__(self, cache: FootprintCache):
+        self.folder = cache.folder / "fold-state"
+
+    def path(self, context: str) -> Path:
+        return self.folder / f"{context}.state"
+
+    def _open(self, path: Path) -> tuple[dict, dict]:
+        """(meta, arrays by name, memory-mapped) of a state file; OSError/ValueError when unreadable."""
+        with open(path, "rb") as fh:
+            if fh.read(len(self.MAGIC)) != self.MAGIC:
+                raise ValueError("not a fold state")
+            size = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(size))
+        start = len(self.MAGIC) + 8 + size   # the header is padded to where the arrays start
+        total = path.stat().st_size
+        arrays = {}
+        for name, (dtype, shape, offset) in header["arrays"].items():
+            count = int(np.prod(shape))
+            if start + offset + count * np.dtype(dtype).itemsize > total:
+                raise ValueError("truncated fold state")
+            arrays[name] = np.memmap(path, dtype=dtype, mode="r", offset=start + offset, shape=tuple(shape))
+        return header["meta"], arrays
+
+    def plan(self, context: str, digests: np.ndarray, windows: np.ndarray, keys: tuple[list, list],
+             shape: tuple[int, int]) -> Reuse | None:
+        """How much of the stored state a run with these cells can reuse; None: fold everything."""
+        path = self.path(context)
+        if not path.exists():
+            return None
+        try:
+            meta, arrays = self._open(path)
+            old_digests, old_windows = np.asarray(arrays["digests"]), np.asarray(arrays["windows"])
+        except (OSError, ValueError, KeyError):
+            return None   # a damaged state is replaced by the next full run
+        if (meta.get("shape") != list(shape) or old_digests.shape != digests.shape
+                or [meta.get("layers"), meta.get("powers")] != list(keys)):
+            return None
+        changed = np.flatnonzero(old_digests != digests)
+        if changed.size == 0:
+            return Reuse(path, None, 0)
+        wins = np.concatenate([old_windows[changed], windows[changed]])
+        wins = wins[(wins[:, 2] > 0) & (wins[:, 3] > 0)]
+        if wins.size == 0:
+            return Reuse(path, None, int(changed.size))
+        r0, c0 = int(wins[:, 0].min()), int(wins[:, 1].min())
+        r1, c1 = int((wins[:, 0] + wins[:, 2]).max()), int((wins[:, 1] + wins[:, 3]).max())
+        if (r1 - r0) * (c1 - c0) > MAX_REFOLD_SHARE * shape[0] * shape[1]:
+            return None
+        return Reuse(path, (r0, c0, r1 - r0, c1 - c0), int(changed.size))
+
+    def load(self, reuse: Reuse, shape: tuple[int, int], cell_mask: np.ndarray | None) -> Accumulators | None:
+        """The stored accumulators on the whole grid (None when the file cannot be read)."""
+        acc = Accumulators(0, 0, shape)
+        try:
+            meta, arrays = self._open(reuse.path)
+            for n, key in enumerate(meta["layers"]):
+                for name, arr in zip(("best", "second", "server"), acc.layer(tuple(key))):
+                    _unpack(arr, arrays[f"{name}{n}"], cell_mask)
+            for n, key in enumerate(meta["powers"]):
+                _unpack(acc.power(tuple(key)), arrays[f"power{n}"], cell_mask)
+        except (OSError, ValueError, KeyError):
+            return None
+        return acc
+
+    def save(self, context: str, acc: Accumulators, digests: np.ndarray, windows: np.ndarray,
+             keys: tuple[list, list], cell_mask: np.ndarray | None) -> None:
+        """Store a full run's accumulators (only the evaluated cells)."""
+        layers, powers = keys
+        if (sorted(list(k) for k in acc.best) != layers or sorted(list(k) for k in acc.psum) != powers
+                or (acc.row0, acc.col0) != (0, 0)):
+            return   # (a site that reached no cell): such a run is not reused
+        arrays = {"digests": digests, "windows": windows}
+        for n, key in enumerate(layers):
+            arrays.update({f"{name}{n}": arr for name, arr in zip(("best", "second", "server"), acc.best[tuple(key)])})
+        arrays.update({f"power{n}": acc.psum[tuple(key)] for n, key in enumerate(powers)})
+        packed = {name: (cell_mask is not None and arr.shape == cell_mask.shape) for name, arr in arrays.items()}
+        kept = int(cell_mask.sum()) if cell_mask is not None else 0
+        index, offset = {}, 0
+        for name, arr in arrays.items():
+            shape = [kept] if packed[name] else list(arr.shape)
+            index[name] = (arr.dtype.str, shape, offset)
+            offset += -(-int(np.prod(shape)) * arr.dtype.itemsize // 64) * 64   # 64-byte aligned
+        meta = {"version": STATE_VERSION, "shape": list(acc.shape), "layers": layers, "powers": powers}
+        header = json.dumps({"meta": meta, "arrays": index}).encode()
+        start = -(-(len(self.MAGIC) + 8 + len(header)) // 64) * 64
+        header = header.ljust(start - len(self.MAGIC) - 8)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.path(context)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(self.MAGIC + len(header).to_bytes(8, "little") + header)
+                for name, arr in arrays.items():   # one packed copy at a time
+                    fh.seek(start + index[name][2])
+                    fh.write(np.ascontiguousarray(arr[cell_mask] if packed[name] else arr).data)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _unpack(out: np.ndarray, stored: np.ndarray, cell_mask: np.ndarray | None) -> None:
+    if cell_mask is None:
+        out[...] = stored.reshape(out.shape)
+    else:
+        out[cell_mask] = stored
+
+
+def paste(acc: Accumulators, part: Accumulators) -> None:
+    """Replace ``acc``'s values on ``part``'s window by ``part``'s (keys ``part`` lacks: no value there)."""
+    win = (slice(part.row0, part.row0 + part.shape[0]), slice(part.col0, part.col0 + part.shape[1]))
+    for key in set(acc.best) | set(part.best):
+        for name, arr, new in zip(("best", "second", "server"), acc.layer(key), part.best.get(key, (None,) * 3)):
+            arr[win] = _EMPTY[name] if new is None else new
+    for key in set(acc.psum) | set(part.psum):
+        new = part.psum.get(key)
+        acc.power(key)[win] = 0 if new is None else new

@@ -1,0 +1,128 @@
+"""A what-if re-run reuses the last full run's fold and folds only where its changed cells reach: the result
+must equal a run from scratch bit for bit, whatever changed (truth: the same run without a cache)."""
+import numpy as np
+import pytest
+
+from phusong.coverage.cache import FootprintCache
+from phusong.coverage.network import simulate_network
+from phusong.coverage.state import FoldStateStore
+from phusong.data.terrain import load_terrain
+from phusong.sites import read_sites
+
+from .conftest import settings as Settings
+
+FIELDS = ("rsrp_dbm", "rsrp2_dbm", "server", "sinr_db", "covered")
+
+
+@pytest.fixture(scope="module")
+def network(demo_inputs):
+    terrain = load_terrain(demo_inputs.dem, "EPSG:32648", 100.0)
+    sites = read_sites(demo_inputs.sites)
+    assert len(sites) >= 10
+    return terrain, sites
+
+
+def _assert_identical(a, b):
+    assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers]
+    for x, y in zip(a.layers, b.layers):
+        for field in FIELDS:
+            np.testing.assert_array_equal(getattr(x, field), getattr(y, field), err_msg=f"{x.name} {field}")
+
+
+def _edit(sites, changes):
+    out = sites.copy()
+    for (row, column), value in changes.items():
+        out.loc[row, column] = value
+    return out
+
+
+def _moved(sites, site_id, dx_deg):
+    out = sites.copy()
+    at = out["site_id"] == site_id
+    out.loc[at, "geometry"] = out.geometry[at].translate(xoff=dx_deg)
+    return out
+
+
+def _other_operator(sites, row):
+    """Another operator already on the row's technology and frequency (so no new layer or power key)."""
+    same = (sites["technology"] == sites.loc[row, "technology"]) & (sites["frequency_mhz"] == sites.loc[row, "frequency_mhz"])
+    return sites.loc[same & (sites["operator"] != sites.loc[row, "operator"]), "operator"].iloc[0]
+
+
+def _what_ifs(sites):
+    return {
+        "one tilt": _edit(sites, {(0, "electrical_tilt_deg"): sites.loc[0, "electrical_tilt_deg"] + 6.0}),
+        "a power and an azimuth": _edit(sites, {(3, "tx_power_dbm"): sites.loc[3, "tx_power_dbm"] - 6.0,
+                                                (5, "azimuth_deg"): (sites.loc[5, "azimuth_deg"] + 90.0) % 360}),
+        # a moved site: its old window loses it, its new window gains it (both must be folded again)
+        "a site moved": _moved(sites, sites.loc[0, "site_id"], 0.03),
+        "an operator changed": _edit(sites, {(0, "operator"): _other_operator(sites, 0)}),
+        "nothing": sites.copy(),
+    }
+
+
+@pytest.mark.parametrize("what", ["one tilt", "a power and an azimuth", "a site moved", "an operator changed",
+                                  "nothing"])
+def test_a_what_if_from_the_stored_fold_equals_a_run_from_scratch(network, tmp_path, what):
+    terrain, sites = network
+    s = Settings(radius_km=3.0, per_operator=True)
+    cache = FootprintCache(tmp_path / "cache")
+    base = simulate_network(terrain.array, terrain.grid, sites, s, cache=cache)
+    assert base.stats["passes_folded"] == base.stats["terrain_passes"]
+    [state] = (tmp_path / "cache" / "fold-state").glob("*.state")
+    stored = state.read_bytes()
+    changed = _what_ifs(sites)[what]
+    again = simulate_network(terrain.array, terrain.grid, changed, s, cache=cache)
+    scratch = simulate_network(terrain.array, terrain.grid, changed, s)
+    _assert_identical(again, scratch)
+    folded = again.stats["passes_folded"]
+    if what == "nothing":
+        assert folded == 0
+        _assert_identical(again, base)
+    else:
+        assert 0 < folded < again.stats["terrain_passes"]   # reused: only the sites reaching the change
+        assert any(not np.array_equal(x.rsrp_dbm, y.rsrp_dbm, equal_nan=True) or not np.array_equal(x.server, y.server)
+                   for x, y in zip(again.layers, base.layers))
+    assert state.read_bytes() == stored      # a what-if does not replace the full run's state
+
+
+def test_a_study_area_state_is_reused_exactly(network, tmp_path):
+    terrain, sites = network
+    s = Settings(radius_km=3.0)
+    grid = terrain.grid
+    rows, cols = np.mgrid[0:grid.height, 0:grid.width]
+    area = (rows - grid.height / 2) ** 2 + (cols - grid.width / 2) ** 2 < (0.4 * grid.width) ** 2
+    cache = FootprintCache(tmp_path / "cache")
+    simulate_network(terrain.array, grid, sites, s, cache=cache, area_mask=area)
+    changed = _what_ifs(sites)["one tilt"]
+    again = simulate_network(terrain.array, grid, changed, s, cache=cache, area_mask=area)
+    assert 0 < again.stats["passes_folded"] < again.stats["terrain_passes"]
+    _assert_identical(again, simulate_network(terrain.array, grid, changed, s, area_mask=area))
+
+
+def test_what_the_state_does_not_cover_folds_everything(network, tmp_path):
+    terrain, sites = network
+    s = Settings(radius_km=3.0)
+    cache = FootprintCache(tmp_path / "cache")
+    simulate_network(terrain.array, terrain.grid, sites, s, cache=cache)
+    # other settings, one cell fewer (cell indices shift), other terrain: no reuse, and a correct result
+    cases = [(sites, Settings(radius_km=3.5), terrain.array), (sites.iloc[1:].reset_index(drop=True), s, terrain.array),
+             (sites, s, terrain.array + np.float32(1.0))]
+    for table, settings, heights in cases:
+        cov = simulate_network(heights, terrain.grid, table, settings, cache=cache)
+        assert cov.stats["passes_folded"] == cov.stats["terrain_passes"]
+        _assert_identical(cov, simulate_network(heights, terrain.grid, table, settings))
+
+
+def test_a_damaged_state_is_ignored_and_replaced(network, tmp_path):
+    terrain, sites = network
+    s = Settings(radius_km=3.0)
+    cache = FootprintCache(tmp_path / "cache")
+    simulate_network(terrain.array, terrain.grid, sites, s, cache=cache)
+    [state] = FoldStateStore(cache).folder.glob("*.state")
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    changed = _what_ifs(sites)["one tilt"]
+    cov = simulate_network(terrain.array, terrain.grid, changed, s, cache=cache)
+    assert cov.stats["passes_folded"] == cov.stats["terrain_passes"]
+    _assert_identical(cov, simulate_network(terrain.array, terrain.grid, changed, s))
+    assert len(list(FoldStateStore(cache).folder.iterdir())) == 1     # replaced, no temporary left
