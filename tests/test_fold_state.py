@@ -61,10 +61,22 @@ def _what_ifs(sites):
     }
 
 
+def _alone(sites, row=0, km=8.0):
+    """The sites less the other cells of the row's operator within ``km``: changing the row's operator then
+    leaves that operator's layer and power sum nothing near it."""
+    op = sites.loc[row, "operator"]
+    xy = sites.geometry.to_crs("EPSG:32648")
+    far = xy.distance(xy.loc[row]) > km * 1000.0
+    return sites[(sites["operator"] != op) | far | (sites.index == row)].reset_index(drop=True)
+
+
 @pytest.mark.parametrize("what", ["one tilt", "a power and an azimuth", "a site moved", "an operator changed",
-                                  "nothing"])
+                                  "an operator's only cell there changed", "nothing"])
 def test_a_what_if_from_the_stored_fold_equals_a_run_from_scratch(network, tmp_path, what):
     terrain, sites = network
+    if what == "an operator's only cell there changed":
+        sites = _alone(sites)
+        what = "an operator changed"
     s = Settings(radius_km=3.0, per_operator=True)
     cache = FootprintCache(tmp_path / "cache")
     base = simulate_network(terrain.array, terrain.grid, sites, s, cache=cache)
@@ -126,3 +138,15 @@ def test_a_damaged_state_is_ignored_and_replaced(network, tmp_path):
     assert cov.stats["passes_folded"] == cov.stats["terrain_passes"]
     _assert_identical(cov, simulate_network(terrain.array, terrain.grid, changed, s))
     assert len(list(FoldStateStore(cache).folder.iterdir())) == 1     # replaced, no temporary left
+
+
+def test_only_the_newest_states_are_kept(network, tmp_path):
+    terrain, sites = network
+    cache = FootprintCache(tmp_path / "cache")
+    store = FoldStateStore(cache)
+    for n, radius in enumerate((2.0, 2.5, 3.0, 3.5)):   # four model settings: four keys
+        simulate_network(terrain.array, terrain.grid, sites.head(12), Settings(radius_km=radius), cache=cache)
+        assert len(list(store.folder.glob("*.state"))) == min(n + 1, store.KEEP)
+    # the newest (3.5 km) is among them and still reused
+    again = simulate_network(terrain.array, terrain.grid, sites.head(12), Settings(radius_km=3.5), cache=cache)
+    assert again.stats["passes_folded"] == 0
