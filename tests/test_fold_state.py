@@ -1,7 +1,9 @@
 """A what-if re-run reuses the last full run's fold and folds only where its changed cells reach: the result
 must equal a run from scratch bit for bit, whatever changed (truth: the same run without a cache)."""
 import numpy as np
+import pandas as pd
 import pytest
+import rasterio
 
 from phusong.coverage.cache import FootprintCache
 from phusong.coverage.network import simulate_network
@@ -150,3 +152,39 @@ def test_only_the_newest_states_are_kept(network, tmp_path):
     # the newest (3.5 km) is among them and still reused
     again = simulate_network(terrain.array, terrain.grid, sites.head(12), Settings(radius_km=3.5), cache=cache)
     assert again.stats["passes_folded"] == 0
+
+
+def test_simulate_command_reuses_the_fold_for_a_what_if(demo_inputs, tmp_path):
+    from click.testing import CliRunner
+
+    from phusong.cli import cli
+
+    lines = demo_inputs.sites.read_text(encoding="utf-8").splitlines(keepends=True)
+    comment = "".join(line for line in lines if line.startswith("#"))
+    table = pd.read_csv(demo_inputs.sites, comment="#")
+    table.loc[0, "electrical_tilt_deg"] += 6.0
+    tilted = tmp_path / "tilted.csv"
+    tilted.write_text(comment + table.to_csv(index=False), encoding="utf-8")
+
+    def simulate(sites, out, cache):
+        args = ["simulate", "--dem", str(demo_inputs.dem), "--sites", str(sites), "--out", str(tmp_path / out),
+                "--res-m", "100", "--crs", "EPSG:32648", "--radius-km", "3", "--cache-dir", str(tmp_path / cache)]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "folded again" not in simulate(demo_inputs.sites, "base", "cache")
+    assert "the last full run's fold reused" in simulate(tilted, "what-if", "cache")
+    simulate(tilted, "scratch", "fresh-cache")
+    for path in sorted((tmp_path / "scratch").glob("*.tif")):
+        with rasterio.open(path) as a, rasterio.open(tmp_path / "what-if" / path.name) as b:
+            np.testing.assert_array_equal(a.read(), b.read(), err_msg=path.name)
+
+
+def test_a_state_that_cannot_be_written_does_not_fail_the_run(network, tmp_path, caplog):
+    terrain, sites = network
+    cache = FootprintCache(tmp_path / "cache")
+    (tmp_path / "cache" / "fold-state").write_text("a file where the folder would go")
+    cov = simulate_network(terrain.array, terrain.grid, sites.head(12), Settings(radius_km=3.0), cache=cache)
+    assert cov.stats["passes_folded"] == cov.stats["terrain_passes"]
+    assert "could not keep this run's fold" in caplog.text

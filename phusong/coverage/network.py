@@ -8,6 +8,7 @@ finished into best server, SINR and coverage (:mod:`.layers`).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from .cache import FootprintCache, terrain_key
 from .cells import make_groups, prepare_cells
 from .layers import LayerResult, finish_layers
 from .state import FoldStateStore, cell_digests, cell_windows, context_key, expected_keys, paste
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ANY", "Coverage", "LayerResult", "simulate_network"]
 
@@ -245,7 +248,10 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
             acc = fold_groups(groups, cells, heights, grid, settings, cache, tkey, patterns, progress=progress,
                               landcover=landcover, cell_mask=cell_mask)
         if cache is not None:
-            store.save(context, acc, digests, windows, keys, cell_mask)
+            try:
+                store.save(context, acc, digests, windows, keys, cell_mask)
+            except OSError as exc:   # (a full disk): the run's result stands, its what-ifs fold everything
+                log.warning("could not keep this run's fold for what-ifs in %s: %s", store.folder, exc)
     t1 = time.perf_counter()
     layers = finish_layers(acc, cells, settings, area_mask)
     del acc
