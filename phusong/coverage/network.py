@@ -214,7 +214,9 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     evaluated (the other cells of every layer have no value); ``landcover`` (class codes on ``grid``) gives the
     p1812 model its clutter heights, and serves a clutter table's extra losses and a calibration's
     per-class offsets. Results are the same with or
-    without a ``cache``, for any thread count, and on Dask (``dask_address``).
+    without a ``cache``, for any thread count, and on Dask (``dask_address``). With a ``cache``, a full run keeps
+    its fold, and a later run whose cells differ only in some values folds again only where those cells reach
+    (:mod:`.state`; ``stats["passes_folded"]``).
     """
     cells = prepare_cells(sites, heights, grid, settings)
     groups = make_groups(cells)
