@@ -146,9 +146,13 @@ def test_only_the_newest_states_are_kept(network, tmp_path):
     terrain, sites = network
     cache = FootprintCache(tmp_path / "cache")
     store = FoldStateStore(cache)
-    for n, radius in enumerate((2.0, 2.5, 3.0, 3.5)):   # four model settings: four keys
+    made = []
+    for radius in (2.0, 2.5, 3.0, 3.5):   # four model settings: four keys
+        before = set(store.folder.glob("*.state"))
         simulate_network(terrain.array, terrain.grid, sites.head(12), Settings(radius_km=radius), cache=cache)
-        assert len(list(store.folder.glob("*.state"))) == min(n + 1, store.KEEP)
+        made += sorted(set(store.folder.glob("*.state")) - before)
+        assert set(store.folder.glob("*.state")) == set(made[-store.KEEP:])   # the newest, no others
+    assert len(made) == 4 and not list(store.folder.glob("*.tmp"))
     # the newest (3.5 km) is among them and still reused
     again = simulate_network(terrain.array, terrain.grid, sites.head(12), Settings(radius_km=3.5), cache=cache)
     assert again.stats["passes_folded"] == 0
@@ -176,9 +180,13 @@ def test_simulate_command_reuses_the_fold_for_a_what_if(demo_inputs, tmp_path):
     assert "folded again" not in simulate(demo_inputs.sites, "base", "cache")
     assert "the last full run's fold reused" in simulate(tilted, "what-if", "cache")
     simulate(tilted, "scratch", "fresh-cache")
-    for path in sorted((tmp_path / "scratch").glob("*.tif")):
-        with rasterio.open(path) as a, rasterio.open(tmp_path / "what-if" / path.name) as b:
-            np.testing.assert_array_equal(a.read(), b.read(), err_msg=path.name)
+    names = sorted(p.name for p in (tmp_path / "scratch").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "what-if").iterdir())
+    for name in names:
+        if name.endswith(".tif"):
+            with rasterio.open(tmp_path / "scratch" / name) as a, rasterio.open(tmp_path / "what-if" / name) as b:
+                np.testing.assert_array_equal(a.read(), b.read(), err_msg=name)
+    assert (tmp_path / "scratch" / "cells.csv").read_bytes() == (tmp_path / "what-if" / "cells.csv").read_bytes()
 
 
 def test_a_state_that_cannot_be_written_does_not_fail_the_run(network, tmp_path, caplog):
@@ -188,3 +196,25 @@ def test_a_state_that_cannot_be_written_does_not_fail_the_run(network, tmp_path,
     cov = simulate_network(terrain.array, terrain.grid, sites.head(12), Settings(radius_km=3.0), cache=cache)
     assert cov.stats["passes_folded"] == cov.stats["terrain_passes"]
     assert "could not keep this run's fold" in caplog.text
+
+
+def test_changes_reaching_half_the_grid_or_leaving_it_fold_everything(network, tmp_path):
+    from phusong.errors import InputError
+
+    terrain, sites = network
+    s = Settings(radius_km=3.0)
+    cache = FootprintCache(tmp_path / "cache")
+    simulate_network(terrain.array, terrain.grid, sites, s, cache=cache)
+    x = sites.geometry.x
+    y = sites.geometry.y
+    corners = {int(f(v)) for f in (np.argmin, np.argmax) for v in (x, y)}   # the outermost: the box spans the grid
+    tilted = _edit(sites, {(i, "electrical_tilt_deg"): sites.loc[i, "electrical_tilt_deg"] + 6.0 for i in corners})
+    cov = simulate_network(terrain.array, terrain.grid, tilted, s, cache=cache)
+    assert not cov.stats["fold_reused"] and cov.stats["passes_folded"] == cov.stats["terrain_passes"]
+    _assert_identical(cov, simulate_network(terrain.array, terrain.grid, tilted, s))
+    # a site moved off the terrain: the same error as a run from scratch, not a silently reused fold
+    gone = _moved(sites, sites.loc[0, "site_id"], 5.0)
+    with pytest.raises(InputError, match="outside the terrain"):
+        simulate_network(terrain.array, terrain.grid, gone, s)
+    with pytest.raises(InputError, match="outside the terrain"):
+        simulate_network(terrain.array, terrain.grid, gone, s, cache=cache)

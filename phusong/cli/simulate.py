@@ -66,7 +66,7 @@ def command(dems, sites_path, sites_sheet, out_dir, area, area_layer, landcover,
         "timings": {"inputs_s": inputs_s, "total_s": round(time.perf_counter() - t0, 2)}})
     s = coverage.stats
     cal = settings.model.calibration
-    reused = s.get("passes_folded", s["terrain_passes"]) < s["terrain_passes"]
+    reused = s.get("fold_reused", False)
     click.echo(f"{s['cells']} cells, {s['terrain_passes']} terrain passes ({s['cache_hits']} from the cache"
                + (f"; the last full run's fold reused, {s['passes_folded']} sites folded again" if reused else "")
                + f") in {time.perf_counter() - t0:.1f} s -> {out_dir}"

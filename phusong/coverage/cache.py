@@ -4,7 +4,8 @@ A pass depends only on the terrain, the site's position and antenna height, the
 frequency, the receiver height, the radius, the model and the effective Earth
 radius; power, tilt, azimuth and pattern changes reuse it. Entries are 0.01 dB
 steps in uint16 ``.npy`` files, written under a temporary name and renamed, so a
-reader never sees half an entry and any number of processes may share a folder.
+reader never sees half an entry and any number of processes may share a folder (the
+same holds for the last full fold kept beside them, :mod:`.state`).
 
 Dask workers open the folder by its path: with ``--dask-address`` every worker
 must be able to read and write the same path (a shared file system), or the

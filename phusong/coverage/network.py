@@ -216,7 +216,8 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     per-class offsets. Results are the same with or
     without a ``cache``, for any thread count, and on Dask (``dask_address``). With a ``cache``, a full run keeps
     its fold, and a later run whose cells differ only in some values folds again only where those cells reach
-    (:mod:`.state`; ``stats["passes_folded"]``).
+    (:mod:`.state`; ``stats["fold_reused"]``, ``stats["passes_folded"]``), on this machine even with a
+    ``dask_address``.
     """
     cells = prepare_cells(sites, heights, grid, settings)
     groups = make_groups(cells)
@@ -241,6 +242,7 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
                                    window=reuse.window, progress=progress, landcover=landcover, cell_mask=cell_mask))
         elif acc is not None:
             folded = []
+    acc_reused = acc is not None
     if acc is None:
         if dask_address:
             from .distributed import run_on_dask
@@ -260,6 +262,7 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     t2 = time.perf_counter()
     relief = hillshade(heights, grid)
     stats = {"cells": len(cells), "terrain_passes": len(groups), "cache_hits": hits, "passes_folded": len(folded),
+             "fold_reused": acc_reused,
              "margin_db": settings.location_margin_db, "sigma_db": settings.sigma_db,
              "passes_s": round(t1 - t0, 2), "finish_s": round(t2 - t1, 2),
              "relief_s": round(time.perf_counter() - t2, 2)}

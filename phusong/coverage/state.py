@@ -3,7 +3,8 @@ the windows its changed cells reach.
 
 A run that folds every site stores its accumulators (:class:`.accumulate.Accumulators`), a digest of each
 cell's folding parameters and the window each cell reaches, under a key of everything else the fold reads
-(terrain and evaluated cells, model settings, land cover, the code). A later run with the same key and the
+(terrain and evaluated cells, model settings, land cover, the code of ``propagation/`` and ``coverage/``,
+NumPy's and Numba's versions). A later run with the same key and the
 same cell count compares digests: the changed cells' windows, before and after the change, bound the only
 part of the grid whose values can differ. That part is folded again from every site that reaches it and
 pasted over the stored accumulators. Every fold is exact and order-free (max, second max, argmax with index
@@ -15,10 +16,13 @@ evaluated cells are stored (about 0.7 GB for Lạng Sơn at 30 m with 4G and 5G 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import pickle
+import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,11 +48,20 @@ FOLD_COLUMNS = ("x", "y", "antenna_height_m", "frequency_mhz", "technology", "op
 _EMPTY = {"best": -np.inf, "second": -np.inf, "server": -1}
 
 
+@functools.cache
 def _sources_digest() -> str:
+    """A digest of the code a fold runs (every module of ``propagation/`` and ``coverage/``) and of NumPy's and
+    Numba's versions: a state made by other code is never reused."""
+    import numba
+
+    from .. import __version__
+
     h = hashlib.blake2b(model_sources_digest().encode(), digest_size=8)
-    folder = Path(__file__).resolve().parent
-    for name in ("_kernels.py", "accumulate.py", "state.py"):
-        h.update((folder / name).read_bytes())
+    h.update(f"{__version__} {np.__version__} {numba.__version__}".encode())
+    package = Path(__file__).resolve().parents[1]
+    for path in sorted([*package.glob("propagation/*.py"), *package.glob("coverage/*.py")]):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
     return h.hexdigest()
 
 
@@ -102,9 +115,10 @@ class Reuse:
     """What a run can take from a stored state: ``window`` (row0, col0, nrow, ncol) to fold again, or None
     when nothing changed."""
 
-    path: Path
     window: tuple[int, int, int, int] | None
     changed_cells: int
+    meta: dict
+    arrays: dict   # the state's arrays, memory-mapped from the file as it was when planned
 
 
 class FoldStateStore:
@@ -121,20 +135,21 @@ class FoldStateStore:
         return self.folder / f"{context}.state"
 
     def _open(self, path: Path) -> tuple[dict, dict]:
-        """(meta, arrays by name, memory-mapped) of a state file; OSError/ValueError when unreadable."""
+        """(meta, arrays by name, memory-mapped) of a state file; OSError/ValueError when unreadable. Everything
+        is read through one open file, so a state replaced meanwhile by another process is never mixed in."""
         with open(path, "rb") as fh:
             if fh.read(len(self.MAGIC)) != self.MAGIC:
                 raise ValueError("not a fold state")
             size = int.from_bytes(fh.read(8), "little")
             header = json.loads(fh.read(size))
-        start = len(self.MAGIC) + 8 + size   # the header is padded to where the arrays start
-        total = path.stat().st_size
-        arrays = {}
-        for name, (dtype, shape, offset) in header["arrays"].items():
-            count = int(np.prod(shape))
-            if start + offset + count * np.dtype(dtype).itemsize > total:
-                raise ValueError("truncated fold state")
-            arrays[name] = np.memmap(path, dtype=dtype, mode="r", offset=start + offset, shape=tuple(shape))
+            start = len(self.MAGIC) + 8 + size   # the header is padded to where the arrays start
+            total = os.fstat(fh.fileno()).st_size
+            arrays = {}
+            for name, (dtype, shape, offset) in header["arrays"].items():
+                count = int(np.prod(shape))
+                if start + offset + count * np.dtype(dtype).itemsize > total:
+                    raise ValueError("truncated fold state")
+                arrays[name] = np.memmap(fh, dtype=dtype, mode="r", offset=start + offset, shape=tuple(shape))
         return header["meta"], arrays
 
     def plan(self, context: str, digests: np.ndarray, windows: np.ndarray, keys: tuple[list, list],
@@ -149,26 +164,25 @@ class FoldStateStore:
         except (OSError, ValueError, KeyError):
             return None   # a damaged state is replaced by the next full run
         if (meta.get("shape") != list(shape) or old_digests.shape != digests.shape
-                or [meta.get("layers"), meta.get("powers")] != list(keys)):
+                or old_windows.shape != windows.shape or [meta.get("layers"), meta.get("powers")] != list(keys)):
             return None
         changed = np.flatnonzero(old_digests != digests)
         if changed.size == 0:
-            return Reuse(path, None, 0)
+            return Reuse(None, 0, meta, arrays)
+        if (windows[changed, 2:] <= 0).any():
+            return None   # a changed cell reaches no cell (a full run says why)
         wins = np.concatenate([old_windows[changed], windows[changed]])
-        wins = wins[(wins[:, 2] > 0) & (wins[:, 3] > 0)]
-        if wins.size == 0:
-            return Reuse(path, None, int(changed.size))
         r0, c0 = int(wins[:, 0].min()), int(wins[:, 1].min())
         r1, c1 = int((wins[:, 0] + wins[:, 2]).max()), int((wins[:, 1] + wins[:, 3]).max())
         if (r1 - r0) * (c1 - c0) > MAX_REFOLD_SHARE * shape[0] * shape[1]:
             return None
-        return Reuse(path, (r0, c0, r1 - r0, c1 - c0), int(changed.size))
+        return Reuse((r0, c0, r1 - r0, c1 - c0), int(changed.size), meta, arrays)
 
     def load(self, reuse: Reuse, shape: tuple[int, int], cell_mask: np.ndarray | None) -> Accumulators | None:
         """The stored accumulators on the whole grid (None when the file cannot be read)."""
         acc = Accumulators(0, 0, shape)
+        meta, arrays = reuse.meta, reuse.arrays
         try:
-            meta, arrays = self._open(reuse.path)
             for n, key in enumerate(meta["layers"]):
                 for name, arr in zip(("best", "second", "server"), acc.layer(tuple(key))):
                     _unpack(arr, arrays[f"{name}{n}"], cell_mask)
@@ -189,7 +203,8 @@ class FoldStateStore:
         for n, key in enumerate(layers):
             arrays.update({f"{name}{n}": arr for name, arr in zip(("best", "second", "server"), acc.best[tuple(key)])})
         arrays.update({f"power{n}": acc.psum[tuple(key)] for n, key in enumerate(powers)})
-        packed = {name: (cell_mask is not None and arr.shape == cell_mask.shape) for name, arr in arrays.items()}
+        # the accumulators keep their evaluated cells only
+        packed = {name: cell_mask is not None and name not in ("digests", "windows") for name in arrays}
         kept = int(cell_mask.sum()) if cell_mask is not None else 0
         index, offset = {}, 0
         for name, arr in arrays.items():
@@ -202,9 +217,10 @@ class FoldStateStore:
         header = header.ljust(start - len(self.MAGIC) - 8)
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.path(context)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd, name = tempfile.mkstemp(dir=self.folder, prefix=f"{context}.", suffix=".tmp")
+        tmp = Path(name)
         try:
-            with open(tmp, "wb") as fh:
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(self.MAGIC + len(header).to_bytes(8, "little") + header)
                 for name, arr in arrays.items():   # one packed copy at a time
                     fh.seek(start + index[name][2])
@@ -215,10 +231,20 @@ class FoldStateStore:
         self._prune(keep=path)
 
     def _prune(self, keep: Path) -> None:
-        """Keep the ``KEEP`` newest states: a province's is several hundred MB."""
-        states = sorted(self.folder.glob("*.state"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in [p for p in states if p != keep][self.KEEP - 1:]:
-            old.unlink(missing_ok=True)
+        """Keep the ``KEEP`` newest states (a province's is several hundred MB), and remove what a killed
+        run left half-written an hour ago or more."""
+        def mtime(p: Path) -> float:
+            try:
+                return p.stat().st_mtime
+            except OSError:   # (removed meanwhile by another process)
+                return -1.0
+        states = sorted(self.folder.glob("*.state"), key=mtime, reverse=True)
+        stale = [p for p in self.folder.glob("*.tmp") if 0.0 <= mtime(p) < time.time() - 3600.0]
+        for old in [p for p in states if p != keep][self.KEEP - 1:] + stale:
+            try:
+                old.unlink(missing_ok=True)
+            except OSError:
+                pass
 
 
 def _unpack(out: np.ndarray, stored: np.ndarray, cell_mask: np.ndarray | None) -> None:

@@ -98,8 +98,14 @@ def _write_all(jobs: list) -> None:
             write_geotiff(*args, **kwargs)
         return
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for done in [pool.submit(write_geotiff, *args, **kwargs) for args, kwargs in jobs]:
-            done.result()   # (re-raises the first error)
+        futures = [pool.submit(write_geotiff, *args, **kwargs) for args, kwargs in jobs]
+        try:
+            for done in futures:
+                done.result()   # (re-raises the first error)
+        except BaseException:   # (an error or Ctrl-C): start no other file
+            for f in futures:
+                f.cancel()
+            raise
 
 
 def _tags(demonstration=(), label: str = "") -> dict:
