@@ -99,7 +99,7 @@ def bench_splat(tmp, hd: bool, n_sites: int):
         (work / "tx.qth").write_text(f"TX\n{lat}\n{-lon}\n{TX_H} meters\n")
         times.append(_timed([exe, "-metric", "-t", "tx.qth", "-L", str(RX_H), "-R", str(RADIUS_KM), "-olditm",
                              "-ngs", "-d", str(work), "-o", f"map{i}.ppm"], cwd=work))
-    return statistics.median(times)
+    return statistics.median(times) if times else None
 
 
 def bench_viewshed(tmp, ph):

@@ -195,10 +195,13 @@ def evaluated_cells(area_mask: np.ndarray | None) -> np.ndarray | None:
     return None if kept.all() else kept
 
 
-def _overlaps(a, b) -> bool:
-    """Whether two windows (row0, col0, nrow, ncol) share a cell."""
-    return (a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
-            and min(a[2], a[3], b[2], b[3]) > 0)
+def _reaches(grid: Grid, g, radius_km: float, window) -> bool:
+    """Whether a site's terrain pass can reach a cell of ``window`` (row0, col0, nrow, ncol): its disc, not just
+    its window's square (a pass evaluates cells within half a cell beyond the radius; one more for margin)."""
+    r, c = grid.rowcol(g.x, g.y)
+    dr = max(window[0] - r, 0.0, r - (window[0] + window[2] - 1))
+    dc = max(window[1] - c, 0.0, c - (window[1] + window[3] - 1))
+    return bool(np.hypot(dr, dc) <= radius_km * 1000.0 / grid.res_m + 1.5)
 
 
 def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings, *,
@@ -237,7 +240,7 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
         if reuse is not None:
             acc = store.load(reuse, (grid.height, grid.width), cell_mask)
         if acc is not None and reuse is not None and reuse.window is not None:
-            folded = [g for g in groups if _overlaps(windows[g.cells[0]], reuse.window)]
+            folded = [g for g in groups if _reaches(grid, g, settings.model.radius_km, reuse.window)]
             paste(acc, fold_groups(folded, cells, heights, grid, settings, cache, tkey, patterns,
                                    window=reuse.window, progress=progress, landcover=landcover, cell_mask=cell_mask))
         elif acc is not None:
