@@ -190,6 +190,8 @@ class FoldStateStore:
                 _unpack(acc.power(tuple(key)), arrays[f"power{n}"], cell_mask)
         except (OSError, ValueError, KeyError):
             return None
+        finally:
+            reuse.arrays.clear()   # unmap: the file's pages would otherwise stay resident for the whole run
         return acc
 
     def save(self, context: str, acc: Accumulators, digests: np.ndarray, windows: np.ndarray,
