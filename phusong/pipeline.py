@@ -88,12 +88,13 @@ class SimulationInputs:
     credits: tuple[str, ...] = ()                 # credit lines of inputs fetched by `phusong data fetch`
 
 
-def load_simulation_inputs(settings: Settings) -> SimulationInputs:
+def load_simulation_inputs(settings: Settings, cache: FootprintCache | None = None) -> SimulationInputs:
     """Read the terrain around the study area and the sites that can reach it.
 
     The study area is ``inputs.area``, else ``inputs.communes``, else the sites'
     reach. The terrain is read for the area padded by ``model.radius_km``, so that
-    sites outside the area but within reach of it count.
+    sites outside the area but within reach of it count. With a ``cache``, the reprojected terrain is kept
+    in its ``terrain/`` folder and read back by later runs.
     """
     ins = settings.inputs
     if not ins.terrain:
@@ -116,7 +117,8 @@ def load_simulation_inputs(settings: Settings) -> SimulationInputs:
                                                                                sites["lat"].to_numpy())
         minx, miny, maxx, maxy = float(np.min(x)), float(np.min(y)), float(np.max(x)), float(np.max(y))
     terrain = load_terrain(list(ins.terrain), crs, settings.study.resolution_m,
-                           bounds=(minx - pad, miny - pad, maxx + pad, maxy + pad), partial=True)
+                           bounds=(minx - pad, miny - pad, maxx + pad, maxy + pad), partial=True,
+                           cache_dir=cache.folder / "terrain" if cache is not None else None)
     grid = terrain.grid
     if area is not None and area_layer is not None:
         gx0, gy0, gx1, gy1 = grid.bounds
@@ -408,7 +410,7 @@ def run_study(settings: Settings, out_dir, *, overwrite: bool = False, progress:
     with tqdm(total=5, unit="step", disable=not progress or None,
               bar_format="study {n}/{total}: {desc} [{elapsed}]") as steps:
         steps.set_description_str("reading the terrain and sites")
-        sim = load_simulation_inputs(settings)
+        sim = load_simulation_inputs(settings, cache)
         steps.update()
         steps.set_description_str("terrain passes")
         coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=cache,

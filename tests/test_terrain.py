@@ -223,3 +223,43 @@ def test_rasters_are_cloud_optimised_with_exact_cells_and_averaged_overviews(tmp
         if shutil.which("gdalinfo"):
             info = subprocess.run(["gdalinfo", str(tmp_path / name)], capture_output=True, text=True, check=True)
             assert "LAYOUT=COG" in info.stdout and "Overviews: 300x350, 150x175" in info.stdout
+
+
+def test_a_kept_reprojection_is_read_back_exactly_and_follows_the_tiles(tmp_path, monkeypatch):
+    import os
+
+    from phusong.data import terrain as terrain_module
+    from phusong.data.demo import example_inputs
+
+    with rasterio.open(example_inputs().dem) as src:
+        profile, heights = src.profile, src.read(1)
+    profile.update(driver="GTiff")
+    dem = tmp_path / "dem.tif"
+
+    def write(z):
+        with rasterio.open(dem, "w", **profile) as ds:
+            ds.write(z, 1)
+
+    write(heights)
+    keep = tmp_path / "kept"
+    first = load_terrain(dem, "EPSG:32648", 150.0, cache_dir=keep)
+    assert len(list(keep.glob("*.npy"))) == 1 and not list(keep.glob("*.tmp"))
+    calls = []
+    real = terrain_module.reproject
+    monkeypatch.setattr(terrain_module, "reproject", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    again = load_terrain(dem, "EPSG:32648", 150.0, cache_dir=keep)
+    assert calls == [] and again.grid == first.grid
+    np.testing.assert_array_equal(again.array, first.array)
+    # the tile changed (its modification time): reprojected again, from the new heights
+    write(heights + 10)
+    os.utime(dem, ns=(dem.stat().st_atime_ns, dem.stat().st_mtime_ns + 10**9))
+    moved = load_terrain(dem, "EPSG:32648", 150.0, cache_dir=keep)
+    assert calls == [1]
+    np.testing.assert_allclose(moved.array, first.array + 10, atol=1e-3)
+    # a damaged file is reprojected again; another grid is kept apart
+    for path in keep.glob("*.npy"):
+        path.write_bytes(b"not an array")
+    np.testing.assert_array_equal(load_terrain(dem, "EPSG:32648", 150.0, cache_dir=keep).array, moved.array)
+    assert calls == [1, 1]
+    load_terrain(dem, "EPSG:32648", 200.0, cache_dir=keep)
+    assert len(list(keep.glob("*.npy"))) == 3

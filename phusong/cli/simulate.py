@@ -55,9 +55,10 @@ def command(dems, sites_path, sites_sheet, out_dir, area, area_layer, landcover,
     settings = settings_from(params, inputs={"terrain": [str(p) for p in dems], "sites": str(sites_path),
                                              "sites_sheet": sites_sheet, "area": layer_input(area, area_layer),
                                              "landcover": str(landcover) if landcover else None})
-    sim = load_simulation_inputs(settings)
+    cache = open_cache(cache_dir)
+    sim = load_simulation_inputs(settings, cache)
     inputs_s = round(time.perf_counter() - t0, 2)
-    coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=open_cache(cache_dir),
+    coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=cache,
                         progress=progress(), dask_address=dask_address, demonstration=sim.demonstration,
                         landcover=sim.landcover)
     coverage.stats["data_credits"] = list(sim.credits)

@@ -21,8 +21,8 @@ import hashlib
 import json
 import os
 import pickle
-import tempfile
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,10 +219,9 @@ class FoldStateStore:
         header = header.ljust(start - len(self.MAGIC) - 8)
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.path(context)
-        fd, name = tempfile.mkstemp(dir=self.folder, prefix=f"{context}.", suffix=".tmp")
-        tmp = Path(name)
+        tmp = self.folder / f"{context}.{uuid.uuid4().hex}.tmp"   # (unique, with the umask's permissions)
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with open(tmp, "xb") as fh:
                 fh.write(self.MAGIC + len(header).to_bytes(8, "little") + header)
                 for name, arr in arrays.items():   # one packed copy at a time
                     fh.seek(start + index[name][2])

@@ -217,7 +217,7 @@ def _usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def load_terrain(paths, crs, res_m: float, bounds=None, partial: bool = False) -> Terrain:
+def load_terrain(paths, crs, res_m: float, bounds=None, partial: bool = False, cache_dir=None) -> Terrain:
     """Read, mosaic, void-fill and reproject DEM tiles to a metric working grid.
 
     ``crs`` is the working (projected) CRS, or ``"auto"`` for the UTM zone of the tiles' centre, and
@@ -232,6 +232,8 @@ def load_terrain(paths, crs, res_m: float, bounds=None, partial: bool = False) -
     its own grid is used unchanged (cropped to ``bounds`` on whole cells).
     Heights are resampled bilinearly. With ``partial``, ``bounds`` is cut to the
     DEM's extent and cells without data stay NaN (kernels end their rays there).
+    With ``cache_dir``, a reprojected grid is kept there (one ``.npy`` per tiles, grid and GDAL version, the
+    tiles known by path, size and modification time) and read back by a later call instead of reprojecting.
 
     Examples
     --------
@@ -272,15 +274,66 @@ def load_terrain(paths, crs, res_m: float, bounds=None, partial: bool = False) -
         return Terrain(np.ascontiguousarray(arr, dtype=np.float32), grid, None, voids, tuple(map(str, paths)),
                        tuple(synthetic_dem_names(paths)))
     grid = working_grid(src_grid, crs, res_m, bounds)
-    out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
-    reproject(heights, out, src_transform=src_grid.transform, src_crs=src_grid.crs,
-              dst_transform=grid.transform, dst_crs=grid.crs, src_nodata=np.nan, dst_nodata=np.nan,
-              resampling=Resampling.bilinear, num_threads=_usable_cores())
+    kept = _reprojected_path(cache_dir, paths, grid) if cache_dir is not None else None
+    out = _read_reprojected(kept, grid) if kept is not None else None
+    if out is None:
+        out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
+        reproject(heights, out, src_transform=src_grid.transform, src_crs=src_grid.crs,
+                  dst_transform=grid.transform, dst_crs=grid.crs, src_nodata=np.nan, dst_nodata=np.nan,
+                  resampling=Resampling.bilinear, num_threads=_usable_cores())
+        if kept is not None:
+            _write_reprojected(kept, out)
     # Without bounds the grid is the DEM's reprojected bounding box, whose corners lie outside the
     # (rotated) DEM: they stay NaN, and the kernels end their rays there.
     if bounds is not None and np.isnan(out).any() and not partial:
         raise InputError(f"DEM ({names}) does not cover the whole study area")
     return Terrain(out, grid, None, voids, tuple(map(str, paths)), tuple(synthetic_dem_names(paths)))
+
+
+KEEP_REPROJECTED = 4   # reprojected terrains kept in a cache folder: the newest
+
+
+def _reprojected_path(folder, paths, grid: Grid) -> Path:
+    """Where the reprojection of ``paths`` onto ``grid`` is kept: a digest of the tiles (path, size, modification
+    time), the grid, the resampling and GDAL's version."""
+    import hashlib
+    import json
+
+    parts = [str(rasterio.__gdal_version__), "bilinear", tuple(grid.transform)[:6], grid.height, grid.width,
+             grid.crs.to_wkt()]
+    for p in paths:
+        st = Path(p).stat()
+        parts.append([str(Path(p).resolve()), st.st_size, st.st_mtime_ns])
+    digest = hashlib.blake2b(json.dumps(parts).encode(), digest_size=16).hexdigest()
+    return Path(folder) / f"{digest}.npy"
+
+
+def _read_reprojected(path: Path, grid: Grid) -> np.ndarray | None:
+    try:
+        out = np.load(path)
+    except (OSError, ValueError):
+        return None   # absent or damaged: reprojected again
+    return out if out.shape == (grid.height, grid.width) and out.dtype == np.float32 else None
+
+
+def _write_reprojected(path: Path, out: np.ndarray) -> None:
+    """Keep a reprojection (temporary name, then rename); a folder that cannot be written is not an error."""
+    import uuid
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")   # (unique, with the umask's permissions)
+        try:
+            with open(tmp, "xb") as fh:
+                np.save(fh, out)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        kept = sorted(path.parent.glob("*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[KEEP_REPROJECTED:]:   # (a province at 30 m is about 100 MB)
+            old.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not keep the reprojected terrain in %s: %s", path.parent, exc)
 
 
 def _inside(inner, outer, tol=1e-6) -> bool:
