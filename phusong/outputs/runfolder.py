@@ -68,14 +68,9 @@ def write_into(folder: Path, coverage, record=None) -> None:
         **record})
 
 
-def write_layers(folder: Path, layers, grid: Grid, demonstration=(), label: str = "", kinds=tuple(RASTERS)) -> None:
-    """One COG per raster of every layer (those of ``kinds``: rsrp, rsrp2, server, sinr, covered), tagged with
-    the study and any demonstration label."""
-    _write_all(layer_rasters(folder, layers, grid, demonstration, label, kinds))
-
-
 def layer_rasters(folder: Path, layers, grid: Grid, demonstration=(), label: str = "", kinds=tuple(RASTERS)) -> list:
-    """The :func:`write_geotiff` calls of :func:`write_layers`, as (args, kwargs) pairs."""
+    """The :func:`write_geotiff` calls, as (args, kwargs) pairs, of one COG per raster of every layer (those of
+    ``kinds``: rsrp, rsrp2, server, sinr, covered), tagged with the study and any demonstration label."""
     tags = _tags(demonstration, label)
     jobs = []
     for layer in layers:
