@@ -98,6 +98,23 @@ def atomic_dir(path, overwrite: bool = False):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def keep_newest(folder: Path, pattern: str, n: int) -> None:
+    """Remove all but the ``n`` most recently written files matching ``pattern`` in ``folder`` (a bounded
+    cache); hidden files (the temporaries of :func:`atomic_path`, perhaps still being written) are not
+    counted, and a file another process removes meanwhile is skipped."""
+    def mtime(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return -1.0
+    files = [p for p in Path(folder).glob(pattern) if not p.name.startswith(".")]
+    for old in sorted(files, key=mtime, reverse=True)[n:]:
+        try:
+            old.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
 def write_text(path, text: str, overwrite: bool = True) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically (temporary name, then rename)."""
     with atomic_path(path, overwrite) as tmp:

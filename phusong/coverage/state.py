@@ -21,8 +21,6 @@ import hashlib
 import json
 import os
 import pickle
-import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +28,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._atomic import atomic_path, keep_newest
 from .._raster import Grid
 from ..propagation.antenna import MsiPattern
 from ..propagation.footprint import window_for
 from ..settings import Settings
 from .accumulate import ANY, Accumulators
-from .cache import CACHE_VERSION, FootprintCache, model_sources_digest
+from .cache import CACHE_VERSION, FootprintCache
 
 STATE_VERSION = "fold-state-1"
 # A what-if whose changed windows cover more than this share of the grid folds everything again: the stored
@@ -56,8 +55,7 @@ def _sources_digest() -> str:
 
     from .. import __version__
 
-    h = hashlib.blake2b(model_sources_digest().encode(), digest_size=8)
-    h.update(f"{__version__} {np.__version__} {numba.__version__}".encode())
+    h = hashlib.blake2b(f"{__version__} {np.__version__} {numba.__version__}".encode(), digest_size=8)
     package = Path(__file__).resolve().parents[1]
     for path in sorted([*package.glob("propagation/*.py"), *package.glob("coverage/*.py")]):
         h.update(path.name.encode())
@@ -217,35 +215,12 @@ class FoldStateStore:
         header = json.dumps({"meta": meta, "arrays": index}).encode()
         start = -(-(len(self.MAGIC) + 8 + len(header)) // 64) * 64
         header = header.ljust(start - len(self.MAGIC) - 8)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.path(context)
-        tmp = self.folder / f"{context}.{uuid.uuid4().hex}.tmp"   # (unique, with the umask's permissions)
-        try:
-            with open(tmp, "xb") as fh:
-                fh.write(self.MAGIC + len(header).to_bytes(8, "little") + header)
-                for name, arr in arrays.items():   # one packed copy at a time
-                    fh.seek(start + index[name][2])
-                    fh.write(np.ascontiguousarray(arr[cell_mask] if packed[name] else arr).data)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        self._prune(keep=path)
-
-    def _prune(self, keep: Path) -> None:
-        """Keep the ``KEEP`` newest states (a province's is several hundred MB), and remove what a killed
-        run left half-written an hour ago or more."""
-        def mtime(p: Path) -> float:
-            try:
-                return p.stat().st_mtime
-            except OSError:   # (removed meanwhile by another process)
-                return -1.0
-        states = sorted(self.folder.glob("*.state"), key=mtime, reverse=True)
-        stale = [p for p in self.folder.glob("*.tmp") if 0.0 <= mtime(p) < time.time() - 3600.0]
-        for old in [p for p in states if p != keep][self.KEEP - 1:] + stale:
-            try:
-                old.unlink(missing_ok=True)
-            except OSError:
-                pass
+        with atomic_path(self.path(context)) as tmp, open(tmp, "xb") as fh:
+            fh.write(self.MAGIC + len(header).to_bytes(8, "little") + header)
+            for name, arr in arrays.items():   # one packed copy at a time
+                fh.seek(start + index[name][2])
+                fh.write(np.ascontiguousarray(arr[cell_mask] if packed[name] else arr).data)
+        keep_newest(self.folder, "*.state", self.KEEP)   # a province's state is several hundred MB
 
 
 def _unpack(out: np.ndarray, stored: np.ndarray, cell_mask: np.ndarray | None) -> None:

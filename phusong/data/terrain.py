@@ -5,6 +5,8 @@ grid (``.asc``), and anything else GDAL opens. Heights are metres above sea leve
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import zipfile
@@ -20,6 +22,7 @@ from rasterio.merge import merge
 from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject, transform_bounds
 
+from .._atomic import atomic_path, keep_newest
 from .._raster import Grid, Raster
 from ..errors import InputError
 
@@ -296,9 +299,6 @@ KEEP_REPROJECTED = 4   # reprojected terrains kept in a cache folder: the newest
 def _reprojected_path(folder, paths, grid: Grid) -> Path:
     """Where the reprojection of ``paths`` onto ``grid`` is kept: a digest of the tiles (path, size, modification
     time), the grid, the resampling and GDAL's version."""
-    import hashlib
-    import json
-
     parts = [str(rasterio.__gdal_version__), "bilinear", tuple(grid.transform)[:6], grid.height, grid.width,
              grid.crs.to_wkt()]
     for p in paths:
@@ -318,20 +318,10 @@ def _read_reprojected(path: Path, grid: Grid) -> np.ndarray | None:
 
 def _write_reprojected(path: Path, out: np.ndarray) -> None:
     """Keep a reprojection (temporary name, then rename); a folder that cannot be written is not an error."""
-    import uuid
-
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")   # (unique, with the umask's permissions)
-        try:
-            with open(tmp, "xb") as fh:
-                np.save(fh, out)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        kept = sorted(path.parent.glob("*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in kept[KEEP_REPROJECTED:]:   # (a province at 30 m is about 100 MB)
-            old.unlink(missing_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "xb") as fh:
+            np.save(fh, out)
+        keep_newest(path.parent, "*.npy", KEEP_REPROJECTED)   # (a province at 30 m is about 100 MB)
     except OSError as exc:
         log.warning("could not keep the reprojected terrain in %s: %s", path.parent, exc)
 
