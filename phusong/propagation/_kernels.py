@@ -96,7 +96,7 @@ def _ground_factor(f_ghz):
 
 
 @njit(cache=True)
-def _first_term(d, hte, hre, a, f_ghz, f13, ground):
+def _first_term(d, hte, hre, a, f13, ground):
     """First-term spherical-earth diffraction; ``f13`` = f^(1/3), ``ground`` from _ground_factor."""
     a13 = a ** (-1.0 / 3.0)
     k = 0.036 * a13 / f13 * ground
@@ -113,13 +113,18 @@ def _first_term(d, hte, hre, a, f_ghz, f13, ground):
 
 
 @njit(cache=True)
-def _spherical(d, hte, hre, a, f_ghz, lam, f13, ground):
+def _spherical(d, hte, hre, a, lam, f13, ground):
     """Spherical-earth diffraction, P.526-15 §4.5.2; ``f13``, ``ground`` as for _first_term."""
     hte = max(hte, 1e-3)
     hre = max(hre, 1e-3)
     dlos = math.sqrt(2.0 * a) * (math.sqrt(0.001 * hte) + math.sqrt(0.001 * hre))
     if d >= dlos:
-        return _first_term(d, hte, hre, a, f_ghz, f13, ground)
+        return _first_term(d, hte, hre, a, f13, ground)
+    # Nearly every path clears even where it is lowest above the smooth earth by more than hreq's largest value
+    # (at mid-path): then it clears at the point below too, and the loss is 0 without solving for that point.
+    x_low = min(max(0.5 * d + a * (hte - hre) / (1000.0 * d), 0.0), d)
+    if hte + (hre - hte) * x_low / d - 500.0 * x_low * (d - x_low) / a - 1e-6 > 17.456 * math.sqrt(0.25 * d * lam):
+        return 0.0
     c = (hte - hre) / (hte + hre)
     m = 250.0 * d * d / (a * (hte + hre))
     arg = 1.5 * c * math.sqrt(3.0 * m / (m + 1.0) ** 3)
@@ -132,7 +137,7 @@ def _spherical(d, hte, hre, a, f_ghz, lam, f13, ground):
     if hse > hreq:
         return 0.0
     aem = 500.0 * (d / (math.sqrt(hte) + math.sqrt(hre))) ** 2
-    return max(0.0, (1.0 - hse / hreq) * _first_term(d, hte, hre, aem, f_ghz, f13, ground))
+    return max(0.0, (1.0 - hse / hreq) * _first_term(d, hte, hre, aem, f13, ground))
 
 
 @njit(cache=True)
@@ -443,15 +448,52 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                 continue
             d = length * step_km
             hrs = hr + hrg
-            ld, visible, hst, hsr = _diffraction(d, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, te, ne,
-                                                 v1, v2, curved, plain, h0, hts, hrs, lam, f_ghz, f13, ground, ae,
-                                                 c5, step_km, mode)
+            # The profile's extremes, read here and passed on as numbers: Numba counts references to every array
+            # handed to a function it inlines, which cost ~15 % of a pass when done per cell.
+            ld = 0.0
+            visible = 1
+            hst = h0
+            hsr = hr
+            s_tr = 0.0
+            hobs = -1e300
+            a_r = -1e300
+            if m >= 1 and d > 0.0:
+                s_tr = (hrs - hts) / d
+                srim, a_r, hobs, v1c, v2c = _tail_terms(xe, he, ge, ne, xs[m0], hs[m0], d, hr, hrs, s_tr,
+                                                        c5 * d * d - hrs, v1, v2)
+                hst = (2.0 * v1c * d - v2c) / (d * d)   # P.452-17 eqs. (163)-(164)
+                hsr = (v2c - v1c * d) / (d * d)
+                stim = curved + c5 * d
+                visible = 1 if stim < s_tr else 0
+                if mode != 2:
+                    hobs -= hts
+                    if mode != 1 and m0 > 0:   # the obstacle correction's ray part (P.452-17 §5.1.6.3)
+                        top = hull_h[_hull_support(hull_h, nh, xs, hs, s_tr)]
+                        hobs = max(hobs, hs[top] - hts - s_tr * xs[top])
+                        if hobs > 0.0:
+                            a_r = max(a_r, _hull_tangent_back(hull_h, nh, xs, hs, d, hrs)[0])
+                    numax = -1e300   # Bullington's construction: ν on a line-of-sight path, else the receiver's slope
+                    if visible:
+                        numax = max(_ray_numax(xs, gs, hull_g, ng, d, hts, hrs, c5, lam) if m0 > 0 else numax,
+                                    _tail_numax(xe, te, ne, d, hts, hrs, c5, lam))
+                    elif m0 > 0:
+                        srim = max(srim, _hull_tangent_back(hull_g, ng, xs, gs, d, hrs - c5 * d * d)[0])
+                    ld = _diffraction(d, m, h0, hr, hts, hrs, hst, hsr, visible, stim, s_tr, numax, srim, hobs, plain,
+                                      a_r, lam, f13, ground, ae, c5, step_km, mode)
             if full:
                 ldb = ld
-                if with_ab:
-                    ldb = _diffraction_ab(d, hr, m0, xs, hs, gs2, hull_g2, ng2, hull_h, nh, xe, he, ge2, te, ne,
-                                          v1, v2, curved2, plain, h0, hts, hrs, lam, f_ghz, f13, ground, P1812_AB_KM,
-                                          c5b, step_km, mode)[0]
+                if with_ab and m >= 1 and d > 0.0:   # the same for the effective radius ab
+                    stim = curved2 + c5b * d
+                    visible_b = 1 if stim < s_tr else 0
+                    srim = _tail_terms(xe, he, ge2, ne, xs[m0], hs[m0], d, hr, hrs, s_tr, c5b * d * d - hrs, v1, v2)[0]
+                    numax = -1e300
+                    if visible_b:
+                        numax = max(_ray_numax(xs, gs2, hull_g2, ng2, d, hts, hrs, c5b, lam) if m0 > 0 else numax,
+                                    _tail_numax(xe, te, ne, d, hts, hrs, c5b, lam))
+                    elif m0 > 0:
+                        srim = max(srim, _hull_tangent_back(hull_g2, ng2, xs, gs2, d, hrs - c5b * d * d)[0])
+                    ldb = _diffraction(d, m, h0, hr, hts, hrs, hst, hsr, visible_b, stim, s_tr, numax, srim, hobs,
+                                       plain, a_r, lam, f13, ground, P1812_AB_KM, c5b, step_km, mode)
                 # eq. (150): the horizon above the direct ray's elevation (compared as tangents; atan increases)
                 trans_horizon = m >= 1 and horizon > (hrs - hts) / d - c5 * d
                 tangent_r = 0.0
@@ -501,33 +543,14 @@ def _lsq_add(v1, v2, xp, hp, x, h):
             v2 + (x - xp) * (h * (2.0 * x + xp) + hp * (x + 2.0 * xp)))
 
 
-@njit(cache=True, inline="always")
-def _diffraction(d, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, te, ne, v1, v2, max_curved_slope,
-                 max_plain_slope, h0, hts, hrs, lam, f_ghz, f13, ground, ae, c5, step_km, mode):
-    """(diffraction dB, LOS 1/0, hst, hsr) of the profile: ray points 0..m0, then the tail (xe, he)[:ne], then the
-    receiver (d, hr). ``hst``/``hsr``: the plain least-squares surface's heights at the two ends (P.452-17
-    eqs. (163)–(164)) before the obstacle correction.
-
-    Every profile query the model makes is a maximum over the intermediate points,
-    so it is the larger of the ray part's (hull queries) and the tail's (direct).
-    ``gs``/``ge`` = g - c5 x^2 with g the obstructing profile (ground, plus clutter for P.1812) and
-    ``te`` = g itself; the two transmitter-side slopes already include the tail.
-    ``v1``, ``v2``: least-squares sums over points 0..m0.
-    """
-    m = m0 + ne
-    if m < 1 or d <= 0.0:
-        return 0.0, 1, h0, hr
-    # --- Bullington on the actual profile (P.526-15 §4.5.1)
-    stim = max_curved_slope + c5 * d
-    s_tr = (hrs - hts) / d
-    visible = 1 if stim < s_tr else 0
-    # the tail's share of every maximum, and its segments of the least-squares sums, in one pass
-    qg = c5 * d * d - hrs
-    srim = -1e300   # receiver-side slope, curved profile
-    a_r = -1e300    # receiver-side slope, plain profile
-    hobs = -1e300   # highest obstacle above the direct line (plus hts)
-    xp = xs[m0]
-    hp = hs[m0]
+@njit(cache=True)
+def _tail_terms(xe, he, ge, ne, xp, hp, d, hr, hrs, s_tr, qg, v1, v2):
+    """The tail's share of the receiver-side maxima, and its segments of the least-squares sums, in one pass:
+    (max (g - c5 x² + qg)/(d - x) over the curved profile, the same slope over the plain one, the highest point
+    above the line of slope ``s_tr`` (plus hts), v1, v2), the sums ending at the receiver (d, hr)."""
+    srim = -1e300
+    a_r = -1e300
+    hobs = -1e300
     for e in range(ne):
         x = xe[e]
         h = he[e]
@@ -539,42 +562,57 @@ def _diffraction(d, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, te, 
         xp = x
         hp = h
     v1, v2 = _lsq_add(v1, v2, xp, hp, d, hr)
-    hst = (2.0 * v1 * d - v2) / (d * d)
-    hsr = (v2 - v1 * d) / (d * d)
-    if mode == 2:
-        return 0.0, visible, hst, hsr
-    hobs -= hts
+    return srim, a_r, hobs, v1, v2
+
+
+@njit(cache=True)
+def _ray_numax(xs, gs, hull_g, ng, d, hts, hrs, c5, lam):
+    """The largest ν (P.526-15 eq. (24)) over the ray part of a line-of-sight profile: at the hull point
+    supporting the direct ray's slope and its neighbours."""
+    slope = (hrs - hts) / d - c5 * d  # excess_i = g_i - hts - slope * x_i
+    pos = _hull_support(hull_g, ng, xs, gs, slope)
+    numax = -1e300
+    for p in range(max(0, pos - 2), min(ng, pos + 3)):
+        i = hull_g[p]
+        numax = max(numax, _nu(gs[i] + c5 * xs[i] * d - (hts * (d - xs[i]) + hrs * xs[i]) / d, xs[i], d, lam))
+    return numax
+
+
+@njit(cache=True)
+def _tail_numax(xe, te, ne, d, hts, hrs, c5, lam):
+    """The largest ν over the tail's points (``te``: the obstructing profile itself)."""
+    numax = -1e300
+    for e in range(ne):
+        x = xe[e]
+        numax = max(numax, _nu(te[e] + c5 * x * (d - x) - (hts * (d - x) + hrs * x) / d, x, d, lam))
+    return numax
+
+
+@njit(cache=True, inline="always")
+def _diffraction(d, m, h0, hr, hts, hrs, hst, hsr, visible, stim, s_tr, numax, srim, hobs, max_plain_slope, a_r, lam,
+                 f13, ground, ae, c5, step_km, mode):
+    """Delta-Bullington diffraction loss (dB) from the profile's extremes, which the caller reads off the ray's
+    hulls and the tail (every query the model makes is a maximum over the intermediate points): ``stim`` the
+    transmitter-side slope of the curved profile (plus c5 d), ``s_tr`` the direct ray's, ``visible`` 1 on a
+    line-of-sight path; ``numax`` the largest ν (line of sight) or ``srim`` the receiver-side slope (less c5 d);
+    ``hobs`` the highest obstacle above the direct ray and ``a_r`` its receiver-side plain slope (P.452-17
+    §5.1.6.3, read when hobs > 0); ``hst``/``hsr`` the least-squares surface's heights at the two ends.
+    mode 1: Bullington only."""
+    # --- Bullington on the actual profile (P.526-15 §4.5.1)
     if visible:
-        numax = -1e300
-        if m0 > 0:
-            slope = s_tr - c5 * d  # excess_i = g_i - hts - slope * x_i
-            pos = _hull_support(hull_g, ng, xs, gs, slope)
-            for p in range(max(0, pos - 2), min(ng, pos + 3)):
-                i = hull_g[p]
-                numax = max(numax, _nu(gs[i] + c5 * xs[i] * d - (hts * (d - xs[i]) + hrs * xs[i]) / d, xs[i], d, lam))
-        for e in range(ne):
-            x = xe[e]
-            numax = max(numax, _nu(te[e] + c5 * x * (d - x) - (hts * (d - x) + hrs * x) / d, x, d, lam))
         lba = _bull_final(_j(numax), d)
     else:
-        if m0 > 0:
-            srim = max(srim, _hull_tangent_back(hull_g, ng, xs, gs, d, -qg)[0])
         srim -= c5 * d
         db = (hrs - hts + srim * d) / (stim + srim)
         nub = _nu(hts + stim * db - (hts * (d - db) + hrs * db) / d, db, d, lam)
         lba = _bull_final(_j(nub), d)
     if mode == 1:  # Bullington only (no smooth-earth correction)
-        return lba, visible, hst, hsr
+        return lba
     # --- smooth-earth heights with the obstacle correction (P.452-17 §5.1.6.3)
     hstd = hst
     hsrd = hsr
-    if m0 > 0:
-        i = hull_h[_hull_support(hull_h, nh, xs, hs, s_tr)]
-        hobs = max(hobs, hs[i] - hts - s_tr * xs[i])
     if hobs > 0.0:
         a_t = max_plain_slope - s_tr
-        if m0 > 0:
-            a_r = max(a_r, _hull_tangent_back(hull_h, nh, xs, hs, d, hrs)[0])
         a_r += s_tr
         hstd -= hobs * a_t / (a_t + a_r)
         hsrd -= hobs * a_r / (a_t + a_r)
@@ -582,14 +620,10 @@ def _diffraction(d, hr, m0, xs, hs, gs, hull_g, ng, hull_h, nh, xe, he, ge, te, 
     hsrd = min(hsrd, hr)
     hts_p = hts - hstd
     hrs_p = hrs - hsrd
-    lsph = _spherical(d, hts_p, hrs_p, ae, f_ghz, lam, f13, ground)
+    lsph = _spherical(d, hts_p, hrs_p, ae, lam, f13, ground)
     if lsph > 0.0:  # Lbs >= 0, so with Lsph = 0 the correction max(Lsph - Lbs, 0) is 0
         lsph = max(lsph - _bullington_smooth(m + 1, step_km, d, hts_p, hrs_p, 1.0 / ae, lam), 0.0)
-    return lba + lsph, visible, hst, hsr
-
-
-# The same model, called rather than inlined: P.1812's second evaluation, for the β0 % radius (below 50 % of time).
-_diffraction_ab = njit(cache=True)(_diffraction.py_func)
+    return lba + lsph
 
 
 @njit(cache=True)
@@ -794,11 +828,6 @@ def _no_p1812_cell(*args):
 
 
 @njit(cache=True)
-def _no_diffraction_ab(*args):
-    return 0.0, 0, 0.0, 0.0
-
-
-@njit(cache=True)
 def _no_p1812_tables(n, step_km, time_pct, lat_deg):
     return np.zeros((4, 2))
 
@@ -821,7 +850,7 @@ def _variant(fn, qualname: str, **replaced):
 
 
 _ray_cells_bare = njit(cache=True)(_variant(_ray_cells.py_func, "_ray_cells_bare", _p1812_cell=_no_p1812_cell,
-                                            _p1812_exact=_no_p1812_cell, _diffraction_ab=_no_diffraction_ab))
+                                            _p1812_exact=_no_p1812_cell))
 sweep_cells_bare = njit(cache=True, parallel=True)(_variant(
     sweep_cells.py_func, "sweep_cells_bare", _ray_cells=_ray_cells_bare, p1812_tables=_no_p1812_tables,
     p1812_constants=_no_p1812_constants))
