@@ -211,13 +211,12 @@ def _hull_push(hull, n, xs, ys, i):
 def _hull_tangent_back(hull, n, xs, ys, qx, qy):
     """max over hull points of (y - qy) / (qx - x), for qx right of all points."""
     lo, hi = 0, n - 1
-    while lo < hi:
+    while lo < hi:   # the two updates as selects, not a branch the CPU would mispredict half the time
         mid = (lo + hi) // 2
         a, b = hull[mid], hull[mid + 1]
-        if (ys[b] - qy) * (qx - xs[a]) >= (ys[a] - qy) * (qx - xs[b]):
-            lo = mid + 1
-        else:
-            hi = mid
+        right = (ys[b] - qy) * (qx - xs[a]) >= (ys[a] - qy) * (qx - xs[b])
+        lo = mid + 1 if right else lo
+        hi = hi if right else mid
     i = hull[lo]
     return (ys[i] - qy) / (qx - xs[i]), lo
 
@@ -226,13 +225,12 @@ def _hull_tangent_back(hull, n, xs, ys, qx, qy):
 def _hull_support(hull, n, xs, ys, s):
     """Hull position maximising y - s*x (edge slopes decrease along an upper hull)."""
     lo, hi = 0, n - 1
-    while lo < hi:
+    while lo < hi:   # as in _hull_tangent_back
         mid = (lo + hi) // 2
         a, b = hull[mid], hull[mid + 1]
-        if ys[b] - ys[a] >= s * (xs[b] - xs[a]):
-            lo = mid + 1
-        else:
-            hi = mid
+        right = ys[b] - ys[a] >= s * (xs[b] - xs[a])
+        lo = mid + 1 if right else lo
+        hi = hi if right else mid
     return lo
 
 
