@@ -192,8 +192,41 @@ def test_hillshade_is_averaged_down_and_marks_missing_terrain():
     assert (relief.array[:, 26:] == round(1 + 254 * np.sin(np.radians(45)))).all()   # flat ground
 
 
+def test_the_relief_is_kept_in_the_cache_and_read_back_without_shading_again(tmp_path, monkeypatch):
+    """FootprintCache.relief: the first call shades and keeps the relief, a second with the same terrain key reads
+    it back exactly (hillshade not called), another key or a damaged file is shaded again, no temporary is left,
+    and the relief of a grid larger than the basemap's size is averaged down as hillshade's own."""
+    from phusong._raster import Grid, hillshade
+    from phusong.coverage import cache as cache_module
+    from phusong.coverage.cache import FootprintCache
+
+    rng = np.random.default_rng(4)
+    heights = (rng.random((2600, 900)) * 300).astype(np.float32)
+    heights[:40, :] = np.nan
+    grid = Grid(2600, 900, from_origin(500_000, 2_400_000, 30, 30), "EPSG:32648")
+    expected = hillshade(heights, grid)
+    assert expected.array.shape == (1300, 450)      # (2 cells to a side become one)
+    cache = FootprintCache(tmp_path)
+    first = cache.relief("terrain-1", heights, grid)
+    np.testing.assert_array_equal(first.array, expected.array)
+    assert first.grid == expected.grid and first.nodata == 0
+    calls = []
+    monkeypatch.setattr(cache_module, "hillshade", lambda *a, **k: (calls.append(1), hillshade(*a, **k))[1])
+    again = cache.relief("terrain-1", heights, grid)
+    assert calls == [] and again.grid == expected.grid
+    np.testing.assert_array_equal(again.array, expected.array)
+    cache.relief("terrain-2", heights, grid)
+    assert calls == [1]
+    kept = list((tmp_path / "relief").iterdir())
+    assert len(kept) == 2 and all(p.suffix == ".npy" and not p.name.startswith(".") for p in kept)
+    for path in kept:
+        path.write_bytes(b"not an array")
+    np.testing.assert_array_equal(cache.relief("terrain-1", heights, grid).array, expected.array)
+    assert calls == [1, 1]
+
+
 def test_rasters_are_cloud_optimised_with_exact_cells_and_averaged_overviews(tmp_path):
-    """write_geotiff: a COG (GDAL's own LAYOUT mark, 256-cell tiles, DEFLATE) whose cells read back exactly,
+    """write_geotiff: a COG (GDAL's own LAYOUT mark, 256-cell tiles, ZSTD) whose cells read back exactly,
     with overviews down to one tile: block means of the float cells (NaN left out) and, for integers, one of
     the block's own values. GDAL's command-line gdalinfo (a separate build) reads the layout too."""
     import shutil
@@ -208,7 +241,7 @@ def test_rasters_are_cloud_optimised_with_exact_cells_and_averaged_overviews(tmp
         write_geotiff(tmp_path / name, array, grid, nodata=-1 if array.dtype.kind == "i" else None)
         with rasterio.open(tmp_path / name) as ds:
             assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
-            assert ds.profile["compress"].lower() == "deflate" and ds.block_shapes == [(256, 256)]
+            assert ds.profile["compress"].lower() == "zstd" and ds.block_shapes == [(256, 256)]
             assert ds.overviews(1) == [2, 4]
             np.testing.assert_array_equal(ds.read(1), array)
             half = ds.read(1, out_shape=(350, 300))
@@ -222,7 +255,8 @@ def test_rasters_are_cloud_optimised_with_exact_cells_and_averaged_overviews(tmp
             assert (blocks == half[..., None]).any(axis=2).all()
         if shutil.which("gdalinfo"):
             info = subprocess.run(["gdalinfo", str(tmp_path / name)], capture_output=True, text=True, check=True)
-            assert "LAYOUT=COG" in info.stdout and "Overviews: 300x350, 150x175" in info.stdout
+            assert "LAYOUT=COG" in info.stdout and "COMPRESSION=ZSTD" in info.stdout
+            assert "Overviews: 300x350, 150x175" in info.stdout
 
 
 def test_a_kept_reprojection_is_read_back_exactly_and_follows_the_tiles(tmp_path, monkeypatch):

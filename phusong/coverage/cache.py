@@ -21,10 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .._raster import Grid
+from .._atomic import atomic_path, keep_newest
+from .. import _raster
+from .._raster import Grid, Raster, hillshade, relief_grid
 from ..settings import Settings
 
 CACHE_VERSION = "kernel-5"  # cell-exact receivers with a 12-sample exact tail; rays half a cell apart at the radius
+KEEP_RELIEF = 4   # shaded reliefs kept (about 3 MB each for the province)
 
 
 @functools.cache
@@ -107,6 +110,28 @@ class FootprintCache:
         with open(tmp, "wb") as fh:
             np.save(fh, q)
         os.replace(tmp, path)
+
+    def relief(self, tkey: str, heights: np.ndarray, grid: Grid) -> Raster:
+        """The terrain's shaded relief (:func:`~phusong._raster.hillshade`, the maps' basemap), kept in
+        ``relief/`` (the newest few): a re-run on the same terrain reads it back instead of shading the whole
+        grid again (0.7-0.9 s for the province at 30 m, a tenth of a what-if)."""
+        rgrid = relief_grid(heights.shape, grid)
+        code = hashlib.blake2b(Path(_raster.__file__).read_bytes(), digest_size=8).hexdigest()
+        path = self.folder / "relief" / f"{tkey}-{code}.npy"
+        try:
+            array = np.load(path)
+            if array.shape == (rgrid.height, rgrid.width) and array.dtype == np.uint8:
+                return Raster(array, rgrid, 0)
+        except (OSError, ValueError):
+            pass   # absent or damaged: shaded again
+        relief = hillshade(heights, grid)
+        try:
+            with atomic_path(path) as tmp, open(tmp, "xb") as fh:
+                np.save(fh, relief.array)
+            keep_newest(path.parent, "*.npy", KEEP_RELIEF)
+        except OSError:   # (a read-only or full cache): the run goes on without keeping it
+            pass
+        return relief
 
 
 def quantise(loss: np.ndarray) -> np.ndarray:

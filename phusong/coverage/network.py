@@ -263,7 +263,7 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     layers = finish_layers(acc, cells, settings, area_mask)
     del acc
     t2 = time.perf_counter()
-    relief = hillshade(heights, grid)
+    relief = cache.relief(tkey, heights, grid) if cache is not None else hillshade(heights, grid)
     stats = {"cells": len(cells), "terrain_passes": len(groups), "cache_hits": hits, "passes_folded": len(folded),
              "fold_reused": acc_reused,
              "margin_db": settings.location_margin_db, "sigma_db": settings.sigma_db,
