@@ -131,6 +131,26 @@ def test_fold_matches_numpy_reference(small_network, tmp_path):
             np.testing.assert_allclose(ours[reached], total[reached], rtol=2e-3, atol=1e-17)  # 0.005 dB = 0.12%
 
 
+def test_quantised_losses_equal_numpys_rounding():
+    """cache.quantise (a Numba pass) against the NumPy expression it replaced: NaN, infinities, negatives,
+    losses beyond 655.35 dB and exact half steps (rounded half to even) included."""
+    from phusong.coverage.cache import dequantise, quantise
+
+    rng = np.random.default_rng(11)
+    loss = rng.uniform(-5.0, 700.0, (300, 257)).astype(np.float32)
+    loss.flat[::7] = np.float32(np.arange(loss.size)[::7] % 4000) / np.float32(100.0) + np.float32(0.005)
+    loss.flat[::13] = np.nan
+    loss[0, :4] = [np.inf, -np.inf, 655.35, 655.345]
+    numpy_q = np.clip(np.round(np.nan_to_num(loss, nan=655.35) * 100.0), 0, 65535).astype(np.uint16)
+    q = quantise(loss)
+    assert q.dtype == np.uint16 and q.shape == loss.shape
+    np.testing.assert_array_equal(q, numpy_q)
+    back = dequantise(q)
+    inside = np.isfinite(loss) & (loss >= 0) & (loss < 655.3)
+    np.testing.assert_allclose(back[inside], loss[inside], atol=0.0051)
+    assert np.isnan(back[np.isnan(loss)]).all()
+
+
 def test_any_operator_layer_is_the_best_of_the_operators(small_network):
     terrain, sites = small_network
     cov = simulate_network(terrain.array, terrain.grid, sites, Settings(radius_km=6.0, per_operator=True))

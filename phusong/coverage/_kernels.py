@@ -45,14 +45,16 @@ def _table(t, angle):
 
 
 @njit(cache=True, inline="always")
-def _geometry(i, j, height_m, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_height_m, two_re):
-    """Bearing (degrees from north) and depression below the antenna's horizontal (degrees, with Earth
-    curvature) of window cell (i, j) seen from a site, as float32 (shared by the site's sectors)."""
+def _geometry(i, j, height_m, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_height_m, two_re, with_bearing):
+    """Bearing (degrees from north; 0 unless ``with_bearing``: omnidirectional cells do not read it) and
+    depression below the antenna's horizontal (degrees, with Earth curvature) of window cell (i, j) seen from
+    a site, as float32 (shared by the site's sectors)."""
     dy = -((g_row0 + i) - r_tx) * res_m
     dx = ((g_col0 + j) - c_tx) * res_m
     d = max(math.sqrt(dx * dx + dy * dy), 1.0)
     drop = tx_asl_m - (height_m + rx_height_m) + d * d / two_re
-    return np.float32(math.degrees(math.atan2(dx, dy))), np.float32(math.degrees(math.atan2(drop, d)))
+    bearing = np.float32(math.degrees(math.atan2(dx, dy))) if with_bearing else np.float32(0.0)
+    return bearing, np.float32(math.degrees(math.atan2(drop, d)))
 
 
 @njit(cache=True, inline="always")
@@ -105,8 +107,10 @@ def fold_cells(loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_he
     floors = np.empty(n_cells)
     inv_h = 1.0 / bw_h
     inv_v = 1.0 / bw_v
+    with_bearing = False
     for k in range(n_cells):
         floors[k] = max(h_tables[k].max(), v_tables[k].max())
+        with_bearing = with_bearing or not omni[k]
     two_re = 2.0 * ae_km * 1000.0
     for i in prange(nrow):
         for j in range(ncol):
@@ -114,7 +118,7 @@ def fold_cells(loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_he
             if math.isnan(pl):
                 continue
             bearing, depression = _geometry(i, j, heights[i, j], g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m,
-                                            rx_height_m, two_re)
+                                            rx_height_m, two_re, with_bearing)
             r = row0 + i
             c = col0 + j
             b = best[r, c]
@@ -133,6 +137,23 @@ def fold_cells(loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_he
             server[r, c] = s
             if add_power:
                 psum[r, c] += q
+
+
+@njit(cache=True, parallel=True)
+def quantise_loss(loss, out):
+    """``out`` (uint16, same shape) = ``loss`` (float32 dB) in 0.01 dB steps, NaN as 65535, clipped to 0-65535,
+    in one pass: the same values, rounded half to even in float32, as NumPy's
+    ``np.clip(np.round(np.nan_to_num(loss, nan=655.35) * 100.0), 0, 65535).astype(np.uint16)``."""
+    flat = loss.reshape(-1)
+    q = out.reshape(-1)
+    nan_as = np.float32(655.35)
+    scale = np.float32(100.0)
+    for i in prange(flat.size):
+        v = flat[i]
+        if math.isnan(v):
+            v = nan_as
+        r = np.rint(v * scale)
+        q[i] = np.uint16(min(max(r, np.float32(0.0)), np.float32(65535.0)))
 
 
 @njit(cache=True, parallel=True)

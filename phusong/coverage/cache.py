@@ -135,9 +135,14 @@ class FootprintCache:
 
 
 def quantise(loss: np.ndarray) -> np.ndarray:
-    """0.01 dB steps in uint16 (65535 = no value): half the bytes of float32."""
-    q = np.round(np.nan_to_num(loss, nan=655.35) * 100.0)
-    return np.clip(q, 0, 65535).astype(np.uint16)
+    """0.01 dB steps in uint16 (65535 = no value): half the bytes of float32 (one Numba pass; the NumPy
+    expression it equals is in :func:`phusong.coverage._kernels.quantise_loss`)."""
+    from ._kernels import quantise_loss   # (Numba stays out of `import phusong`)
+
+    loss = np.ascontiguousarray(loss, dtype=np.float32)
+    out = np.empty(loss.shape, np.uint16)
+    quantise_loss(loss, out)
+    return out
 
 
 def dequantise(q: np.ndarray) -> np.ndarray:
