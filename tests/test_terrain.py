@@ -223,6 +223,9 @@ def test_the_relief_is_kept_in_the_cache_and_read_back_without_shading_again(tmp
         path.write_bytes(b"not an array")
     np.testing.assert_array_equal(cache.relief("terrain-1", heights, grid).array, expected.array)
     assert calls == [1, 1]
+    for path in (tmp_path / "relief").glob("*.npy"):
+        path.write_bytes(b"")   # (an empty file: np.load raises EOFError)
+    assert cache.relief("terrain-1", heights, grid).nodata == 0 and calls == [1, 1, 1]
 
 
 def test_rasters_are_cloud_optimised_with_exact_cells_and_averaged_overviews(tmp_path):

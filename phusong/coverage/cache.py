@@ -100,8 +100,8 @@ class FootprintCache:
             return None
         try:
             q = np.load(path)
-        except (OSError, ValueError):
-            return None  # a damaged entry is recomputed
+        except (OSError, ValueError, EOFError):
+            return None  # a damaged entry (or an empty file) is recomputed
         return q if q.shape == shape and q.dtype == np.uint16 else None
 
     def save(self, path: Path, q: np.ndarray) -> None:
@@ -120,10 +120,11 @@ class FootprintCache:
         path = self.folder / "relief" / f"{tkey}-{code}.npy"
         try:
             array = np.load(path)
-            if array.shape == (rgrid.height, rgrid.width) and array.dtype == np.uint8:
+            if isinstance(array, np.ndarray) and array.shape == (rgrid.height, rgrid.width) and array.dtype == np.uint8:
+                os.utime(path)   # (kept by use, not by age: see keep_newest)
                 return Raster(array, rgrid, 0)
-        except (OSError, ValueError):
-            pass   # absent or damaged: shaded again
+        except (OSError, ValueError, EOFError):
+            pass   # absent, damaged or empty: shaded again
         relief = hillshade(heights, grid)
         try:
             with atomic_path(path) as tmp, open(tmp, "xb") as fh:
