@@ -111,8 +111,12 @@ def small_network(demo_inputs):
     return terrain, sites
 
 
-def test_fold_matches_numpy_reference(small_network, tmp_path):
+@pytest.mark.parametrize("omni", [False, True], ids=["sectors", "omnidirectional"])
+def test_fold_matches_numpy_reference(small_network, tmp_path, omni):
+    """The fold against the NumPy reference; omnidirectional cells take the fold's path without bearings."""
     terrain, sites = small_network
+    if omni:
+        sites = sites.assign(azimuth_deg=np.nan)
     s = Settings(radius_km=6.0, per_operator=True)
     cells = prepare_cells(sites, terrain.array, terrain.grid, s)
     acc = fold_groups(make_groups(cells), cells, terrain.array, terrain.grid, s, None, "")

@@ -344,6 +344,31 @@ def test_spherical_earth_loss_written_out():
     assert any(0.0 < v < 1.0 for v in small)
 
 
+def test_the_kernels_spherical_earth_term_is_the_references():
+    """The sweep's compiled Lsph (with its shortcut: 0 without solving for the lowest-clearance point when even
+    the path's lowest point clears hreq's largest value) against p526.spherical_earth_loss_db, on a dense grid
+    that puts cases on both sides of the shortcut, partial clearance and beyond the horizon."""
+    from phusong.propagation import _kernels
+    from phusong.propagation.p526 import spherical_earth_loss_db
+
+    seen = {"beyond": 0, "shortcut": 0, "clear": 0, "partial": 0}
+    a = 8500.0
+    for f in (700.0, 1800.0, 3500.0):
+        lam, f13, ground = _kernels.C_M_S / (f * 1e6), (f / 1000.0) ** (1 / 3), _kernels._ground_factor(f / 1000.0)
+        for d in np.geomspace(0.3, 60.0, 23):
+            for hte in (0.5, 2.0, 6.0, 15.0, 40.0, 90.0):
+                for hre in (0.2, 1.5, 4.0, 12.0, 30.0):
+                    ours = _kernels._spherical(d, hte, hre, a, lam, f13, ground)
+                    theirs = spherical_earth_loss_db(d, hte, hre, f, earth_radius_km=a)
+                    assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-9), (f, d, hte, hre)
+                    x = min(max(0.5 * d + a * (hte - hre) / (1000.0 * d), 0.0), d)
+                    lowest = hte + (hre - hte) * x / d - 500.0 * x * (d - x) / a
+                    dlos = math.sqrt(2 * a) * (math.sqrt(0.001 * hte) + math.sqrt(0.001 * hre))
+                    seen["beyond" if d >= dlos else "shortcut" if lowest > 17.456 * math.sqrt(0.25 * d * lam)
+                         else "clear" if theirs == 0 else "partial"] += 1
+    assert min(seen.values()) >= 10, seen
+
+
 def test_reference_profile_evaluation_by_hand():
     """evaluate_profile (what `path --json` prints): every field, a profile not starting at 0 km, the
     LOS rule of P.526-15 eq. (52) by hand, a two-point profile, and bilinear sampling at the edges."""
