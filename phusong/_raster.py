@@ -63,6 +63,14 @@ class Raster:
 COG_BLOCK = 256
 
 
+def open_input(path) -> rasterio.DatasetReader:
+    """``rasterio.open`` for an input raster, without rasterio's NotGeoreferencedWarning: every caller refuses
+    a raster without a CRS itself, in one line naming the file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        return rasterio.open(path)
+
+
 def overview_factors(shape: tuple[int, ...], block: int = COG_BLOCK) -> list[int]:
     """Overview decimation factors 2, 4, ... until the coarsest level fits in one block (as GDAL's COG driver)."""
     factors: list[int] = []

@@ -52,6 +52,9 @@ def _configure_logging(level: int) -> None:
     logging.basicConfig(format="%(levelname)s: %(message)s", level=py_level, force=True)
     logging.captureWarnings(True)
     logging.getLogger("pyogrio").setLevel(logging.WARNING)  # "Created N records" is noise
+    # GDAL's own warnings (a file's internals, such as a damaged tag it skips) only with -v: a bad input is
+    # still refused in one line naming the file, and a good one needs no such notes
+    logging.getLogger("rasterio").setLevel(logging.WARNING if level >= 1 else logging.ERROR)
 
 
 def verbosity_options(f):

@@ -16,7 +16,7 @@ import pyogrio
 import rasterio
 from rasterio.warp import Resampling, reproject
 
-from .._raster import Grid
+from .._raster import Grid, open_input
 from .._tables import EXCEL_SUFFIXES, read_text_table
 from ..errors import InputError
 
@@ -234,7 +234,7 @@ def _open_raster(path):
     if not path.is_file():
         raise InputError("no such file", path=path)
     try:
-        src = rasterio.open(path)
+        src = open_input(path)
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"not a raster GDAL can read ({exc})", path=path) from None
     if src.crs is None:

@@ -15,7 +15,7 @@ import rasterio
 from rasterio.errors import RasterioIOError
 from rasterio.warp import Resampling, reproject
 
-from .._raster import Grid
+from .._raster import Grid, open_input
 from ..errors import InputError
 
 NO_CLASS = 0
@@ -35,7 +35,7 @@ def read_landcover(paths, grid: Grid) -> np.ndarray:
         if not p.is_file():
             raise InputError("no such file", path=p)
         try:
-            ds = rasterio.open(p)
+            ds = open_input(p)
         except RasterioIOError as exc:
             raise InputError(f"not a raster GDAL can read ({exc})", path=p) from None
         with ds:

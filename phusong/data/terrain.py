@@ -23,7 +23,7 @@ from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject, transform_bounds
 
 from .._atomic import atomic_path, keep_newest
-from .._raster import Grid, Raster
+from .._raster import Grid, Raster, open_input
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def gdal_path(path) -> str:
 
 def _open(path):
     try:
-        return rasterio.open(gdal_path(path))
+        return open_input(gdal_path(path))
     except RasterioIOError as exc:
         raise InputError(f"not a DEM GDAL can read ({exc})", path=path) from None
 
