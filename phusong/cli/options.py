@@ -60,7 +60,7 @@ def _configure_logging(level: int) -> None:
 def verbosity_options(f):
     """-v/--verbose and -q/--quiet, on the group and on every command."""
     f = click.option("-v", "--verbose", count=True, expose_value=False, callback=_count, is_eager=True,
-                     help="More output; -v also shows tracebacks.")(f)
+                     help="More output; -v also shows tracebacks and GDAL's own warnings.")(f)
     return click.option("-q", "--quiet", count=True, expose_value=False, callback=_count, is_eager=True,
                         help="Less output (no progress bars).")(f)
 
