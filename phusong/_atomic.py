@@ -15,6 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from .errors import OutputExistsError
 
 
@@ -113,6 +115,30 @@ def keep_newest(folder: Path, pattern: str, n: int) -> None:
             old.unlink(missing_ok=True)
         except OSError:
             pass
+
+
+def read_kept(path, shape: tuple[int, ...], dtype, touch: bool = False) -> np.ndarray | None:
+    """An array kept by :func:`keep_array` (or any ``.npy``), or None when it is absent, damaged, empty, or of
+    another shape or dtype: the caller computes it again. ``touch``: mark it used, so that
+    :func:`keep_newest` keeps the most recently used rather than the most recently written."""
+    try:
+        array = np.load(path)
+        if not (isinstance(array, np.ndarray) and array.shape == tuple(shape) and array.dtype == dtype):
+            return None
+        if touch:
+            os.utime(path)
+        return array
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def keep_array(path, array: np.ndarray, keep: int) -> None:
+    """Write ``array`` as a ``.npy`` file atomically, then keep the ``keep`` newest ``.npy`` files of its folder
+    (a bounded cache). OSError (a read-only or full folder) is the caller's to handle."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "xb") as fh:
+        np.save(fh, array)
+    keep_newest(path.parent, "*.npy", keep)
 
 
 def write_text(path, text: str, overwrite: bool = True) -> None:

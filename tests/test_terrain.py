@@ -298,5 +298,9 @@ def test_a_kept_reprojection_is_read_back_exactly_and_follows_the_tiles(tmp_path
         path.write_bytes(b"not an array")
     np.testing.assert_array_equal(load_terrain(dem, "EPSG:32648", 150.0, cache_dir=keep).array, moved.array)
     assert calls == [1, 1]
+    for path in keep.glob("*.npy"):
+        path.write_bytes(b"")   # (an empty file: np.load raises EOFError)
+    np.testing.assert_array_equal(load_terrain(dem, "EPSG:32648", 150.0, cache_dir=keep).array, moved.array)
+    assert calls == [1, 1, 1]
     load_terrain(dem, "EPSG:32648", 200.0, cache_dir=keep)
     assert len(list(keep.glob("*.npy"))) == 3

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path, keep_newest
+from .._atomic import keep_array, read_kept
 from .. import _raster
 from .._raster import Grid, Raster, hillshade, relief_grid
 from ..settings import Settings
@@ -96,13 +96,7 @@ class FootprintCache:
 
     def load(self, path: Path, shape: tuple[int, int]) -> np.ndarray | None:
         """The quantised loss window (see :func:`quantise`), or None when absent, damaged or of another shape."""
-        if not path.exists():
-            return None
-        try:
-            q = np.load(path)
-        except (OSError, ValueError, EOFError):
-            return None  # a damaged entry (or an empty file) is recomputed
-        return q if q.shape == shape and q.dtype == np.uint16 else None
+        return read_kept(path, shape, np.uint16)   # (a damaged or empty entry is recomputed)
 
     def save(self, path: Path, q: np.ndarray) -> None:
         """Store a quantised loss window (see :func:`quantise`)."""
@@ -118,18 +112,12 @@ class FootprintCache:
         rgrid = relief_grid(heights.shape, grid)
         code = hashlib.blake2b(Path(_raster.__file__).read_bytes(), digest_size=8).hexdigest()
         path = self.folder / "relief" / f"{tkey}-{code}.npy"
+        array = read_kept(path, (rgrid.height, rgrid.width), np.uint8, touch=True)   # (kept by use)
+        if array is not None:
+            return Raster(array, rgrid, 0)
+        relief = hillshade(heights, grid)   # (absent, damaged or empty: shaded again)
         try:
-            array = np.load(path)
-            if isinstance(array, np.ndarray) and array.shape == (rgrid.height, rgrid.width) and array.dtype == np.uint8:
-                os.utime(path)   # (kept by use, not by age: see keep_newest)
-                return Raster(array, rgrid, 0)
-        except (OSError, ValueError, EOFError):
-            pass   # absent, damaged or empty: shaded again
-        relief = hillshade(heights, grid)
-        try:
-            with atomic_path(path) as tmp, open(tmp, "xb") as fh:
-                np.save(fh, relief.array)
-            keep_newest(path.parent, "*.npy", KEEP_RELIEF)
+            keep_array(path, relief.array, KEEP_RELIEF)
         except OSError:   # (a read-only or full cache): the run goes on without keeping it
             pass
         return relief

@@ -22,7 +22,7 @@ from rasterio.merge import merge
 from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject, transform_bounds
 
-from .._atomic import atomic_path, keep_newest
+from .._atomic import keep_array, read_kept
 from .._raster import Grid, Raster, open_input
 from ..errors import InputError
 
@@ -278,7 +278,7 @@ def load_terrain(paths, crs, res_m: float, bounds=None, partial: bool = False, c
                        tuple(synthetic_dem_names(paths)))
     grid = working_grid(src_grid, crs, res_m, bounds)
     kept = _reprojected_path(cache_dir, paths, grid) if cache_dir is not None else None
-    out = _read_reprojected(kept, grid) if kept is not None else None
+    out = read_kept(kept, (grid.height, grid.width), np.float32) if kept is not None else None
     if out is None:
         out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
         reproject(heights, out, src_transform=src_grid.transform, src_crs=src_grid.crs,
@@ -308,20 +308,10 @@ def _reprojected_path(folder, paths, grid: Grid) -> Path:
     return Path(folder) / f"{digest}.npy"
 
 
-def _read_reprojected(path: Path, grid: Grid) -> np.ndarray | None:
-    try:
-        out = np.load(path)
-    except (OSError, ValueError):
-        return None   # absent or damaged: reprojected again
-    return out if out.shape == (grid.height, grid.width) and out.dtype == np.float32 else None
-
-
 def _write_reprojected(path: Path, out: np.ndarray) -> None:
     """Keep a reprojection (temporary name, then rename); a folder that cannot be written is not an error."""
     try:
-        with atomic_path(path) as tmp, open(tmp, "xb") as fh:
-            np.save(fh, out)
-        keep_newest(path.parent, "*.npy", KEEP_REPROJECTED)   # (a province at 30 m is about 100 MB)
+        keep_array(path, out, KEEP_REPROJECTED)   # (a province at 30 m is about 100 MB)
     except OSError as exc:
         log.warning("could not keep the reprojected terrain in %s: %s", path.parent, exc)
 
