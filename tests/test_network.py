@@ -16,7 +16,7 @@ from scipy.stats import norm
 from phusong.cli import cli
 from phusong.coverage import _kernels
 from phusong.coverage.compose import reference_layers
-from phusong.coverage.accumulate import ANY, Accumulators, fold_groups
+from phusong.coverage.accumulate import ANY, Accumulators, fold_groups, no_layer
 from phusong.coverage.cache import FootprintCache, terrain_key
 from phusong.coverage.cells import make_groups, prepare_cells
 from phusong.coverage.layers import finish_layers
@@ -36,7 +36,7 @@ def _fold(acc, key, loss, base_dbm, idx, power_key):
     _kernels.fold_cells(loss, heights, 0, 0, 0.0, 0.0, 30.0, 30.0, 1.5, 8500.0, 0, 0, 0 * one, np.ones(1, np.bool_),
                         65 * one, 10 * one, 0 * one,
                         0 * one, np.ones(1, np.bool_), FLAT, FLAT, 0 * one, base_dbm * one, np.array([idx]),
-                        best, second, server, acc.power(power_key), True)
+                        best, second, server, acc.power(power_key), *no_layer(), False)
 
 
 def _cells(rows):

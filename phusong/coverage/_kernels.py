@@ -92,7 +92,7 @@ def _gain(bearing, dep, az, omni, inv_bw_h, inv_bw_v, tilt, mech, use_table, h_t
 @njit(cache=True, parallel=True)
 def fold_cells(loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_height_m, ae_km, row0, col0,
                azimuth_deg, omni, bw_h, bw_v, tilt_deg, mech_tilt_deg, use_table, h_tables, v_tables, gain_dbi,
-               base_dbm, cell_index, best, second, server, psum, add_power):
+               base_dbm, cell_index, best, second, server, psum, op_best, op_second, op_server, with_operator):
     """Fold the cells of one site (arrays of per-cell parameters, one entry per cell).
 
     ``loss`` is the site's window (NaN beyond reach) at (``g_row0``, ``g_col0``) of the grid and at
@@ -100,7 +100,9 @@ def fold_cells(loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_he
     fractional grid cell (``r_tx``, ``c_tx``), its antenna at ``tx_asl_m``; each cell's bearing and
     depression (:func:`_geometry`) are computed once for all sectors. ``base_dbm`` = power per RE − feeder
     loss; ``gain_dbi`` the boresight gain; tables are [cell, 360] MSI attenuations used where
-    ``use_table``. ``add_power``: also add the cells' power to ``psum`` (not again for a per-operator layer).
+    ``use_table``. The cells' power is added to ``psum``. With ``with_operator``, the same values are also folded
+    into ``op_best``/``op_second``/``op_server`` (the cells' operator's own layer): one pass computes each cell's
+    geometry and gains for both layers.
     """
     nrow, ncol = loss.shape
     n_cells = azimuth_deg.shape[0]
@@ -124,19 +126,26 @@ def fold_cells(loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_he
             b = best[r, c]
             sec = second[r, c]
             s = server[r, c]
+            ob = op_best[r, c] if with_operator else b
+            osec = op_second[r, c] if with_operator else sec
+            os_ = op_server[r, c] if with_operator else s
             q = np.int64(0)
             for k in range(n_cells):
                 g = _gain(bearing, depression, azimuth_deg[k], omni[k], inv_h[k], inv_v[k], tilt_deg[k],
                           mech_tilt_deg[k], use_table[k], h_tables[k], v_tables[k], floors[k], gain_dbi[k])
                 v = np.float32(base_dbm[k] + g - pl)
                 b, sec, s = _fold_value(b, sec, s, v, cell_index[k])
-                if add_power:
-                    q += quantise_dbm(v)
+                if with_operator:
+                    ob, osec, os_ = _fold_value(ob, osec, os_, v, cell_index[k])
+                q += quantise_dbm(v)
             best[r, c] = b
             second[r, c] = sec
             server[r, c] = s
-            if add_power:
-                psum[r, c] += q
+            if with_operator:
+                op_best[r, c] = ob
+                op_second[r, c] = osec
+                op_server[r, c] = os_
+            psum[r, c] += q
 
 
 @njit(cache=True, parallel=True)

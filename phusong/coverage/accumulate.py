@@ -135,13 +135,16 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
         for tech, op in sorted(set(zip(tech_all[at], op_all[at]))):
             sel = np.sort(at[(tech_all[at] == tech) & (op_all[at] == op)])
             params = tuple(p[sel] for p in params_all)
-            psum = acc.power((tech, op, g.frequency_mhz))
-            keys = [(tech, ANY)] + ([(tech, op)] if s.coverage.per_operator else [])
-            for n, key in enumerate(keys):
-                best, second, server = acc.layer(key)
-                _kernels.fold_cells(loss, h_win, *site, r0 - row0, c0 - col0, *params,  # type: ignore[call-arg]
-                                    best, second, server, psum, n == 0)
+            per_operator = s.coverage.per_operator
+            own = acc.layer((tech, op)) if per_operator else no_layer()
+            _kernels.fold_cells(loss, h_win, *site, r0 - row0, c0 - col0, *params,  # type: ignore[call-arg]
+                                *acc.layer((tech, ANY)), acc.power((tech, op, g.frequency_mhz)), *own, per_operator)
     return acc
+
+
+def no_layer() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stands in for a per-operator layer in ``fold_cells`` when there is none (never written)."""
+    return np.empty((1, 1), np.float32), np.empty((1, 1), np.float32), np.empty((1, 1), np.int32)
 
 
 def _crop(a: np.ndarray, r0: int, c0: int, window) -> tuple[np.ndarray, int, int]:
