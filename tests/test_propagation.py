@@ -369,6 +369,53 @@ def test_the_kernels_spherical_earth_term_is_the_references():
     assert min(seen.values()) >= 10, seen
 
 
+def test_the_kernels_cheap_angle_is_within_its_stated_error():
+    """_atan2_near (the polynomial angle that decides most cells' rays) against libm's atan2 in every octant,
+    on the axes, the diagonals and at the origin; its stated bound keeps room above the worst case seen."""
+    from phusong.propagation import _kernels
+
+    angles = np.concatenate([np.linspace(-math.pi, math.pi, 40_001), np.arange(-8, 9) * math.pi / 8])
+    worst = 0.0
+    for r in (1e-3, 0.7, 1.0, 3.0, 512.25):
+        for a in angles:
+            y, x = r * math.sin(a), r * math.cos(a)
+            worst = max(worst, abs(_kernels._atan2_near(y, x) - math.atan2(y, x)))
+    for y, x in ((0.0, 0.0), (0.0, -5.0), (5.0, 0.0), (-5.0, 0.0), (3.0, 3.0), (-3.0, -3.0)):
+        assert _kernels._atan2_near(y, x) == pytest.approx(math.atan2(y, x), abs=1e-7), (y, x)
+    assert worst < _kernels.ATAN_NEAR_ERROR / 4, worst
+
+
+@pytest.mark.parametrize("n_rays", [4, 8, 48, 6288])
+def test_cells_go_to_the_rays_the_exact_rule_gives(n_rays):
+    """assign_cells (a cheap angle, libm's atan2 near a boundary between rays, a blocked counting sort) against
+    the rule written out with math.atan2, cell by cell: the same ray for every cell, each ray's cells in row-major
+    order. Sites on a cell centre put cells exactly on the boundaries of 4 and 8 rays (the diagonals, and
+    22.5°-free axes), where a decision on the cheap angle alone would go either way."""
+    from phusong.propagation import _kernels
+
+    rng = np.random.default_rng(11)
+    mask_any = np.ones((1, 1), np.uint8)
+    mask = (rng.random((90, 90)) > 0.3).astype(np.uint8)
+    for r_tx, c_tx in ((40.0, 45.0), (40.5, 45.5), (37.31, 52.87), (44.0, 44.5)):
+        n = 30
+        row0, col0, nrow, ncol = int(r_tx) - 31, int(c_tx) - 31, 63, 63
+        for cell_mask in (mask_any, mask):
+            order, start = _kernels.assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, 1.0, cell_mask)
+            ray = np.full(nrow * ncol, -1)
+            for i in range(nrow):
+                for j in range(ncol):
+                    dy, dx = r_tx - (row0 + i), (col0 + j) - c_tx
+                    if math.sqrt(dx * dx + dy * dy) > n + 0.5 or (cell_mask.size > 1 and not cell_mask[row0 + i, col0 + j]):
+                        continue
+                    az = math.atan2(dx, dy)
+                    az = az + 2 * math.pi if az < 0 else az
+                    ray[i * ncol + j] = int(az / (2 * math.pi) * n_rays + 0.5) % n_rays
+            kept = np.flatnonzero(ray >= 0)
+            expected = kept[np.argsort(ray[kept], kind="stable")]
+            np.testing.assert_array_equal(order, expected)
+            np.testing.assert_array_equal(start, np.searchsorted(ray[expected], np.arange(n_rays + 1)))
+
+
 def test_reference_profile_evaluation_by_hand():
     """evaluate_profile (what `path --json` prints): every field, a profile not starting at 0 km, the
     LOS rule of P.526-15 eq. (52) by hand, a two-point profile, and bilinear sampling at the edges."""
