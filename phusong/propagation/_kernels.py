@@ -199,36 +199,36 @@ def _cross(ax, ay, bx, by, cx, cy):
 
 
 @njit(cache=True)
-def _hull_push(hull, n, xs, ys, i):
-    """Append point i to the upper hull of points sorted by x (monotone chain)."""
-    while n >= 2 and _cross(xs[hull[n - 2]], ys[hull[n - 2]], xs[hull[n - 1]], ys[hull[n - 1]], xs[i], ys[i]) >= 0.0:
+def _hull_push(hull, hx, hy, n, i, x, y):
+    """Append point i at (x, y) to the upper hull of points sorted by x (monotone chain). A hull is its points'
+    indices and, beside them, their coordinates: its queries then read one array, not an index and then two."""
+    while n >= 2 and _cross(hx[n - 2], hy[n - 2], hx[n - 1], hy[n - 1], x, y) >= 0.0:
         n -= 1
     hull[n] = i
+    hx[n] = x
+    hy[n] = y
     return n + 1
 
 
 @njit(cache=True)
-def _hull_tangent_back(hull, n, xs, ys, qx, qy):
-    """max over hull points of (y - qy) / (qx - x), for qx right of all points."""
+def _hull_tangent_back(hx, hy, n, qx, qy):
+    """max over hull points of (y - qy) / (qx - x), for qx right of all points, and its hull position."""
     lo, hi = 0, n - 1
     while lo < hi:   # the two updates as selects, not a branch the CPU would mispredict half the time
         mid = (lo + hi) // 2
-        a, b = hull[mid], hull[mid + 1]
-        right = (ys[b] - qy) * (qx - xs[a]) >= (ys[a] - qy) * (qx - xs[b])
+        right = (hy[mid + 1] - qy) * (qx - hx[mid]) >= (hy[mid] - qy) * (qx - hx[mid + 1])
         lo = mid + 1 if right else lo
         hi = hi if right else mid
-    i = hull[lo]
-    return (ys[i] - qy) / (qx - xs[i]), lo
+    return (hy[lo] - qy) / (qx - hx[lo]), lo
 
 
 @njit(cache=True)
-def _hull_support(hull, n, xs, ys, s):
+def _hull_support(hx, hy, n, s):
     """Hull position maximising y - s*x (edge slopes decrease along an upper hull)."""
     lo, hi = 0, n - 1
     while lo < hi:   # as in _hull_tangent_back
         mid = (lo + hi) // 2
-        a, b = hull[mid], hull[mid + 1]
-        right = ys[b] - ys[a] >= s * (xs[b] - xs[a])
+        right = hy[mid + 1] - hy[mid] >= s * (hx[mid + 1] - hx[mid])
         lo = mid + 1 if right else lo
         hi = hi if right else mid
     return lo
@@ -406,11 +406,19 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     hs = np.empty(n + 1)
     gs = np.empty(n + 1)
     hull_g = np.empty(n + 1, dtype=np.int64)
+    hull_gx = np.empty(n + 1)
+    hull_gy = np.empty(n + 1)
     hull_h = np.empty(n + 1, dtype=np.int64)
+    hull_hx = np.empty(n + 1)
+    hull_hy = np.empty(n + 1)
     cs = np.empty(nn)                        # P.1812: ground minus the earth's bulge, for the horizons
     hull_c = np.empty(nn, dtype=np.int64)
+    hull_cx = np.empty(nn)
+    hull_cy = np.empty(nn)
     gs2 = np.empty(nb)                       # P.1812 below 50 %: the clutter profile for radius ab
     hull_g2 = np.empty(nb, dtype=np.int64)
+    hull_g2x = np.empty(nb)
+    hull_g2y = np.empty(nb)
     xe = np.empty(tail + 2)
     he = np.empty(tail + 2)
     ge = np.empty(tail + 2)
@@ -448,19 +456,19 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
             gs[m0] = g - c5 * x * x
             v1, v2 = _lsq_add(v1, v2, xs[m0 - 1], hs[m0 - 1], x, h)
             if mode != 2:
-                ng = _hull_push(hull_g, ng, xs, gs, m0)
-                nh = _hull_push(hull_h, nh, xs, hs, m0)
+                ng = _hull_push(hull_g, hull_gx, hull_gy, ng, m0, x, gs[m0])
+                nh = _hull_push(hull_h, hull_hx, hull_hy, nh, m0, x, h)
             max_curved_slope = max(max_curved_slope, (gs[m0] - hts) / x)
             max_plain_slope = max(max_plain_slope, (hs[m0] - hts) / x)
             if full:
                 cs[m0] = h - c5 * x * x
-                nc = _hull_push(hull_c, nc, xs, cs, m0)
+                nc = _hull_push(hull_c, hull_cx, hull_cy, nc, m0, x, cs[m0])
                 if (cs[m0] - hts) / x > max_horizon:
                     max_horizon = (cs[m0] - hts) / x
                     k_horizon = m0
             if with_ab:
                 gs2[m0] = g - c5b * x * x
-                ng2 = _hull_push(hull_g2, ng2, xs, gs2, m0)
+                ng2 = _hull_push(hull_g2, hull_g2x, hull_g2y, ng2, m0, x, gs2[m0])
                 max_curved2 = max(max_curved2, (gs2[m0] - hts) / x)
         for p in range(m0_start[m0], m0_start[m0 + 1]):
             q = by_m0[p]
@@ -527,16 +535,16 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                 if mode != 2:
                     hobs -= hts
                     if mode != 1 and m0 > 0:   # the obstacle correction's ray part (P.452-17 §5.1.6.3)
-                        top = hull_h[_hull_support(hull_h, nh, xs, hs, s_tr)]
-                        hobs = max(hobs, hs[top] - hts - s_tr * xs[top])
+                        top = _hull_support(hull_hx, hull_hy, nh, s_tr)
+                        hobs = max(hobs, hull_hy[top] - hts - s_tr * hull_hx[top])
                         if hobs > 0.0:
-                            a_r = max(a_r, _hull_tangent_back(hull_h, nh, xs, hs, d, hrs)[0])
+                            a_r = max(a_r, _hull_tangent_back(hull_hx, hull_hy, nh, d, hrs)[0])
                     numax = -1e300   # Bullington's construction: ν on a line-of-sight path, else the receiver's slope
                     if visible:
-                        numax = max(_ray_numax(xs, gs, hull_g, ng, d, hts, hrs, c5, lam) if m0 > 0 else numax,
+                        numax = max(_ray_numax(hull_gx, hull_gy, ng, d, hts, hrs, c5, lam) if m0 > 0 else numax,
                                     _tail_numax(xe, te, ne, d, hts, hrs, c5, lam))
                     elif m0 > 0:
-                        srim = max(srim, _hull_tangent_back(hull_g, ng, xs, gs, d, hrs - c5 * d * d)[0])
+                        srim = max(srim, _hull_tangent_back(hull_gx, hull_gy, ng, d, hrs - c5 * d * d)[0])
                     ld = _diffraction(d, m, h0, hr, hts, hrs, hst, hsr, visible, stim, s_tr, numax, srim, hobs, plain,
                                       a_r, lam, f13, ground, ae, c5, step_km, mode)
             if full:
@@ -547,10 +555,10 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                     srim = _tail_terms(xe, he, ge2, ne, xs[m0], hs[m0], d, hr, hrs, s_tr, c5b * d * d - hrs, v1, v2)[0]
                     numax = -1e300
                     if visible_b:
-                        numax = max(_ray_numax(xs, gs2, hull_g2, ng2, d, hts, hrs, c5b, lam) if m0 > 0 else numax,
+                        numax = max(_ray_numax(hull_g2x, hull_g2y, ng2, d, hts, hrs, c5b, lam) if m0 > 0 else numax,
                                     _tail_numax(xe, te, ne, d, hts, hrs, c5b, lam))
                     elif m0 > 0:
-                        srim = max(srim, _hull_tangent_back(hull_g2, ng2, xs, gs2, d, hrs - c5b * d * d)[0])
+                        srim = max(srim, _hull_tangent_back(hull_g2x, hull_g2y, ng2, d, hrs - c5b * d * d)[0])
                     ldb = _diffraction(d, m, h0, hr, hts, hrs, hst, hsr, visible_b, stim, s_tr, numax, srim, hobs,
                                        plain, a_r, lam, f13, ground, P1812_AB_KM, c5b, step_km, mode)
                 # eq. (150): the horizon above the direct ray's elevation (compared as tangents; atan increases)
@@ -560,7 +568,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                 dlt = 0.5 * d   # line of sight: only dlt + dlr = d is used unless ducting matters
                 dlr = 0.5 * d
                 if trans_horizon:
-                    tangent_r, k_r = _receiver_horizon(d, hrs, c5, m0, xs, cs, hull_c, nc, xe, ce_, ne)
+                    tangent_r, k_r = _receiver_horizon(d, hrs, c5, m0, hull_c, hull_cx, hull_cy, nc, xe, ce_, ne)
                     dlt = _profile_x(k_hor, m0, xs, xe)
                     dlr = d - _profile_x(k_r, m0, xs, xe)
                 value = _p1812_cell(d, hts, hrs, f_ghz, ae, c5, ld, ldb, trans_horizon, horizon, dlt, tangent_r, dlr,
@@ -625,15 +633,15 @@ def _tail_terms(xe, he, ge, ne, xp, hp, d, hr, hrs, s_tr, qg, v1, v2):
 
 
 @njit(cache=True)
-def _ray_numax(xs, gs, hull_g, ng, d, hts, hrs, c5, lam):
+def _ray_numax(hx, hy, ng, d, hts, hrs, c5, lam):
     """The largest ν (P.526-15 eq. (24)) over the ray part of a line-of-sight profile: at the hull point
-    supporting the direct ray's slope and its neighbours."""
+    supporting the direct ray's slope and its neighbours (``hx``, ``hy``: the curved profile's hull)."""
     slope = (hrs - hts) / d - c5 * d  # excess_i = g_i - hts - slope * x_i
-    pos = _hull_support(hull_g, ng, xs, gs, slope)
+    pos = _hull_support(hx, hy, ng, slope)
     numax = -1e300
     for p in range(max(0, pos - 2), min(ng, pos + 3)):
-        i = hull_g[p]
-        numax = max(numax, _nu(gs[i] + c5 * xs[i] * d - (hts * (d - xs[i]) + hrs * xs[i]) / d, xs[i], d, lam))
+        x = hx[p]
+        numax = max(numax, _nu(hy[p] + c5 * x * d - (hts * (d - x) + hrs * x) / d, x, d, lam))
     return numax
 
 
@@ -729,14 +737,14 @@ def _lower(tab, row, u):
 
 
 @njit(cache=True, inline="always")
-def _receiver_horizon(d, hrs, c5, m0, xs, cs, hull_c, nc, xe, ce_, ne):
+def _receiver_horizon(d, hrs, c5, m0, hull_c, hull_cx, hull_cy, nc, xe, ce_, ne):
     """(tangent, point) of the receiver's horizon, eq. (82a): the largest (c_i - qy)/(d - x_i) with
     qy = hrs - c5 d², over the ray part (hull query) and the tail (direct), the point nearest the receiver."""
     qy = hrs - c5 * d * d
     best = -1e300
     k_r = 0
     if m0 > 0:
-        best, pos = _hull_tangent_back(hull_c, nc, xs, cs, d, qy)
+        best, pos = _hull_tangent_back(hull_cx, hull_cy, nc, d, qy)
         k_r = hull_c[pos]
     for e in range(ne):
         v = (ce_[e] - qy) / (d - xe[e])
