@@ -421,10 +421,8 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     hull_g2y = np.empty(nb)
     xe = np.empty(tail + 2)
     he = np.empty(tail + 2)
-    ge = np.empty(tail + 2)
     te = np.empty(tail + 2)                  # ground plus clutter
     ce_ = np.empty(tail + 2)
-    ge2 = np.empty(tail + 2)
     inv_x = np.empty(n + 1)
     inv_x[1:] = 1.0 / (np.arange(1, n + 1) * step_km)
     ng = 0
@@ -484,12 +482,26 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
             if m > m0:  # one sample along the cell's line, in cells (length >= 1.5 here)
                 sr = (row0 + i - r_tx) / length
                 sc = (col0 + jj - c_tx) / length
+            d = length * step_km
+            hrs = hr + hrg
+            s_tr = (hrs - hts) / d if d > 0.0 else 0.0
+            q_curved = c5 * d * d - hrs
+            q_curved2 = c5b * d * d - hrs
             ne = 0
             curved = max_curved_slope
             plain = max_plain_slope
             horizon = max_horizon
             k_hor = k_horizon
             curved2 = max_curved2
+            # the tail's share of the receiver-side maxima and of the least-squares sums, taken as it is sampled
+            srim = -1e300    # max (g - c5 x² + c5 d² - hrs) / (d - x) over the curved profile
+            srim2 = -1e300   # the same for the effective radius ab
+            a_r = -1e300     # max (h - hrs) / (d - x) over the plain one
+            hobs = -1e300    # the highest point above the line of slope s_tr (plus hts)
+            v1c = v1
+            v2c = v2
+            xp = xs[m0]
+            hp = hs[m0]
             for k in range(m0 + 1, m + 1):  # the cell's own line near the receiver
                 h = _bilinear(heights, r_tx + sr * k, c_tx + sc * k)  # inside: between site and cell
                 if math.isnan(h):
@@ -499,35 +511,36 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                 xe[ne] = x
                 he[ne] = h
                 te[ne] = g
-                ge[ne] = g - c5 * x * x
-                curved = max(curved, (ge[ne] - hts) * inv_x[k])
+                gc = g - c5 * x * x
+                curved = max(curved, (gc - hts) * inv_x[k])
                 plain = max(plain, (h - hts) * inv_x[k])
+                inv = 1.0 / (d - x)
+                srim = max(srim, (gc + q_curved) * inv)
+                a_r = max(a_r, (h - hrs) * inv)
+                hobs = max(hobs, h - s_tr * x)
+                v1c, v2c = _lsq_add(v1c, v2c, xp, hp, x, h)
+                xp = x
+                hp = h
                 if full:
                     ce_[ne] = h - c5 * x * x
                     if (ce_[ne] - hts) * inv_x[k] > horizon:
                         horizon = (ce_[ne] - hts) * inv_x[k]
                         k_hor = k
                 if with_ab:
-                    ge2[ne] = g - c5b * x * x
-                    curved2 = max(curved2, (ge2[ne] - hts) * inv_x[k])
+                    gc2 = g - c5b * x * x
+                    curved2 = max(curved2, (gc2 - hts) * inv_x[k])
+                    srim2 = max(srim2, (gc2 + q_curved2) * inv)
                 ne += 1
             if ne < m - m0:  # the cell's own line crosses missing data: no value
                 continue
-            d = length * step_km
-            hrs = hr + hrg
             # The profile's extremes, read here and passed on as numbers: Numba counts references to every array
             # handed to a function it inlines, which cost ~15 % of a pass when done per cell.
             ld = 0.0
             visible = 1
             hst = h0
             hsr = hr
-            s_tr = 0.0
-            hobs = -1e300
-            a_r = -1e300
             if m >= 1 and d > 0.0:
-                s_tr = (hrs - hts) / d
-                srim, a_r, hobs, v1c, v2c = _tail_terms(xe, he, ge, ne, xs[m0], hs[m0], d, hr, hrs, s_tr,
-                                                        c5 * d * d - hrs, v1, v2)
+                v1c, v2c = _lsq_add(v1c, v2c, xp, hp, d, hr)   # the last segment, to the receiver
                 hst = (2.0 * v1c * d - v2c) / (d * d)   # P.452-17 eqs. (163)-(164)
                 hsr = (v2c - v1c * d) / (d * d)
                 stim = curved + c5 * d
@@ -552,7 +565,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                 if with_ab and m >= 1 and d > 0.0:   # the same for the effective radius ab
                     stim = curved2 + c5b * d
                     visible_b = 1 if stim < s_tr else 0
-                    srim = _tail_terms(xe, he, ge2, ne, xs[m0], hs[m0], d, hr, hrs, s_tr, c5b * d * d - hrs, v1, v2)[0]
+                    srim = srim2
                     numax = -1e300
                     if visible_b:
                         numax = max(_ray_numax(hull_g2x, hull_g2y, ng2, d, hts, hrs, c5b, lam) if m0 > 0 else numax,
@@ -608,28 +621,6 @@ def _lsq_add(v1, v2, xp, hp, x, h):
     """Add the segment (xp, hp)-(x, h) to the least-squares sums of P.452-17 eqs. (161)-(162)."""
     return (v1 + (x - xp) * (h + hp),
             v2 + (x - xp) * (h * (2.0 * x + xp) + hp * (x + 2.0 * xp)))
-
-
-@njit(cache=True)
-def _tail_terms(xe, he, ge, ne, xp, hp, d, hr, hrs, s_tr, qg, v1, v2):
-    """The tail's share of the receiver-side maxima, and its segments of the least-squares sums, in one pass:
-    (max (g - c5 x² + qg)/(d - x) over the curved profile, the same slope over the plain one, the highest point
-    above the line of slope ``s_tr`` (plus hts), v1, v2), the sums ending at the receiver (d, hr)."""
-    srim = -1e300
-    a_r = -1e300
-    hobs = -1e300
-    for e in range(ne):
-        x = xe[e]
-        h = he[e]
-        inv = 1.0 / (d - x)
-        srim = max(srim, (ge[e] + qg) * inv)
-        a_r = max(a_r, (h - hrs) * inv)
-        hobs = max(hobs, h - s_tr * x)
-        v1, v2 = _lsq_add(v1, v2, xp, hp, x, h)
-        xp = x
-        hp = h
-    v1, v2 = _lsq_add(v1, v2, xp, hp, d, hr)
-    return srim, a_r, hobs, v1, v2
 
 
 @njit(cache=True)
