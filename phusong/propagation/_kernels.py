@@ -199,12 +199,12 @@ def _cross(ax, ay, bx, by, cx, cy):
 
 
 @njit(cache=True)
-def _hull_push(hull, hx, hy, n, i, x, y):
-    """Append point i at (x, y) to the upper hull of points sorted by x (monotone chain). A hull is its points'
-    indices and, beside them, their coordinates: its queries then read one array, not an index and then two."""
+def _hull_push(hx, hy, n, x, y):
+    """Append (x, y) to the upper hull of points sorted by x (monotone chain); the hull's new size. A hull keeps
+    its points' coordinates, not indices into the profile: its queries then read one array, not an index and then
+    two; the new point is at position size - 1."""
     while n >= 2 and _cross(hx[n - 2], hy[n - 2], hx[n - 1], hy[n - 1], x, y) >= 0.0:
         n -= 1
-    hull[n] = i
     hx[n] = x
     hy[n] = y
     return n + 1
@@ -404,20 +404,14 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     dc = math.sin(az) * step_cells
     xs = np.empty(n + 1)
     hs = np.empty(n + 1)
-    gs = np.empty(n + 1)
-    hull_g = np.empty(n + 1, dtype=np.int64)
-    hull_gx = np.empty(n + 1)
+    hull_gx = np.empty(n + 1)                # the curved profile (ground less the earth's bulge, clutter on it)
     hull_gy = np.empty(n + 1)
-    hull_h = np.empty(n + 1, dtype=np.int64)
-    hull_hx = np.empty(n + 1)
+    hull_hx = np.empty(n + 1)                # the plain ground profile
     hull_hy = np.empty(n + 1)
-    cs = np.empty(nn)                        # P.1812: ground minus the earth's bulge, for the horizons
-    hull_c = np.empty(nn, dtype=np.int64)
-    hull_cx = np.empty(nn)
+    hull_c = np.empty(nn, dtype=np.int64)    # P.1812: ground less the earth's bulge, for the horizons (and its
+    hull_cx = np.empty(nn)                   # points' indices on the profile)
     hull_cy = np.empty(nn)
-    gs2 = np.empty(nb)                       # P.1812 below 50 %: the clutter profile for radius ab
-    hull_g2 = np.empty(nb, dtype=np.int64)
-    hull_g2x = np.empty(nb)
+    hull_g2x = np.empty(nb)                  # P.1812 below 50 %: the curved profile for radius ab
     hull_g2y = np.empty(nb)
     xe = np.empty(tail + 2)
     he = np.empty(tail + 2)
@@ -433,7 +427,6 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     hts = h0 + htg
     xs[0] = 0.0
     hs[0] = h0
-    gs[0] = h0
     v1 = 0.0  # least-squares sums (P.452-17 eqs. 161-162) over points 0..m0
     v2 = 0.0
     max_curved_slope = -1e300  # max (g_i - hts)/x_i over the ray's intermediate points
@@ -451,23 +444,24 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
             xs[m0] = x
             hs[m0] = h
             g = h + _clutter_at(classes, class_height_m, r_tx + dr * m0, c_tx + dc * m0) if full else h
-            gs[m0] = g - c5 * x * x
+            gc = g - c5 * x * x
             v1, v2 = _lsq_add(v1, v2, xs[m0 - 1], hs[m0 - 1], x, h)
             if mode != 2:
-                ng = _hull_push(hull_g, hull_gx, hull_gy, ng, m0, x, gs[m0])
-                nh = _hull_push(hull_h, hull_hx, hull_hy, nh, m0, x, h)
-            max_curved_slope = max(max_curved_slope, (gs[m0] - hts) / x)
-            max_plain_slope = max(max_plain_slope, (hs[m0] - hts) / x)
+                ng = _hull_push(hull_gx, hull_gy, ng, x, gc)
+                nh = _hull_push(hull_hx, hull_hy, nh, x, h)
+            max_curved_slope = max(max_curved_slope, (gc - hts) / x)
+            max_plain_slope = max(max_plain_slope, (h - hts) / x)
             if full:
-                cs[m0] = h - c5 * x * x
-                nc = _hull_push(hull_c, hull_cx, hull_cy, nc, m0, x, cs[m0])
-                if (cs[m0] - hts) / x > max_horizon:
-                    max_horizon = (cs[m0] - hts) / x
+                cc = h - c5 * x * x
+                nc = _hull_push(hull_cx, hull_cy, nc, x, cc)
+                hull_c[nc - 1] = m0
+                if (cc - hts) / x > max_horizon:
+                    max_horizon = (cc - hts) / x
                     k_horizon = m0
             if with_ab:
-                gs2[m0] = g - c5b * x * x
-                ng2 = _hull_push(hull_g2, hull_g2x, hull_g2y, ng2, m0, x, gs2[m0])
-                max_curved2 = max(max_curved2, (gs2[m0] - hts) / x)
+                gc2 = g - c5b * x * x
+                ng2 = _hull_push(hull_g2x, hull_g2y, ng2, x, gc2)
+                max_curved2 = max(max_curved2, (gc2 - hts) / x)
         for p in range(m0_start[m0], m0_start[m0 + 1]):
             q = by_m0[p]
             i = rows[q]
