@@ -359,7 +359,7 @@ def _counting_sort(key, n_keys):
 
 @njit(cache=True)
 def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz, ae, mode, tail,
-               order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts):
+               order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts, inv_x):
     """Walk ray ``j`` outward and evaluate each of its cells when the ray reaches the cell's sample m0.
 
     A cell's profile is the ray's samples 1..m0 (O(1) amortised state updates per
@@ -369,7 +369,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     off the line. mode 0: delta-Bullington; 1: Bullington on the actual profile;
     2: LOS only (loss = free space); 3 (``P1812``): ITU-R P.1812-6, with the clutter
     height of the land-cover class (``class_height_m[classes]``, nearest cell) added to every
-    intermediate point. Cells whose profile leaves the DEM's data stay NaN/255.
+    intermediate point. Cells whose profile leaves the DEM's data stay NaN/255. ``inv_x[k]`` is 1 / (k step_km).
     """
     cells = order[start[j]:start[j + 1]]
     n_cells = cells.size
@@ -417,8 +417,6 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     he = np.empty(tail + 2)
     te = np.empty(tail + 2)                  # ground plus clutter
     ce_ = np.empty(tail + 2)
-    inv_x = np.empty(n + 1)
-    inv_x[1:] = 1.0 / (np.arange(1, n + 1) * step_km)
     ng = 0
     nh = 0
     nc = 0
@@ -858,6 +856,8 @@ def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, c
     step_km = step_cells * res_m / 1000.0
     tab = p1812_tables(n if mode == P1812 else 0, step_km, time_pct, lat_deg)
     consts = p1812_constants(f_mhz / 1000.0, time_pct, n0, ae)
+    inv_x = np.empty(n + 1)   # 1 / distance of sample k (km), shared by every ray
+    inv_x[1:] = 1.0 / (np.arange(1, n + 1) * step_km)
     # Rays interleaved by azimuth: each thread's share of the loop covers every direction, so a window cut
     # by the grid's edge or the mask still splits evenly between threads.
     block = n_rays // RAY_MULTIPLE
@@ -866,7 +866,7 @@ def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, c
         kk = np.int64(k)   # (prange's index is unsigned: mixed with signed ints Numba would make it a float)
         j = (kk % RAY_MULTIPLE) * block + kk // RAY_MULTIPLE if interleave else kk
         _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz,
-                   ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts)
+                   ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts, inv_x)
     return loss, los
 
 
