@@ -385,31 +385,40 @@ def test_the_kernels_cheap_angle_is_within_its_stated_error():
     assert worst < _kernels.ATAN_NEAR_ERROR / 4, worst
 
 
-@pytest.mark.parametrize("n_rays", [4, 8, 48, 6288])
+def _rays_by_the_rule(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, cell_mask):
+    """Each window cell's ray by the rule written out with math.atan2 (-1: beyond n + 0.5 or masked out)."""
+    ray = np.full(nrow * ncol, -1)
+    for i in range(nrow):
+        for j in range(ncol):
+            dy, dx = r_tx - (row0 + i), (col0 + j) - c_tx
+            if math.sqrt(dx * dx + dy * dy) > n + 0.5 or (cell_mask.size > 1 and not cell_mask[row0 + i, col0 + j]):
+                continue
+            az = math.atan2(dx, dy)
+            az = az + 2 * math.pi if az < 0 else az
+            ray[i * ncol + j] = int(az / (2 * math.pi) * n_rays + 0.5) % n_rays
+    return ray
+
+
+@pytest.mark.parametrize("n_rays", [4, 8, 48, 6284, 6288])
 def test_cells_go_to_the_rays_the_exact_rule_gives(n_rays):
-    """assign_cells (a cheap angle, libm's atan2 near a boundary between rays, a blocked counting sort) against
-    the rule written out with math.atan2, cell by cell: the same ray for every cell, each ray's cells in row-major
-    order. Sites on a cell centre put cells exactly on the boundaries of 4 and 8 rays (the diagonals, and
-    22.5°-free axes), where a decision on the cheap angle alone would go either way."""
+    """assign_cells (a cheap angle, libm's atan2 near a boundary between rays, a counting sort in row blocks)
+    against the rule written out with math.atan2, cell by cell: the same ray for every cell, each ray's cells in
+    row-major order. With 4 rays, or any count that is 4 more than a multiple of 8 (6,284), the diagonals are
+    boundaries between two rays, and a site on a cell centre puts cells exactly on them: there the cheap angle
+    alone (or a margin that does not grow with the ray count: at 6,284 rays its error is 2e-5 of a ray) would pick
+    the wrong ray. A window of fewer rows than row blocks leaves blocks empty."""
     from phusong.propagation import _kernels
 
     rng = np.random.default_rng(11)
     mask_any = np.ones((1, 1), np.uint8)
     mask = (rng.random((90, 90)) > 0.3).astype(np.uint8)
-    for r_tx, c_tx in ((40.0, 45.0), (40.5, 45.5), (37.31, 52.87), (44.0, 44.5)):
-        n = 30
-        row0, col0, nrow, ncol = int(r_tx) - 31, int(c_tx) - 31, 63, 63
+    windows = [(r, c, int(r) - 31, int(c) - 31, 63, 63, 30) for r, c in
+               ((40.0, 45.0), (40.5, 45.5), (37.31, 52.87), (44.0, 44.5))]
+    windows.append((40.0, 45.0, 35, 20, 9, 50, 30))   # 9 rows: fewer than the row blocks
+    for r_tx, c_tx, row0, col0, nrow, ncol, n in windows:
         for cell_mask in (mask_any, mask):
             order, start = _kernels.assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, 1.0, cell_mask)
-            ray = np.full(nrow * ncol, -1)
-            for i in range(nrow):
-                for j in range(ncol):
-                    dy, dx = r_tx - (row0 + i), (col0 + j) - c_tx
-                    if math.sqrt(dx * dx + dy * dy) > n + 0.5 or (cell_mask.size > 1 and not cell_mask[row0 + i, col0 + j]):
-                        continue
-                    az = math.atan2(dx, dy)
-                    az = az + 2 * math.pi if az < 0 else az
-                    ray[i * ncol + j] = int(az / (2 * math.pi) * n_rays + 0.5) % n_rays
+            ray = _rays_by_the_rule(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, cell_mask)
             kept = np.flatnonzero(ray >= 0)
             expected = kept[np.argsort(ray[kept], kind="stable")]
             np.testing.assert_array_equal(order, expected)

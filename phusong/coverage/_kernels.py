@@ -1,6 +1,6 @@
 """Numba kernels for composing cells into layer rasters (private).
 
-``fold_cell`` computes one cell's RSRP over its footprint window (antenna
+``fold_cells`` computes each cell's RSRP over its footprint window (antenna
 pattern + link budget) and folds it into the accumulators:
 
 * ``best``/``second`` (float32 dBm) and ``server`` (int32 cell index): ties go to

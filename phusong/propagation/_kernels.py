@@ -286,14 +286,15 @@ def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell
 
     Cells beyond n + 0.5 samples, and cells where ``cell_mask`` (uint8 on the terrain's grid; shape (1, 1):
     every cell) is 0, belong to no ray. Returns (order, start): ``order`` lists cell indices (row-major in
-    the window) ray by ray; ray j's span ``order[start[j]:start[j+1]]``. A counting sort in row blocks, each
-    block counted and scattered on its own thread.
+    the window) ray by ray; ray j's span ``order[start[j]:start[j+1]]``. A counting sort in a fixed number of
+    row blocks, counted and scattered in parallel (the threads share the blocks), so the order never depends on
+    the thread count.
     """
     ray = np.empty(nrow * ncol, dtype=np.int32)
     two_pi = 2.0 * math.pi
     everywhere = cell_mask.shape[0] == 1 and cell_mask.shape[1] == 1
     rows_per_block = (nrow + ASSIGN_BLOCKS - 1) // ASSIGN_BLOCKS
-    counts = np.zeros((ASSIGN_BLOCKS, n_rays + 1), dtype=np.int64)
+    counts = np.zeros((ASSIGN_BLOCKS, n_rays), dtype=np.int64)
     # A cell's ray is decided on a cheap angle unless that lies within its error of a boundary between two rays:
     # then on libm's atan2, so that every cell gets the ray the exact rule gives.
     slack = 2.0 * ATAN_NEAR_ERROR * n_rays / two_pi + 1e-9
@@ -408,8 +409,9 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     hull_gy = np.empty(n + 1)
     hull_hx = np.empty(n + 1)                # the plain ground profile
     hull_hy = np.empty(n + 1)
-    hull_c = np.empty(nn, dtype=np.int64)    # P.1812: ground less the earth's bulge, for the horizons (and its
-    hull_cx = np.empty(nn)                   # points' indices on the profile)
+    # P.1812: ground less the earth's bulge, for the horizons; hull_c holds its points' indices on the profile
+    hull_c = np.empty(nn, dtype=np.int64)
+    hull_cx = np.empty(nn)
     hull_cy = np.empty(nn)
     hull_g2x = np.empty(nb)                  # P.1812 below 50 %: the curved profile for radius ab
     hull_g2y = np.empty(nb)
