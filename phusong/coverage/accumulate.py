@@ -123,6 +123,7 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
     params_all = cell_params(used, patterns or {})   # once, not per site: pandas costs more than a fold
     tech_all, op_all = used["technology"].to_numpy(), used["operator_slug"].to_numpy()
     ground_all = used["ground_m"].to_numpy(np.float64)
+    per_operator = s.coverage.per_operator
     for g in tqdm(groups, desc="sites", unit="pass", disable=not progress or None, leave=False):
         loss, r0, c0 = group_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask, window)
         if loss.size == 0:
@@ -135,7 +136,6 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
         for tech, op in sorted(set(zip(tech_all[at], op_all[at]))):
             sel = np.sort(at[(tech_all[at] == tech) & (op_all[at] == op)])
             params = tuple(p[sel] for p in params_all)
-            per_operator = s.coverage.per_operator
             own = acc.layer((tech, op)) if per_operator else no_layer()
             _kernels.fold_cells(loss, h_win, *site, r0 - row0, c0 - col0, *params,  # type: ignore[call-arg]
                                 *acc.layer((tech, ANY)), acc.power((tech, op, g.frequency_mhz)), *own, per_operator)

@@ -31,14 +31,19 @@ KEEP_RELIEF = 4   # shaded reliefs kept (about 3 MB each for the province)
 
 
 @functools.cache
+def files_digest(*paths) -> str:
+    """A digest of the files' bytes, in order (read once per process)."""
+    h = hashlib.blake2b(digest_size=8)
+    for path in paths:
+        h.update(Path(path).read_bytes())
+    return h.hexdigest()
+
+
 def model_sources_digest() -> str:
     """A digest of the kernel's and P.1812's source files: a pass computed by other code never matches,
     whether or not CACHE_VERSION was bumped (read as files: no Numba import for it)."""
     folder = Path(__file__).resolve().parents[1] / "propagation"
-    h = hashlib.blake2b(digest_size=8)
-    for name in ("_kernels.py", "p1812.py"):
-        h.update((folder / name).read_bytes())
-    return h.hexdigest()
+    return files_digest(folder / "_kernels.py", folder / "p1812.py")
 
 
 def default_cache_dir() -> Path:
@@ -110,8 +115,7 @@ class FootprintCache:
         ``relief/`` (the newest few): a re-run on the same terrain reads it back instead of shading the whole
         grid again (0.7-0.9 s for the province at 30 m, a tenth of a what-if)."""
         rgrid = relief_grid(heights.shape, grid)
-        code = hashlib.blake2b(Path(_raster.__file__).read_bytes(), digest_size=8).hexdigest()
-        path = self.folder / "relief" / f"{tkey}-{code}.npy"
+        path = self.folder / "relief" / f"{tkey}-{files_digest(_raster.__file__)}.npy"
         array = read_kept(path, (rgrid.height, rgrid.width), np.uint8, touch=True)   # (kept by use)
         if array is not None:
             return Raster(array, rgrid, 0)
