@@ -435,11 +435,14 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     k_horizon = 0
     max_curved2 = -1e300
     by_m0, m0_start = _counting_sort(first, n + 1)
+    late = np.empty((n_cells, 4))   # per cell: Bullington's ν, the smooth-earth term, the path length, d
+    done = np.zeros(n_cells, dtype=np.uint8)
+    has_nu = np.zeros(n_cells, dtype=np.uint8)
     for m0 in range(last + 1):
         if m0 > 0:
             h = _sample(heights, r_tx + dr * m0, c_tx + dc * m0)
             if math.isnan(h):
-                return  # off the DEM or its data: this ray's remaining cells stay NaN
+                break  # off the DEM or its data: this ray's remaining cells stay NaN
             x = m0 * step_km
             xs[m0] = x
             hs[m0] = h
@@ -552,8 +555,15 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                                     _tail_numax(xe, te, ne, d, hts, hrs, c5, lam))
                     elif m0 > 0:
                         srim = max(srim, _hull_tangent_back(hull_gx, hull_gy, ng, d, hrs - c5 * d * d)[0])
-                    ld = _diffraction(d, m, h0, hr, hts, hrs, hst, hsr, visible, stim, s_tr, numax, srim, hobs, plain,
-                                      a_r, lam, f13, ground, ae, c5, step_km, mode)
+                    if full:
+                        ld = _diffraction(d, m, h0, hr, hts, hrs, hst, hsr, visible, stim, s_tr, numax, srim, hobs,
+                                          plain, a_r, lam, f13, ground, ae, c5, step_km, mode)
+                    else:
+                        late[q, 0] = _bullington_nu(d, hts, hrs, visible, stim, s_tr, numax, srim, c5, lam)
+                        if mode == 0:
+                            late[q, 1] = _smooth_correction(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, plain, a_r,
+                                                            lam, f13, ground, ae, step_km)
+                        has_nu[q] = 1
             if full:
                 ldb = ld
                 if with_ab and m >= 1 and d > 0.0:   # the same for the effective radius ab
@@ -586,9 +596,22 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                                          horizon, k_hor, tangent_r, k_r, m0, xs, hs, xe, he, ne, time_pct, n0, lat_deg)
                 loss[i, jj] = value
             else:
-                dfs = math.sqrt(d * d + ((hts - hrs) / 1000.0) ** 2)
-                loss[i, jj] = FSPL_CONST_DB + 20.0 * math.log10(f_mhz) + 20.0 * math.log10(max(dfs, 1e-6)) + ld
+                late[q, 2] = math.sqrt(d * d + ((hts - hrs) / 1000.0) ** 2)
+                late[q, 3] = d
+                done[q] = 1
             los[i, jj] = visible
+    # The logarithms and exponentials of the cells' losses, in a loop of their own: the cells' chains are
+    # independent there, so the CPU overlaps them (in the walk each waited for the last).
+    if not full:
+        fspl = FSPL_CONST_DB + 20.0 * math.log10(f_mhz)
+        for q in range(n_cells):
+            if done[q]:
+                ld = 0.0
+                if has_nu[q]:
+                    ld = _bull_final(_j(late[q, 0]), late[q, 3])
+                    if mode == 0:
+                        ld = ld + late[q, 1]
+                loss[rows[q], cols[q]] = fspl + 20.0 * math.log10(max(late[q, 2], 1e-6)) + ld
 
 
 @njit(cache=True, inline="always")
@@ -641,26 +664,21 @@ def _tail_numax(xe, te, ne, d, hts, hrs, c5, lam):
 
 
 @njit(cache=True, inline="always")
-def _diffraction(d, m, h0, hr, hts, hrs, hst, hsr, visible, stim, s_tr, numax, srim, hobs, max_plain_slope, a_r, lam,
-                 f13, ground, ae, c5, step_km, mode):
-    """Delta-Bullington diffraction loss (dB) from the profile's extremes, which the caller reads off the ray's
-    hulls and the tail (every query the model makes is a maximum over the intermediate points): ``stim`` the
-    transmitter-side slope of the curved profile (plus c5 d), ``s_tr`` the direct ray's, ``visible`` 1 on a
-    line-of-sight path; ``numax`` the largest ν (line of sight) or ``srim`` the receiver-side slope (less c5 d);
-    ``hobs`` the highest obstacle above the direct ray and ``a_r`` its receiver-side plain slope (P.452-17
-    §5.1.6.3, read when hobs > 0); ``hst``/``hsr`` the least-squares surface's heights at the two ends.
-    mode 1: Bullington only."""
-    # --- Bullington on the actual profile (P.526-15 §4.5.1)
+def _bullington_nu(d, hts, hrs, visible, stim, s_tr, numax, srim, c5, lam):
+    """The ν of Bullington's construction on the actual profile (P.526-15 §4.5.1): ``numax`` on a line-of-sight
+    path, else ν at the intersection of the transmitter's and the receiver's slopes."""
     if visible:
-        lba = _bull_final(_j(numax), d)
-    else:
-        srim -= c5 * d
-        db = (hrs - hts + srim * d) / (stim + srim)
-        nub = _nu(hts + stim * db - (hts * (d - db) + hrs * db) / d, db, d, lam)
-        lba = _bull_final(_j(nub), d)
-    if mode == 1:  # Bullington only (no smooth-earth correction)
-        return lba
-    # --- smooth-earth heights with the obstacle correction (P.452-17 §5.1.6.3)
+        return numax
+    srim -= c5 * d
+    db = (hrs - hts + srim * d) / (stim + srim)
+    return _nu(hts + stim * db - (hts * (d - db) + hrs * db) / d, db, d, lam)
+
+
+@njit(cache=True, inline="always")
+def _smooth_correction(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, max_plain_slope, a_r, lam, f13, ground, ae,
+                       step_km):
+    """The delta-Bullington smooth-earth term max(Lsph - Lbs, 0) (P.526-15 §4.5.3), with P.452-17 §5.1.6.3's
+    obstacle correction of the smooth-earth heights."""
     hstd = hst
     hsrd = hsr
     if hobs > 0.0:
@@ -675,7 +693,24 @@ def _diffraction(d, m, h0, hr, hts, hrs, hst, hsr, visible, stim, s_tr, numax, s
     lsph = _spherical(d, hts_p, hrs_p, ae, lam, f13, ground)
     if lsph > 0.0:  # Lbs >= 0, so with Lsph = 0 the correction max(Lsph - Lbs, 0) is 0
         lsph = max(lsph - _bullington_smooth(m + 1, step_km, d, hts_p, hrs_p, 1.0 / ae, lam), 0.0)
-    return lba + lsph
+    return lsph
+
+
+@njit(cache=True, inline="always")
+def _diffraction(d, m, h0, hr, hts, hrs, hst, hsr, visible, stim, s_tr, numax, srim, hobs, max_plain_slope, a_r, lam,
+                 f13, ground, ae, c5, step_km, mode):
+    """Delta-Bullington diffraction loss (dB) from the profile's extremes, which the caller reads off the ray's
+    hulls and the tail (every query the model makes is a maximum over the intermediate points): ``stim`` the
+    transmitter-side slope of the curved profile (plus c5 d), ``s_tr`` the direct ray's, ``visible`` 1 on a
+    line-of-sight path; ``numax`` the largest ν (line of sight) or ``srim`` the receiver-side slope (less c5 d);
+    ``hobs`` the highest obstacle above the direct ray and ``a_r`` its receiver-side plain slope (P.452-17
+    §5.1.6.3, read when hobs > 0); ``hst``/``hsr`` the least-squares surface's heights at the two ends.
+    mode 1: Bullington only."""
+    lba = _bull_final(_j(_bullington_nu(d, hts, hrs, visible, stim, s_tr, numax, srim, c5, lam)), d)
+    if mode == 1:  # Bullington only (no smooth-earth correction)
+        return lba
+    return lba + _smooth_correction(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, max_plain_slope, a_r, lam, f13,
+                                    ground, ae, step_km)
 
 
 @njit(cache=True)
