@@ -435,9 +435,10 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     k_horizon = 0
     max_curved2 = -1e300
     by_m0, m0_start = _counting_sort(first, n + 1)
-    late = np.empty((n_cells, 4))   # per cell: Bullington's ν, the smooth-earth term, the path length, d
-    done = np.zeros(n_cells, dtype=np.uint8)
-    has_nu = np.zeros(n_cells, dtype=np.uint8)
+    nl = 1 if full else n_cells   # (P.1812 evaluates its cells in the walk)
+    late = np.empty((nl, 3))   # per cell: Bullington's ν, the smooth-earth term, the path length (km)
+    done = np.zeros(nl, dtype=np.uint8)
+    has_nu = np.zeros(nl, dtype=np.uint8)
     for m0 in range(last + 1):
         if m0 > 0:
             h = _sample(heights, r_tx + dr * m0, c_tx + dc * m0)
@@ -560,9 +561,8 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                                           plain, a_r, lam, f13, ground, ae, c5, step_km, mode)
                     else:
                         late[q, 0] = _bullington_nu(d, hts, hrs, visible, stim, s_tr, numax, srim, c5, lam)
-                        if mode == 0:
-                            late[q, 1] = _smooth_correction(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, plain, a_r,
-                                                            lam, f13, ground, ae, step_km)
+                        late[q, 1] = _smooth_term(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, plain, a_r, lam, f13,
+                                                  ground, ae, step_km, mode)
                         has_nu[q] = 1
             if full:
                 ldb = ld
@@ -597,7 +597,6 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                 loss[i, jj] = value
             else:
                 late[q, 2] = math.sqrt(d * d + ((hts - hrs) / 1000.0) ** 2)
-                late[q, 3] = d
                 done[q] = 1
             los[i, jj] = visible
     # The logarithms and exponentials of the cells' losses, in a loop of their own: the cells' chains are
@@ -606,11 +605,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
         fspl = FSPL_CONST_DB + 20.0 * math.log10(f_mhz)
         for q in range(n_cells):
             if done[q]:
-                ld = 0.0
-                if has_nu[q]:
-                    ld = _bull_final(_j(late[q, 0]), late[q, 3])
-                    if mode == 0:
-                        ld = ld + late[q, 1]
+                ld = _bullington_loss(late[q, 0], lengths[q] * step_km, late[q, 1]) if has_nu[q] else 0.0
                 loss[rows[q], cols[q]] = fspl + 20.0 * math.log10(max(late[q, 2], 1e-6)) + ld
 
 
@@ -675,6 +670,23 @@ def _bullington_nu(d, hts, hrs, visible, stim, s_tr, numax, srim, c5, lam):
 
 
 @njit(cache=True, inline="always")
+def _bullington_loss(nu, d, smooth):
+    """Delta-Bullington loss (dB): Bullington's for the profile's ν (P.526-15 §4.5.1) plus the smooth-earth
+    term (:func:`_smooth_term`)."""
+    return _bull_final(_j(nu), d) + smooth
+
+
+@njit(cache=True, inline="always")
+def _smooth_term(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, max_plain_slope, a_r, lam, f13, ground, ae, step_km,
+                 mode):
+    """The smooth-earth term of the loss: 0 in mode 1 (Bullington only), else :func:`_smooth_correction`."""
+    if mode == 1:
+        return 0.0
+    return _smooth_correction(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, max_plain_slope, a_r, lam, f13, ground,
+                              ae, step_km)
+
+
+@njit(cache=True, inline="always")
 def _smooth_correction(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, max_plain_slope, a_r, lam, f13, ground, ae,
                        step_km):
     """The delta-Bullington smooth-earth term max(Lsph - Lbs, 0) (P.526-15 §4.5.3), with P.452-17 §5.1.6.3's
@@ -706,11 +718,9 @@ def _diffraction(d, m, h0, hr, hts, hrs, hst, hsr, visible, stim, s_tr, numax, s
     ``hobs`` the highest obstacle above the direct ray and ``a_r`` its receiver-side plain slope (P.452-17
     §5.1.6.3, read when hobs > 0); ``hst``/``hsr`` the least-squares surface's heights at the two ends.
     mode 1: Bullington only."""
-    lba = _bull_final(_j(_bullington_nu(d, hts, hrs, visible, stim, s_tr, numax, srim, c5, lam)), d)
-    if mode == 1:  # Bullington only (no smooth-earth correction)
-        return lba
-    return lba + _smooth_correction(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, max_plain_slope, a_r, lam, f13,
-                                    ground, ae, step_km)
+    return _bullington_loss(_bullington_nu(d, hts, hrs, visible, stim, s_tr, numax, srim, c5, lam), d,
+                            _smooth_term(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, max_plain_slope, a_r, lam, f13,
+                                         ground, ae, step_km, mode))
 
 
 @njit(cache=True)
