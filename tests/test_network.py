@@ -103,6 +103,46 @@ def test_nbiot_is_judged_by_coupling_loss():
     assert layer.covered.tolist() == [[1, 0]]  # coupling loss 150 <= 164 < 170
 
 
+@pytest.mark.parametrize("tech, indoor, with_area", [("4G", "", False), ("5G", "", True), ("4G", "traditional:50", True),
+                                                     ("NB-IoT", "", True), ("NB-IoT", "thermally-efficient:10", False)])
+def test_finishing_a_layer_equals_the_numpy_reference(tech, indoor, with_area):
+    """finish_layers' one-pass kernel against covered_mask and np.where, its NumPy reference, on values that
+    include levels exactly at the threshold (float32 ties), no server, and no second cell."""
+    from phusong.coverage.layers import covered_mask
+
+    rng = np.random.default_rng(3)
+    shape = (61, 47)
+    n_cells = 5
+    s = Settings(technologies=(tech,), location_probability=0.9, indoor=indoor)
+    cells = _cells([dict(operator_slug="op", frequency_mhz=f, scs_khz=15, power_per_re_dbm=p, technology=tech)
+                    for f, p in zip((900.0, 1800.0, 2600.0, 3500.0, 700.0), (20.0, 15.0, 18.5, 12.25, 23.0))])
+    server = rng.integers(-1, n_cells, shape).astype(np.int32)
+    best = rng.uniform(-140.0, -60.0, shape).astype(np.float32)
+    level = s.threshold_dbm(tech) + s.location_margin_db
+    best.flat[::5] = np.float32(level)                      # ties, and the float32 values beside them
+    best.flat[1::5] = np.nextafter(np.float32(level), np.float32(0.0))
+    best.flat[2::5] = np.nextafter(np.float32(level), np.float32(-np.inf))
+    best[server < 0] = -np.inf
+    second = np.where(rng.random(shape) < 0.3, -np.inf, best - 3.0).astype(np.float32)
+    second[server < 0] = -np.inf
+    area = rng.random(shape) < 0.8 if with_area else None
+    has = server >= 0
+    expected_covered = covered_mask(tech, best, server, cells, s).astype(np.uint8)
+    if area is not None:
+        expected_covered[~area] = 255
+    expected_rsrp = np.where(has, best, np.float32(np.nan))
+    expected_rsrp2 = np.where(has & np.isfinite(second), second, np.float32(np.nan))
+    acc = Accumulators(0, 0, shape)
+    acc.best[(tech, ANY)] = (best.copy(), second.copy(), server)
+    acc.psum[(tech, "op", 900.0)] = np.zeros(shape, np.int64)
+    for _ in range(2):   # finishing the finished accumulators again gives the same layer
+        [layer] = finish_layers(acc, cells, s, area)
+        np.testing.assert_array_equal(layer.covered, expected_covered)
+        np.testing.assert_array_equal(layer.rsrp_dbm, expected_rsrp)
+        np.testing.assert_array_equal(layer.rsrp2_dbm, expected_rsrp2)
+        assert 0 < (layer.covered == 1).sum() < has.sum()
+
+
 @pytest.fixture(scope="module")
 def small_network(demo_inputs):
     terrain = load_terrain(demo_inputs.dem, "EPSG:32648", 100.0)
@@ -155,6 +195,29 @@ def test_quantised_losses_equal_numpys_rounding():
     np.testing.assert_allclose(back[inside], loss[inside], atol=0.0051)
     assert np.isnan(back[np.isnan(loss)]).all()
 
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.int64])
+def test_packing_the_evaluated_cells_equals_numpys_boolean_indexing(dtype):
+    """The fold state's pack and unpack kernels against NumPy's ``a[mask]`` and ``out[mask] = packed``: rows
+    with no set cell, a full row, the first and last cells included."""
+    rng = np.random.default_rng(5)
+    values = rng.integers(-10**6, 10**6, (97, 61)).astype(dtype)
+    mask = rng.random(values.shape) < 0.4
+    mask[3] = False
+    mask[5] = True
+    mask[0, 0] = mask[-1, -1] = True
+    starts = _kernels.mask_row_starts(mask)
+    np.testing.assert_array_equal(starts, np.concatenate([[0], np.cumsum(mask.sum(axis=1))]))
+    packed = np.full(int(mask.sum()), 7, dtype)
+    _kernels.pack_masked(values, mask, starts, packed)
+    np.testing.assert_array_equal(packed, values[mask])
+    fill = dtype(-3)
+    expected = np.full(values.shape, fill, dtype)
+    expected[mask] = packed
+    out = np.zeros(values.shape, dtype)
+    _kernels.unpack_masked(packed, mask, starts, fill, out)
+    np.testing.assert_array_equal(out, expected)
 
 def test_any_operator_layer_is_the_best_of_the_operators(small_network):
     terrain, sites = small_network

@@ -197,3 +197,82 @@ def sinr_of_key(best, server, key_of_cell, key, psum, noise_mw_of_cell, load_qua
             b = best[i, j]
             interference = (psum[i, j] - quantise_dbm(b)) * load_quantum + noise_mw_of_cell[s]
             sinr[i, j] = np.float32(b - 10.0 * math.log10(interference))
+
+
+@njit(cache=True, parallel=True)
+def mask_row_starts(mask):
+    """Where each row's set cells start in the C-order list of ``mask``'s set cells (int64, nrow + 1 entries):
+    the offsets that let :func:`pack_masked` and :func:`unpack_masked` run their rows in parallel."""
+    nrow, ncol = mask.shape
+    starts = np.zeros(nrow + 1, np.int64)
+    for i in prange(nrow):
+        count = 0
+        for j in range(ncol):
+            if mask[i, j]:
+                count += 1
+        starts[i + 1] = count
+    for i in range(nrow):
+        starts[i + 1] += starts[i]
+    return starts
+
+
+@njit(cache=True, parallel=True)
+def pack_masked(values, mask, starts, out):
+    """``out`` = ``values[mask]`` (NumPy's boolean indexing, the reference), on every thread."""
+    nrow, ncol = mask.shape
+    for i in prange(nrow):
+        k = starts[i]
+        for j in range(ncol):
+            if mask[i, j]:
+                out[k] = values[i, j]
+                k += 1
+
+
+@njit(cache=True, parallel=True)
+def unpack_masked(packed, mask, starts, fill, out):
+    """``out[mask] = packed`` and ``out[~mask] = fill`` in one pass over ``out``, on every thread."""
+    nrow, ncol = mask.shape
+    for i in prange(nrow):
+        k = starts[i]
+        for j in range(ncol):
+            if mask[i, j]:
+                out[i, j] = packed[k]
+                k += 1
+            else:
+                out[i, j] = fill
+
+
+@njit(cache=True, parallel=True)
+def finish_layer(best, second, server, nbiot, indoor, level_dbm, loss_of_cell, power_of_cell, margin_db, mcl_db,
+                 area, covered):
+    """Finish one layer's accumulators in one pass, in place: ``best`` becomes the RSRP and ``second`` the second
+    best (NaN where no cell, or no second cell, reaches); ``covered`` gets 1/0, and 255 where ``area`` (bool,
+    shape (1, 1): no study area) is not set. The rule and its arithmetic are those of the NumPy reference,
+    :func:`phusong.coverage.layers.covered_mask`: NB-IoT by coupling loss against ``mcl_db``; else the RSRP
+    less the serving cell's building entry loss (``loss_of_cell``) against ``level_dbm`` (threshold plus
+    margin), compared in float32 outdoors as NumPy compares a float32 array with a Python float."""
+    nrow, ncol = best.shape
+    with_area = area.shape != (1, 1)
+    level_f32 = np.float32(level_dbm)
+    nan = np.float32(np.nan)
+    for i in prange(nrow):
+        for j in range(ncol):
+            s = server[i, j]
+            ok = False
+            if s < 0:
+                best[i, j] = nan
+                second[i, j] = nan
+            else:
+                b = best[i, j]
+                if not math.isfinite(second[i, j]):
+                    second[i, j] = nan
+                if nbiot:
+                    ok = (power_of_cell[s] - b) + loss_of_cell[s] + margin_db <= mcl_db
+                elif indoor:
+                    ok = b - loss_of_cell[s] >= level_dbm
+                else:
+                    ok = b >= level_f32
+            if with_area and not area[i, j]:
+                covered[i, j] = 255
+            else:
+                covered[i, j] = 1 if ok else 0

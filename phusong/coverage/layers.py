@@ -35,7 +35,10 @@ class LayerResult:
 
 def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask: np.ndarray | None,
                   technologies=None) -> list[LayerResult]:
-    """SINR and coverage for every layer of full-grid accumulators (optionally only some technologies)."""
+    """SINR and coverage for every layer of full-grid accumulators (optionally only some technologies).
+
+    The accumulators are finished in place, without a full-grid copy: each layer's ``best`` and ``second``
+    arrays become its ``rsrp_dbm`` and ``rsrp2_dbm`` (finishing them again gives the same layers)."""
     results = []
     quantum = _kernels.POWER_QUANTUM_MW
     cell_op = cells["operator_slug"].to_numpy()
@@ -43,13 +46,18 @@ def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask
     noise_per_cell = (THERMAL_NOISE_DBM_HZ + 10.0 * np.log10(cells["scs_khz"].to_numpy() * 1e3)
                       + s.coverage.noise_figure_db)
     noise_mw = 10.0 ** (noise_per_cell / 10.0)
+    entry_loss = np.ascontiguousarray(entry_loss_db(cells, s), np.float64)
+    power = cells["power_per_re_dbm"].to_numpy(np.float64)
+    area = np.ones((1, 1), np.bool_) if area_mask is None else np.ascontiguousarray(area_mask, np.bool_)
     for (tech, op), (best, second, server) in sorted(acc.best.items()):
         if technologies is not None and tech not in technologies:
             continue
-        has = server >= 0
-        rsrp = np.where(has, best, np.float32(np.nan))
-        rsrp2 = np.where(has & np.isfinite(second), second, np.float32(np.nan))
-        covered = _with_area(covered_mask(tech, best, server, cells, s), area_mask)
+        covered = np.empty(best.shape, np.uint8)
+        # (the rule of covered_mask, in one pass: rsrp and rsrp2 take the accumulators' place)
+        _kernels.finish_layer(best, second, server, tech == "NB-IoT", bool(s.coverage.indoor),
+                              s.threshold_dbm(tech) + s.location_margin_db if tech != "NB-IoT" else 0.0,
+                              entry_loss, power, s.location_margin_db, s.coverage.nbiot_mcl_db, area, covered)
+        rsrp, rsrp2 = best, second
         if "sinr" not in s.coverage.rasters:   # not written: not computed either
             results.append(LayerResult(tech, op, rsrp, rsrp2, server, None, covered))
             continue
@@ -91,11 +99,3 @@ def covered_mask(tech, best, server, cells: pd.DataFrame, s: Settings) -> np.nda
         coupling = cells["power_per_re_dbm"].to_numpy()[safe] - best
         return has & (coupling + loss + margin <= s.coverage.nbiot_mcl_db)
     return has & (best - loss >= s.threshold_dbm(tech) + margin)
-
-
-def _with_area(ok: np.ndarray, area_mask) -> np.ndarray:
-    """1/0 where ``ok``, 255 outside the study area."""
-    covered = ok.astype(np.uint8)
-    if area_mask is not None:
-        covered[~area_mask] = 255
-    return covered

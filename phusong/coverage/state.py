@@ -33,6 +33,7 @@ from .._raster import Grid
 from ..propagation.antenna import MsiPattern
 from ..propagation.footprint import window_for
 from ..settings import Settings
+from . import _kernels
 from .accumulate import ANY, Accumulators
 from .cache import CACHE_VERSION, FootprintCache
 
@@ -44,7 +45,7 @@ MAX_REFOLD_SHARE = 0.5
 FOLD_COLUMNS = ("x", "y", "antenna_height_m", "frequency_mhz", "technology", "operator_slug", "ground_m",
                 "azimuth_deg", "beamwidth_h_deg", "beamwidth_v_deg", "mechanical_tilt_deg", "electrical_tilt_deg",
                 "antenna_gain_dbi", "power_per_re_dbm", "feeder_loss_db")
-_EMPTY = {"best": -np.inf, "second": -np.inf, "server": -1}
+_EMPTY = {"best": -np.inf, "second": -np.inf, "server": -1, "power": 0}   # where no cell reaches
 
 
 @functools.cache
@@ -116,12 +117,59 @@ class Reuse:
     window: tuple[int, int, int, int] | None
     changed_cells: int
     meta: dict
-    arrays: dict   # the state's arrays, memory-mapped from the file as it was when planned
+    file: _StateFile   # the state as it was when planned (``load`` closes it)
+
+
+class _StateFile:
+    """An open state file: a JSON header, then raw arrays, each read with plain reads through this one open
+    file, so a state replaced meanwhile by another process is never mixed in. (Faulting in a memory map of a
+    province's 0.7 GB took 1.9 s on one machine, reading it 0.3 s.) OSError/ValueError when unreadable."""
+
+    def __init__(self, path: Path, magic: bytes):
+        self.fh = open(path, "rb")
+        try:
+            if self.fh.read(len(magic)) != magic:
+                raise ValueError("not a fold state")
+            size = int.from_bytes(self.fh.read(8), "little")
+            header = json.loads(self.fh.read(size))
+            self.meta: dict = header["meta"]
+            self.start = len(magic) + 8 + size   # the header is padded to where the arrays start
+            total = os.fstat(self.fh.fileno()).st_size
+            self.index = {name: (np.dtype(dtype), tuple(shape), offset)
+                          for name, (dtype, shape, offset) in header["arrays"].items()}
+            for dtype, shape, offset in self.index.values():
+                if self.start + offset + int(np.prod(shape)) * dtype.itemsize > total:
+                    raise ValueError("truncated fold state")
+        except BaseException:
+            self.fh.close()
+            raise
+
+    def read(self, name: str, out: np.ndarray | None = None) -> np.ndarray:
+        """Array ``name``, read into the start of ``out`` (C-contiguous, of its dtype) when given."""
+        dtype, shape, offset = self.index[name]
+        count = int(np.prod(shape))
+        if out is not None and not out.flags.c_contiguous:
+            raise ValueError("reading a fold state into a non-contiguous array")
+        flat = np.empty(count, dtype) if out is None else out.reshape(-1)[:count]
+        if flat.dtype != dtype or flat.size != count:
+            raise ValueError(f"fold state array {name} does not fit the accumulators")
+        view = flat.data.cast("B")
+        self.fh.seek(self.start + offset)
+        done = 0
+        while done < len(view):
+            got = self.fh.readinto(view[done:])
+            if not got:
+                raise ValueError("truncated fold state")
+            done += got
+        return flat.reshape(shape)
+
+    def close(self) -> None:
+        self.fh.close()
 
 
 class FoldStateStore:
-    """The stored states in ``<cache>/fold-state``: one file each, a JSON header then raw arrays, read in place
-    (memory-mapped), written under a temporary name and renamed."""
+    """The stored states in ``<cache>/fold-state``: one file each, a JSON header then raw arrays, written under
+    a temporary name and renamed."""
 
     MAGIC = b"PHUSONG-FOLD-STATE\n"
     KEEP = 3   # states kept (other terrains, areas or model settings): the newest
@@ -132,64 +180,54 @@ class FoldStateStore:
     def path(self, context: str) -> Path:
         return self.folder / f"{context}.state"
 
-    def _open(self, path: Path) -> tuple[dict, dict]:
-        """(meta, arrays by name, memory-mapped) of a state file; OSError/ValueError when unreadable. Everything
-        is read through one open file, so a state replaced meanwhile by another process is never mixed in."""
-        with open(path, "rb") as fh:
-            if fh.read(len(self.MAGIC)) != self.MAGIC:
-                raise ValueError("not a fold state")
-            size = int.from_bytes(fh.read(8), "little")
-            header = json.loads(fh.read(size))
-            start = len(self.MAGIC) + 8 + size   # the header is padded to where the arrays start
-            total = os.fstat(fh.fileno()).st_size
-            arrays = {}
-            for name, (dtype, shape, offset) in header["arrays"].items():
-                count = int(np.prod(shape))
-                if start + offset + count * np.dtype(dtype).itemsize > total:
-                    raise ValueError("truncated fold state")
-                arrays[name] = np.memmap(fh, dtype=dtype, mode="r", offset=start + offset, shape=tuple(shape))
-        return header["meta"], arrays
-
     def plan(self, context: str, digests: np.ndarray, windows: np.ndarray, keys: tuple[list, list],
              shape: tuple[int, int]) -> Reuse | None:
         """How much of the stored state a run with these cells can reuse; None: fold everything."""
         path = self.path(context)
         if not path.exists():
             return None
+        reuse = None
         try:
-            meta, arrays = self._open(path)
-            old_digests, old_windows = np.asarray(arrays["digests"]), np.asarray(arrays["windows"])
+            state = _StateFile(path, self.MAGIC)
         except (OSError, ValueError, KeyError):
             return None   # a damaged state is replaced by the next full run
-        if (meta.get("shape") != list(shape) or old_digests.shape != digests.shape
-                or old_windows.shape != windows.shape or [meta.get("layers"), meta.get("powers")] != list(keys)):
-            return None
-        changed = np.flatnonzero(old_digests != digests)
-        if changed.size == 0:
-            return Reuse(None, 0, meta, arrays)
-        if (windows[changed, 2:] <= 0).any():
-            return None   # a changed cell reaches no cell (a full run says why)
-        wins = np.concatenate([old_windows[changed], windows[changed]])
-        r0, c0 = int(wins[:, 0].min()), int(wins[:, 1].min())
-        r1, c1 = int((wins[:, 0] + wins[:, 2]).max()), int((wins[:, 1] + wins[:, 3]).max())
-        if (r1 - r0) * (c1 - c0) > MAX_REFOLD_SHARE * shape[0] * shape[1]:
-            return None
-        return Reuse((r0, c0, r1 - r0, c1 - c0), int(changed.size), meta, arrays)
+        try:
+            reuse = _plan(state, digests, windows, keys, shape)
+        except (OSError, ValueError, KeyError):
+            pass
+        finally:
+            if reuse is None:
+                state.close()
+        return reuse
 
     def load(self, reuse: Reuse, shape: tuple[int, int], cell_mask: np.ndarray | None) -> Accumulators | None:
         """The stored accumulators on the whole grid (None when the file cannot be read)."""
-        acc = Accumulators(0, 0, shape)
-        meta, arrays = reuse.meta, reuse.arrays
+        state = reuse.file
+        names = [(f"{name}{n}", name) for n in range(len(reuse.meta["layers"])) for name in ("best", "second", "server")]
+        names += [(f"power{n}", "power") for n in range(len(reuse.meta["powers"]))]
+        arrays = {}
         try:
-            for n, key in enumerate(meta["layers"]):
-                for name, arr in zip(("best", "second", "server"), acc.layer(tuple(key))):
-                    _unpack(arr, arrays[f"{name}{n}"], cell_mask)
-            for n, key in enumerate(meta["powers"]):
-                _unpack(acc.power(tuple(key)), arrays[f"power{n}"], cell_mask)
+            if cell_mask is None:
+                for stored, _ in names:
+                    arrays[stored] = state.read(stored, np.empty(shape, state.index[stored][0]))
+            else:
+                # each packed array through one reused buffer, unpacked (and the cells around filled) in one pass
+                starts = _kernels.mask_row_starts(cell_mask)
+                buffer = np.empty(max(d.itemsize * int(np.prod(s)) for d, s, _ in state.index.values()), np.uint8)
+                for stored, kind in names:
+                    dtype = state.index[stored][0]
+                    out = arrays[stored] = np.empty(shape, dtype)
+                    packed = state.read(stored, buffer[:dtype.itemsize * int(np.prod(state.index[stored][1]))].view(dtype))
+                    _kernels.unpack_masked(packed, cell_mask, starts, out.dtype.type(_EMPTY[kind]), out)
         except (OSError, ValueError, KeyError):
             return None
         finally:
-            reuse.arrays.clear()   # unmap: the file's pages would otherwise stay resident for the whole run
+            state.close()
+        acc = Accumulators(0, 0, shape)
+        for n, key in enumerate(reuse.meta["layers"]):
+            acc.best[tuple(key)] = tuple(arrays[f"{name}{n}"] for name in ("best", "second", "server"))
+        for n, key in enumerate(reuse.meta["powers"]):
+            acc.psum[tuple(key)] = arrays[f"power{n}"]
         return acc
 
     def save(self, context: str, acc: Accumulators, digests: np.ndarray, windows: np.ndarray,
@@ -215,19 +253,40 @@ class FoldStateStore:
         header = json.dumps({"meta": meta, "arrays": index}).encode()
         start = -(-(len(self.MAGIC) + 8 + len(header)) // 64) * 64
         header = header.ljust(start - len(self.MAGIC) - 8)
+        if cell_mask is not None:   # each packed array through one reused buffer, as wide as the widest dtype
+            starts = _kernels.mask_row_starts(cell_mask)
+            buffer = np.empty(kept * max(arr.dtype.itemsize for arr in arrays.values()), np.uint8)
         with atomic_path(self.path(context)) as tmp, open(tmp, "xb") as fh:
             fh.write(self.MAGIC + len(header).to_bytes(8, "little") + header)
-            for name, arr in arrays.items():   # one packed copy at a time
+            for name, arr in arrays.items():
                 fh.seek(start + index[name][2])
-                fh.write(np.ascontiguousarray(arr[cell_mask] if packed[name] else arr).data)
+                if packed[name]:
+                    out = buffer[:kept * arr.dtype.itemsize].view(arr.dtype)
+                    _kernels.pack_masked(arr, cell_mask, starts, out)
+                    fh.write(out.data)
+                else:
+                    fh.write(np.ascontiguousarray(arr).data)
         keep_newest(self.folder, "*.state", self.KEEP)   # a province's state is several hundred MB
 
 
-def _unpack(out: np.ndarray, stored: np.ndarray, cell_mask: np.ndarray | None) -> None:
-    if cell_mask is None:
-        out[...] = stored.reshape(out.shape)
-    else:
-        out[cell_mask] = stored
+def _plan(state: _StateFile, digests: np.ndarray, windows: np.ndarray, keys: tuple[list, list],
+          shape: tuple[int, int]) -> Reuse | None:
+    meta = state.meta
+    if (meta.get("shape") != list(shape) or state.index["digests"][1] != digests.shape
+            or state.index["windows"][1] != windows.shape or [meta.get("layers"), meta.get("powers")] != list(keys)):
+        return None
+    old_digests, old_windows = state.read("digests"), state.read("windows")
+    changed = np.flatnonzero(old_digests != digests)
+    if changed.size == 0:
+        return Reuse(None, 0, meta, state)
+    if (windows[changed, 2:] <= 0).any():
+        return None   # a changed cell reaches no cell (a full run says why)
+    wins = np.concatenate([old_windows[changed], windows[changed]])
+    r0, c0 = int(wins[:, 0].min()), int(wins[:, 1].min())
+    r1, c1 = int((wins[:, 0] + wins[:, 2]).max()), int((wins[:, 1] + wins[:, 3]).max())
+    if (r1 - r0) * (c1 - c0) > MAX_REFOLD_SHARE * shape[0] * shape[1]:
+        return None
+    return Reuse((r0, c0, r1 - r0, c1 - c0), int(changed.size), meta, state)
 
 
 def paste(acc: Accumulators, part: Accumulators) -> None:
