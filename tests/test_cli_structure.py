@@ -1,4 +1,5 @@
 """The CLI package: every command answers --help, takes -v/-q before and after its name, and fails cleanly."""
+import os
 import subprocess
 import sys
 
@@ -74,3 +75,32 @@ def test_help_is_fast_because_heavy_libraries_load_lazily():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("policy, stalls", [("always defer defer+madvise [madvise] never", True),
+                                            ("[always] defer defer+madvise madvise never", True),
+                                            ("always defer [defer+madvise] madvise never", True),
+                                            ("always [defer] defer+madvise madvise never", False),
+                                            ("always defer defer+madvise madvise [never]", False), ("", False)])
+def test_huge_page_advice_is_dropped_only_where_the_kernel_compacts_on_it(policy, stalls):
+    from phusong.cli import stalls_on_huge_page_advice
+
+    assert stalls_on_huge_page_advice(policy + "\n") is stalls
+
+
+@pytest.mark.parametrize("env", [None, "1"])
+def test_the_command_line_drops_numpys_huge_page_advice_unless_numpys_setting_is_given(env, tmp_path):
+    """In a fresh process: the console script's entry point, on a kernel policy read from a file put in place."""
+    policy = tmp_path / "defrag"
+    policy.write_text("always defer defer+madvise [madvise] never\n")
+    code = ("import sys, numpy, phusong.cli as c\n"
+            f"c.THP_DEFRAG = {str(policy)!r}\n"
+            "sys.argv = ['phusong', '--version']\n"
+            "try:\n    c.main()\nexcept SystemExit:\n    pass\n"
+            "core = getattr(numpy, '_core', None) or numpy.core\n"
+            "print('advice', core.multiarray._set_madvise_hugepage(True))\n")
+    env_vars = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if env is not None:
+        env_vars["NUMPY_MADVISE_HUGEPAGE"] = env
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env_vars, check=True)
+    assert out.stdout.strip().splitlines()[-1] == ("advice True" if env == "1" else "advice False")
