@@ -238,15 +238,20 @@ def test_rasters_are_cloud_optimised_with_exact_cells_and_averaged_overviews(tmp
     rng = np.random.default_rng(3)
     rsrp = rng.normal(-90, 10, (700, 600)).astype(np.float32)
     rsrp[100:300, 50:90] = np.nan
+    rsrp[:256, 256:512] = np.nan                 # a tile with no value: left out of the file, read back as nodata
     server = rng.integers(-1, 50, (700, 600)).astype(np.int32)
+    server[256:512, :256] = -1
     grid = Grid(700, 600, from_origin(500_000, 2_400_000, 30, 30), "EPSG:32648")
-    for name, array in (("rsrp.tif", rsrp), ("server.tif", server)):
-        write_geotiff(tmp_path / name, array, grid, nodata=-1 if array.dtype.kind == "i" else None)
+    for name, array, empty in (("rsrp.tif", rsrp, (0, 1)), ("server.tif", server, (1, 0))):
+        write_geotiff(tmp_path / name, array, grid, nodata=-1 if array.dtype.kind == "i" else np.nan)
         with rasterio.open(tmp_path / name) as ds:
             assert ds.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
             assert ds.profile["compress"].lower() == "zstd" and ds.block_shapes == [(256, 256)]
             assert ds.overviews(1) == [2, 4]
             np.testing.assert_array_equal(ds.read(1), array)
+            # GDAL's TIFF metadata gives each tile's byte count (none for a tile left out): only the empty one is
+            sizes = {ij: ds.get_tag_item(f"BLOCK_SIZE_{ij[1]}_{ij[0]}", "TIFF", bidx=1) for ij, _ in ds.block_windows(1)}
+            assert sizes.pop(empty) is None and all(int(v) > 0 for v in sizes.values())
             half = ds.read(1, out_shape=(350, 300))
         blocks = array.reshape(350, 2, 300, 2).transpose(0, 2, 1, 3).reshape(350, 300, 4)
         if array.dtype.kind == "f":
