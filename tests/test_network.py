@@ -199,8 +199,8 @@ def test_quantised_losses_equal_numpys_rounding():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.int32, np.int64])
 def test_packing_the_evaluated_cells_equals_numpys_boolean_indexing(dtype):
-    """The fold state's pack and unpack kernels against NumPy's ``a[mask]`` and ``out[mask] = packed``: rows
-    with no set cell, a full row, the first and last cells included."""
+    """The fold state's pack, unpack and paste kernels against NumPy's ``a[mask]``, ``out[mask] = packed`` and
+    slicing: rows with no set cell, a full row, the first and last cells included."""
     rng = np.random.default_rng(5)
     values = rng.integers(-10**6, 10**6, (97, 61)).astype(dtype)
     mask = rng.random(values.shape) < 0.4
@@ -218,6 +218,14 @@ def test_packing_the_evaluated_cells_equals_numpys_boolean_indexing(dtype):
     out = np.zeros(values.shape, dtype)
     _kernels.unpack_masked(packed, mask, starts, fill, out)
     np.testing.assert_array_equal(out, expected)
+    # a window pasted into the packed values, against pasting into the full array and packing again
+    for row0, col0, shape in ((0, 0, (5, 7)), (40, 13, (57, 48)), (10, 0, (1, 61))):
+        window = rng.integers(-10**6, 10**6, shape).astype(dtype)
+        full = expected.copy()
+        full[row0:row0 + shape[0], col0:col0 + shape[1]] = window
+        pasted = packed.copy()
+        _kernels.paste_masked(pasted, mask, starts, window, row0, col0)
+        np.testing.assert_array_equal(pasted, full[mask])
 
 def test_any_operator_layer_is_the_best_of_the_operators(small_network):
     terrain, sites = small_network

@@ -184,18 +184,27 @@ def merge_best(best, second, server, p_best, p_second, p_server, row0, col0):
 
 
 @njit(cache=True, parallel=True)
-def sinr_of_key(best, server, key_of_cell, key, psum, noise_mw_of_cell, load_quantum, sinr):
+def sinr_of_key(best, server, key_of_cell, key, psum, mask, starts, noise_mw_of_cell, load_quantum, sinr):
     """SINR (dB) of the cells served on one key (an operator on one frequency): the key's power sum less
     the serving cell's own share, at the load factor (``load_quantum`` = load × ``POWER_QUANTUM_MW``), plus
-    the serving cell's noise (mW). Writes ``sinr`` only where the serving cell's key is ``key``."""
+    the serving cell's noise (mW). Writes ``sinr`` only where the serving cell's key is ``key``. ``psum`` is
+    flat: the grid's cells row by row (``mask`` of shape (1, 1)), or only the set cells of ``mask``, each row's
+    from ``starts`` (:func:`mask_row_starts`); the others have no server."""
     nrow, ncol = best.shape
+    packed = mask.shape != (1, 1)
     for i in prange(nrow):
+        k = starts[i] if packed else i * ncol
         for j in range(ncol):
+            at = k
+            if packed:
+                if not mask[i, j]:
+                    continue
+            k += 1
             s = server[i, j]
             if s < 0 or key_of_cell[s] != key:
                 continue
             b = best[i, j]
-            interference = (psum[i, j] - quantise_dbm(b)) * load_quantum + noise_mw_of_cell[s]
+            interference = (psum[at] - quantise_dbm(b)) * load_quantum + noise_mw_of_cell[s]
             sinr[i, j] = np.float32(b - 10.0 * math.log10(interference))
 
 
@@ -276,3 +285,21 @@ def finish_layer(best, second, server, nbiot, indoor, level_dbm, loss_of_cell, p
                 covered[i, j] = 255
             else:
                 covered[i, j] = 1 if ok else 0
+
+
+@njit(cache=True, parallel=True)
+def paste_masked(packed, mask, starts, window, row0, col0):
+    """Set the values of ``packed`` (the set cells of ``mask``, in C order) that lie in a window at (``row0``,
+    ``col0``) of the mask to ``window``'s there; the reference is ``full[r0:r1, c0:c1] = window`` on the
+    unpacked array, packed again."""
+    nrow, ncol = window.shape
+    for i in prange(nrow):
+        r = row0 + i
+        k = starts[r]
+        for c in range(col0):   # the row's set cells left of the window
+            if mask[r, c]:
+                k += 1
+        for j in range(ncol):
+            if mask[r, col0 + j]:
+                packed[k] = window[i, j]
+                k += 1

@@ -83,13 +83,18 @@ def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCa
 
 @dataclass
 class Accumulators:
-    """Layer accumulators on a window (row0, col0, shape) of the grid."""
+    """Layer accumulators on a window (row0, col0, shape) of the grid.
+
+    The power sums are arrays of ``shape``, or, when ``packed`` is (mask, row starts) of
+    :func:`._kernels.mask_row_starts`, flat arrays of the mask's set cells in C order (a what-if's sums as
+    stored: SINR reads them at the served cells only, so they are never spread over the whole grid)."""
 
     row0: int
     col0: int
     shape: tuple[int, int]
     best: dict = field(default_factory=dict)     # (tech, operator|ANY) -> (best, second, server)
     psum: dict = field(default_factory=dict)     # (tech, operator, frequency) -> int64 power sum
+    packed: tuple[np.ndarray, np.ndarray] | None = None
 
     def layer(self, key):
         """(best, second, server) arrays of a layer key, created on first use."""
@@ -101,8 +106,15 @@ class Accumulators:
     def power(self, key):
         """The int64 power-sum array of a (technology, operator, frequency) key, created on first use."""
         if key not in self.psum:
-            self.psum[key] = np.zeros(self.shape, np.int64)
+            self.psum[key] = np.zeros(self.shape if self.packed is None else self.packed[1][-1], np.int64)
         return self.psum[key]
+
+    def power_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mask, row starts) saying where the power sums' values lie, for the kernels: (1, 1) placeholders when
+        the sums cover ``shape`` (read flat, row by row)."""
+        if self.packed is not None:
+            return self.packed
+        return np.ones((1, 1), np.bool_), np.zeros(1, np.int64)
 
 
 def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, cache: FootprintCache | None,

@@ -211,11 +211,15 @@ class FoldStateStore:
                 for stored, _ in names:
                     arrays[stored] = state.read(stored, np.empty(shape, state.index[stored][0]))
             else:
-                # each packed array through one reused buffer, unpacked (and the cells around filled) in one pass
+                # The layers through one reused buffer, unpacked (and the cells around filled) in one pass; the power
+                # sums stay packed (SINR reads them at the served cells): a third of the memory they would fill.
                 starts = _kernels.mask_row_starts(cell_mask)
                 buffer = np.empty(max(d.itemsize * int(np.prod(s)) for d, s, _ in state.index.values()), np.uint8)
                 for stored, kind in names:
                     dtype = state.index[stored][0]
+                    if kind == "power":
+                        arrays[stored] = state.read(stored)
+                        continue
                     out = arrays[stored] = np.empty(shape, dtype)
                     packed = state.read(stored, buffer[:dtype.itemsize * int(np.prod(state.index[stored][1]))].view(dtype))
                     _kernels.unpack_masked(packed, cell_mask, starts, out.dtype.type(_EMPTY[kind]), out)
@@ -223,7 +227,7 @@ class FoldStateStore:
             return None
         finally:
             state.close()
-        acc = Accumulators(0, 0, shape)
+        acc = Accumulators(0, 0, shape, packed=None if cell_mask is None else (cell_mask, starts))
         for n, key in enumerate(reuse.meta["layers"]):
             acc.best[tuple(key)] = tuple(arrays[f"{name}{n}"] for name in ("best", "second", "server"))
         for n, key in enumerate(reuse.meta["powers"]):
@@ -235,8 +239,8 @@ class FoldStateStore:
         """Store a full run's accumulators (only the evaluated cells)."""
         layers, powers = keys
         if (sorted(list(k) for k in acc.best) != layers or sorted(list(k) for k in acc.psum) != powers
-                or (acc.row0, acc.col0) != (0, 0)):
-            return   # (a site that reached no cell): such a run is not reused
+                or (acc.row0, acc.col0) != (0, 0) or acc.packed is not None):
+            return   # (a site that reached no cell, or a what-if's accumulators): such a run is not kept
         arrays = {"digests": digests, "windows": windows}
         for n, key in enumerate(layers):
             arrays.update({f"{name}{n}": arr for name, arr in zip(("best", "second", "server"), acc.best[tuple(key)])})
@@ -297,4 +301,9 @@ def paste(acc: Accumulators, part: Accumulators) -> None:
             arr[win] = _EMPTY[name] if new is None else new
     for key in set(acc.psum) | set(part.psum):
         new = part.psum.get(key)
-        acc.power(key)[win] = 0 if new is None else new
+        if acc.packed is None:
+            acc.power(key)[win] = 0 if new is None else new
+        else:
+            mask, starts = acc.packed
+            _kernels.paste_masked(acc.power(key), mask, starts, np.zeros(part.shape, np.int64) if new is None else new,
+                                  part.row0 - acc.row0, part.col0 - acc.col0)
