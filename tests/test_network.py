@@ -176,8 +176,9 @@ def test_fold_matches_numpy_reference(small_network, tmp_path, omni):
 
 
 def test_quantised_losses_equal_numpys_rounding():
-    """cache.quantise (a Numba pass) against the NumPy expression it replaced: NaN, infinities, negatives,
-    losses beyond 655.35 dB and exact half steps (rounded half to even) included."""
+    """cache.quantise and dequantise (Numba passes) against the NumPy expressions they replaced: NaN,
+    infinities, negatives, losses beyond 655.35 dB and exact half steps (rounded half to even) included, and
+    every stored value back."""
     from phusong.coverage.cache import dequantise, quantise
 
     rng = np.random.default_rng(11)
@@ -194,6 +195,10 @@ def test_quantised_losses_equal_numpys_rounding():
     inside = np.isfinite(loss) & (loss >= 0) & (loss < 655.3)
     np.testing.assert_allclose(back[inside], loss[inside], atol=0.0051)
     assert np.isnan(back[np.isnan(loss)]).all()
+    every = np.arange(65536, dtype=np.uint32).astype(np.uint16).reshape(256, 256)   # every stored value
+    numpy_back = np.where(every == 65535, np.float32(np.nan), every.astype(np.float32) / np.float32(100.0))
+    np.testing.assert_array_equal(dequantise(every), numpy_back)
+    assert dequantise(every).dtype == np.float32
 
 
 

@@ -166,6 +166,20 @@ def quantise_loss(loss, out):
 
 
 @njit(cache=True, parallel=True)
+def dequantise_loss(q, out):
+    """``out`` (float32, same shape) = the losses ``q`` (uint16 in 0.01 dB steps, 65535 = NaN) of
+    :func:`quantise_loss`, in one pass: the same values as NumPy's
+    ``np.where(q == 65535, np.nan, q.astype(np.float32) / np.float32(100.0))``."""
+    flat = q.reshape(-1)
+    values = out.reshape(-1)
+    scale = np.float32(100.0)
+    nan = np.float32(np.nan)
+    for i in prange(flat.size):
+        v = flat[i]
+        values[i] = nan if v == 65535 else np.float32(v) / scale
+
+
+@njit(cache=True, parallel=True)
 def merge_best(best, second, server, p_best, p_second, p_server, row0, col0):
     """Merge a partial (best, second, server) window at (row0, col0) into full accumulators."""
     nrow, ncol = p_best.shape

@@ -139,7 +139,11 @@ def quantise(loss: np.ndarray) -> np.ndarray:
 
 
 def dequantise(q: np.ndarray) -> np.ndarray:
-    """Loss windows back from :func:`quantise` (float32 dB, NaN for no value)."""
-    out = q.astype(np.float32) / np.float32(100.0)
-    out[q == 65535] = np.nan
+    """Loss windows back from :func:`quantise` (float32 dB, NaN for no value; one Numba pass, see
+    :func:`phusong.coverage._kernels.dequantise_loss`)."""
+    from ._kernels import dequantise_loss
+
+    q = np.ascontiguousarray(q, dtype=np.uint16)
+    out = np.empty(q.shape, np.float32)
+    dequantise_loss(q, out)
     return out
