@@ -105,6 +105,10 @@ def main():
         warm = tmp / "sites_warm.csv"
         write_sites_csv(df.head(6), warm)
         simulate(warm, tmp / "r0", tmp / "c0", radius=2)  # the JIT cache, so no run below pays compilation
+        tilted = df.head(6).copy()
+        tilted.loc[0, "electrical_tilt_deg"] += 4
+        write_sites_csv(tilted, warm)
+        simulate(warm, tmp / "r0", tmp / "c0", radius=2)  # ... nor a what-if (its own kernels)
         if args.large:
             large_run(tmp, rows)
             return report(rows, passes)

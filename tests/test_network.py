@@ -226,11 +226,16 @@ def test_packing_the_evaluated_cells_equals_numpys_boolean_indexing(dtype):
     # a window pasted into the packed values, against pasting into the full array and packing again
     for row0, col0, shape in ((0, 0, (5, 7)), (40, 13, (57, 48)), (10, 0, (1, 61))):
         window = rng.integers(-10**6, 10**6, shape).astype(dtype)
-        full = expected.copy()
-        full[row0:row0 + shape[0], col0:col0 + shape[1]] = window
-        pasted = packed.copy()
-        _kernels.paste_masked(pasted, mask, starts, window, row0, col0)
-        np.testing.assert_array_equal(pasted, full[mask])
+        for select in (None, rng.random(shape) < 0.5):   # everywhere, and only where selected
+            full = expected.copy()
+            if select is None:
+                full[row0:row0 + shape[0], col0:col0 + shape[1]] = window
+            else:
+                full[row0:row0 + shape[0], col0:col0 + shape[1]][select] = window[select]
+            pasted = packed.copy()
+            _kernels.paste_masked(pasted, mask, starts, window, row0, col0,
+                                  np.ones((1, 1), np.bool_) if select is None else select)
+            np.testing.assert_array_equal(pasted, full[mask])
 
 def test_any_operator_layer_is_the_best_of_the_operators(small_network):
     terrain, sites = small_network

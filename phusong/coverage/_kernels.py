@@ -302,11 +302,12 @@ def finish_layer(best, second, server, nbiot, indoor, level_dbm, loss_of_cell, p
 
 
 @njit(cache=True, parallel=True)
-def paste_masked(packed, mask, starts, window, row0, col0):
+def paste_masked(packed, mask, starts, window, row0, col0, select):
     """Set the values of ``packed`` (the set cells of ``mask``, in C order) that lie in a window at (``row0``,
-    ``col0``) of the mask to ``window``'s there; the reference is ``full[r0:r1, c0:c1] = window`` on the
-    unpacked array, packed again."""
+    ``col0``) of the mask to ``window``'s there, where ``select`` (bool, window-shaped; (1, 1): everywhere) is
+    set; the reference is ``full[r0:r1, c0:c1][select] = window[select]`` on the unpacked array, packed again."""
     nrow, ncol = window.shape
+    everywhere = select.shape == (1, 1)
     for i in prange(nrow):
         r = row0 + i
         k = starts[r]
@@ -315,5 +316,6 @@ def paste_masked(packed, mask, starts, window, row0, col0):
                 k += 1
         for j in range(ncol):
             if mask[r, col0 + j]:
-                packed[k] = window[i, j]
+                if everywhere or select[i, j]:
+                    packed[k] = window[i, j]
                 k += 1

@@ -120,12 +120,13 @@ class Accumulators:
 def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, cache: FootprintCache | None,
                 tkey: str, patterns: Mapping[str, MsiPattern] | None = None, window=None,
                 progress=False, landcover: np.ndarray | None = None,
-                cell_mask: np.ndarray | None = None) -> Accumulators:
+                cell_mask: np.ndarray | None = None, only: np.ndarray | None = None) -> Accumulators:
     """Fold the cells of ``groups`` into accumulators on ``window`` (default: the whole grid).
 
     ``patterns`` maps each ``antenna_file`` of the cell table to its pattern (read beforehand);
     ``landcover`` holds class codes on the grid (for a calibration's per-class offsets); ``cell_mask``
-    (bool on the grid) limits the cells evaluated.
+    (bool on the grid) limits the cells evaluated; ``only`` (bool, window-shaped) the cells folded, the others
+    keep no value (the terrain passes, and so their cache entries, are the same).
     """
     if window is None:
         window = (0, 0, grid.height, grid.width)
@@ -140,6 +141,8 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
         loss, r0, c0 = group_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask, window)
         if loss.size == 0:
             continue
+        if only is not None:   # (loss is this pass's own array)
+            loss[~only[r0 - row0:r0 - row0 + loss.shape[0], c0 - col0:c0 - col0 + loss.shape[1]]] = np.nan
         h_win = heights[r0:r0 + loss.shape[0], c0:c0 + loss.shape[1]]
         r_tx, c_tx = (float(v) for v in grid.rowcol(g.x, g.y))
         at = used.index.get_indexer(list(g.cells))

@@ -24,7 +24,8 @@ from .accumulate import ANY, fold_groups
 from .cache import FootprintCache, terrain_key
 from .cells import make_groups, prepare_cells
 from .layers import LayerResult, finish_layers
-from .state import FoldStateStore, cell_digests, cell_windows, context_key, expected_keys, paste
+from .state import (FoldStateStore, cell_digests, cell_sites, cell_windows, context_key, expected_keys, paste,
+                    reach_cells, refold_cells)
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,12 @@ def _reaches(grid: Grid, g, radius_km: float, window) -> bool:
     return bool(np.hypot(dr, dc) <= radius_km * 1000.0 / grid.res_m + 1.5)
 
 
+def _near(grid: Grid, g, sites: np.ndarray, distance_cells: float) -> bool:
+    """Whether a site lies within ``distance_cells`` of any of ``sites`` (rows of grid (row, column))."""
+    r, c = grid.rowcol(g.x, g.y)
+    return bool((np.hypot(sites[:, 0] - r, sites[:, 1] - c) <= distance_cells).any())
+
+
 def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings, *,
                      cache: FootprintCache | None = None, area_mask: np.ndarray | None = None,
                      patterns: Mapping[str, MsiPattern] | None = None, progress: bool = False,
@@ -235,14 +242,21 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
         context = context_key(tkey, settings, landcover)
         digests = cell_digests(cells, patterns)
         windows = cell_windows(groups, len(cells), grid, settings.model.radius_km)
+        sites_rc = cell_sites(groups, len(cells), grid)
         keys = expected_keys(cells, settings.coverage.per_operator)
-        reuse = store.plan(context, digests, windows, keys, (grid.height, grid.width))
+        reuse = store.plan(context, digests, windows, sites_rc, keys, (grid.height, grid.width))
         if reuse is not None:
             acc = store.load(reuse, (grid.height, grid.width), cell_mask)
         if acc is not None and reuse is not None and reuse.window is not None:
-            folded = [g for g in groups if _reaches(grid, g, settings.model.radius_km, reuse.window)]
+            # only the cells the changed cells reach (before and after) can differ: only the sites reaching them
+            # are folded again, and only there
+            reach = reach_cells(grid, settings.model.radius_km)
+            only = refold_cells(reuse.sites, reach, reuse.window)
+            folded = [g for g in groups if _reaches(grid, g, settings.model.radius_km, reuse.window)
+                      and _near(grid, g, reuse.sites, 2.0 * reach)]
             paste(acc, fold_groups(folded, cells, heights, grid, settings, cache, tkey, patterns,
-                                   window=reuse.window, progress=progress, landcover=landcover, cell_mask=cell_mask))
+                                   window=reuse.window, progress=progress, landcover=landcover, cell_mask=cell_mask,
+                                   only=only), only)
         elif acc is not None:
             folded = []
     acc_reused = acc is not None
@@ -256,7 +270,7 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
                               landcover=landcover, cell_mask=cell_mask)
         if cache is not None:
             try:
-                store.save(context, acc, digests, windows, keys, cell_mask)
+                store.save(context, acc, digests, windows, sites_rc, keys, cell_mask)
             except OSError as exc:   # (a full disk): the run's result stands, its what-ifs fold everything
                 log.warning("could not keep this run's fold for what-ifs in %s: %s", store.folder, exc)
     t1 = time.perf_counter()

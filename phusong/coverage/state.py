@@ -1,14 +1,14 @@
 """The last full fold of a network, kept beside the terrain-pass cache, so that a what-if re-run folds only
-the windows its changed cells reach.
+where its changed cells reach.
 
-A run that folds every site stores its accumulators (:class:`.accumulate.Accumulators`), a digest of each
-cell's folding parameters and the window each cell reaches, under a key of everything else the fold reads
+A run that folds every site stores its accumulators (:class:`.accumulate.Accumulators`), and for each cell a
+digest of its folding parameters, its window and its site, under a key of everything else the fold reads
 (terrain and evaluated cells, model settings, land cover, the code of ``propagation/`` and ``coverage/``,
-NumPy's and Numba's versions). A later run with the same key and the
-same cell count compares digests: the changed cells' windows, before and after the change, bound the only
-part of the grid whose values can differ. That part is folded again from every site that reaches it and
-pasted over the stored accumulators. Every fold is exact and order-free (max, second max, argmax with index
-ties, integer power sums), so the result equals a full run bit for bit (``tests/test_fold_state.py``).
+NumPy's and Numba's versions). A later run with the same key and the same cell count compares digests: the
+discs the changed cells reach, before and after the change, are the only part of the grid whose values can
+differ. That part is folded again from every site that reaches it and pasted over the stored accumulators.
+Every fold is exact and order-free (max, second max, argmax with index ties, integer power sums), so the
+result equals a full run bit for bit (``tests/test_fold_state.py``).
 
 One state per key is kept (the last full run's), in ``<cache>/fold-state/``, and the three newest keys; a re-run
 that reuses it does not replace it, so a series of what-ifs each starts from the same full run. Only the
@@ -22,7 +22,7 @@ import json
 import os
 import pickle
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ from . import _kernels
 from .accumulate import ANY, Accumulators
 from .cache import CACHE_VERSION, FootprintCache
 
-STATE_VERSION = "fold-state-1"
+STATE_VERSION = "fold-state-2"
 # A what-if whose changed windows cover more than this share of the grid folds everything again: the stored
 # state would save little, and a full run refreshes it.
 MAX_REFOLD_SHARE = 0.5
@@ -98,6 +98,31 @@ def cell_windows(groups, n_cells: int, grid: Grid, radius_km: float) -> np.ndarr
     return out
 
 
+def cell_sites(groups, n_cells: int, grid: Grid) -> np.ndarray:
+    """(row, column) of each cell's site on the grid (fractional, as the terrain passes place it), float64."""
+    out = np.zeros((n_cells, 2))
+    for g in groups:
+        out[list(g.cells)] = grid.rowcol(g.x, g.y)
+    return out
+
+
+def reach_cells(grid: Grid, radius_km: float) -> float:
+    """How far (cells) a terrain pass reaches from its site, with a margin: a pass evaluates cells up to half a
+    sample beyond its radius."""
+    return radius_km * 1000.0 / grid.res_m + 1.5
+
+
+def refold_cells(sites: np.ndarray, reach: float, window: tuple[int, int, int, int]) -> np.ndarray:
+    """The cells of ``window`` within ``reach`` of any of ``sites`` (rows of (row, column)): bool, window-shaped."""
+    row0, col0, nrow, ncol = window
+    rows = np.arange(row0, row0 + nrow, dtype=np.float64)[:, None]
+    cols = np.arange(col0, col0 + ncol, dtype=np.float64)[None, :]
+    out = np.zeros((nrow, ncol), np.bool_)
+    for r, c in sites:
+        out |= (rows - r) ** 2 + (cols - c) ** 2 <= reach * reach
+    return out
+
+
 def expected_keys(cells: pd.DataFrame, per_operator: bool) -> tuple[list, list]:
     """The layer keys and power keys a full fold of ``cells`` creates (sorted, as JSON-able lists)."""
     layers, powers = set(), set()
@@ -118,6 +143,7 @@ class Reuse:
     changed_cells: int
     meta: dict
     file: _StateFile   # the state as it was when planned (``load`` closes it)
+    sites: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))   # the changed cells' sites, before and after
 
 
 class _StateFile:
@@ -180,8 +206,8 @@ class FoldStateStore:
     def path(self, context: str) -> Path:
         return self.folder / f"{context}.state"
 
-    def plan(self, context: str, digests: np.ndarray, windows: np.ndarray, keys: tuple[list, list],
-             shape: tuple[int, int]) -> Reuse | None:
+    def plan(self, context: str, digests: np.ndarray, windows: np.ndarray, sites: np.ndarray,
+             keys: tuple[list, list], shape: tuple[int, int]) -> Reuse | None:
         """How much of the stored state a run with these cells can reuse; None: fold everything."""
         path = self.path(context)
         if not path.exists():
@@ -192,7 +218,7 @@ class FoldStateStore:
         except (OSError, ValueError, KeyError):
             return None   # a damaged state is replaced by the next full run
         try:
-            reuse = _plan(state, digests, windows, keys, shape)
+            reuse = _plan(state, digests, windows, sites, keys, shape)
         except (OSError, ValueError, KeyError):
             pass
         finally:
@@ -234,19 +260,19 @@ class FoldStateStore:
             acc.psum[tuple(key)] = arrays[f"power{n}"]
         return acc
 
-    def save(self, context: str, acc: Accumulators, digests: np.ndarray, windows: np.ndarray,
+    def save(self, context: str, acc: Accumulators, digests: np.ndarray, windows: np.ndarray, sites: np.ndarray,
              keys: tuple[list, list], cell_mask: np.ndarray | None) -> None:
         """Store a full run's accumulators (only the evaluated cells)."""
         layers, powers = keys
         if (sorted(list(k) for k in acc.best) != layers or sorted(list(k) for k in acc.psum) != powers
                 or (acc.row0, acc.col0) != (0, 0) or acc.packed is not None):
             return   # (a site that reached no cell, or a what-if's accumulators): such a run is not kept
-        arrays = {"digests": digests, "windows": windows}
+        arrays = {"digests": digests, "windows": windows, "sites": sites}
         for n, key in enumerate(layers):
             arrays.update({f"{name}{n}": arr for name, arr in zip(("best", "second", "server"), acc.best[tuple(key)])})
         arrays.update({f"power{n}": acc.psum[tuple(key)] for n, key in enumerate(powers)})
         # the accumulators keep their evaluated cells only
-        packed = {name: cell_mask is not None and name not in ("digests", "windows") for name in arrays}
+        packed = {name: cell_mask is not None and name not in ("digests", "windows", "sites") for name in arrays}
         kept = int(cell_mask.sum()) if cell_mask is not None else 0
         index, offset = {}, 0
         for name, arr in arrays.items():
@@ -273,13 +299,14 @@ class FoldStateStore:
         keep_newest(self.folder, "*.state", self.KEEP)   # a province's state is several hundred MB
 
 
-def _plan(state: _StateFile, digests: np.ndarray, windows: np.ndarray, keys: tuple[list, list],
+def _plan(state: _StateFile, digests: np.ndarray, windows: np.ndarray, sites: np.ndarray, keys: tuple[list, list],
           shape: tuple[int, int]) -> Reuse | None:
     meta = state.meta
     if (meta.get("shape") != list(shape) or state.index["digests"][1] != digests.shape
-            or state.index["windows"][1] != windows.shape or [meta.get("layers"), meta.get("powers")] != list(keys)):
+            or state.index["windows"][1] != windows.shape or state.index["sites"][1] != sites.shape
+            or [meta.get("layers"), meta.get("powers")] != list(keys)):
         return None
-    old_digests, old_windows = state.read("digests"), state.read("windows")
+    old_digests, old_windows, old_sites = state.read("digests"), state.read("windows"), state.read("sites")
     changed = np.flatnonzero(old_digests != digests)
     if changed.size == 0:
         return Reuse(None, 0, meta, state)
@@ -290,20 +317,32 @@ def _plan(state: _StateFile, digests: np.ndarray, windows: np.ndarray, keys: tup
     r1, c1 = int((wins[:, 0] + wins[:, 2]).max()), int((wins[:, 1] + wins[:, 3]).max())
     if (r1 - r0) * (c1 - c0) > MAX_REFOLD_SHARE * shape[0] * shape[1]:
         return None
-    return Reuse((r0, c0, r1 - r0, c1 - c0), int(changed.size), meta, state)
+    return Reuse((r0, c0, r1 - r0, c1 - c0), int(changed.size), meta, state,
+                  np.unique(np.concatenate([old_sites[changed], sites[changed]]), axis=0))
 
 
-def paste(acc: Accumulators, part: Accumulators) -> None:
-    """Replace ``acc``'s values on ``part``'s window by ``part``'s (keys ``part`` lacks: no value there)."""
-    win = (slice(part.row0, part.row0 + part.shape[0]), slice(part.col0, part.col0 + part.shape[1]))
+def paste(acc: Accumulators, part: Accumulators, only: np.ndarray | None = None) -> None:
+    """Replace ``acc``'s values on ``part``'s window, or on its cells set in ``only`` (bool, window-shaped), by
+    ``part``'s (keys ``part`` lacks: no value there)."""
+    win = (slice(part.row0 - acc.row0, part.row0 - acc.row0 + part.shape[0]),
+           slice(part.col0 - acc.col0, part.col0 - acc.col0 + part.shape[1]))
+    select = np.ones((1, 1), np.bool_) if only is None else only
     for key in set(acc.best) | set(part.best):
         for name, arr, new in zip(("best", "second", "server"), acc.layer(key), part.best.get(key, (None,) * 3)):
-            arr[win] = _EMPTY[name] if new is None else new
+            new = np.full(part.shape, _EMPTY[name], arr.dtype) if new is None else new
+            if only is None:
+                arr[win] = new
+            else:
+                arr[win][only] = new[only]
     for key in set(acc.psum) | set(part.psum):
         new = part.psum.get(key)
+        new = np.zeros(part.shape, np.int64) if new is None else new
         if acc.packed is None:
-            acc.power(key)[win] = 0 if new is None else new
+            if only is None:
+                acc.power(key)[win] = new
+            else:
+                acc.power(key)[win][only] = new[only]
         else:
             mask, starts = acc.packed
-            _kernels.paste_masked(acc.power(key), mask, starts, np.zeros(part.shape, np.int64) if new is None else new,
-                                  part.row0 - acc.row0, part.col0 - acc.col0)
+            _kernels.paste_masked(acc.power(key), mask, starts, new, part.row0 - acc.row0, part.col0 - acc.col0,
+                                  select)
