@@ -100,17 +100,31 @@ def test_a_what_if_from_the_stored_fold_equals_a_run_from_scratch(network, tmp_p
     assert state.read_bytes() == stored      # a what-if does not replace the full run's state
 
 
-def test_a_study_area_state_is_reused_exactly(network, tmp_path):
+@pytest.mark.parametrize("what", ["one tilt", "a site moved"])
+def test_a_study_area_state_is_reused_exactly(network, tmp_path, what):
+    """With a study area the stored power sums stay packed and the refolded discs are pasted into them."""
     terrain, sites = network
-    s = Settings(radius_km=3.0)
+    _assert_area_what_if_exact(terrain, sites, Settings(radius_km=3.0), what, tmp_path)
+
+
+@pytest.mark.parametrize("what", ["one tilt", "a site moved"])
+def test_a_radius_under_a_cell_refolds_all_it_reaches(demo_inputs, tmp_path, what):
+    """A 200 m radius on 250 m cells: a pass still takes two samples and reaches cells up to two and a half cells
+    away, beyond the radius and its margin (the previous reach, 0.8 + 1.5 cells, fails here), and so must the
+    refolded discs."""
+    terrain = load_terrain(demo_inputs.dem, "EPSG:32648", 250.0)
+    _assert_area_what_if_exact(terrain, read_sites(demo_inputs.sites), Settings(radius_km=0.2), what, tmp_path)
+
+
+def _assert_area_what_if_exact(terrain, sites, s, what, tmp_path):
     grid = terrain.grid
     rows, cols = np.mgrid[0:grid.height, 0:grid.width]
     area = (rows - grid.height / 2) ** 2 + (cols - grid.width / 2) ** 2 < (0.4 * grid.width) ** 2
     cache = FootprintCache(tmp_path / "cache")
     simulate_network(terrain.array, grid, sites, s, cache=cache, area_mask=area)
-    changed = _what_ifs(sites)["one tilt"]
+    changed = _what_ifs(sites)[what]
     again = simulate_network(terrain.array, grid, changed, s, cache=cache, area_mask=area)
-    assert 0 < again.stats["passes_folded"] < again.stats["terrain_passes"]
+    assert again.stats["fold_reused"] and 0 < again.stats["passes_folded"] < again.stats["terrain_passes"]
     _assert_identical(again, simulate_network(terrain.array, grid, changed, s, area_mask=area))
 
 

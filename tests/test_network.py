@@ -107,8 +107,10 @@ def test_nbiot_is_judged_by_coupling_loss():
                                                      ("NB-IoT", "", True), ("NB-IoT", "thermally-efficient:10", False)])
 def test_finishing_a_layer_equals_the_numpy_reference(tech, indoor, with_area):
     """finish_layers' one-pass kernel against covered_mask and np.where, its NumPy reference, on values that
-    include levels exactly at the threshold (float32 ties), no server, and no second cell."""
-    from phusong.coverage.layers import covered_mask
+    include each cell's own boundary rounded to float32 (the level, plus the serving cell's building entry loss
+    indoors; the coupling-loss limit for NB-IoT) and the float32 values beside it, no server, and no second cell.
+    (Outdoors the tie decides: NumPy compares there in float32.)"""
+    from phusong.coverage.layers import covered_mask, entry_loss_db
 
     rng = np.random.default_rng(3)
     shape = (61, 47)
@@ -118,10 +120,15 @@ def test_finishing_a_layer_equals_the_numpy_reference(tech, indoor, with_area):
                     for f, p in zip((900.0, 1800.0, 2600.0, 3500.0, 700.0), (20.0, 15.0, 18.5, 12.25, 23.0))])
     server = rng.integers(-1, n_cells, shape).astype(np.int32)
     best = rng.uniform(-140.0, -60.0, shape).astype(np.float32)
-    level = s.threshold_dbm(tech) + s.location_margin_db
-    best.flat[::5] = np.float32(level)                      # ties, and the float32 values beside them
-    best.flat[1::5] = np.nextafter(np.float32(level), np.float32(0.0))
-    best.flat[2::5] = np.nextafter(np.float32(level), np.float32(-np.inf))
+    loss = entry_loss_db(cells, s)
+    if tech == "NB-IoT":   # covered while power - best + loss + margin <= MCL
+        boundary = cells["power_per_re_dbm"].to_numpy() + loss + s.location_margin_db - s.coverage.nbiot_mcl_db
+    else:
+        boundary = s.threshold_dbm(tech) + s.location_margin_db + loss
+    at = np.float32(boundary[np.maximum(server, 0)])
+    best.flat[::5] = at.flat[::5]                                   # on each cell's boundary, and beside it
+    best.flat[1::5] = np.nextafter(at.flat[1::5], np.float32(0.0))
+    best.flat[2::5] = np.nextafter(at.flat[2::5], np.float32(-np.inf))
     best[server < 0] = -np.inf
     second = np.where(rng.random(shape) < 0.3, -np.inf, best - 3.0).astype(np.float32)
     second[server < 0] = -np.inf
@@ -201,7 +208,6 @@ def test_quantised_losses_equal_numpys_rounding():
     assert dequantise(every).dtype == np.float32
 
 
-
 @pytest.mark.parametrize("dtype", [np.float32, np.int32, np.int64])
 def test_packing_the_evaluated_cells_equals_numpys_boolean_indexing(dtype):
     """The fold state's pack, unpack and paste kernels against NumPy's ``a[mask]``, ``out[mask] = packed`` and
@@ -233,9 +239,10 @@ def test_packing_the_evaluated_cells_equals_numpys_boolean_indexing(dtype):
             else:
                 full[row0:row0 + shape[0], col0:col0 + shape[1]][select] = window[select]
             pasted = packed.copy()
-            _kernels.paste_masked(pasted, mask, starts, window, row0, col0,
+            _kernels.paste_masked(pasted, mask, starts, window, row0, col0, select is None,
                                   np.ones((1, 1), np.bool_) if select is None else select)
             np.testing.assert_array_equal(pasted, full[mask])
+
 
 def test_any_operator_layer_is_the_best_of_the_operators(small_network):
     terrain, sites = small_network

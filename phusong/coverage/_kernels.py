@@ -267,15 +267,14 @@ def unpack_masked(packed, mask, starts, fill, out):
 
 @njit(cache=True, parallel=True)
 def finish_layer(best, second, server, nbiot, indoor, level_dbm, loss_of_cell, power_of_cell, margin_db, mcl_db,
-                 area, covered):
+                 with_area, area, covered):
     """Finish one layer's accumulators in one pass, in place: ``best`` becomes the RSRP and ``second`` the second
-    best (NaN where no cell, or no second cell, reaches); ``covered`` gets 1/0, and 255 where ``area`` (bool,
-    shape (1, 1): no study area) is not set. The rule and its arithmetic are those of the NumPy reference,
+    best (NaN where no cell, or no second cell, reaches); ``covered`` gets 1/0, and, ``with_area``, 255 where
+    ``area`` (bool) is not set. The rule and its arithmetic are those of the NumPy reference,
     :func:`phusong.coverage.layers.covered_mask`: NB-IoT by coupling loss against ``mcl_db``; else the RSRP
     less the serving cell's building entry loss (``loss_of_cell``) against ``level_dbm`` (threshold plus
     margin), compared in float32 outdoors as NumPy compares a float32 array with a Python float."""
     nrow, ncol = best.shape
-    with_area = area.shape != (1, 1)
     level_f32 = np.float32(level_dbm)
     nan = np.float32(np.nan)
     for i in prange(nrow):
@@ -302,12 +301,11 @@ def finish_layer(best, second, server, nbiot, indoor, level_dbm, loss_of_cell, p
 
 
 @njit(cache=True, parallel=True)
-def paste_masked(packed, mask, starts, window, row0, col0, select):
+def paste_masked(packed, mask, starts, window, row0, col0, everywhere, select):
     """Set the values of ``packed`` (the set cells of ``mask``, in C order) that lie in a window at (``row0``,
-    ``col0``) of the mask to ``window``'s there, where ``select`` (bool, window-shaped; (1, 1): everywhere) is
+    ``col0``) of the mask to ``window``'s there: ``everywhere``, or where ``select`` (bool, window-shaped) is
     set; the reference is ``full[r0:r1, c0:c1][select] = window[select]`` on the unpacked array, packed again."""
     nrow, ncol = window.shape
-    everywhere = select.shape == (1, 1)
     for i in prange(nrow):
         r = row0 + i
         k = starts[r]

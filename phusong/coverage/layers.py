@@ -35,7 +35,8 @@ class LayerResult:
 
 def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask: np.ndarray | None,
                   technologies=None) -> list[LayerResult]:
-    """SINR and coverage for every layer of full-grid accumulators (optionally only some technologies).
+    """SINR and coverage for every layer of accumulators on the whole grid (optionally only some technologies;
+    the power sums may be packed, :attr:`.accumulate.Accumulators.packed`).
 
     The accumulators are finished in place, without a full-grid copy: each layer's ``best`` and ``second``
     arrays become its ``rsrp_dbm`` and ``rsrp2_dbm`` (finishing them again gives the same layers)."""
@@ -56,7 +57,8 @@ def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask
         # (the rule of covered_mask, in one pass: rsrp and rsrp2 take the accumulators' place)
         _kernels.finish_layer(best, second, server, tech == "NB-IoT", bool(s.coverage.indoor),
                               s.threshold_dbm(tech) + s.location_margin_db if tech != "NB-IoT" else 0.0,
-                              entry_loss, power, s.location_margin_db, s.coverage.nbiot_mcl_db, area, covered)
+                              entry_loss, power, s.location_margin_db, s.coverage.nbiot_mcl_db, area_mask is not None,
+                              area, covered)
         rsrp, rsrp2 = best, second
         if "sinr" not in s.coverage.rasters:   # not written: not computed either
             results.append(LayerResult(tech, op, rsrp, rsrp2, server, None, covered))

@@ -197,12 +197,12 @@ def evaluated_cells(area_mask: np.ndarray | None) -> np.ndarray | None:
 
 
 def _reaches(grid: Grid, g, radius_km: float, window) -> bool:
-    """Whether a site's terrain pass can reach a cell of ``window`` (row0, col0, nrow, ncol): its disc, not just
-    its window's square (a pass evaluates cells within half a cell beyond the radius; one more for margin)."""
+    """Whether a site's terrain pass can reach a cell of ``window`` (row0, col0, nrow, ncol): its disc
+    (:func:`.state.reach_cells`), not just its window's square."""
     r, c = grid.rowcol(g.x, g.y)
     dr = max(window[0] - r, 0.0, r - (window[0] + window[2] - 1))
     dc = max(window[1] - c, 0.0, c - (window[1] + window[3] - 1))
-    return bool(np.hypot(dr, dc) <= radius_km * 1000.0 / grid.res_m + 1.5)
+    return bool(np.hypot(dr, dc) <= reach_cells(grid, radius_km))
 
 
 def _near(grid: Grid, g, sites: np.ndarray, distance_cells: float) -> bool:

@@ -107,19 +107,24 @@ def cell_sites(groups, n_cells: int, grid: Grid) -> np.ndarray:
 
 
 def reach_cells(grid: Grid, radius_km: float) -> float:
-    """How far (cells) a terrain pass reaches from its site, with a margin: a pass evaluates cells up to half a
-    sample beyond its radius."""
-    return radius_km * 1000.0 / grid.res_m + 1.5
+    """How far (cells) a terrain pass reaches from its site, with a cell's margin: a pass of n samples a cell
+    apart (the radius in cells, at least 2: :func:`..propagation.footprint.site_footprint`) evaluates the cells
+    within n + 0.5 of its site."""
+    return max(int(radius_km * 1000.0 / grid.res_m), 2) + 1.5
 
 
 def refold_cells(sites: np.ndarray, reach: float, window: tuple[int, int, int, int]) -> np.ndarray:
     """The cells of ``window`` within ``reach`` of any of ``sites`` (rows of (row, column)): bool, window-shaped."""
     row0, col0, nrow, ncol = window
-    rows = np.arange(row0, row0 + nrow, dtype=np.float64)[:, None]
-    cols = np.arange(col0, col0 + ncol, dtype=np.float64)[None, :]
     out = np.zeros((nrow, ncol), np.bool_)
-    for r, c in sites:
-        out |= (rows - r) ** 2 + (cols - c) ** 2 <= reach * reach
+    for r, c in sites:   # each disc on its own bounding box
+        top, bottom = max(int(np.floor(r - reach)), row0), min(int(np.ceil(r + reach)) + 1, row0 + nrow)
+        left, right = max(int(np.floor(c - reach)), col0), min(int(np.ceil(c + reach)) + 1, col0 + ncol)
+        if bottom <= top or right <= left:
+            continue
+        rows = np.arange(top, bottom, dtype=np.float64)[:, None]
+        cols = np.arange(left, right, dtype=np.float64)[None, :]
+        out[top - row0:bottom - row0, left - col0:right - col0] |= (rows - r) ** 2 + (cols - c) ** 2 <= reach * reach
     return out
 
 
@@ -171,14 +176,12 @@ class _StateFile:
             raise
 
     def read(self, name: str, out: np.ndarray | None = None) -> np.ndarray:
-        """Array ``name``, read into the start of ``out`` (C-contiguous, of its dtype) when given."""
+        """Array ``name``, read into ``out`` (C-contiguous, of its dtype and size) when given."""
         dtype, shape, offset = self.index[name]
         count = int(np.prod(shape))
-        if out is not None and not out.flags.c_contiguous:
-            raise ValueError("reading a fold state into a non-contiguous array")
-        flat = np.empty(count, dtype) if out is None else out.reshape(-1)[:count]
-        if flat.dtype != dtype or flat.size != count:
+        if out is not None and (not out.flags.c_contiguous or out.dtype != dtype or out.size != count):
             raise ValueError(f"fold state array {name} does not fit the accumulators")
+        flat = np.empty(count, dtype) if out is None else out.reshape(-1)
         view = flat.data.cast("B")
         self.fh.seek(self.start + offset)
         done = 0
@@ -227,7 +230,9 @@ class FoldStateStore:
         return reuse
 
     def load(self, reuse: Reuse, shape: tuple[int, int], cell_mask: np.ndarray | None) -> Accumulators | None:
-        """The stored accumulators on the whole grid (None when the file cannot be read)."""
+        """The stored accumulators on the whole grid, their power sums packed as stored when there is a
+        ``cell_mask`` (:attr:`.accumulate.Accumulators.packed`); None when the file cannot be read or does not fit
+        the grid and mask (a full run then replaces it)."""
         state = reuse.file
         names = [(f"{name}{n}", name) for n in range(len(reuse.meta["layers"])) for name in ("best", "second", "server")]
         names += [(f"power{n}", "power") for n in range(len(reuse.meta["powers"]))]
@@ -243,6 +248,8 @@ class FoldStateStore:
                 buffer = np.empty(max(d.itemsize * int(np.prod(s)) for d, s, _ in state.index.values()), np.uint8)
                 for stored, kind in names:
                     dtype = state.index[stored][0]
+                    if state.index[stored][1] != (int(starts[-1]),):   # the kernels index by the mask: no less
+                        raise ValueError(f"fold state array {stored} does not fit the evaluated cells")
                     if kind == "power":
                         arrays[stored] = state.read(stored)
                         continue
@@ -326,7 +333,7 @@ def paste(acc: Accumulators, part: Accumulators, only: np.ndarray | None = None)
     ``part``'s (keys ``part`` lacks: no value there)."""
     win = (slice(part.row0 - acc.row0, part.row0 - acc.row0 + part.shape[0]),
            slice(part.col0 - acc.col0, part.col0 - acc.col0 + part.shape[1]))
-    select = np.ones((1, 1), np.bool_) if only is None else only
+    select = np.ones((1, 1), np.bool_) if only is None else only   # (read only with a selection)
     for key in set(acc.best) | set(part.best):
         for name, arr, new in zip(("best", "second", "server"), acc.layer(key), part.best.get(key, (None,) * 3)):
             new = np.full(part.shape, _EMPTY[name], arr.dtype) if new is None else new
@@ -345,4 +352,4 @@ def paste(acc: Accumulators, part: Accumulators, only: np.ndarray | None = None)
         else:
             mask, starts = acc.packed
             _kernels.paste_masked(acc.power(key), mask, starts, new, part.row0 - acc.row0, part.col0 - acc.col0,
-                                  select)
+                                  only is None, select)
