@@ -244,6 +244,24 @@ def test_packing_the_evaluated_cells_equals_numpys_boolean_indexing(dtype):
             np.testing.assert_array_equal(pasted, full[mask])
 
 
+def test_heights_in_huge_page_memory_give_the_same_layers(small_network, monkeypatch):
+    """simulate_network copies the heights into huge-page memory when it has many passes to compute: the same
+    layers bit for bit (here from the first pass on)."""
+    from phusong.coverage import network
+
+    terrain, sites = small_network
+    s = Settings(radius_km=4.0)
+    plain = simulate_network(terrain.array, terrain.grid, sites, s)
+    original, copies = network.huge_page_array, []
+    monkeypatch.setattr(network, "HUGE_PAGE_PASSES", 1)
+    monkeypatch.setattr(network, "huge_page_array", lambda a: copies.append(a.shape) or original(a))
+    copied = simulate_network(terrain.array, terrain.grid, sites, s)
+    assert copies == [terrain.array.shape]
+    for a, b in zip(plain.layers, copied.layers):
+        for field in ("rsrp_dbm", "rsrp2_dbm", "server", "sinr_db", "covered"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
 def test_any_operator_layer_is_the_best_of_the_operators(small_network):
     terrain, sites = small_network
     cov = simulate_network(terrain.array, terrain.grid, sites, Settings(radius_km=6.0, per_operator=True))

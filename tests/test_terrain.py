@@ -309,3 +309,31 @@ def test_a_kept_reprojection_is_read_back_exactly_and_follows_the_tiles(tmp_path
     assert calls == [1, 1, 1]
     load_terrain(dem, "EPSG:32648", 200.0, cache_dir=keep)
     assert len(list(keep.glob("*.npy"))) == 3
+
+
+def test_heights_for_many_passes_are_copied_into_huge_page_memory():
+    """huge_page_array: the same values, C-contiguous, writable, on a 2 MB boundary, and, where the kernel has
+    transparent huge pages, in a mapping it may back with them (/proc/self/smaps: THPeligible) whatever NumPy's
+    own advice; small arrays stay as they are."""
+    import mmap
+    import pathlib
+
+    from phusong._raster import HUGE_PAGE, huge_page_array
+
+    small = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert huge_page_array(small) is small
+    heights = np.random.default_rng(1).normal(300, 50, (1500, 1200)).astype(np.float32)[:, ::-1]   # not contiguous
+    copy = huge_page_array(heights)
+    np.testing.assert_array_equal(copy, heights)
+    assert copy.flags.c_contiguous and copy.flags.writeable and copy.dtype == np.float32
+    if not hasattr(mmap, "MADV_HUGEPAGE"):
+        return   # (not Linux: a plain copy)
+    assert copy.ctypes.data % HUGE_PAGE == 0
+    enabled = pathlib.Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    lines = pathlib.Path("/proc/self/smaps").read_text().splitlines()
+    heads = [n for n, line in enumerate(lines) if not line.split()[0].endswith(":")]   # "lo-hi perms ..." lines
+    [head] = [n for n in heads if int(lines[n].split()[0].split("-")[0], 16) <= copy.ctypes.data
+              < int(lines[n].split()[0].split("-")[1], 16)]
+    fields = dict(line.split(":", 1) for line in lines[head + 1:next((n for n in heads if n > head), len(lines))])
+    if enabled.exists() and "[never]" not in enabled.read_text() and "THPeligible" in fields:
+        assert fields["THPeligible"].strip() == "1"

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._raster import Grid, Raster, hillshade
+from .._raster import Grid, Raster, hillshade, huge_page_array
 from ..propagation.antenna import MsiPattern
 from ..settings import SECTIONS, Settings
 from .accumulate import ANY, fold_groups
@@ -28,6 +28,9 @@ from .state import (FoldStateStore, cell_digests, cell_sites, cell_windows, cont
                     reach_cells, refold_cells)
 
 log = logging.getLogger(__name__)
+# From this many terrain passes to compute, the heights are copied into huge-page memory first (_raster.huge_page_array):
+# 4 % less a pass, for one copy (a few tenths of a second where the kernel compacts memory for it).
+HUGE_PAGE_PASSES = 32
 
 __all__ = ["ANY", "Coverage", "LayerResult", "simulate_network"]
 
@@ -236,6 +239,8 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     hits = sum(cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, settings).exists()
                for g in groups) if cache else 0
     t0 = time.perf_counter()
+    if len(groups) - hits >= HUGE_PAGE_PASSES:
+        heights = huge_page_array(heights)
     acc, folded = None, groups
     if cache is not None:
         store = FoldStateStore(cache)

@@ -16,11 +16,12 @@ import pandas as pd
 from scipy import sparse
 from tqdm.auto import tqdm
 
-from .._raster import Grid
+from .._raster import Grid, huge_page_array
 from ..coverage.accumulate import ANY, fold_groups
 from ..coverage.cache import FootprintCache
 from ..coverage.cells import make_groups, prepare_cells
 from ..coverage.layers import covered_mask
+from ..coverage.network import HUGE_PAGE_PASSES
 from ..propagation.footprint import window_for
 from ..settings import Settings
 from .demand import Demand
@@ -69,6 +70,8 @@ def compute_reach(candidates: pd.DataFrame, cand_cells: pd.DataFrame, heights: n
     point_hits: list[tuple[np.ndarray, int]] = []
     pop_cells: list[np.ndarray] = []
     radius_m = s.model.radius_km * 1000.0
+    if len(candidates) >= HUGE_PAGE_PASSES:   # (a terrain pass each, most of them new)
+        heights = huge_page_array(heights)
     for j, cand in enumerate(tqdm(candidates.itertuples(index=False), total=len(candidates), desc="candidates",
                                   unit="site", disable=not progress or None, leave=False)):
         sub = by_candidate.get(cand.candidate_id)
