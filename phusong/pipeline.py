@@ -26,11 +26,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pyproj import Transformer
-from rasterio.features import rasterize
 
 from ._atomic import atomic_dir, file_sha256
 from ._raster import Grid
-from .coverage.cache import FootprintCache
+from .coverage.cache import FootprintCache, area_mask
 from .coverage.network import Coverage, simulate_network
 from .data.boundaries import (population_points, read_area, read_communes, read_points, read_population, read_priority,
                               read_zones)
@@ -124,8 +123,7 @@ def load_simulation_inputs(settings: Settings, cache: FootprintCache | None = No
         gx0, gy0, gx1, gy1 = grid.bounds
         if minx < gx0 or miny < gy0 or maxx > gx1 or maxy > gy1:
             raise InputError("the DEM does not cover the whole study area", path=area_layer.path)
-        mask = rasterize(area.geometry, out_shape=(grid.height, grid.width), transform=grid.transform,
-                         dtype=np.uint8).astype(bool)
+        mask = cache.area_mask(area.geometry, grid) if cache is not None else area_mask(area.geometry, grid)
     else:
         mask = np.isfinite(terrain.array)
     reasons = demonstration_reasons(terrain, sites, settings)

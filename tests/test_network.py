@@ -280,6 +280,37 @@ def test_any_operator_layer_is_the_best_of_the_operators(small_network):
             np.testing.assert_array_equal(layer.server[has][mine], server[has][mine])
 
 
+def test_a_kept_study_area_is_read_back_exactly_and_follows_its_polygons_and_grid(tmp_path, monkeypatch):
+    """FootprintCache.area_mask: the rasterized area read back bit for bit, rasterized again for other polygons,
+    another grid, or a damaged entry (truth: rasterizing directly)."""
+    from rasterio.transform import from_origin
+    from shapely.geometry import Polygon
+
+    from phusong._raster import Grid
+    from phusong.coverage import cache as cache_module
+
+    grid = Grid(300, 200, from_origin(500_000, 2_400_000, 30, 30), "EPSG:32648")
+    polygons = [Polygon([(501_000, 2_395_000), (504_500, 2_396_000), (503_000, 2_392_500)]),
+                Polygon([(500_300, 2_399_000), (501_200, 2_399_500), (500_900, 2_398_100)])]
+    cache = FootprintCache(tmp_path / "cache")
+    direct = cache_module.area_mask(polygons, grid)
+    assert direct.dtype == np.bool_ and 0 < direct.sum() < direct.size
+    np.testing.assert_array_equal(cache.area_mask(polygons, grid), direct)
+    original, calls = cache_module.area_mask, []
+    monkeypatch.setattr(cache_module, "area_mask", lambda g, gr: calls.append(1) or original(g, gr))
+    kept = cache.area_mask(polygons, grid)
+    assert calls == [] and kept.dtype == np.bool_ and kept.flags.c_contiguous
+    np.testing.assert_array_equal(kept, direct)
+    shifted = Grid(300, 200, from_origin(500_030, 2_400_000, 30, 30), "EPSG:32648")
+    np.testing.assert_array_equal(cache.area_mask(polygons, shifted), original(polygons, shifted))
+    np.testing.assert_array_equal(cache.area_mask(polygons[:1], grid), original(polygons[:1], grid))
+    assert calls == [1, 1]
+    for entry in (tmp_path / "cache" / "area").glob("*.npy"):
+        entry.write_bytes(b"")
+    np.testing.assert_array_equal(cache.area_mask(polygons, grid), direct)
+    assert calls == [1, 1, 1]
+
+
 def test_cache_is_reused_and_invalidated(small_network, tmp_path):
     terrain, sites = small_network
     s = Settings(radius_km=5.0)

@@ -28,6 +28,7 @@ from ..settings import Settings
 
 CACHE_VERSION = "kernel-5"  # cell-exact receivers with a 12-sample exact tail; rays half a cell apart at the radius
 KEEP_RELIEF = 4   # shaded reliefs kept (about 3 MB each for the province)
+KEEP_AREAS = 4    # rasterized study areas kept (about 3 MB each for the province)
 
 
 @functools.cache
@@ -110,6 +111,30 @@ class FootprintCache:
             np.save(fh, q)
         os.replace(tmp, path)
 
+    def area_mask(self, geometries, grid: Grid) -> np.ndarray:
+        """The study area on the grid (:func:`area_mask`), kept in ``area/`` (the most recently used few, as
+        bits): a re-run over the same polygons and grid reads it back instead of rasterizing them again (0.2-0.45
+        s for Lạng Sơn's communes at 30 m)."""
+        import rasterio
+        import shapely
+
+        h = hashlib.blake2b(digest_size=16)
+        h.update(json.dumps([grid.height, grid.width, list(grid.transform)[:6], str(grid.crs),
+                             rasterio.__gdal_version__]).encode())
+        for wkb in shapely.to_wkb(np.asarray(geometries, dtype=object)):
+            h.update(wkb)
+        path = self.folder / "area" / f"{h.hexdigest()}.npy"
+        size = grid.height * grid.width
+        bits = read_kept(path, (-(-size // 8),), np.uint8, touch=True)   # (kept by use)
+        if bits is not None:
+            return np.unpackbits(bits, count=size).reshape(grid.height, grid.width).view(np.bool_)
+        mask = area_mask(geometries, grid)
+        try:
+            keep_array(path, np.packbits(mask), KEEP_AREAS)
+        except OSError:   # (a read-only or full cache): the run goes on without keeping it
+            pass
+        return mask
+
     def relief(self, tkey: str, heights: np.ndarray, grid: Grid) -> Raster:
         """The terrain's shaded relief (:func:`~phusong._raster.hillshade`, the maps' basemap), kept in
         ``relief/`` (the newest few): a re-run on the same terrain reads it back instead of shading the whole
@@ -147,3 +172,11 @@ def dequantise(q: np.ndarray) -> np.ndarray:
     out = np.empty(q.shape, np.float32)
     dequantise_loss(q, out)
     return out
+
+
+def area_mask(geometries, grid: Grid) -> np.ndarray:
+    """The cells of ``grid`` whose centre lies in one of ``geometries`` (bool, rasterio's default rule)."""
+    from rasterio.features import rasterize
+
+    return rasterize(geometries, out_shape=(grid.height, grid.width), transform=grid.transform,
+                     dtype=np.uint8).astype(bool)
