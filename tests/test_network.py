@@ -246,17 +246,20 @@ def test_packing_the_evaluated_cells_equals_numpys_boolean_indexing(dtype):
 
 def test_heights_in_huge_page_memory_give_the_same_layers(small_network, monkeypatch):
     """simulate_network copies the heights into huge-page memory when it has many passes to compute: the same
-    layers bit for bit (here from the first pass on)."""
+    layers bit for bit (here from the first pass on, and for this small terrain from 4 kB on)."""
+    from phusong import _raster
     from phusong.coverage import network
 
     terrain, sites = small_network
     s = Settings(radius_km=4.0)
     plain = simulate_network(terrain.array, terrain.grid, sites, s)
     original, copies = network.huge_page_array, []
+    monkeypatch.setattr(_raster, "HUGE_PAGE", 4096)
     monkeypatch.setattr(network, "HUGE_PAGE_PASSES", 1)
-    monkeypatch.setattr(network, "huge_page_array", lambda a: copies.append(a.shape) or original(a))
+    monkeypatch.setattr(network, "huge_page_array", lambda a: copies.append(original(a)) or copies[-1])
     copied = simulate_network(terrain.array, terrain.grid, sites, s)
-    assert copies == [terrain.array.shape]
+    [copy] = copies
+    assert copy.shape == terrain.array.shape and not np.shares_memory(copy, terrain.array)   # (the mapping's copy)
     for a, b in zip(plain.layers, copied.layers):
         for field in ("rsrp_dbm", "rsrp2_dbm", "server", "sinr_db", "covered"):
             np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
@@ -309,6 +312,9 @@ def test_a_kept_study_area_is_read_back_exactly_and_follows_its_polygons_and_gri
         entry.write_bytes(b"")
     np.testing.assert_array_equal(cache.area_mask(polygons, grid), direct)
     assert calls == [1, 1, 1]
+    with pytest.warns(UserWarning):   # a feature without geometry is skipped, as rasterio skips it
+        np.testing.assert_array_equal(cache.area_mask([*polygons, None], grid), direct)
+    assert calls == [1, 1, 1, 1]
 
 
 def test_cache_is_reused_and_invalidated(small_network, tmp_path):

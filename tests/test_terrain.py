@@ -312,8 +312,8 @@ def test_a_kept_reprojection_is_read_back_exactly_and_follows_the_tiles(tmp_path
 
 
 def test_heights_for_many_passes_are_copied_into_huge_page_memory():
-    """huge_page_array: the same values, C-contiguous, writable, on a 2 MB boundary, and, where the kernel has
-    transparent huge pages, in a mapping it may back with them (/proc/self/smaps: THPeligible) whatever NumPy's
+    """huge_page_array: the same values, C-contiguous, writable, a copy, and, where the kernel has transparent
+    huge pages, in a mapping it may back with them (/proc/self/smaps: THPeligible) whatever NumPy's
     own advice; small arrays stay as they are."""
     import mmap
     import pathlib
@@ -328,12 +328,32 @@ def test_heights_for_many_passes_are_copied_into_huge_page_memory():
     assert copy.flags.c_contiguous and copy.flags.writeable and copy.dtype == np.float32
     if not hasattr(mmap, "MADV_HUGEPAGE"):
         return   # (not Linux: a plain copy)
-    assert copy.ctypes.data % HUGE_PAGE == 0
-    enabled = pathlib.Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    assert copy.base is not None and not np.shares_memory(copy, heights)
     lines = pathlib.Path("/proc/self/smaps").read_text().splitlines()
     heads = [n for n, line in enumerate(lines) if not line.split()[0].endswith(":")]   # "lo-hi perms ..." lines
     [head] = [n for n in heads if int(lines[n].split()[0].split("-")[0], 16) <= copy.ctypes.data
               < int(lines[n].split()[0].split("-")[1], 16)]
     fields = dict(line.split(":", 1) for line in lines[head + 1:next((n for n in heads if n > head), len(lines))])
-    if enabled.exists() and "[never]" not in enabled.read_text() and "THPeligible" in fields:
+    if _transparent_huge_pages_of(HUGE_PAGE) and "THPeligible" in fields:
         assert fields["THPeligible"].strip() == "1"
+
+
+def _transparent_huge_pages_of(size: int) -> bool:
+    """Whether this process may get transparent huge pages of ``size`` bytes in a region advised for them: the
+    kernel's PMD size, its global and per-size policies, and the process's own switch (prctl)."""
+    import pathlib
+
+    thp = pathlib.Path("/sys/kernel/mm/transparent_hugepage")
+
+    def chosen(path):
+        text = path.read_text() if path.exists() else ""
+        return text.partition("[")[2].partition("]")[0]
+
+    pmd = thp / "hpage_pmd_size"
+    if not pmd.exists() or int(pmd.read_text()) != size or chosen(thp / "enabled") not in ("always", "madvise"):
+        return False
+    per_size = chosen(thp / f"hugepages-{size // 1024}kB" / "enabled")
+    if per_size not in ("", "inherit", "always", "madvise"):
+        return False
+    status = pathlib.Path("/proc/self/status").read_text()
+    return "THP_enabled:\t0" not in status

@@ -120,9 +120,9 @@ class FootprintCache:
 
         h = hashlib.blake2b(digest_size=16)
         h.update(json.dumps([grid.height, grid.width, list(grid.transform)[:6], str(grid.crs),
-                             rasterio.__gdal_version__]).encode())
+                             rasterio.__gdal_version__, files_digest(__file__)]).encode())   # (the rule is here)
         for wkb in shapely.to_wkb(np.asarray(geometries, dtype=object)):
-            h.update(wkb)
+            h.update(b"\0null" if wkb is None else wkb)   # (a feature without geometry: rasterio skips it)
         path = self.folder / "area" / f"{h.hexdigest()}.npy"
         size = grid.height * grid.width
         bits = read_kept(path, (-(-size // 8),), np.uint8, touch=True)   # (kept by use)

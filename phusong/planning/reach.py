@@ -70,7 +70,10 @@ def compute_reach(candidates: pd.DataFrame, cand_cells: pd.DataFrame, heights: n
     point_hits: list[tuple[np.ndarray, int]] = []
     pop_cells: list[np.ndarray] = []
     radius_m = s.model.radius_km * 1000.0
-    if len(candidates) >= HUGE_PAGE_PASSES:   # (a terrain pass each, most of them new)
+    passes = make_groups(cells)
+    new = sum(not cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, s).exists() for g in passes) \
+        if cache is not None else len(passes)
+    if new >= HUGE_PAGE_PASSES:
         heights = huge_page_array(heights)
     for j, cand in enumerate(tqdm(candidates.itertuples(index=False), total=len(candidates), desc="candidates",
                                   unit="site", disable=not progress or None, leave=False)):
