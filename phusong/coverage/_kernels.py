@@ -198,14 +198,13 @@ def merge_best(best, second, server, p_best, p_second, p_server, row0, col0):
 
 
 @njit(cache=True, parallel=True)
-def sinr_of_key(best, server, key_of_cell, key, psum, mask, starts, noise_mw_of_cell, load_quantum, sinr):
+def sinr_of_key(best, server, key_of_cell, key, psum, packed, mask, starts, noise_mw_of_cell, load_quantum, sinr):
     """SINR (dB) of the cells served on one key (an operator on one frequency): the key's power sum less
     the serving cell's own share, at the load factor (``load_quantum`` = load × ``POWER_QUANTUM_MW``), plus
     the serving cell's noise (mW). Writes ``sinr`` only where the serving cell's key is ``key``. ``psum`` is
-    flat: the grid's cells row by row (``mask`` of shape (1, 1)), or only the set cells of ``mask``, each row's
-    from ``starts`` (:func:`mask_row_starts`); the others have no server."""
+    flat: the grid's cells row by row, or, ``packed``, only the set cells of ``mask``, each row's from ``starts``
+    (:func:`mask_row_starts`); the others have no server."""
     nrow, ncol = best.shape
-    packed = mask.shape != (1, 1)
     for i in prange(nrow):
         k = starts[i] if packed else i * ncol
         for j in range(ncol):

@@ -109,12 +109,12 @@ class Accumulators:
             self.psum[key] = np.zeros(self.shape if self.packed is None else self.packed[1][-1], np.int64)
         return self.psum[key]
 
-    def power_cells(self) -> tuple[np.ndarray, np.ndarray]:
-        """(mask, row starts) saying where the power sums' values lie, for the kernels: (1, 1) placeholders when
-        the sums cover ``shape`` (read flat, row by row)."""
+    def power_cells(self) -> tuple[bool, np.ndarray, np.ndarray]:
+        """(packed, mask, row starts) saying where the power sums' values lie, for the kernels; mask and starts
+        are placeholders when the sums cover ``shape`` (read flat, row by row)."""
         if self.packed is not None:
-            return self.packed
-        return np.ones((1, 1), np.bool_), np.zeros(1, np.int64)
+            return (True, *self.packed)
+        return False, np.ones((1, 1), np.bool_), np.zeros(1, np.int64)
 
 
 def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, cache: FootprintCache | None,

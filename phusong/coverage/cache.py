@@ -100,6 +100,10 @@ class FootprintCache:
         key = json.dumps(parts)
         return self.folder / f"{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}.npy"
 
+    def kept(self, tkey: str, groups, s: Settings) -> int:
+        """How many of the terrain passes of ``groups`` (:class:`.cells.Group`) the cache holds."""
+        return sum(self.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, s).exists() for g in groups)
+
     def load(self, path: Path, shape: tuple[int, int]) -> np.ndarray | None:
         """The quantised loss window (see :func:`quantise`), or None when absent, damaged or of another shape."""
         return read_kept(path, shape, np.uint16)   # (a damaged or empty entry is recomputed)

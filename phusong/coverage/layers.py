@@ -69,10 +69,10 @@ def finish_layers(acc: Accumulators, cells: pd.DataFrame, s: Settings, area_mask
         for n, (_, o, f) in enumerate(keys):
             key_of_cell[(cell_op == o) & (cell_f == f)] = n
         sinr = np.full(best.shape, np.nan, np.float32)
-        mask, starts = acc.power_cells()
+        packed, mask, starts = acc.power_cells()
         for n, key in enumerate(keys):   # one pass per key: a typed list of the sums is slower in Numba
-            _kernels.sinr_of_key(best, server, key_of_cell, n, acc.psum[key].reshape(-1), mask, starts, noise_mw,
-                                 s.coverage.load_factor * quantum, sinr)
+            _kernels.sinr_of_key(best, server, key_of_cell, n, acc.psum[key].reshape(-1), packed, mask, starts,
+                                 noise_mw, s.coverage.load_factor * quantum, sinr)
         results.append(LayerResult(tech, op, rsrp, rsrp2, server, sinr, covered))
     return results
 

@@ -199,6 +199,12 @@ def evaluated_cells(area_mask: np.ndarray | None) -> np.ndarray | None:
     return None if kept.all() else kept
 
 
+def heights_for_passes(heights: np.ndarray, new_passes: int) -> np.ndarray:
+    """The heights as ``new_passes`` terrain passes to compute should read them: in huge-page memory from
+    ``HUGE_PAGE_PASSES`` on, else as they are."""
+    return huge_page_array(heights) if new_passes >= HUGE_PAGE_PASSES else heights
+
+
 def _reaches(grid: Grid, g, radius_km: float, window) -> bool:
     """Whether a site's terrain pass can reach a cell of ``window`` (row0, col0, nrow, ncol): its disc
     (:func:`.state.reach_cells`), not just its window's square."""
@@ -236,11 +242,9 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     groups = make_groups(cells)
     cell_mask = evaluated_cells(area_mask)
     tkey = terrain_key(heights, grid, landcover if settings.model.name == "p1812" else None, cell_mask)
-    hits = sum(cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, settings).exists()
-               for g in groups) if cache else 0
+    hits = cache.kept(tkey, groups, settings) if cache else 0
     t0 = time.perf_counter()
-    if len(groups) - hits >= HUGE_PAGE_PASSES:
-        heights = huge_page_array(heights)
+    heights = heights_for_passes(heights, len(groups) - hits)
     acc, folded = None, groups
     if cache is not None:
         store = FoldStateStore(cache)

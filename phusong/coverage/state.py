@@ -31,7 +31,7 @@ import pandas as pd
 from .._atomic import atomic_path, keep_newest
 from .._raster import Grid
 from ..propagation.antenna import MsiPattern
-from ..propagation.footprint import window_for
+from ..propagation.footprint import sample_count, window_for
 from ..settings import Settings
 from . import _kernels
 from .accumulate import ANY, Accumulators
@@ -108,9 +108,8 @@ def cell_sites(groups, n_cells: int, grid: Grid) -> np.ndarray:
 
 def reach_cells(grid: Grid, radius_km: float) -> float:
     """How far (cells) a terrain pass reaches from its site, with a cell's margin: a pass of n samples a cell
-    apart (the radius in cells, at least 2: :func:`..propagation.footprint.site_footprint`) evaluates the cells
-    within n + 0.5 of its site."""
-    return max(int(radius_km * 1000.0 / grid.res_m), 2) + 1.5
+    apart (:func:`..propagation.footprint.sample_count`) evaluates the cells within n + 0.5 of its site."""
+    return sample_count(radius_km * 1000.0, grid.res_m) + 1.5
 
 
 def refold_cells(sites: np.ndarray, reach: float, window: tuple[int, int, int, int]) -> np.ndarray:
@@ -333,23 +332,18 @@ def paste(acc: Accumulators, part: Accumulators, only: np.ndarray | None = None)
     ``part``'s (keys ``part`` lacks: no value there)."""
     win = (slice(part.row0 - acc.row0, part.row0 - acc.row0 + part.shape[0]),
            slice(part.col0 - acc.col0, part.col0 - acc.col0 + part.shape[1]))
-    select = np.ones((1, 1), np.bool_) if only is None else only   # (read only with a selection)
+    def put(arr, new):
+        arr[win][... if only is None else only] = new if np.isscalar(new) or only is None else new[only]
+
     for key in set(acc.best) | set(part.best):
         for name, arr, new in zip(("best", "second", "server"), acc.layer(key), part.best.get(key, (None,) * 3)):
-            new = np.full(part.shape, _EMPTY[name], arr.dtype) if new is None else new
-            if only is None:
-                arr[win] = new
-            else:
-                arr[win][only] = new[only]
+            put(arr, _EMPTY[name] if new is None else new)
     for key in set(acc.psum) | set(part.psum):
         new = part.psum.get(key)
-        new = np.zeros(part.shape, np.int64) if new is None else new
         if acc.packed is None:
-            if only is None:
-                acc.power(key)[win] = new
-            else:
-                acc.power(key)[win][only] = new[only]
+            put(acc.power(key), 0 if new is None else new)
         else:
             mask, starts = acc.packed
-            _kernels.paste_masked(acc.power(key), mask, starts, new, part.row0 - acc.row0, part.col0 - acc.col0,
-                                  only is None, select)
+            _kernels.paste_masked(acc.power(key), mask, starts, np.zeros(part.shape, np.int64) if new is None else new,
+                                  part.row0 - acc.row0, part.col0 - acc.col0, only is None,
+                                  np.ones((1, 1), np.bool_) if only is None else only)

@@ -16,12 +16,12 @@ import pandas as pd
 from scipy import sparse
 from tqdm.auto import tqdm
 
-from .._raster import Grid, huge_page_array
+from .._raster import Grid
 from ..coverage.accumulate import ANY, fold_groups
 from ..coverage.cache import FootprintCache
 from ..coverage.cells import make_groups, prepare_cells
 from ..coverage.layers import covered_mask
-from ..coverage.network import HUGE_PAGE_PASSES
+from ..coverage.network import heights_for_passes
 from ..propagation.footprint import window_for
 from ..settings import Settings
 from .demand import Demand
@@ -71,10 +71,7 @@ def compute_reach(candidates: pd.DataFrame, cand_cells: pd.DataFrame, heights: n
     pop_cells: list[np.ndarray] = []
     radius_m = s.model.radius_km * 1000.0
     passes = make_groups(cells)
-    new = sum(not cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, s).exists() for g in passes) \
-        if cache is not None else len(passes)
-    if new >= HUGE_PAGE_PASSES:
-        heights = huge_page_array(heights)
+    heights = heights_for_passes(heights, len(passes) - (cache.kept(tkey, passes, s) if cache is not None else 0))
     for j, cand in enumerate(tqdm(candidates.itertuples(index=False), total=len(candidates), desc="candidates",
                                   unit="site", disable=not progress or None, leave=False)):
         sub = by_candidate.get(cand.candidate_id)

@@ -49,6 +49,12 @@ def latitude_deg(grid: Grid, x: float, y: float) -> float:
     return float(_to_wgs84(str(grid.crs)).transform(x, y)[1])
 
 
+def sample_count(radius_m: float, res_m: float, sample_step_cells: float = 1.0) -> int:
+    """How many samples a pass takes along each ray (at least 2): it evaluates cells up to half a sample
+    beyond the last."""
+    return max(int(radius_m / (res_m * sample_step_cells)), 2)
+
+
 def window_for(grid: Grid, x: float, y: float, radius_m: float) -> tuple[int, int, int, int]:
     """(row0, col0, nrow, ncol) of the cells within ``radius_m`` of (x, y), clipped to the grid."""
     r, c = grid.rowcol(x, y)
@@ -96,7 +102,7 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
         raise InputError(f"site at ({x:.0f}, {y:.0f}) is outside the terrain")
     res = grid.res_m
     radius_m = radius_km * 1000.0
-    n = max(int(radius_m / (res * sample_step_cells)), 2)
+    n = sample_count(radius_m, res, sample_step_cells)
     n_rays = int(math.ceil(2.0 * math.pi * radius_m / (res * ray_spacing_cells)))
     n_rays = _kernels.RAY_MULTIPLE * max(math.ceil(n_rays / _kernels.RAY_MULTIPLE), 1)
     r_tx, c_tx = (float(v) for v in grid.rowcol(x, y))
