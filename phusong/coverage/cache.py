@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import keep_array, read_kept
+from .._atomic import keep_array, read_kept, save_npy
 from .. import _raster
 from .._raster import Grid, Raster, hillshade, relief_grid
 from ..settings import Settings
@@ -112,7 +112,7 @@ class FootprintCache:
         """Store a quantised loss window (see :func:`quantise`)."""
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
-            np.save(fh, q)
+            save_npy(fh, q)
         os.replace(tmp, path)
 
     def area_mask(self, geometries, grid: Grid) -> np.ndarray:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._atomic import atomic_path, keep_newest
+from .._atomic import atomic_path, keep_newest, write_array
 from .._raster import Grid
 from ..propagation.antenna import MsiPattern
 from ..propagation.footprint import sample_count, window_for
@@ -299,9 +299,9 @@ class FoldStateStore:
                 if packed[name]:
                     out = buffer[:kept * arr.dtype.itemsize].view(arr.dtype)
                     _kernels.pack_masked(arr, cell_mask, starts, out)
-                    fh.write(out.data)
+                    write_array(fh, out)
                 else:
-                    fh.write(np.ascontiguousarray(arr).data)
+                    write_array(fh, arr)
         keep_newest(self.folder, "*.state", self.KEEP)   # a province's state is several hundred MB
 
 
