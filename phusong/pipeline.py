@@ -353,9 +353,10 @@ def checksums(files) -> dict[str, str]:
 
 
 def write_study(out_dir, coverage: Coverage, gaps: GapResult, *, overwrite=False, record=None,
-                include: dict | None = None, progress: bool = False) -> Path:
+                include: dict | None = None, progress: bool = False, cache: FootprintCache | None = None) -> Path:
     """Everything a study writes, appearing in ``out_dir`` at once: the run folder's rasters, cells.csv,
-    run.json, gaps.gpkg, the scorecard (md, html, csv, json) and map.html."""
+    run.json, gaps.gpkg, the scorecard (md, html, csv, json) and map.html (rasters identical to ones the
+    ``cache`` keeps are linked from it)."""
     from tqdm.auto import tqdm
 
     from .outputs.maps import write_map
@@ -365,7 +366,7 @@ def write_study(out_dir, coverage: Coverage, gaps: GapResult, *, overwrite=False
     steps = ["rasters", "GeoPackage", "scorecard", "map"]
     with atomic_dir(out_dir, overwrite) as tmp, tqdm(total=len(steps), desc="writing", unit="step",
                                                      disable=not progress or None, leave=False) as bar:
-        write_into(tmp, coverage, record)
+        write_into(tmp, coverage, record, cache)
         bar.update()
         gaps.to_geopackage(tmp / "gaps.gpkg", overwrite=True)
         bar.update()
@@ -424,7 +425,8 @@ def run_study(settings: Settings, out_dir, *, overwrite: bool = False, progress:
         steps.set_description_str("writing rasters, GeoPackage, scorecard and map")
         record = {"command": "run", "inputs_sha256": checksums(sim.files + gap_inputs.files),
                   "timings": {"total_s": round(time.perf_counter() - t0, 2)}}
-        write_study(out_dir, coverage, gaps, overwrite=overwrite, record=record, include=include, progress=progress)
+        write_study(out_dir, coverage, gaps, overwrite=overwrite, record=record, include=include, progress=progress,
+                    cache=cache)
         steps.update()
     return coverage, gaps
 

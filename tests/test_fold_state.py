@@ -1,5 +1,7 @@
 """A what-if re-run reuses the last full run's fold and folds only where its changed cells reach: the result
 must equal a run from scratch bit for bit, whatever changed (truth: the same run without a cache)."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from phusong.coverage.network import simulate_network
 from phusong.coverage.state import FoldStateStore
 from phusong.data.terrain import load_terrain
 from phusong.sites import read_sites
+from phusong.sites.schema import TECH_SLUG
 
 from .conftest import settings as Settings
 
@@ -180,6 +183,8 @@ def test_simulate_command_reuses_the_fold_for_a_what_if(demo_inputs, tmp_path):
     lines = demo_inputs.sites.read_text(encoding="utf-8").splitlines(keepends=True)
     comment = "".join(line for line in lines if line.startswith("#"))
     table = pd.read_csv(demo_inputs.sites, comment="#")
+    base = tmp_path / "sites.csv"   # (written as the what-if's: the same provenance, so the same raster tags)
+    base.write_text(comment + table.to_csv(index=False), encoding="utf-8")
     table.loc[0, "electrical_tilt_deg"] += 6.0
     tilted = tmp_path / "tilted.csv"
     tilted.write_text(comment + table.to_csv(index=False), encoding="utf-8")
@@ -191,7 +196,7 @@ def test_simulate_command_reuses_the_fold_for_a_what_if(demo_inputs, tmp_path):
         assert result.exit_code == 0, result.output
         return result.output
 
-    assert "folded again" not in simulate(demo_inputs.sites, "base", "cache")
+    assert "folded again" not in simulate(base, "base", "cache")
     assert "the last full run's fold reused" in simulate(tilted, "what-if", "cache")
     simulate(tilted, "scratch", "fresh-cache")
     names = sorted(p.name for p in (tmp_path / "scratch").iterdir())
@@ -200,7 +205,17 @@ def test_simulate_command_reuses_the_fold_for_a_what_if(demo_inputs, tmp_path):
         if name.endswith(".tif"):
             with rasterio.open(tmp_path / "scratch" / name) as a, rasterio.open(tmp_path / "what-if" / name) as b:
                 np.testing.assert_array_equal(a.read(), b.read(), err_msg=name)
+            # the same files, whether encoded again or linked from the ones the base run kept
+            assert (tmp_path / "scratch" / name).read_bytes() == (tmp_path / "what-if" / name).read_bytes(), name
     assert (tmp_path / "scratch" / "cells.csv").read_bytes() == (tmp_path / "what-if" / "cells.csv").read_bytes()
+    # the tilted cell's technology's rasters changed; the other's, and the relief, are the base run's own files
+    reused = json.loads((tmp_path / "what-if" / "run.json").read_text())["rasters_reused"]
+    tech = TECH_SLUG[table.loc[0, "technology"]]
+    unchanged = [n for n in names if n.endswith(".tif") and f"_{tech}" not in n]
+    assert json.loads((tmp_path / "scratch" / "run.json").read_text())["rasters_reused"] == 0
+    assert len(unchanged) >= 2 and reused == len(unchanged)
+    for name in unchanged:
+        assert (tmp_path / "what-if" / name).samefile(tmp_path / "base" / name)
 
 
 def test_a_state_that_cannot_be_written_does_not_fail_the_run(network, tmp_path, caplog):

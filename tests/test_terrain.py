@@ -228,6 +228,59 @@ def test_the_relief_is_kept_in_the_cache_and_read_back_without_shading_again(tmp
     assert cache.relief("terrain-1", heights, grid).nodata == 0 and calls == [1, 1, 1]
 
 
+def test_rasters_identical_to_kept_ones_are_linked_and_any_difference_is_written(tmp_path, monkeypatch):
+    """FootprintCache.write_raster: the file write_geotiff writes; the same cells and metadata again give a hard
+    link to the kept file without encoding; a changed cell, grid, nodata, tag or description is written anew (the
+    bytes write_geotiff gives); a kept file changed in place is not reused; only the newest few are kept."""
+    from phusong import _raster
+    from phusong.coverage import cache as cache_module
+    from phusong.coverage.cache import FootprintCache
+
+    rng = np.random.default_rng(5)
+    array = rng.normal(-90, 10, (300, 260)).astype(np.float32)
+    array[:20] = np.nan
+    grid = Grid(300, 260, from_origin(500_000, 2_400_000, 30, 30), "EPSG:32648")
+    options = dict(nodata=np.nan, tags={"DESCRIPTION": "a study"}, band_description="rsrp")
+    cache = FootprintCache(tmp_path / "cache")
+
+    def fresh(name, a, g, **kw):   # what write_geotiff alone writes
+        write_geotiff(tmp_path / f"fresh-{name}.tif", a, g, **kw)
+        return (tmp_path / f"fresh-{name}.tif").read_bytes()
+
+    assert cache.write_raster(tmp_path / "first.tif", array, grid, **options) is False
+    assert (tmp_path / "first.tif").read_bytes() == fresh("first", array, grid, **options)
+    calls = []
+    monkeypatch.setattr(_raster, "write_geotiff", lambda *a, **k: (calls.append(1), write_geotiff(*a, **k))[1])
+    assert cache.write_raster(tmp_path / "again.tif", array.copy(), grid, **options) is True
+    assert calls == [] and (tmp_path / "again.tif").samefile(tmp_path / "first.tif")
+
+    changed = array.copy()
+    changed[150, 100] += 0.01
+    moved = Grid(300, 260, from_origin(500_030, 2_400_000, 30, 30), "EPSG:32648")
+    variants = {"cell": (changed, grid, options), "grid": (array, moved, options),
+                "nodata": (array, grid, {**options, "nodata": -999.0}),
+                "tag": (array, grid, {**options, "tags": {"DESCRIPTION": "another study"}}),
+                "description": (array, grid, {**options, "band_description": "rsrp2"})}
+    for name, (a, g, kw) in variants.items():
+        assert cache.write_raster(tmp_path / f"{name}.tif", a, g, **kw) is False, name
+        assert (tmp_path / f"{name}.tif").read_bytes() == fresh(name, a, g, **kw), name
+    assert len(calls) == len(variants)
+
+    with open(tmp_path / "first.tif", "r+b") as fh:   # (the run's file, and so the kept link, changed in place)
+        fh.seek(0, 2)
+        fh.write(b"x")
+    assert cache.write_raster(tmp_path / "third.tif", array, grid, **options) is False
+    assert (tmp_path / "third.tif").read_bytes() == fresh("third", array, grid, **options)
+    assert cache.write_raster(tmp_path / "fourth.tif", array, grid, **options) is True
+
+    monkeypatch.setattr(cache_module, "KEEP_RASTERS", 2)
+    cache.write_raster(tmp_path / "last.tif", array + 1.0, grid, **options)
+    kept = sorted(p.name for p in (tmp_path / "cache" / "rasters").iterdir())
+    assert len(kept) == 4 and {p.rsplit(".", 1)[1] for p in kept} == {"json", "tif"}
+    assert {p.rsplit(".", 1)[0] for p in kept if p.endswith(".tif")} == {p.rsplit(".", 1)[0] for p in kept
+                                                                         if p.endswith(".json")}
+
+
 def test_rasters_are_cloud_optimised_with_exact_cells_and_averaged_overviews(tmp_path):
     """write_geotiff: a COG (GDAL's own LAYOUT mark, 256-cell tiles, ZSTD) whose cells read back exactly,
     with overviews down to one tile: block means of the float cells (NaN left out) and, for integers, one of

@@ -64,7 +64,7 @@ def command(dems, sites_path, sites_sheet, out_dir, area, area_layer, landcover,
     coverage.stats["data_credits"] = list(sim.credits)
     coverage.to_run_folder(out_dir, overwrite=overwrite, record={
         "command": "simulate", "inputs_sha256": checksums(sim.files), "dask_address": dask_address,
-        "timings": {"inputs_s": inputs_s, "total_s": round(time.perf_counter() - t0, 2)}})
+        "timings": {"inputs_s": inputs_s, "total_s": round(time.perf_counter() - t0, 2)}}, cache=cache)
     s = coverage.stats
     cal = settings.model.calibration
     reused = s.get("fold_reused", False)

@@ -100,10 +100,13 @@ class Coverage:
         return {t: self.settings.threshold_dbm(t) + self.settings.location_margin_db for t in self.covered
                 if t != "NB-IoT"}
 
-    def to_run_folder(self, folder, overwrite: bool = False, record: Mapping | None = None) -> Path:
-        """Write the run folder (COG rasters per layer, cells.csv, run.json) atomically; see the README."""
+    def to_run_folder(self, folder, overwrite: bool = False, record: Mapping | None = None,
+                      cache: FootprintCache | None = None) -> Path:
+        """Write the run folder (COG rasters per layer, cells.csv, run.json) atomically; see the README. With a
+        ``cache``, rasters identical to ones written before (a what-if's unchanged layers) are linked from it
+        (:meth:`.cache.FootprintCache.write_raster`)."""
         from ..outputs.runfolder import write_run_folder
-        return write_run_folder(self, folder, overwrite=overwrite, record=record)
+        return write_run_folder(self, folder, overwrite=overwrite, record=record, cache=cache)
 
     @classmethod
     def from_run_folder(cls, folder) -> Coverage:

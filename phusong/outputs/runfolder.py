@@ -38,16 +38,17 @@ RELIEF = "hillshade.tif"
 NODATA = {"rsrp": np.nan, "rsrp2": np.nan, "server": -1, "sinr": np.nan, "covered": 255}
 
 
-def write_run_folder(coverage, folder, overwrite: bool = False, record=None) -> Path:
-    """Write a :class:`~phusong.coverage.network.Coverage` as a run folder, all files at once."""
+def write_run_folder(coverage, folder, overwrite: bool = False, record=None, cache=None) -> Path:
+    """Write a :class:`~phusong.coverage.network.Coverage` as a run folder, all files at once (rasters identical
+    to ones a :class:`~phusong.coverage.cache.FootprintCache` ``cache`` keeps are linked from it)."""
     folder = Path(folder)
     with atomic_dir(folder, overwrite) as tmp:
-        write_into(tmp, coverage, record)
+        write_into(tmp, coverage, record, cache)
     return folder
 
 
-def write_into(folder: Path, coverage, record=None) -> None:
-    """The run folder's files, written into an existing (temporary) folder."""
+def write_into(folder: Path, coverage, record=None, cache=None) -> None:
+    """The run folder's files, written into an existing (temporary) folder (see :func:`write_run_folder`)."""
     t0 = time.perf_counter()
     jobs = layer_rasters(folder, coverage.layers, coverage.grid, coverage.demonstration,
                          coverage.settings.study.name, coverage.settings.coverage.rasters)
@@ -55,10 +56,11 @@ def write_into(folder: Path, coverage, record=None) -> None:
         jobs.append(((folder / RELIEF, coverage.relief.array, coverage.relief.grid),
                      dict(nodata=0, tags=_tags(coverage.demonstration, coverage.settings.study.name),
                           band_description="shaded relief of the terrain (1-255), the maps' offline basemap")))
-    _write_all(jobs)
+    reused = _write_all(jobs, cache)
     write_cells(folder, coverage.cells, coverage.demonstration)
     record = dict(record or {})
     record["timings"] = {**record.get("timings", {}), "write_rasters_s": round(time.perf_counter() - t0, 2)}
+    record["rasters_reused"] = reused
     g = coverage.grid
     write_run_json(folder, {
         "settings": coverage.settings.to_dict(),
@@ -85,18 +87,17 @@ def layer_rasters(folder: Path, layers, grid: Grid, demonstration=(), label: str
     return jobs
 
 
-def _write_all(jobs: list) -> None:
+def _write_all(jobs: list, cache=None) -> int:
     """Write rasters two at a time: GDAL compresses on every core but builds overviews on one, so two files
-    in flight keep both cores busy (about 12 % less time for a run's eleven rasters on two cores)."""
+    in flight keep both cores busy (about 12 % less time for a run's eleven rasters on two cores). With a
+    ``cache``, through :meth:`~phusong.coverage.cache.FootprintCache.write_raster`; how many it reused."""
+    write = cache.write_raster if cache is not None else write_geotiff
     if len(jobs) < 2:
-        for args, kwargs in jobs:
-            write_geotiff(*args, **kwargs)
-        return
+        return sum(bool(write(*args, **kwargs)) for args, kwargs in jobs)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(write_geotiff, *args, **kwargs) for args, kwargs in jobs]
+        futures = [pool.submit(write, *args, **kwargs) for args, kwargs in jobs]
         try:
-            for done in futures:
-                done.result()   # (re-raises the first error)
+            return sum(bool(done.result()) for done in futures)   # (re-raises the first error)
         except BaseException:   # (an error or Ctrl-C): start no other file
             for f in futures:
                 f.cancel()
