@@ -180,10 +180,9 @@ def test_simulate_command_reuses_the_fold_for_a_what_if(demo_inputs, tmp_path):
 
     from phusong.cli import cli
 
-    lines = demo_inputs.sites.read_text(encoding="utf-8").splitlines(keepends=True)
-    comment = "".join(line for line in lines if line.startswith("#"))
+    comment = "# GENERATED demonstration sites\n"   # (the rasters say so, not which file: unchanged ones are linked)
     table = pd.read_csv(demo_inputs.sites, comment="#")
-    base = tmp_path / "sites.csv"   # (written as the what-if's: the same provenance, so the same raster tags)
+    base = tmp_path / "sites.csv"
     base.write_text(comment + table.to_csv(index=False), encoding="utf-8")
     table.loc[0, "electrical_tilt_deg"] += 6.0
     tilted = tmp_path / "tilted.csv"
@@ -216,6 +215,8 @@ def test_simulate_command_reuses_the_fold_for_a_what_if(demo_inputs, tmp_path):
     assert len(unchanged) >= 2 and reused == len(unchanged)
     for name in unchanged:
         assert (tmp_path / "what-if" / name).samefile(tmp_path / "base" / name)
+        with rasterio.open(tmp_path / "what-if" / name) as src:
+            assert src.tags()["DESCRIPTION"].endswith("SYNTHETIC DEMONSTRATION (synthetic terrain; generated sites)")
 
 
 def test_a_state_that_cannot_be_written_does_not_fail_the_run(network, tmp_path, caplog):

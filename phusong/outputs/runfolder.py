@@ -105,8 +105,12 @@ def _write_all(jobs: list, cache=None) -> int:
 
 
 def _tags(demonstration=(), label: str = "") -> dict:
+    """The rasters' metadata. A demonstration's reasons without the files they name ("synthetic terrain", not
+    "dem.tif: synthetic terrain"; run.json names the files): a what-if from a renamed site list then writes the
+    same files for the layers it left unchanged, which the cache links instead of encoding them again."""
+    kinds = list(dict.fromkeys(reason.rsplit(": ", 1)[-1] for reason in demonstration))
     return {"DESCRIPTION": f"phusong {__version__}" + (f": {label}" if label else "")
-            + (" — SYNTHETIC DEMONSTRATION (" + "; ".join(demonstration) + ")" if demonstration else "")}
+            + (" — SYNTHETIC DEMONSTRATION (" + "; ".join(kinds) + ")" if kinds else "")}
 
 
 def write_cells(folder: Path, cells, demonstration=()) -> None:
