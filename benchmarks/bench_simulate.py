@@ -56,10 +56,13 @@ def simulate(sites, out, cache, radius=15, extra=()):
 
 
 def split(out) -> str:
-    """The run's own timings (run.json) in the order of SPLIT."""
+    """The run's own timings (run.json) in the order of SPLIT; how many rasters were linked from the cache."""
     record = json.loads((Path(out) / "run.json").read_text())
     timings = {**record.get("simulation", {}), **record.get("timings", {})}
-    return " | ".join(f"{timings[k]:.1f} s" if k in timings else "—" for k in SPLIT)
+    cells = [f"{timings[k]:.1f} s" if k in timings else "—" for k in SPLIT]
+    if record.get("rasters_reused"):
+        cells[-1] += f" ({record['rasters_reused']} linked)"
+    return " | ".join(cells)
 
 
 def named_runs(tmp, rows):
