@@ -146,7 +146,8 @@ def write_array(fh, array: np.ndarray) -> None:
 
 
 def save_npy(fh, array: np.ndarray) -> None:
-    """``np.save(fh, array)`` (the same bytes), its data written by :func:`write_array`."""
+    """What ``np.save(fh, array)`` writes for the C-ordered array (a Fortran-ordered one is written in C order), its
+    data written by :func:`write_array`."""
     array = np.asarray(array, order="C")   # (ascontiguousarray would make a 0-d array 1-d)
     np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(array))
     write_array(fh, array)

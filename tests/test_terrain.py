@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pytest
 import rasterio
+from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from phusong._raster import Grid, write_geotiff
@@ -257,7 +258,15 @@ def test_rasters_identical_to_kept_ones_are_linked_and_any_difference_is_written
     changed = array.copy()
     changed[150, 100] += 0.01
     moved = Grid(300, 260, from_origin(500_030, 2_400_000, 30, 30), "EPSG:32648")
+    # two datum shifts of one projection, which rasterio's str() names alike
+    utm48 = "+proj=utm +zone=48 +ellps=WGS84 +units=m +no_defs +towgs84="
+    shifted = [Grid(300, 260, grid.transform, CRS.from_proj4(utm48 + shift))
+               for shift in ("-191.9,-39.3,-111.4,-0.009,0.0197,-0.0042,0.2529", "0,0,0")]
+    assert str(shifted[0].crs) == str(shifted[1].crs)
     variants = {"cell": (changed, grid, options), "grid": (array, moved, options),
+                "datum": (array, shifted[0], options), "other datum": (array, shifted[1], options),
+                "dtype": (array.astype(np.float64), grid, options),
+                "shape": (array.reshape(260, 300), Grid(260, 300, grid.transform, grid.crs), options),
                 "nodata": (array, grid, {**options, "nodata": -999.0}),
                 "tag": (array, grid, {**options, "tags": {"DESCRIPTION": "another study"}}),
                 "description": (array, grid, {**options, "band_description": "rsrp2"})}
@@ -279,6 +288,22 @@ def test_rasters_identical_to_kept_ones_are_linked_and_any_difference_is_written
     assert len(kept) == 4 and {p.rsplit(".", 1)[1] for p in kept} == {"json", "tif"}
     assert {p.rsplit(".", 1)[0] for p in kept if p.endswith(".tif")} == {p.rsplit(".", 1)[0] for p in kept
                                                                          if p.endswith(".json")}
+
+    # a run of more rasters than KEEP_RASTERS keeps them all (its what-if finds every one)
+    run = [array + float(k) for k in range(2, 7)]
+    for k, a in enumerate(run):
+        assert cache.write_raster(tmp_path / f"run-{k}.tif", a, grid, keep_at_least=10, **options) is False
+    assert all(cache.write_raster(tmp_path / f"what-if-{k}.tif", a, grid, keep_at_least=10, **options)
+               for k, a in enumerate(run))
+
+    # where hard links fail, the raster is written and nothing is left in the cache for it
+    def no_link(*args):
+        raise OSError(18, "Invalid cross-device link")
+    monkeypatch.setattr(cache_module.os, "link", no_link)
+    fresh_cache = FootprintCache(tmp_path / "no-links")
+    assert fresh_cache.write_raster(tmp_path / "unlinked.tif", array, grid, **options) is False
+    assert (tmp_path / "unlinked.tif").read_bytes() == fresh("unlinked", array, grid, **options)
+    assert not list((tmp_path / "no-links" / "rasters").glob("*"))
 
 
 def test_rasters_are_cloud_optimised_with_exact_cells_and_averaged_overviews(tmp_path):

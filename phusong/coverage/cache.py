@@ -13,6 +13,7 @@ cache should be left out (``cache=None``), in which case every pass is computed.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -140,13 +141,23 @@ class FootprintCache:
             pass
         return mask
 
-    def write_raster(self, path, array: np.ndarray, grid: Grid, **kwargs) -> bool:
+    def write_raster(self, path, array: np.ndarray, grid: Grid, *, keep_at_least: int = 0, **kwargs) -> bool:
         """:func:`~phusong._raster.write_geotiff` (``kwargs`` are its own), or a hard link to the file an earlier
         run wrote for the same cells and metadata, kept in ``rasters/``: a what-if's unchanged layers (one
-        technology's, when another's cell changed) are not encoded again (0.3-0.8 s a province raster, against
-        0.1 s to hash it). What is written is kept there as a hard link to it (no disk space while the run
-        exists). True when reused. A kept file changed in place (its size or time) is not reused."""
+        technology's, when another's cell changed) are not encoded again (0.4-2.3 s a province raster, against
+        0.1 s to hash it). What is written is kept there as a hard link to it (no extra disk space while the run
+        folder exists), the ``KEEP_RASTERS`` (or ``keep_at_least``) most recently used. True when reused. A kept
+        file changed in place (its size or time) is not reused; where the cache and ``path`` are on different
+        file systems nothing is kept."""
         folder = self.folder / "rasters"
+        try:
+            if os.stat(self.folder).st_dev != os.stat(Path(path).parent).st_dev:
+                folder = None   # (no hard links across file systems)
+        except OSError:
+            folder = None
+        if folder is None:
+            _raster.write_geotiff(path, array, grid, **kwargs)
+            return False
         kept = folder / f"{raster_key(array, grid, kwargs)}.tif"
         stamp = kept.with_suffix(".json")
         try:
@@ -154,22 +165,29 @@ class FootprintCache:
             if json.loads(stamp.read_text()) == [st.st_size, st.st_mtime_ns]:
                 with atomic_path(path, kwargs.get("overwrite", True)) as tmp:
                     os.link(kept, tmp)
-                os.utime(stamp)   # (kept by use)
+                with contextlib.suppress(OSError):   # (removed meanwhile by another run: the link stands)
+                    os.utime(stamp)   # (kept by use)
                 return True
-        except (OSError, ValueError):   # (none, damaged, or another file system): written
+        except (OSError, ValueError):   # (none, or damaged): written
             pass
         _raster.write_geotiff(path, array, grid, **kwargs)
         try:
             st = os.stat(path)
             write_text(stamp, json.dumps([st.st_size, st.st_mtime_ns]))   # (first: a file is never kept unstamped)
-            with atomic_path(kept) as tmp:
-                os.link(path, tmp)
-            keep_newest(folder, "*.json", KEEP_RASTERS)
-            for tif in folder.glob("*.tif"):   # those whose stamp went
-                if not tif.name.startswith(".") and not tif.with_suffix(".json").exists():
-                    tif.unlink(missing_ok=True)
-        except OSError:   # (a read-only cache, or another file system): the run's own file stands
+            try:
+                with atomic_path(kept) as tmp:
+                    os.link(path, tmp)
+            except OSError:   # (a file system without hard links): no stamp without its file
+                stamp.unlink(missing_ok=True)
+                raise
+        except OSError:   # (a read-only or full cache): the run's own file stands
             pass
+        finally:
+            with contextlib.suppress(OSError):
+                keep_newest(folder, "*.json", max(KEEP_RASTERS, keep_at_least))
+                for tif in folder.glob("*.tif"):   # those whose stamp went
+                    if not tif.name.startswith(".") and not tif.with_suffix(".json").exists():
+                        tif.unlink(missing_ok=True)
         return False
 
     def relief(self, tkey: str, heights: np.ndarray, grid: Grid) -> Raster:
@@ -193,9 +211,11 @@ def raster_key(array: np.ndarray, grid: Grid, kwargs: dict) -> str:
     """A digest of everything :func:`~phusong._raster.write_geotiff` writes: the cells, the grid, the options
     (nodata, tags, band description), the writing code and GDAL's version."""
     import rasterio
+    from rasterio.crs import CRS
 
     options = {k: v for k, v in kwargs.items() if k != "overwrite"}
-    h = hashlib.sha256(json.dumps([array.dtype.str, list(array.shape), list(grid.transform)[:6], str(grid.crs),
+    crs = CRS.from_user_input(grid.crs).to_wkt()   # (str() names an EPSG code for CRSs that only resemble it)
+    h = hashlib.sha256(json.dumps([array.dtype.str, list(array.shape), list(grid.transform)[:6], crs,
                                    json.dumps(options, sort_keys=True, default=str), rasterio.__version__,
                                    rasterio.__gdal_version__, files_digest(_raster.__file__)]).encode())
     h.update(np.ascontiguousarray(array).data)   # (sha256 releases the GIL: writer threads hash in parallel)
