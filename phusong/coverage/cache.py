@@ -215,9 +215,9 @@ def raster_key(array: np.ndarray, grid: Grid, kwargs: dict) -> str:
 
     options = {k: v for k, v in kwargs.items() if k != "overwrite"}
     crs = CRS.from_user_input(grid.crs).to_wkt()   # (str() names an EPSG code for CRSs that only resemble it)
-    h = hashlib.sha256(json.dumps([array.dtype.str, list(array.shape), list(grid.transform)[:6], crs,
-                                   json.dumps(options, sort_keys=True, default=str), rasterio.__version__,
-                                   rasterio.__gdal_version__, files_digest(_raster.__file__)]).encode())
+    h = hashlib.sha256(json.dumps([array.dtype.str, list(array.shape), list(grid.transform)[:6], crs, options,
+                                   rasterio.__version__, rasterio.__gdal_version__, files_digest(_raster.__file__)],
+                                  sort_keys=True, default=str).encode())
     h.update(np.ascontiguousarray(array).data)   # (sha256 releases the GIL: writer threads hash in parallel)
     return h.hexdigest()[:32]
 
