@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._direct import read_npy, write_npy
 from .errors import OutputExistsError
 
 
@@ -120,11 +121,10 @@ def keep_newest(folder: Path, pattern: str, n: int) -> None:
 def read_kept(path, shape: tuple[int, ...], dtype, touch: bool = False) -> np.ndarray | None:
     """An array kept by :func:`keep_array` (or any ``.npy``), or None when it is absent, damaged, empty, or of
     another shape or dtype: the caller computes it again. ``touch``: mark it used, so that
-    :func:`keep_newest` keeps the most recently used rather than the most recently written."""
+    :func:`keep_newest` keeps the most recently used rather than the most recently written. Read past the page
+    cache where the file system allows it (:mod:`._direct`)."""
     try:
-        array = np.load(path)
-        if not (isinstance(array, np.ndarray) and array.shape == tuple(shape) and array.dtype == dtype):
-            return None
+        array = read_npy(path, shape, dtype)
         if touch:
             os.utime(path)
         return array
@@ -132,33 +132,13 @@ def read_kept(path, shape: tuple[int, ...], dtype, touch: bool = False) -> np.nd
         return None
 
 
-# Large arrays are written in pieces this size. One write() of many MB takes its page cache in large folios,
-# which cost about 7 ms of kernel CPU a MB on the machines measured (Linux 6.18, ext4; benchmarks/RESULTS.md);
-# pieces up to 256 KiB cost 0.3 ms a MB.
-WRITE_PIECE_BYTES = 1 << 16
-
-
-def write_array(fh, array: np.ndarray) -> None:
-    """Write ``array``'s bytes in C order to the binary file ``fh``, in pieces of ``WRITE_PIECE_BYTES``."""
-    data = np.asarray(array, order="C").reshape(-1).view(np.uint8)
-    for start in range(0, data.size, WRITE_PIECE_BYTES):
-        fh.write(data[start:start + WRITE_PIECE_BYTES])
-
-
-def save_npy(fh, array: np.ndarray) -> None:
-    """What ``np.save(fh, array)`` writes for the C-ordered array (a Fortran-ordered one is written in C order), its
-    data written by :func:`write_array`."""
-    array = np.asarray(array, order="C")   # (ascontiguousarray would make a 0-d array 1-d)
-    np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(array))
-    write_array(fh, array)
-
-
 def keep_array(path, array: np.ndarray, keep: int) -> None:
-    """Write ``array`` as a ``.npy`` file atomically, then keep the ``keep`` newest ``.npy`` files of its folder
-    (a bounded cache). OSError (a read-only or full folder) is the caller's to handle."""
+    """Write ``array`` as a ``.npy`` file atomically (past the page cache where the file system allows it,
+    :mod:`._direct`), then keep the ``keep`` newest ``.npy`` files of its folder (a bounded cache). OSError (a
+    read-only or full folder) is the caller's to handle."""
     path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "xb") as fh:
-        save_npy(fh, array)
+    with atomic_path(path) as tmp:
+        write_npy(tmp, array)
     keep_newest(path.parent, "*.npy", keep)
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path, keep_array, keep_newest, read_kept, save_npy, write_text
+from .._atomic import atomic_path, keep_array, keep_newest, read_kept, write_text
+from .._direct import write_npy
 from .. import _raster
 from .._raster import Grid, Raster, hillshade, relief_grid
 from ..settings import Settings
@@ -113,8 +114,8 @@ class FootprintCache:
     def save(self, path: Path, q: np.ndarray) -> None:
         """Store a quantised loss window (see :func:`quantise`)."""
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            save_npy(fh, q)
+        tmp.unlink(missing_ok=True)   # (a killed run of a process with this id)
+        write_npy(tmp, q)   # past the page cache where the file system allows it
         os.replace(tmp, path)
 
     def area_mask(self, geometries, grid: Grid) -> np.ndarray:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._atomic import atomic_path, keep_newest, write_array
+from .._atomic import atomic_path, keep_newest
+from .._direct import DirectReader, DirectWriter
 from .._raster import Grid
 from ..propagation.antenna import MsiPattern
 from ..propagation.footprint import sample_count, window_for
@@ -151,20 +151,21 @@ class Reuse:
 
 
 class _StateFile:
-    """An open state file: a JSON header, then raw arrays, each read with plain reads through this one open
-    file, so a state replaced meanwhile by another process is never mixed in. (Faulting in a memory map of a
-    province's 0.7 GB took 1.9 s on one machine, reading it 0.3 s.) OSError/ValueError when unreadable."""
+    """An open state file: a JSON header, then raw arrays, each read with plain reads (past the page cache where
+    the file system allows it, :mod:`.._direct`) through this one open file, so a state replaced meanwhile by
+    another process is never mixed in. (Faulting in a memory map of a province's 0.7 GB took 1.9 s on one machine,
+    reading it 0.3 s.) OSError/ValueError when unreadable."""
 
     def __init__(self, path: Path, magic: bytes):
-        self.fh = open(path, "rb")
+        self.fh = DirectReader(path)   # past the page cache where the file system allows it (see _direct)
         try:
-            if self.fh.read(len(magic)) != magic:
+            if self.fh.read(0, len(magic)) != magic:
                 raise ValueError("not a fold state")
-            size = int.from_bytes(self.fh.read(8), "little")
-            header = json.loads(self.fh.read(size))
+            size = int.from_bytes(self.fh.read(len(magic), 8), "little")
+            header = json.loads(self.fh.read(len(magic) + 8, size))
             self.meta: dict = header["meta"]
             self.start = len(magic) + 8 + size   # the header is padded to where the arrays start
-            total = os.fstat(self.fh.fileno()).st_size
+            total = self.fh.size
             self.index = {name: (np.dtype(dtype), tuple(shape), offset)
                           for name, (dtype, shape, offset) in header["arrays"].items()}
             for dtype, shape, offset in self.index.values():
@@ -181,14 +182,8 @@ class _StateFile:
         if out is not None and (not out.flags.c_contiguous or out.dtype != dtype or out.size != count):
             raise ValueError(f"fold state array {name} does not fit the accumulators")
         flat = np.empty(count, dtype) if out is None else out.reshape(-1)
-        view = flat.data.cast("B")
-        self.fh.seek(self.start + offset)
-        done = 0
-        while done < len(view):
-            got = self.fh.readinto(view[done:])
-            if not got:
-                raise ValueError("truncated fold state")
-            done += got
+        if self.fh.readinto(self.start + offset, flat.view(np.uint8).data) != flat.nbytes:
+            raise ValueError("truncated fold state")
         return flat.reshape(shape)
 
     def close(self) -> None:
@@ -292,16 +287,17 @@ class FoldStateStore:
         if cell_mask is not None:   # each packed array through one reused buffer, as wide as the widest dtype
             starts = _kernels.mask_row_starts(cell_mask)
             buffer = np.empty(kept * max(arr.dtype.itemsize for arr in arrays.values()), np.uint8)
-        with atomic_path(self.path(context)) as tmp, open(tmp, "xb") as fh:
+        # past the page cache where the file system allows it (a province's state is 0.6 GB; _direct says why)
+        with atomic_path(self.path(context)) as tmp, DirectWriter(tmp) as fh:
             fh.write(self.MAGIC + len(header).to_bytes(8, "little") + header)
             for name, arr in arrays.items():
-                fh.seek(start + index[name][2])
+                fh.pad_to(start + index[name][2])
                 if packed[name]:
                     out = buffer[:kept * arr.dtype.itemsize].view(arr.dtype)
                     _kernels.pack_masked(arr, cell_mask, starts, out)
-                    write_array(fh, out)
+                    fh.write(out.data)
                 else:
-                    write_array(fh, arr)
+                    fh.write(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
         keep_newest(self.folder, "*.state", self.KEEP)   # a province's state is several hundred MB
 
 
