@@ -62,8 +62,17 @@ def _what_ifs(sites):
         # a moved site: its old window loses it, its new window gains it (both must be folded again)
         "a site moved": _moved(sites, sites.loc[0, "site_id"], 0.03),
         "an operator changed": _edit(sites, {(0, "operator"): _other_operator(sites, 0)}),
+        # both technologies' layers change (a 4G cell becomes one of its operator's 5G cells)
+        "a technology changed": _edit(sites, {(0, "technology"): "5G", (0, "frequency_mhz"): _five_g(sites, 0)}),
         "nothing": sites.copy(),
     }
+
+
+def _five_g(sites, row):
+    """A 5G frequency the row's operator already uses (so no new layer or power key)."""
+    assert sites.loc[row, "technology"] == "4G"
+    return sites.loc[(sites["technology"] == "5G") & (sites["operator"] == sites.loc[row, "operator"]),
+                     "frequency_mhz"].iloc[0]
 
 
 def _alone(sites, row=0, km=8.0):
@@ -76,7 +85,7 @@ def _alone(sites, row=0, km=8.0):
 
 
 @pytest.mark.parametrize("what", ["one tilt", "a power and an azimuth", "a site moved", "an operator changed",
-                                  "an operator's only cell there changed", "nothing"])
+                                  "an operator's only cell there changed", "a technology changed", "nothing"])
 def test_a_what_if_from_the_stored_fold_equals_a_run_from_scratch(network, tmp_path, what):
     terrain, sites = network
     if what == "an operator's only cell there changed":
@@ -101,6 +110,41 @@ def test_a_what_if_from_the_stored_fold_equals_a_run_from_scratch(network, tmp_p
         assert any(not np.array_equal(x.rsrp_dbm, y.rsrp_dbm, equal_nan=True) or not np.array_equal(x.server, y.server)
                    for x, y in zip(again.layers, base.layers))
     assert state.read_bytes() == stored      # a what-if does not replace the full run's state
+
+
+def test_a_what_if_folds_again_only_the_sites_with_cells_of_the_changed_technologies(network, tmp_path, monkeypatch):
+    """A 4G tilt leaves every 5G layer as it was: no terrain pass of only 5G cells is folded again, though some
+    reach the change (and the result still equals a run from scratch)."""
+    from phusong.coverage import network as network_module
+    from phusong.coverage.state import reach_cells
+
+    terrain, sites = network
+    s = Settings(radius_km=3.0, per_operator=True)
+    cache = FootprintCache(tmp_path / "cache")
+    simulate_network(terrain.array, terrain.grid, sites, s, cache=cache)
+    folded = []
+    real = network_module.fold_groups
+
+    def spy(groups, cells, *args, **kwargs):
+        folded.append([cells.loc[list(g.cells), "technology"].tolist() for g in groups])
+        return real(groups, cells, *args, **kwargs)
+
+    monkeypatch.setattr(network_module, "fold_groups", spy)
+    changed = _what_ifs(sites)["one tilt"]
+    assert sites.loc[0, "technology"] == "4G"
+    again = simulate_network(terrain.array, terrain.grid, changed, s, cache=cache)
+    [groups] = folded
+    assert groups and all("4G" in techs for techs in groups)
+    assert again.stats["passes_folded"] == len(groups)
+    # 5G-only passes within reach of the changed cell's site: folded before this change, left alone now
+    grid = terrain.grid
+    xy = changed.geometry.to_crs(grid.crs)
+    r0, c0 = grid.rowcol(xy.iloc[0].x, xy.iloc[0].y)
+    rc = np.array([grid.rowcol(p.x, p.y) for p in xy])
+    near = np.hypot(rc[:, 0] - r0, rc[:, 1] - c0) <= reach_cells(grid, s.model.radius_km)
+    passes = changed[near].groupby(["site_id", "frequency_mhz"])["technology"].agg(lambda t: set(t) == {"5G"})
+    assert passes.any() and not passes.all()
+    _assert_identical(again, simulate_network(terrain.array, terrain.grid, changed, s))
 
 
 @pytest.mark.parametrize("what", ["one tilt", "a site moved"])

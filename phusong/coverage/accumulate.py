@@ -120,13 +120,15 @@ class Accumulators:
 def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, cache: FootprintCache | None,
                 tkey: str, patterns: Mapping[str, MsiPattern] | None = None, window=None,
                 progress=False, landcover: np.ndarray | None = None,
-                cell_mask: np.ndarray | None = None, only: np.ndarray | None = None) -> Accumulators:
+                cell_mask: np.ndarray | None = None, only: np.ndarray | None = None,
+                technologies=None) -> Accumulators:
     """Fold the cells of ``groups`` into accumulators on ``window`` (default: the whole grid).
 
     ``patterns`` maps each ``antenna_file`` of the cell table to its pattern (read beforehand);
     ``landcover`` holds class codes on the grid (for a calibration's per-class offsets); ``cell_mask``
     (bool on the grid) limits the cells evaluated; ``only`` (bool, window-shaped) the cells folded, the others
-    keep no value (the terrain passes, and so their cache entries, are the same).
+    keep no value (the terrain passes, and so their cache entries, are the same); ``technologies`` the cells folded
+    (default: all), the others make no layer.
     """
     if window is None:
         window = (0, 0, grid.height, grid.width)
@@ -149,6 +151,8 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
         tx_asl = float(ground_all[at[0]] + g.height_m)
         site = (r0, c0, r_tx, c_tx, grid.res_m, tx_asl, s.model.rx_height_m, s.model.earth_radius_km)
         for tech, op in sorted(set(zip(tech_all[at], op_all[at]))):
+            if technologies is not None and tech not in technologies:
+                continue
             sel = np.sort(at[(tech_all[at] == tech) & (op_all[at] == op)])
             params = tuple(p[sel] for p in params_all)
             own = acc.layer((tech, op)) if per_operator else no_layer()

@@ -256,19 +256,22 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
         windows = cell_windows(groups, len(cells), grid, settings.model.radius_km)
         sites_rc = cell_sites(groups, len(cells), grid)
         keys = expected_keys(cells, settings.coverage.per_operator)
-        reuse = store.plan(context, digests, windows, sites_rc, keys, (grid.height, grid.width))
+        techs = cells["technology"].to_numpy()
+        reuse = store.plan(context, digests, windows, sites_rc, keys, (grid.height, grid.width), techs)
         if reuse is not None:
             acc = store.load(reuse, (grid.height, grid.width), cell_mask)
         if acc is not None and reuse is not None and reuse.window is not None:
-            # only the cells the changed cells reach (before and after) can differ: only the sites reaching them
-            # are folded again, and only there
+            # only the cells the changed cells reach (before and after) can differ, and only in the layers of their
+            # technologies: only the sites with cells of those reaching them are folded again, and only there
             reach = reach_cells(grid, settings.model.radius_km)
             only = refold_cells(reuse.sites, reach, reuse.window)
-            folded = [g for g in groups if _reaches(grid, g, settings.model.radius_km, reuse.window)
+            changed = reuse.technologies
+            folded = [g for g in groups if any(techs[i] in changed for i in g.cells)
+                      and _reaches(grid, g, settings.model.radius_km, reuse.window)
                       and _near(grid, g, reuse.sites, 2.0 * reach)]
             paste(acc, fold_groups(folded, cells, heights, grid, settings, cache, tkey, patterns,
                                    window=reuse.window, progress=progress, landcover=landcover, cell_mask=cell_mask,
-                                   only=only), only)
+                                   only=only, technologies=changed), only, changed)
         elif acc is not None:
             folded = []
     acc_reused = acc is not None
@@ -282,7 +285,7 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
                               landcover=landcover, cell_mask=cell_mask)
         if cache is not None:
             try:
-                store.save(context, acc, digests, windows, sites_rc, keys, cell_mask)
+                store.save(context, acc, digests, windows, sites_rc, keys, cell_mask, techs)
             except OSError as exc:   # (a full disk): the run's result stands, its what-ifs fold everything
                 log.warning("could not keep this run's fold for what-ifs in %s: %s", store.folder, exc)
     t1 = time.perf_counter()

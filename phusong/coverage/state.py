@@ -37,7 +37,7 @@ from . import _kernels
 from .accumulate import ANY, Accumulators
 from .cache import CACHE_VERSION, FootprintCache
 
-STATE_VERSION = "fold-state-2"
+STATE_VERSION = "fold-state-3"   # 3: each cell's technology (a what-if refolds only the changed technologies)
 # A what-if whose changed windows cover more than this share of the grid folds everything again: the stored
 # state would save little, and a full run refreshes it.
 MAX_REFOLD_SHARE = 0.5
@@ -45,6 +45,7 @@ MAX_REFOLD_SHARE = 0.5
 FOLD_COLUMNS = ("x", "y", "antenna_height_m", "frequency_mhz", "technology", "operator_slug", "ground_m",
                 "azimuth_deg", "beamwidth_h_deg", "beamwidth_v_deg", "mechanical_tilt_deg", "electrical_tilt_deg",
                 "antenna_gain_dbi", "power_per_re_dbm", "feeder_loss_db")
+PER_CELL = ("digests", "windows", "sites", "techs")   # the stored arrays of one row per cell (the others: per grid cell)
 _EMPTY = {"best": -np.inf, "second": -np.inf, "server": -1, "power": 0}   # where no cell reaches
 
 
@@ -148,6 +149,7 @@ class Reuse:
     meta: dict
     file: _StateFile   # the state as it was when planned (``load`` closes it)
     sites: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))   # the changed cells' sites, before and after
+    technologies: frozenset = frozenset()   # the changed cells' technologies, before and after: the layers that change
 
 
 class _StateFile:
@@ -204,7 +206,7 @@ class FoldStateStore:
         return self.folder / f"{context}.state"
 
     def plan(self, context: str, digests: np.ndarray, windows: np.ndarray, sites: np.ndarray,
-             keys: tuple[list, list], shape: tuple[int, int]) -> Reuse | None:
+             keys: tuple[list, list], shape: tuple[int, int], technologies: np.ndarray) -> Reuse | None:
         """How much of the stored state a run with these cells can reuse; None: fold everything."""
         path = self.path(context)
         if not path.exists():
@@ -215,7 +217,7 @@ class FoldStateStore:
         except (OSError, ValueError, KeyError):
             return None   # a damaged state is replaced by the next full run
         try:
-            reuse = _plan(state, digests, windows, sites, keys, shape)
+            reuse = _plan(state, digests, windows, sites, keys, shape, technologies)
         except (OSError, ValueError, KeyError):
             pass
         finally:
@@ -262,25 +264,27 @@ class FoldStateStore:
         return acc
 
     def save(self, context: str, acc: Accumulators, digests: np.ndarray, windows: np.ndarray, sites: np.ndarray,
-             keys: tuple[list, list], cell_mask: np.ndarray | None) -> None:
-        """Store a full run's accumulators (only the evaluated cells)."""
+             keys: tuple[list, list], cell_mask: np.ndarray | None, technologies: np.ndarray) -> None:
+        """Store a full run's accumulators (only the evaluated cells) and each cell's technology."""
         layers, powers = keys
         if (sorted(list(k) for k in acc.best) != layers or sorted(list(k) for k in acc.psum) != powers
                 or (acc.row0, acc.col0) != (0, 0) or acc.packed is not None):
             return   # (a site that reached no cell, or a what-if's accumulators): such a run is not kept
-        arrays = {"digests": digests, "windows": windows, "sites": sites}
+        names, techs = np.unique(np.asarray(technologies, str), return_inverse=True)
+        arrays = {"digests": digests, "windows": windows, "sites": sites, "techs": techs.astype(np.int32)}
         for n, key in enumerate(layers):
             arrays.update({f"{name}{n}": arr for name, arr in zip(("best", "second", "server"), acc.best[tuple(key)])})
         arrays.update({f"power{n}": acc.psum[tuple(key)] for n, key in enumerate(powers)})
         # the accumulators keep their evaluated cells only
-        packed = {name: cell_mask is not None and name not in ("digests", "windows", "sites") for name in arrays}
+        packed = {name: cell_mask is not None and name not in PER_CELL for name in arrays}
         kept = int(cell_mask.sum()) if cell_mask is not None else 0
         index, offset = {}, 0
         for name, arr in arrays.items():
             shape = [kept] if packed[name] else list(arr.shape)
             index[name] = (arr.dtype.str, shape, offset)
             offset += -(-int(np.prod(shape)) * arr.dtype.itemsize // 64) * 64   # 64-byte aligned
-        meta = {"version": STATE_VERSION, "shape": list(acc.shape), "layers": layers, "powers": powers}
+        meta = {"version": STATE_VERSION, "shape": list(acc.shape), "layers": layers, "powers": powers,
+                "technologies": names.tolist()}
         header = json.dumps({"meta": meta, "arrays": index}).encode()
         start = -(-(len(self.MAGIC) + 8 + len(header)) // 64) * 64
         header = header.ljust(start - len(self.MAGIC) - 8)
@@ -302,13 +306,14 @@ class FoldStateStore:
 
 
 def _plan(state: _StateFile, digests: np.ndarray, windows: np.ndarray, sites: np.ndarray, keys: tuple[list, list],
-          shape: tuple[int, int]) -> Reuse | None:
+          shape: tuple[int, int], technologies: np.ndarray) -> Reuse | None:
     meta = state.meta
     if (meta.get("shape") != list(shape) or state.index["digests"][1] != digests.shape
             or state.index["windows"][1] != windows.shape or state.index["sites"][1] != sites.shape
-            or [meta.get("layers"), meta.get("powers")] != list(keys)):
+            or state.index["techs"][1] != digests.shape or [meta.get("layers"), meta.get("powers")] != list(keys)):
         return None
     old_digests, old_windows, old_sites = state.read("digests"), state.read("windows"), state.read("sites")
+    old_techs = np.asarray(meta["technologies"], str)[state.read("techs")]
     changed = np.flatnonzero(old_digests != digests)
     if changed.size == 0:
         return Reuse(None, 0, meta, state)
@@ -320,21 +325,26 @@ def _plan(state: _StateFile, digests: np.ndarray, windows: np.ndarray, sites: np
     if (r1 - r0) * (c1 - c0) > MAX_REFOLD_SHARE * shape[0] * shape[1]:
         return None
     return Reuse((r0, c0, r1 - r0, c1 - c0), int(changed.size), meta, state,
-                  np.unique(np.concatenate([old_sites[changed], sites[changed]]), axis=0))
+                 np.unique(np.concatenate([old_sites[changed], sites[changed]]), axis=0),
+                 frozenset(old_techs[changed].tolist()) | frozenset(np.asarray(technologies, str)[changed].tolist()))
 
 
-def paste(acc: Accumulators, part: Accumulators, only: np.ndarray | None = None) -> None:
+def paste(acc: Accumulators, part: Accumulators, only: np.ndarray | None = None, technologies=None) -> None:
     """Replace ``acc``'s values on ``part``'s window, or on its cells set in ``only`` (bool, window-shaped), by
-    ``part``'s (keys ``part`` lacks: no value there)."""
+    ``part``'s (keys ``part`` lacks: no value there); only the keys of ``technologies`` when given (the others
+    keep their values)."""
     win = (slice(part.row0 - acc.row0, part.row0 - acc.row0 + part.shape[0]),
            slice(part.col0 - acc.col0, part.col0 - acc.col0 + part.shape[1]))
     def put(arr, new):
         arr[win][... if only is None else only] = new if np.isscalar(new) or only is None else new[only]
 
-    for key in set(acc.best) | set(part.best):
+    def pasted(keys):
+        return [k for k in keys if technologies is None or k[0] in technologies]
+
+    for key in pasted(set(acc.best) | set(part.best)):
         for name, arr, new in zip(("best", "second", "server"), acc.layer(key), part.best.get(key, (None,) * 3)):
             put(arr, _EMPTY[name] if new is None else new)
-    for key in set(acc.psum) | set(part.psum):
+    for key in pasted(set(acc.psum) | set(part.psum)):
         new = part.psum.get(key)
         if acc.packed is None:
             put(acc.power(key), 0 if new is None else new)
