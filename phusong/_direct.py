@@ -14,26 +14,55 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import threading
 
 import numpy as np
 
 ALIGN = 4096              # O_DIRECT's alignment of offsets, lengths and buffers (a page: what ext4 and XFS ask at most)
 CHUNK = 1 << 20           # the staging buffer (1 MiB, page-aligned: an anonymous mapping)
+DIRECT_PIECE = 1 << 28    # aligned bytes moved straight between an array and the disk in one call
 BUFFERED_PIECE = 1 << 16  # pieces of a buffered write()
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
+_spare = threading.local()   # each thread's staging buffers not in use (mapped once, not once a file)
 
 
 def _refused(exc: OSError) -> bool:
     return exc.errno in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP)
 
 
-class DirectWriter:
-    """A new binary file written in order (``write``, ``pad_to``) through one page-aligned 1 MiB buffer, with
-    ``O_DIRECT`` where the file system takes it. ``close()`` writes the tail; use it as a context manager.
-    ``direct=False`` writes through the page cache (the fallback, also for tests)."""
+def _take_buffer() -> mmap.mmap:
+    free = getattr(_spare, "buffers", None)
+    return free.pop() if free else mmap.mmap(-1, CHUNK)
 
-    def __init__(self, path, direct: bool = True):
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+
+def _give_back(buffer: mmap.mmap) -> None:
+    free = _spare.__dict__.setdefault("buffers", [])
+    if len(free) < 2:
+        free.append(buffer)
+    else:
+        buffer.close()
+
+
+def _no_direct(fd: int) -> None:
+    """Turn O_DIRECT off on an open file (the file system took it at open() but refuses its I/O)."""
+    import fcntl
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_DIRECT)
+
+
+def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [view], offset)
+    os.lseek(fd, offset, os.SEEK_SET)   # (systems without preadv)
+    data = os.read(fd, len(view))
+    view[:len(data)] = data
+    return len(data)
+
+
+class _DirectFile:
+    """An open file with O_DIRECT where the file system takes it at open(), and a staging buffer."""
+
+    def __init__(self, path, flags: int, direct: bool):
+        flags |= getattr(os, "O_BINARY", 0)
         self.direct = bool(direct and _O_DIRECT)
         self.fd = -1
         if self.direct:
@@ -45,8 +74,33 @@ class DirectWriter:
                 self.direct = False
         if self.fd < 0:
             self.fd = os.open(path, flags, 0o666)
-        self.buffer = mmap.mmap(-1, CHUNK)
+        try:
+            self.buffer = _take_buffer()
+        except BaseException:
+            os.close(self.fd)
+            raise
         self.view = memoryview(self.buffer)
+
+    def _release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+            self.view.release()
+            _give_back(self.buffer)
+
+    def _buffered(self) -> None:
+        _no_direct(self.fd)
+        self.direct = False
+
+
+class DirectWriter(_DirectFile):
+    """A new binary file written in order (``write``, ``pad_to``) through a page-aligned 1 MiB buffer, with
+    ``O_DIRECT`` where the file system takes it. ``close()`` writes the tail; use it as a context manager (after an
+    error it only closes the file: the caller drops it). ``direct=False`` writes through the page cache (the
+    fallback, also for tests)."""
+
+    def __init__(self, path, direct: bool = True):
+        super().__init__(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, direct)
         self.fill = 0       # bytes staged in the buffer
         self.written = 0    # bytes in the file
 
@@ -54,9 +108,26 @@ class DirectWriter:
         return self.written + self.fill
 
     def write(self, data) -> int:
-        """Append ``data`` (bytes or a C-contiguous buffer, such as an array's ``.data``)."""
+        """Append ``data`` (bytes or a C-contiguous buffer, such as an array's ``.data``). Data in page-aligned
+        memory (:func:`empty_aligned`) written at a page-aligned offset goes to the disk without a copy."""
         src = memoryview(data).cast("B")
         done = 0
+        if self._straight(src) and self.fill:   # (whole blocks staged: out first)
+            self._flush(self.fill)
+        if self._straight(src) and self.fill == 0:
+            whole = len(src) // ALIGN * ALIGN
+            while done < whole:
+                try:
+                    wrote = os.write(self.fd, src[done:min(done + DIRECT_PIECE, whole)])
+                except OSError as exc:
+                    if not _refused(exc):
+                        raise
+                    self._buffered()   # (refused on the first write: staged from here on)
+                    break
+                if wrote <= 0:
+                    break
+                done += wrote
+                self.written += wrote
         while done < len(src):
             n = min(CHUNK - self.fill, len(src) - done)
             self.view[self.fill:self.fill + n] = src[done:done + n]
@@ -65,6 +136,11 @@ class DirectWriter:
             if self.fill == CHUNK:
                 self._flush(CHUNK)
         return len(src)
+
+    def _straight(self, src: memoryview) -> bool:
+        """Whether ``src`` can go to the disk without the staging buffer, once whole staged blocks are out."""
+        return (self.direct and len(src) >= ALIGN and self.fill % ALIGN == 0 and self.written % ALIGN == 0
+                and _address(src) % ALIGN == 0)
 
     def pad_to(self, offset: int) -> None:
         """Append zero bytes up to ``offset``."""
@@ -94,11 +170,6 @@ class DirectWriter:
             self.view[:rest] = self.view[n:self.fill]
         self.fill = rest
 
-    def _buffered(self) -> None:
-        import fcntl
-        fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~_O_DIRECT)
-        self.direct = False
-
     def close(self) -> None:
         if self.fd < 0:
             return
@@ -112,58 +183,65 @@ class DirectWriter:
                         self._buffered()
                     self._flush(self.fill)
         finally:
-            os.close(self.fd)
-            self.fd = -1
-            self.view.release()
-            self.buffer.close()
+            self._release()
 
     def __enter__(self) -> DirectWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, kind, *exc) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self._release()
 
 
-class DirectReader:
-    """A binary file read at any offset (``readinto``, ``read``) through one page-aligned 1 MiB buffer, with
+class DirectReader(_DirectFile):
+    """A binary file read at any offset (``readinto``, ``read``) through a page-aligned 1 MiB buffer, with
     ``O_DIRECT`` where the file system takes it; use it as a context manager. ``direct=False`` reads through the page
     cache."""
 
     def __init__(self, path, direct: bool = True):
-        flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
-        self.direct = bool(direct and _O_DIRECT)
-        self.fd = -1
-        if self.direct:
-            try:
-                self.fd = os.open(path, flags | _O_DIRECT)
-            except OSError as exc:
-                if not _refused(exc):
-                    raise
-                self.direct = False
-        if self.fd < 0:
-            self.fd = os.open(path, flags)
-        self.size = os.fstat(self.fd).st_size
-        self.buffer = mmap.mmap(-1, CHUNK)
-        self.view = memoryview(self.buffer)
+        super().__init__(path, os.O_RDONLY, direct)
+        try:
+            self.size = os.fstat(self.fd).st_size
+        except BaseException:
+            self._release()
+            raise
 
     def readinto(self, offset: int, out) -> int:
         """Read up to ``len(out)`` bytes from ``offset`` into the writable buffer ``out``; the count read (short only
-        at the end of the file)."""
+        at the end of the file). Into page-aligned memory (:func:`empty_aligned`) from a page-aligned offset the
+        bytes come from the disk without a copy."""
         dst = memoryview(out).cast("B")
         done = 0
+        if self.direct and offset % ALIGN == 0 and _address(dst) % ALIGN == 0:
+            whole = min(len(dst), max(self.size - offset, 0)) // ALIGN * ALIGN
+            while done < whole:
+                try:
+                    got = _pread_into(self.fd, dst[done:min(done + DIRECT_PIECE, whole)], offset + done)
+                except OSError as exc:
+                    if not _refused(exc):
+                        raise
+                    break   # (the loop below turns O_DIRECT off)
+                if got <= 0:
+                    break
+                done += got
         while done < len(dst) and offset + done < self.size:
             at = offset + done
-            base = at - at % ALIGN if self.direct else at
-            want = min(CHUNK, (at - base + len(dst) - done + ALIGN - 1) // ALIGN * ALIGN) if self.direct else \
-                min(CHUNK, len(dst) - done)
+            if not self.direct:   # straight into ``out``
+                got = _pread_into(self.fd, dst[done:], at)
+                if got <= 0:
+                    break
+                done += got
+                continue
+            base = at - at % ALIGN
+            want = min(CHUNK, (at - base + len(dst) - done + ALIGN - 1) // ALIGN * ALIGN)
             try:
-                got = os.preadv(self.fd, [self.view[:want]], base)
+                got = _pread_into(self.fd, self.view[:want], base)
             except OSError as exc:
-                if not (self.direct and _refused(exc)):
+                if not _refused(exc):
                     raise
-                import fcntl
-                fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~_O_DIRECT)
-                self.direct = False
+                self._buffered()
                 continue
             n = min(got - (at - base), len(dst) - done)
             if n <= 0:
@@ -178,17 +256,30 @@ class DirectReader:
         return bytes(out[:self.readinto(offset, out)])
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-            self.view.release()
-            self.buffer.close()
+        self._release()
 
     def __enter__(self) -> DirectReader:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _address(view: memoryview) -> int:
+    """The address of a buffer's first byte (-1 when it cannot be had: never aligned)."""
+    if len(view) == 0:
+        return -1
+    return np.frombuffer(view, np.uint8, count=1).ctypes.data
+
+
+def empty_aligned(shape, dtype) -> np.ndarray:
+    """An uninitialised C-ordered array in page-aligned memory (an anonymous mapping, released with the array):
+    :class:`DirectWriter` and :class:`DirectReader` move it whole between itself and the disk, without a copy."""
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape, dtype=np.int64))
+    if count * dtype.itemsize == 0:
+        return np.empty(shape, dtype)
+    return np.frombuffer(mmap.mmap(-1, count * dtype.itemsize), dtype, count).reshape(shape)
 
 
 def write_npy(path, array: np.ndarray, direct: bool = True) -> None:
@@ -208,10 +299,13 @@ def read_npy(path, shape: tuple[int, ...], dtype, direct: bool = True) -> np.nda
     dtype = np.dtype(dtype)
     with DirectReader(path, direct) as fh:
         head = io.BytesIO(fh.read(0, min(fh.size, 1 << 16)))
-        version = np.lib.format.read_magic(head)
-        if version != (1, 0):
-            raise ValueError("not a version 1.0 .npy file")
-        got_shape, fortran, got_dtype = np.lib.format.read_array_header_1_0(head)
+        try:
+            version = np.lib.format.read_magic(head)
+            if version != (1, 0):
+                raise ValueError("not a version 1.0 .npy file")
+            got_shape, fortran, got_dtype = np.lib.format.read_array_header_1_0(head)
+        except Exception as exc:   # (NumPy's header parser raises more than ValueError on damaged bytes)
+            raise ValueError(f"not a .npy file NumPy can read: {exc}") from exc
         if tuple(got_shape) != tuple(shape) or got_dtype != dtype or fortran and len(shape) > 1 or dtype.hasobject:
             raise ValueError("another array than expected")
         array = np.empty(shape, dtype)

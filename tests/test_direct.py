@@ -9,7 +9,8 @@ import pytest
 
 from phusong import _direct
 from phusong._atomic import keep_array, read_kept
-from phusong._direct import ALIGN, BUFFERED_PIECE, CHUNK, DirectReader, DirectWriter, read_npy, write_npy
+from phusong._direct import (ALIGN, BUFFERED_PIECE, CHUNK, DirectReader, DirectWriter, empty_aligned, read_npy,
+                             write_npy)
 
 ARRAYS = [
     np.arange(300_000, dtype=np.uint16).reshape(500, 600),
@@ -159,3 +160,164 @@ def test_kept_arrays_read_back_exactly_and_a_damaged_one_reads_as_absent(tmp_pat
     assert read_kept(tmp_path / "missing.npy", array.shape, np.float32) is None
     (tmp_path / "a.npy").write_bytes((tmp_path / "a.npy").read_bytes()[:1000])
     assert read_kept(tmp_path / "a.npy", array.shape, np.float32) is None
+
+
+@pytest.mark.parametrize("direct", [True, False])
+@pytest.mark.parametrize("n_bytes", [ALIGN, 3 * CHUNK + ALIGN + 9, 5])
+def test_page_aligned_arrays_go_whole_and_come_back_exactly(tmp_path, monkeypatch, direct, n_bytes):
+    """empty_aligned arrays at page-aligned offsets are written and read without the staging buffer where O_DIRECT
+    serves (one call larger than it), the unaligned tail through it; the bytes are the same either way."""
+    sizes = []
+    real_write = os.write
+
+    def write(fd, data):
+        sizes.append(len(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(_direct.os, "write", write)
+    array = empty_aligned(n_bytes, np.uint8)
+    assert array.ctypes.data % ALIGN == 0 and array.flags.writeable
+    array[:] = np.random.default_rng(n_bytes).integers(0, 256, n_bytes, dtype=np.uint8)
+    path = tmp_path / "f.bin"
+    with DirectWriter(path, direct) as fh:
+        fh.write(b"header")
+        fh.pad_to(ALIGN)
+        fh.write(array.data)
+        fh.write(b"after")
+        took_direct = fh.direct
+    assert path.read_bytes() == b"header" + bytes(ALIGN - 6) + array.tobytes() + b"after"
+    assert (max(sizes) > CHUNK) == (took_direct and n_bytes > CHUNK)
+    back = empty_aligned(n_bytes + 3, np.uint8)   # (3 bytes more than there are)
+    with DirectReader(path, direct) as fh:
+        assert fh.readinto(ALIGN, back.data) == n_bytes + 3
+    np.testing.assert_array_equal(back[:n_bytes], array)
+    assert back[n_bytes:].tobytes() == b"aft"
+
+
+def test_empty_aligned_arrays_have_their_shape_and_type():
+    a = empty_aligned((3, 5), np.float32)
+    assert a.shape == (3, 5) and a.dtype == np.float32 and a.flags.c_contiguous and a.ctypes.data % ALIGN == 0
+    assert empty_aligned((0, 4), np.int64).shape == (0, 4)
+
+
+def _o_direct_works(folder) -> bool:
+    """Whether the file system under ``folder`` takes O_DIRECT for an aligned write (probed without phusong)."""
+    import mmap
+    if not _direct._O_DIRECT:
+        return False
+    probe = folder / "probe.bin"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | _direct._O_DIRECT, 0o644)
+    except OSError:
+        return False
+    try:
+        block = mmap.mmap(-1, ALIGN)
+        os.write(fd, block)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+        probe.unlink()
+
+
+def test_o_direct_is_kept_through_odd_sizes_and_offsets_where_the_file_system_takes_it(tmp_path):
+    """A refusal falls back quietly, so an alignment slip would only cost speed: here nothing may fall back."""
+    if not _o_direct_works(tmp_path):
+        pytest.skip(f"{tmp_path}'s file system refuses O_DIRECT: nothing to keep")
+    data = np.random.default_rng(5).integers(0, 256, 2 * CHUNK + 3 * ALIGN + 77, dtype=np.uint8).tobytes()
+    path = tmp_path / "f.bin"
+    with DirectWriter(path) as fh:
+        for part in (data[:5], data[5:CHUNK + 3], data[CHUNK + 3:]):
+            fh.write(part)
+        assert fh.direct
+    assert path.read_bytes() == data
+    with DirectReader(path) as fh:
+        for offset, n in ((0, 1), (1, ALIGN), (ALIGN - 1, CHUNK + 5), (CHUNK + 7, 3 * ALIGN + 1), (len(data) - 3, 9)):
+            assert fh.read(offset, n) == data[offset:offset + n]
+        assert fh.direct
+
+
+@pytest.mark.parametrize("at", [6, 8, 9])
+def test_a_damaged_header_reads_as_absent(tmp_path, at):
+    """Bytes 6-9 are the version and the header's length: NumPy's parser raises more than ValueError on them."""
+    path = tmp_path / "a.npy"
+    array = np.arange(50, dtype=np.uint16)
+    write_npy(path, array)
+    data = bytearray(path.read_bytes())
+    data[at] = 48
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError):
+        read_npy(path, array.shape, array.dtype)
+    assert read_kept(path, array.shape, array.dtype) is None
+
+
+def test_an_error_while_writing_is_not_replaced_by_the_flush(tmp_path, monkeypatch):
+    """After a failed write (a full disk) leaving the block only closes the file: no second write, no other error."""
+    calls = []
+
+    def full(fd, data):
+        calls.append(len(data))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_direct.os, "write", full)
+    with pytest.raises(OSError) as failed:
+        with DirectWriter(tmp_path / "f.bin") as fh:
+            fh.write(b"x" * (CHUNK + 10))
+    assert failed.value.errno == errno.ENOSPC and failed.value.__context__ is None
+    assert len(calls) == 1
+
+
+def test_cache_entries_saved_at_once_by_two_threads_are_never_seen_half_written(tmp_path):
+    """One process's threads (a Dask worker's) saving the same terrain pass: each writes a file of its own."""
+    import threading
+
+    from phusong.coverage.cache import FootprintCache
+
+    cache = FootprintCache(tmp_path / "cache")
+    q = (np.arange(1500 * 1500, dtype=np.uint32) % 65000).astype(np.uint16).reshape(1500, 1500)
+    path = cache.folder / "entry.npy"
+    size = len(np_save_bytes(q))
+    errors, seen, stop = [], set(), threading.Event()
+
+    def writer():
+        try:
+            for _ in range(8):
+                cache.save(path, q)
+        except Exception as exc:   # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    def watcher():
+        while not stop.is_set():
+            try:
+                seen.add(path.stat().st_size)
+            except FileNotFoundError:
+                pass
+
+    threads = [threading.Thread(target=writer) for _ in range(2)]
+    watch = threading.Thread(target=watcher)
+    watch.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    watch.join()
+    assert not errors
+    assert seen == {size}
+    assert sorted(p.name for p in cache.folder.iterdir()) == ["entry.npy"]
+    np.testing.assert_array_equal(read_kept(path, q.shape, np.uint16), q)
+
+
+def test_what_killed_writers_left_in_the_cache_goes_at_the_next_run(tmp_path):
+    from phusong.coverage.cache import FootprintCache
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    dead = folder / ".abc.npy.999999999.0a1b2c.part"   # (no such process)
+    mine = folder / f".abc.npy.{os.getpid()}.0a1b2c.part"   # (this process: perhaps being written)
+    for stale in (dead, mine):
+        stale.write_bytes(b"half")
+    cache = FootprintCache(folder)
+    cache.save(folder / "e.npy", np.zeros(3, np.uint16))
+    assert not dead.exists() and mine.exists()

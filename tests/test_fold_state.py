@@ -189,13 +189,22 @@ def test_what_the_state_does_not_cover_folds_everything(network, tmp_path):
         _assert_identical(cov, simulate_network(heights, terrain.grid, table, settings))
 
 
-def test_a_damaged_state_is_ignored_and_replaced(network, tmp_path):
+@pytest.mark.parametrize("damage", ["truncated", "a technology code out of range"])
+def test_a_damaged_state_is_ignored_and_replaced(network, tmp_path, damage):
     terrain, sites = network
     s = Settings(radius_km=3.0)
     cache = FootprintCache(tmp_path / "cache")
     simulate_network(terrain.array, terrain.grid, sites, s, cache=cache)
     [state] = FoldStateStore(cache).folder.glob("*.state")
-    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    data = bytearray(state.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:   # one bit of cell 0's code
+        magic = FoldStateStore.MAGIC
+        size = int.from_bytes(data[len(magic):len(magic) + 8], "little")
+        dtype, _, offset = json.loads(data[len(magic) + 8:len(magic) + 8 + size])["arrays"]["techs"]
+        data[len(magic) + 8 + size + offset + np.dtype(dtype).itemsize - 1] ^= 0x40
+    state.write_bytes(bytes(data))
     changed = _what_ifs(sites)["one tilt"]
     cov = simulate_network(terrain.array, terrain.grid, changed, s, cache=cache)
     assert cov.stats["passes_folded"] == cov.stats["terrain_passes"]

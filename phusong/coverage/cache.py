@@ -18,11 +18,12 @@ import functools
 import hashlib
 import json
 import os
+import secrets
 from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path, keep_array, keep_newest, read_kept, write_text
+from .._atomic import atomic_path, keep_array, keep_newest, process_alive, read_kept, write_text
 from .._direct import write_npy
 from .. import _raster
 from .._raster import Grid, Raster, hillshade, relief_grid
@@ -88,6 +89,7 @@ class FootprintCache:
     def __init__(self, folder):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._swept = False
 
     def __repr__(self) -> str:
         return f"FootprintCache({str(self.folder)!r})"
@@ -112,11 +114,21 @@ class FootprintCache:
         return read_kept(path, shape, np.uint16)   # (a damaged or empty entry is recomputed)
 
     def save(self, path: Path, q: np.ndarray) -> None:
-        """Store a quantised loss window (see :func:`quantise`)."""
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.unlink(missing_ok=True)   # (a killed run of a process with this id)
-        write_npy(tmp, q)   # past the page cache where the file system allows it
-        os.replace(tmp, path)
+        """Store a quantised loss window (see :func:`quantise`), written past the page cache where the file system
+        allows it (:mod:`phusong._direct`) under a name of its own (the process id and a random part: threads of
+        one process, and hosts sharing the folder, never write one file), then renamed."""
+        if not self._swept:   # once a run: what killed writers left
+            self._swept = True
+            for stale in self.folder.glob(".*.part"):
+                pid = stale.name.rsplit(".", 3)[-3] if stale.name.count(".") >= 4 else ""
+                if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+                    stale.unlink(missing_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.part")
+        try:
+            write_npy(tmp, q)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)   # (when writing failed)
 
     def area_mask(self, geometries, grid: Grid) -> np.ndarray:
         """The study area on the grid (:func:`area_mask`), kept in ``area/`` (the most recently used few, as

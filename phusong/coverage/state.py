@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .._atomic import atomic_path, keep_newest
-from .._direct import DirectReader, DirectWriter
+from .._direct import ALIGN, DirectReader, DirectWriter, empty_aligned
 from .._raster import Grid
 from ..propagation.antenna import MsiPattern
 from ..propagation.footprint import sample_count, window_for
@@ -183,7 +183,7 @@ class _StateFile:
         count = int(np.prod(shape))
         if out is not None and (not out.flags.c_contiguous or out.dtype != dtype or out.size != count):
             raise ValueError(f"fold state array {name} does not fit the accumulators")
-        flat = np.empty(count, dtype) if out is None else out.reshape(-1)
+        flat = empty_aligned(count, dtype) if out is None else out.reshape(-1)
         if self.fh.readinto(self.start + offset, flat.view(np.uint8).data) != flat.nbytes:
             raise ValueError("truncated fold state")
         return flat.reshape(shape)
@@ -241,7 +241,7 @@ class FoldStateStore:
                 # The layers through one reused buffer, unpacked (and the cells around filled) in one pass; the power
                 # sums stay packed (SINR reads them at the served cells): a third of the memory they would fill.
                 starts = _kernels.mask_row_starts(cell_mask)
-                buffer = np.empty(max(d.itemsize * int(np.prod(s)) for d, s, _ in state.index.values()), np.uint8)
+                buffer = empty_aligned(max(d.itemsize * int(np.prod(s)) for d, s, _ in state.index.values()), np.uint8)
                 for stored, kind in names:
                     dtype = state.index[stored][0]
                     if state.index[stored][1] != (int(starts[-1]),):   # the kernels index by the mask: no less
@@ -282,15 +282,16 @@ class FoldStateStore:
         for name, arr in arrays.items():
             shape = [kept] if packed[name] else list(arr.shape)
             index[name] = (arr.dtype.str, shape, offset)
-            offset += -(-int(np.prod(shape)) * arr.dtype.itemsize // 64) * 64   # 64-byte aligned
+            # page-aligned, so that O_DIRECT moves them straight between the disk and page-aligned arrays
+            offset += -(-int(np.prod(shape)) * arr.dtype.itemsize // ALIGN) * ALIGN
         meta = {"version": STATE_VERSION, "shape": list(acc.shape), "layers": layers, "powers": powers,
                 "technologies": names.tolist()}
         header = json.dumps({"meta": meta, "arrays": index}).encode()
-        start = -(-(len(self.MAGIC) + 8 + len(header)) // 64) * 64
+        start = -(-(len(self.MAGIC) + 8 + len(header)) // ALIGN) * ALIGN
         header = header.ljust(start - len(self.MAGIC) - 8)
         if cell_mask is not None:   # each packed array through one reused buffer, as wide as the widest dtype
             starts = _kernels.mask_row_starts(cell_mask)
-            buffer = np.empty(kept * max(arr.dtype.itemsize for arr in arrays.values()), np.uint8)
+            buffer = empty_aligned(kept * max(arr.dtype.itemsize for arr in arrays.values()), np.uint8)
         # past the page cache where the file system allows it (a province's state is 0.6 GB; _direct says why)
         with atomic_path(self.path(context)) as tmp, DirectWriter(tmp) as fh:
             fh.write(self.MAGIC + len(header).to_bytes(8, "little") + header)
@@ -313,7 +314,10 @@ def _plan(state: _StateFile, digests: np.ndarray, windows: np.ndarray, sites: np
             or state.index["techs"][1] != digests.shape or [meta.get("layers"), meta.get("powers")] != list(keys)):
         return None
     old_digests, old_windows, old_sites = state.read("digests"), state.read("windows"), state.read("sites")
-    old_techs = np.asarray(meta["technologies"], str)[state.read("techs")]
+    names, codes = np.asarray(meta["technologies"], str), state.read("techs")
+    if codes.size and (codes.min() < 0 or codes.max() >= len(names)):
+        raise ValueError("damaged fold state: a technology code out of range")
+    old_techs = names[codes]
     changed = np.flatnonzero(old_digests != digests)
     if changed.size == 0:
         return Reuse(None, 0, meta, state)
