@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,21 +260,30 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
         techs = cells["technology"].to_numpy()
         reuse = store.plan(context, digests, windows, sites_rc, keys, (grid.height, grid.width), techs)
         if reuse is not None:
-            acc = store.load(reuse, (grid.height, grid.width), cell_mask)
-        if acc is not None and reuse is not None and reuse.window is not None:
-            # only the cells the changed cells reach (before and after) can differ, and only in the layers of their
-            # technologies: only the sites with cells of those reaching them are folded again, and only there
-            reach = reach_cells(grid, settings.model.radius_km)
-            only = refold_cells(reuse.sites, reach, reuse.window)
-            changed = reuse.technologies
-            folded = [g for g in groups if any(techs[i] in changed for i in g.cells)
-                      and _reaches(grid, g, settings.model.radius_km, reuse.window)
-                      and _near(grid, g, reuse.sites, 2.0 * reach)]
-            paste(acc, fold_groups(folded, cells, heights, grid, settings, cache, tkey, patterns,
-                                   window=reuse.window, progress=progress, landcover=landcover, cell_mask=cell_mask,
-                                   only=only, technologies=changed), only, changed)
-        elif acc is not None:
-            folded = []
+            with ThreadPoolExecutor(max_workers=1) as reader:
+                stored = reader.submit(store.read_arrays, reuse)   # (the disk reads, while the changed cells fold)
+                folded, part = [], None
+                if reuse.window is not None:
+                    # only the cells the changed cells reach (before and after) can differ, and only in the layers of
+                    # their technologies: only the sites with cells of those reaching them are folded again, and only
+                    # there
+                    reach = reach_cells(grid, settings.model.radius_km)
+                    only = refold_cells(reuse.sites, reach, reuse.window)
+                    folded = [g for g in groups if any(techs[i] in reuse.technologies for i in g.cells)
+                              and _reaches(grid, g, settings.model.radius_km, reuse.window)
+                              and _near(grid, g, reuse.sites, 2.0 * reach)]
+                    part = fold_groups(folded, cells, heights, grid, settings, cache, tkey, patterns,
+                                       window=reuse.window, progress=progress, landcover=landcover,
+                                       cell_mask=cell_mask, only=only, technologies=reuse.technologies)
+                try:
+                    arrays = stored.result()
+                except (OSError, ValueError, KeyError):
+                    arrays = None
+            acc = store.load(reuse, (grid.height, grid.width), cell_mask, arrays) if arrays is not None else None
+            if acc is None:
+                folded = groups
+            elif part is not None:
+                paste(acc, part, only, reuse.technologies)
     acc_reused = acc is not None
     if acc is None:
         if dask_address:

@@ -225,37 +225,48 @@ class FoldStateStore:
                 state.close()
         return reuse
 
-    def load(self, reuse: Reuse, shape: tuple[int, int], cell_mask: np.ndarray | None) -> Accumulators | None:
-        """The stored accumulators on the whole grid, their power sums packed as stored when there is a
-        ``cell_mask`` (:attr:`.accumulate.Accumulators.packed`); None when the file cannot be read or does not fit
-        the grid and mask (a full run then replaces it)."""
+    @staticmethod
+    def read_arrays(reuse: Reuse) -> dict[str, np.ndarray]:
+        """The stored accumulators' arrays as they are in the file (the power sums and layers packed where there was
+        a study area), into page-aligned memory: only disk reads, so a what-if runs them in a thread while it folds
+        its changed cells (:func:`.network.simulate_network`). Closes the file; OSError/ValueError when unreadable."""
         state = reuse.file
-        names = [(f"{name}{n}", name) for n in range(len(reuse.meta["layers"])) for name in ("best", "second", "server")]
-        names += [(f"power{n}", "power") for n in range(len(reuse.meta["powers"]))]
-        arrays = {}
         try:
-            if cell_mask is None:
-                for stored, _ in names:
-                    arrays[stored] = state.read(stored, np.empty(shape, state.index[stored][0]))
-            else:
-                # The layers through one reused buffer, unpacked (and the cells around filled) in one pass; the power
-                # sums stay packed (SINR reads them at the served cells): a third of the memory they would fill.
-                starts = _kernels.mask_row_starts(cell_mask)
-                buffer = empty_aligned(max(d.itemsize * int(np.prod(s)) for d, s, _ in state.index.values()), np.uint8)
-                for stored, kind in names:
-                    dtype = state.index[stored][0]
-                    if state.index[stored][1] != (int(starts[-1]),):   # the kernels index by the mask: no less
-                        raise ValueError(f"fold state array {stored} does not fit the evaluated cells")
-                    if kind == "power":
-                        arrays[stored] = state.read(stored)
-                        continue
-                    out = arrays[stored] = np.empty(shape, dtype)
-                    packed = state.read(stored, buffer[:dtype.itemsize * int(np.prod(state.index[stored][1]))].view(dtype))
-                    _kernels.unpack_masked(packed, cell_mask, starts, out.dtype.type(_EMPTY[kind]), out)
-        except (OSError, ValueError, KeyError):
-            return None
+            return {name: state.read(name) for name in _accumulator_names(reuse.meta)}
         finally:
             state.close()
+
+    def load(self, reuse: Reuse, shape: tuple[int, int], cell_mask: np.ndarray | None,
+             stored: dict[str, np.ndarray] | None = None) -> Accumulators | None:
+        """The stored accumulators on the whole grid, their power sums packed as stored when there is a
+        ``cell_mask`` (:attr:`.accumulate.Accumulators.packed`); None when the file cannot be read or does not fit
+        the grid and mask (a full run then replaces it). ``stored``: what :meth:`read_arrays` returned (else read
+        here)."""
+        arrays = {}
+        try:
+            if stored is None:
+                stored = self.read_arrays(reuse)
+            if cell_mask is None:
+                for name in _accumulator_names(reuse.meta):
+                    if stored[name].shape != tuple(shape):
+                        raise ValueError(f"fold state array {name} does not fit the grid")
+                    arrays[name] = stored[name]
+            else:
+                # The layers unpacked (and the cells around filled) in one pass; the power sums stay packed (SINR reads
+                # them at the served cells): a third of the memory they would fill.
+                starts = _kernels.mask_row_starts(cell_mask)
+                for name, kind in _accumulator_names(reuse.meta).items():
+                    packed = stored.pop(name)
+                    if packed.shape != (int(starts[-1]),):   # the kernels index by the mask: no less
+                        raise ValueError(f"fold state array {name} does not fit the evaluated cells")
+                    if kind == "power":
+                        arrays[name] = packed
+                        continue
+                    out = arrays[name] = np.empty(shape, packed.dtype)
+                    _kernels.unpack_masked(packed, cell_mask, starts, out.dtype.type(_EMPTY[kind]), out)
+                    del packed   # (its memory serves the next layer)
+        except (OSError, ValueError, KeyError):
+            return None
         acc = Accumulators(0, 0, shape, packed=None if cell_mask is None else (cell_mask, starts))
         for n, key in enumerate(reuse.meta["layers"]):
             acc.best[tuple(key)] = tuple(arrays[f"{name}{n}"] for name in ("best", "second", "server"))
@@ -304,6 +315,13 @@ class FoldStateStore:
                 else:
                     fh.write(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
         keep_newest(self.folder, "*.state", self.KEEP)   # a province's state is several hundred MB
+
+
+def _accumulator_names(meta: dict) -> dict[str, str]:
+    """The stored accumulators' array names, each with its kind ("best", "second", "server", "power")."""
+    names = {f"{name}{n}": name for n in range(len(meta["layers"])) for name in ("best", "second", "server")}
+    names.update({f"power{n}": "power" for n in range(len(meta["powers"]))})
+    return names
 
 
 def _plan(state: _StateFile, digests: np.ndarray, windows: np.ndarray, sites: np.ndarray, keys: tuple[list, list],
