@@ -25,6 +25,20 @@ ARRAYS = [
 ]
 
 
+@pytest.fixture
+def write_sizes(monkeypatch):
+    """The size of every os.write call _direct makes (recorded, then done)."""
+    sizes = []
+    real_write = os.write
+
+    def write(fd, data):
+        sizes.append(len(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(_direct.os, "write", write)
+    return sizes
+
+
 def np_save_bytes(array) -> bytes:
     buf = io.BytesIO()
     np.save(buf, array if array.ndim == 0 else np.ascontiguousarray(array))
@@ -76,15 +90,8 @@ def test_a_new_file_is_never_written_over(tmp_path):
     assert (tmp_path / "f.bin").read_bytes() == b"kept"
 
 
-def test_buffered_writes_go_in_pieces_no_larger_than_the_limit(tmp_path, monkeypatch):
-    sizes = []
-    real_write = os.write
-
-    def write(fd, data):
-        sizes.append(len(data))
-        return real_write(fd, data)
-
-    monkeypatch.setattr(_direct.os, "write", write)
+def test_buffered_writes_go_in_pieces_no_larger_than_the_limit(tmp_path, write_sizes):
+    sizes = write_sizes
     array = np.arange(CHUNK // 2 * 3 + 7, dtype=np.uint16)
     write_npy(tmp_path / "a.npy", array, direct=False)
     assert (tmp_path / "a.npy").read_bytes() == np_save_bytes(array)
@@ -164,17 +171,10 @@ def test_kept_arrays_read_back_exactly_and_a_damaged_one_reads_as_absent(tmp_pat
 
 @pytest.mark.parametrize("direct", [True, False])
 @pytest.mark.parametrize("n_bytes", [ALIGN, 3 * CHUNK + ALIGN + 9, 5])
-def test_page_aligned_arrays_go_whole_and_come_back_exactly(tmp_path, monkeypatch, direct, n_bytes):
+def test_page_aligned_arrays_go_whole_and_come_back_exactly(tmp_path, write_sizes, direct, n_bytes):
     """empty_aligned arrays at page-aligned offsets are written and read without the staging buffer where O_DIRECT
     serves (one call larger than it), the unaligned tail through it; the bytes are the same either way."""
-    sizes = []
-    real_write = os.write
-
-    def write(fd, data):
-        sizes.append(len(data))
-        return real_write(fd, data)
-
-    monkeypatch.setattr(_direct.os, "write", write)
+    sizes = write_sizes
     array = empty_aligned(n_bytes, np.uint8)
     assert array.ctypes.data % ALIGN == 0 and array.flags.writeable
     array[:] = np.random.default_rng(n_bytes).integers(0, 256, n_bytes, dtype=np.uint8)
