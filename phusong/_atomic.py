@@ -21,7 +21,7 @@ from ._direct import read_npy, write_npy
 from .errors import OutputExistsError
 
 
-def process_alive(pid: int) -> bool:
+def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -35,7 +35,7 @@ def remove_stale_parts(path: Path) -> None:
     """Remove the temporary files and folders of killed writers of ``path`` (siblings ``.NAME.PID.*.part*``)."""
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part*"):
         pid = stale.name[len(path.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
             else:

@@ -4,7 +4,7 @@ Why: on the machines measured (virtual machines that hand freed memory back to t
 longer holds costs about 12 ms a MB to touch again, page cache included (benchmarks/RESULTS.md). A province run
 keeps about 1.3 GB of terrain passes and fold state for later runs: written through the page cache, each of its MB
 took fresh memory, and a later run reading them took it again. With ``O_DIRECT`` the bytes go between the
-process's own buffer and the disk (1.2 GB/s written, 1.1 GB/s read there). Where ``O_DIRECT`` is refused (tmpfs,
+process's own buffer and the disk (1.2 GB/s written, 1.6 GB/s read there). Where ``O_DIRECT`` is refused (tmpfs,
 some network file systems, other systems than Linux) the same calls read and write through the page cache, in
 pieces of 64 KiB (one ``write()`` of many MB takes its page cache in large folios, about 7 ms of kernel CPU a MB
 there). The bytes in the file are the same either way.
@@ -77,16 +77,21 @@ class _DirectFile:
         try:
             self.buffer = _take_buffer()
         except BaseException:
-            os.close(self.fd)
+            fd, self.fd = self.fd, -1
+            os.close(fd)
             raise
         self.view = memoryview(self.buffer)
 
     def _release(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
             self.view.release()
             _give_back(self.buffer)
+            os.close(fd)
+
+    def __del__(self) -> None:   # (one dropped unclosed, e.g. a planned fold state never read)
+        if getattr(self, "fd", -1) >= 0:
+            self._release()
 
     def _buffered(self) -> None:
         _no_direct(self.fd)

@@ -3,6 +3,7 @@
 import errno
 import io
 import os
+import time
 
 import numpy as np
 import pytest
@@ -171,7 +172,7 @@ def test_kept_arrays_read_back_exactly_and_a_damaged_one_reads_as_absent(tmp_pat
 
 @pytest.mark.parametrize("direct", [True, False])
 @pytest.mark.parametrize("n_bytes", [ALIGN, 3 * CHUNK + ALIGN + 9, 5])
-def test_page_aligned_arrays_go_whole_and_come_back_exactly(tmp_path, write_sizes, direct, n_bytes):
+def test_page_aligned_arrays_go_whole_and_come_back_exactly(tmp_path, monkeypatch, write_sizes, direct, n_bytes):
     """empty_aligned arrays at page-aligned offsets are written and read without the staging buffer where O_DIRECT
     serves (one call larger than it), the unaligned tail through it; the bytes are the same either way."""
     sizes = write_sizes
@@ -188,8 +189,17 @@ def test_page_aligned_arrays_go_whole_and_come_back_exactly(tmp_path, write_size
     assert path.read_bytes() == b"header" + bytes(ALIGN - 6) + array.tobytes() + b"after"
     assert (max(sizes) > CHUNK) == (took_direct and n_bytes > CHUNK)
     back = empty_aligned(n_bytes + 3, np.uint8)   # (3 bytes more than there are)
+    reads = []
+    real_preadv = os.preadv
+
+    def preadv(fd, buffers, offset):
+        reads.append(sum(len(b) for b in buffers))
+        return real_preadv(fd, buffers, offset)
+
+    monkeypatch.setattr(_direct.os, "preadv", preadv)
     with DirectReader(path, direct) as fh:
         assert fh.readinto(ALIGN, back.data) == n_bytes + 3
+        assert (max(reads) > CHUNK) == (n_bytes > CHUNK)   # (straight into the array, direct or not)
     np.testing.assert_array_equal(back[:n_bytes], array)
     assert back[n_bytes:].tobytes() == b"aft"
 
@@ -310,14 +320,19 @@ def test_cache_entries_saved_at_once_by_two_threads_are_never_seen_half_written(
 
 
 def test_what_killed_writers_left_in_the_cache_goes_at_the_next_run(tmp_path):
-    from phusong.coverage.cache import FootprintCache
+    """By age, not by process id: a writer on another host sharing the folder has ids of its own."""
+    from phusong.coverage.cache import STALE_ENTRY_S, FootprintCache
 
     folder = tmp_path / "cache"
     folder.mkdir()
-    dead = folder / ".abc.npy.999999999.0a1b2c.part"   # (no such process)
-    mine = folder / f".abc.npy.{os.getpid()}.0a1b2c.part"   # (this process: perhaps being written)
-    for stale in (dead, mine):
+    old = folder / ".abc.npy.4242.0a1b2c.part"
+    earlier_version = folder / "abc.4242.tmp"
+    in_flight = folder / ".def.npy.999999999.0a1b2c.part"   # (a process id unknown here: another host's)
+    for stale in (old, earlier_version, in_flight):
         stale.write_bytes(b"half")
+    long_ago = time.time() - STALE_ENTRY_S - 60
+    for stale in (old, earlier_version):
+        os.utime(stale, (long_ago, long_ago))
     cache = FootprintCache(folder)
     cache.save(folder / "e.npy", np.zeros(3, np.uint16))
-    assert not dead.exists() and mine.exists()
+    assert not old.exists() and not earlier_version.exists() and in_flight.exists()

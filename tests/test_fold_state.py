@@ -301,3 +301,73 @@ def test_changes_reaching_half_the_grid_or_leaving_it_fold_everything(network, t
         simulate_network(terrain.array, terrain.grid, gone, s)
     with pytest.raises(InputError, match="outside the terrain"):
         simulate_network(terrain.array, terrain.grid, gone, s, cache=cache)
+
+
+def test_the_stored_arrays_start_on_pages(network, tmp_path):
+    """Page-aligned offsets let O_DIRECT read them straight into page-aligned arrays (phusong._direct)."""
+    from phusong._direct import ALIGN
+
+    terrain, sites = network
+    cache = FootprintCache(tmp_path / "cache")
+    grid = terrain.grid
+    rows, cols = np.mgrid[0:grid.height, 0:grid.width]
+    area = (rows - grid.height / 2) ** 2 + (cols - grid.width / 2) ** 2 < (0.4 * grid.width) ** 2
+    simulate_network(terrain.array, grid, sites, Settings(radius_km=3.0), cache=cache, area_mask=area)
+    [state] = FoldStateStore(cache).folder.glob("*.state")
+    data = state.read_bytes()
+    magic = FoldStateStore.MAGIC
+    size = int.from_bytes(data[len(magic):len(magic) + 8], "little")
+    arrays = json.loads(data[len(magic) + 8:len(magic) + 8 + size])["arrays"]
+    start = len(magic) + 8 + size
+    assert len(arrays) > 6 and all((start + offset) % ALIGN == 0 for _, _, offset in arrays.values())
+
+
+def test_a_stored_fold_that_cannot_be_read_while_folding_folds_everything(network, tmp_path, monkeypatch):
+    terrain, sites = network
+    s = Settings(radius_km=3.0)
+    cache = FootprintCache(tmp_path / "cache")
+    simulate_network(terrain.array, terrain.grid, sites, s, cache=cache)
+
+    def unreadable(reuse):
+        reuse.file.close()
+        raise OSError("read error")
+
+    monkeypatch.setattr(FoldStateStore, "read_arrays", staticmethod(unreadable))
+    changed = _what_ifs(sites)["one tilt"]
+    cov = simulate_network(terrain.array, terrain.grid, changed, s, cache=cache)
+    assert not cov.stats["fold_reused"] and cov.stats["passes_folded"] == cov.stats["terrain_passes"]
+    _assert_identical(cov, simulate_network(terrain.array, terrain.grid, changed, s))
+
+
+@pytest.mark.parametrize("with_area", [False, True])
+def test_a_what_if_frees_the_power_sums_once_the_layers_are_finished(network, tmp_path, monkeypatch, with_area):
+    """Memory stays bounded by the layers: nothing of the reading (the thread's result, the refolded part) keeps the
+    grid-sized power sums alive after finishing, in a what-if as in a full run."""
+    import gc
+    import weakref
+
+    from phusong.coverage import network as network_module
+
+    terrain, sites = network
+    grid = terrain.grid
+    rows, cols = np.mgrid[0:grid.height, 0:grid.width]
+    area = (rows - grid.height / 2) ** 2 + (cols - grid.width / 2) ** 2 < (0.4 * grid.width) ** 2 if with_area else None
+    refs, alive = [], []
+    real_finish = network_module.finish_layers
+
+    def finish(acc, *args, **kwargs):
+        refs[:] = [weakref.ref(v) for v in acc.psum.values()]
+        return real_finish(acc, *args, **kwargs)
+
+    class Probe(FootprintCache):
+        def relief(self, *args, **kwargs):   # (the step after the accumulators are dropped)
+            gc.collect()
+            alive.append(sum(r() is not None for r in refs))
+            return super().relief(*args, **kwargs)
+
+    monkeypatch.setattr(network_module, "finish_layers", finish)
+    cache = Probe(tmp_path / "cache")
+    s = Settings(radius_km=3.0)
+    simulate_network(terrain.array, grid, sites, s, cache=cache, area_mask=area)
+    cov = simulate_network(terrain.array, grid, _what_ifs(sites)["one tilt"], s, cache=cache, area_mask=area)
+    assert cov.stats["fold_reused"] and refs and alive == [0, 0]

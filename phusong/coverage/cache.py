@@ -19,11 +19,12 @@ import hashlib
 import json
 import os
 import secrets
+import time
 from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path, keep_array, keep_newest, process_alive, read_kept, write_text
+from .._atomic import atomic_path, keep_array, keep_newest, read_kept, write_text
 from .._direct import write_npy
 from .. import _raster
 from .._raster import Grid, Raster, hillshade, relief_grid
@@ -32,6 +33,8 @@ from ..settings import Settings
 CACHE_VERSION = "kernel-5"  # cell-exact receivers with a 12-sample exact tail; rays half a cell apart at the radius
 KEEP_RELIEF = 4   # shaded reliefs kept (about 3 MB each for the province)
 KEEP_AREAS = 4    # rasterized study areas kept (about 3 MB each for the province)
+# A temporary terrain-pass entry this old is a killed writer's (writing one takes well under a second)
+STALE_ENTRY_S = 3600.0
 KEEP_RASTERS = 24  # run rasters kept, as hard links to the runs' own files (a run's eleven, twice over)
 
 
@@ -117,18 +120,25 @@ class FootprintCache:
         """Store a quantised loss window (see :func:`quantise`), written past the page cache where the file system
         allows it (:mod:`phusong._direct`) under a name of its own (the process id and a random part: threads of
         one process, and hosts sharing the folder, never write one file), then renamed."""
-        if not self._swept:   # once a run: what killed writers left
+        if not self._swept:   # once a run (a Dask task): what killed writers left
             self._swept = True
-            for stale in self.folder.glob(".*.part"):
-                pid = stale.name.rsplit(".", 3)[-3] if stale.name.count(".") >= 4 else ""
-                if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-                    stale.unlink(missing_ok=True)
+            self._sweep()
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.part")
         try:
             write_npy(tmp, q)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)   # (when writing failed)
+
+    def _sweep(self) -> None:
+        """Remove the temporary entries killed writers left: those older than ``STALE_ENTRY_S`` (by age, not by
+        process id: writers on other hosts sharing the folder have ids of their own). Also the ``<key>.<pid>.tmp``
+        of earlier versions."""
+        now = time.time()
+        for stale in [*self.folder.glob(".*.part"), *self.folder.glob("*.tmp")]:
+            with contextlib.suppress(OSError):   # (removed meanwhile, or another user's)
+                if now - stale.stat().st_mtime > STALE_ENTRY_S:
+                    stale.unlink()
 
     def area_mask(self, geometries, grid: Grid) -> np.ndarray:
         """The study area on the grid (:func:`area_mask`), kept in ``area/`` (the most recently used few, as

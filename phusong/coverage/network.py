@@ -25,7 +25,7 @@ from .accumulate import ANY, fold_groups
 from .cache import FootprintCache, terrain_key
 from .cells import make_groups, prepare_cells
 from .layers import LayerResult, finish_layers
-from .state import (FoldStateStore, cell_digests, cell_sites, cell_windows, context_key, expected_keys, paste,
+from .state import (DAMAGED, FoldStateStore, cell_digests, cell_sites, cell_windows, context_key, expected_keys, paste,
                     reach_cells, refold_cells)
 
 log = logging.getLogger(__name__)
@@ -277,13 +277,14 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
                                        cell_mask=cell_mask, only=only, technologies=reuse.technologies)
                 try:
                     arrays = stored.result()
-                except (OSError, ValueError, KeyError):
+                except DAMAGED:
                     arrays = None
             acc = store.load(reuse, (grid.height, grid.width), cell_mask, arrays) if arrays is not None else None
             if acc is None:
                 folded = groups
             elif part is not None:
                 paste(acc, part, only, reuse.technologies)
+            del stored, arrays, part   # (acc alone holds the arrays: freed with it below)
     acc_reused = acc is not None
     if acc is None:
         if dask_address:

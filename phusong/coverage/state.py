@@ -6,7 +6,8 @@ digest of its folding parameters, its window and its site, under a key of everyt
 (terrain and evaluated cells, model settings, land cover, the code of ``propagation/`` and ``coverage/``,
 NumPy's and Numba's versions). A later run with the same key and the same cell count compares digests: the
 discs the changed cells reach, before and after the change, are the only part of the grid whose values can
-differ. That part is folded again from every site that reaches it and pasted over the stored accumulators.
+differ. That part is folded again, in the layers of the changed cells' technologies only, from every site with
+cells of those technologies that reaches it, and pasted over the stored accumulators.
 Every fold is exact and order-free (max, second max, argmax with index ties, integer power sums), so the
 result equals a full run bit for bit (``tests/test_fold_state.py``).
 
@@ -45,6 +46,8 @@ MAX_REFOLD_SHARE = 0.5
 FOLD_COLUMNS = ("x", "y", "antenna_height_m", "frequency_mhz", "technology", "operator_slug", "ground_m",
                 "azimuth_deg", "beamwidth_h_deg", "beamwidth_v_deg", "mechanical_tilt_deg", "electrical_tilt_deg",
                 "antenna_gain_dbi", "power_per_re_dbm", "feeder_loss_db")
+# What reading a damaged or foreign state file can raise: the run then folds everything (and replaces the state).
+DAMAGED = (OSError, ValueError, KeyError, IndexError, TypeError, OverflowError)
 PER_CELL = ("digests", "windows", "sites", "techs")   # the stored arrays of one row per cell (the others: per grid cell)
 _EMPTY = {"best": -np.inf, "second": -np.inf, "server": -1, "power": 0}   # where no cell reaches
 
@@ -147,7 +150,7 @@ class Reuse:
     window: tuple[int, int, int, int] | None
     changed_cells: int
     meta: dict
-    file: _StateFile   # the state as it was when planned (``load`` closes it)
+    file: _StateFile   # the state as it was when planned (``read_arrays`` closes it)
     sites: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))   # the changed cells' sites, before and after
     technologies: frozenset = frozenset()   # the changed cells' technologies, before and after: the layers that change
 
@@ -214,11 +217,11 @@ class FoldStateStore:
         reuse = None
         try:
             state = _StateFile(path, self.MAGIC)
-        except (OSError, ValueError, KeyError):
+        except DAMAGED:
             return None   # a damaged state is replaced by the next full run
         try:
             reuse = _plan(state, digests, windows, sites, keys, shape, technologies)
-        except (OSError, ValueError, KeyError):
+        except DAMAGED:
             pass
         finally:
             if reuse is None:
@@ -264,8 +267,8 @@ class FoldStateStore:
                         continue
                     out = arrays[name] = np.empty(shape, packed.dtype)
                     _kernels.unpack_masked(packed, cell_mask, starts, out.dtype.type(_EMPTY[kind]), out)
-                    del packed   # (its memory serves the next layer)
-        except (OSError, ValueError, KeyError):
+                    del packed   # (released now, not held until the last layer)
+        except DAMAGED:
             return None
         acc = Accumulators(0, 0, shape, packed=None if cell_mask is None else (cell_mask, starts))
         for n, key in enumerate(reuse.meta["layers"]):
