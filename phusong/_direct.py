@@ -90,8 +90,11 @@ class _DirectFile:
             os.close(fd)
 
     def __del__(self) -> None:   # (one dropped unclosed, e.g. a planned fold state never read)
-        if getattr(self, "fd", -1) >= 0:
-            self._release()
+        try:
+            if getattr(self, "fd", -1) >= 0:
+                self._release()
+        except Exception:   # noqa: BLE001 (at interpreter exit the modules it needs may be gone)
+            pass
 
     def _buffered(self) -> None:
         _no_direct(self.fd)

@@ -336,3 +336,21 @@ def test_what_killed_writers_left_in_the_cache_goes_at_the_next_run(tmp_path):
     cache = FootprintCache(folder)
     cache.save(folder / "e.npy", np.zeros(3, np.uint16))
     assert not old.exists() and not earlier_version.exists() and in_flight.exists()
+
+
+def test_a_reader_dropped_unclosed_closes_its_file(tmp_path):
+    """A planned fold state that is never read (its reader dropped) must not hold a file descriptor for the
+    process's life."""
+    import gc
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 5000)
+    reader = DirectReader(path)
+    fd, inode = reader.fd, os.fstat(reader.fd).st_ino
+    del reader
+    gc.collect()
+    try:
+        still_open = os.fstat(fd).st_ino == inode
+    except OSError:
+        still_open = False
+    assert not still_open
