@@ -127,8 +127,8 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
     ``patterns`` maps each ``antenna_file`` of the cell table to its pattern (read beforehand);
     ``landcover`` holds class codes on the grid (for a calibration's per-class offsets); ``cell_mask``
     (bool on the grid) limits the cells evaluated; ``only`` (bool, window-shaped) the cells folded, the others
-    keep no value (the terrain passes, and so their cache entries, are the same); ``technologies`` the cells folded
-    (default: all), the others make no layer.
+    keep no value (the terrain passes, and so their cache entries, are the same); with ``technologies`` only the cells
+    of those are folded (the others make no layer).
     """
     if window is None:
         window = (0, 0, grid.height, grid.width)

@@ -238,7 +238,8 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     p1812 model its clutter heights, and serves a clutter table's extra losses and a calibration's
     per-class offsets. Results are the same with or
     without a ``cache``, for any thread count, and on Dask (``dask_address``). With a ``cache``, a full run keeps
-    its fold, and a later run whose cells differ only in some values folds again only where those cells reach
+    its fold, and a later run whose cells differ only in some values folds again only where those cells reach, and
+    only the layers of their technologies
     (:mod:`.state`; ``stats["fold_reused"]``, ``stats["passes_folded"]``), on this machine even with a
     ``dask_address``.
     """
