@@ -14,6 +14,7 @@ from rasterio.enums import Resampling
 from rasterio.io import MemoryFile
 
 from ._atomic import atomic_path
+from ._direct import DirectWriter
 
 
 @dataclass
@@ -108,10 +109,14 @@ def write_geotiff(path, array: np.ndarray, grid: Grid, nodata=None, tags: dict |
             factors = overview_factors(array.shape)
             if factors:
                 ds.build_overviews(factors, resampling)
-        with mem.open() as src, atomic_path(path, overwrite) as tmp:
-            rasterio.shutil.copy(src, tmp, driver="COG", compress="ZSTD", level=1, num_threads="ALL_CPUS",
+        # The COG is made in memory too, then written past the page cache (_direct): the same bytes, without
+        # taking a run's 0.1-0.3 GB of rasters in fresh page cache (0.3-0.7 s less a what-if, benchmarks/RESULTS.md)
+        with mem.open() as src, MemoryFile() as cog, atomic_path(path, overwrite) as tmp:
+            rasterio.shutil.copy(src, cog.name, driver="COG", compress="ZSTD", level=1, num_threads="ALL_CPUS",
                                  blocksize=COG_BLOCK, overviews="FORCE_USE_EXISTING" if factors else "NONE",
                                  sparse_ok="TRUE")
+            with DirectWriter(tmp) as fh:
+                fh.write(cog.getbuffer())
 
 
 HUGE_PAGE = 2 ** 21

@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pytest
 import rasterio
+import rasterio.shutil
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
@@ -343,6 +344,33 @@ def test_rasters_are_cloud_optimised_with_exact_cells_and_averaged_overviews(tmp
             info = subprocess.run(["gdalinfo", str(tmp_path / name)], capture_output=True, text=True, check=True)
             assert "LAYOUT=COG" in info.stdout and "COMPRESSION=ZSTD" in info.stdout
             assert "Overviews: 300x350, 150x175" in info.stdout
+
+
+def test_a_raster_made_in_memory_is_the_file_gdal_writes_itself(tmp_path):
+    """write_geotiff makes the COG in memory and writes it past the page cache: the bytes GDAL's COG driver
+    writes to a file from the same tiled image and overviews."""
+    from rasterio.enums import Resampling
+    from rasterio.io import MemoryFile
+
+    from phusong._raster import COG_BLOCK, overview_factors
+
+    rsrp = np.random.default_rng(8).normal(-90, 10, (900, 700)).astype(np.float32)
+    rsrp[:300, :400] = np.nan
+    grid = Grid(900, 700, from_origin(500_000, 2_400_000, 30, 30), "EPSG:32648")
+    write_geotiff(tmp_path / "ours.tif", rsrp, grid, nodata=np.nan, tags={"A": "b"}, band_description="RSRP")
+    with MemoryFile() as mem:
+        with mem.open(driver="GTiff", height=900, width=700, count=1, dtype="float32", crs=grid.crs,
+                      transform=grid.transform, nodata=np.nan, tiled=True, blockxsize=COG_BLOCK,
+                      blockysize=COG_BLOCK, sparse_ok=True) as ds:
+            ds.write(rsrp, 1)
+            ds.update_tags(A="b")
+            ds.set_band_description(1, "RSRP")
+            ds.build_overviews(overview_factors(rsrp.shape), Resampling.average)
+        with mem.open() as src:
+            rasterio.shutil.copy(src, tmp_path / "gdal.tif", driver="COG", compress="ZSTD", level=1,
+                                 num_threads="ALL_CPUS", blocksize=COG_BLOCK, overviews="FORCE_USE_EXISTING",
+                                 sparse_ok="TRUE")
+    assert (tmp_path / "ours.tif").read_bytes() == (tmp_path / "gdal.tif").read_bytes()
 
 
 def test_a_kept_reprojection_is_read_back_exactly_and_follows_the_tiles(tmp_path, monkeypatch):
