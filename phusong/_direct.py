@@ -12,6 +12,7 @@ there). The bytes in the file are the same either way.
 from __future__ import annotations
 
 import errno
+import io
 import mmap
 import os
 import threading
@@ -41,12 +42,6 @@ def _give_back(buffer: mmap.mmap) -> None:
         free.append(buffer)
     else:
         buffer.close()
-
-
-def _no_direct(fd: int) -> None:
-    """Turn O_DIRECT off on an open file (the file system took it at open() but refuses its I/O)."""
-    import fcntl
-    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_DIRECT)
 
 
 def _pread_into(fd: int, view: memoryview, offset: int) -> int:
@@ -97,7 +92,9 @@ class _DirectFile:
             pass
 
     def _buffered(self) -> None:
-        _no_direct(self.fd)
+        """Turn O_DIRECT off (the file system took it at open() but refuses its I/O)."""
+        import fcntl
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~_O_DIRECT)
         self.direct = False
 
 
@@ -120,10 +117,10 @@ class DirectWriter(_DirectFile):
         memory (:func:`empty_aligned`) written at a page-aligned offset goes to the disk without a copy."""
         src = memoryview(data).cast("B")
         done = 0
-        if self._straight(src) and self.fill:   # (whole blocks staged: out first)
-            self._flush(self.fill)
-        if self._straight(src) and self.fill == 0:
-            whole = len(src) // ALIGN * ALIGN
+        if self._straight(src):
+            if self.fill:   # (whole blocks staged: out first)
+                self._flush(self.fill)
+            whole = len(src) // ALIGN * ALIGN if self.direct else 0   # (unless that flush found O_DIRECT refused)
             while done < whole:
                 try:
                     wrote = os.write(self.fd, src[done:min(done + DIRECT_PIECE, whole)])
@@ -303,7 +300,6 @@ def read_npy(path, shape: tuple[int, ...], dtype, direct: bool = True) -> np.nda
     """A ``.npy`` file's array, past the page cache where possible. ValueError when it is not a C-ordered array of
     ``shape`` and ``dtype`` (never of Python objects: nothing is unpickled) or is truncated; OSError when it cannot
     be read."""
-    import io
     dtype = np.dtype(dtype)
     with DirectReader(path, direct) as fh:
         head = io.BytesIO(fh.read(0, min(fh.size, 1 << 16)))

@@ -180,16 +180,13 @@ class _StateFile:
             self.fh.close()
             raise
 
-    def read(self, name: str, out: np.ndarray | None = None) -> np.ndarray:
-        """Array ``name``, read into ``out`` (C-contiguous, of its dtype and size) when given."""
+    def read(self, name: str) -> np.ndarray:
+        """Array ``name``, in page-aligned memory (O_DIRECT reads it there without a copy)."""
         dtype, shape, offset = self.index[name]
-        count = int(np.prod(shape))
-        if out is not None and (not out.flags.c_contiguous or out.dtype != dtype or out.size != count):
-            raise ValueError(f"fold state array {name} does not fit the accumulators")
-        flat = empty_aligned(count, dtype) if out is None else out.reshape(-1)
-        if self.fh.readinto(self.start + offset, flat.view(np.uint8).data) != flat.nbytes:
+        array = empty_aligned(shape, dtype)
+        if self.fh.readinto(self.start + offset, array.reshape(-1).view(np.uint8).data) != array.nbytes:
             raise ValueError("truncated fold state")
-        return flat.reshape(shape)
+        return array
 
     def close(self) -> None:
         self.fh.close()
