@@ -75,6 +75,20 @@ def _five_g(sites, row):
                      "frequency_mhz"].iloc[0]
 
 
+def _disc_area(grid):
+    """A study area: the grid's central disc (bool, on the grid)."""
+    rows, cols = np.mgrid[0:grid.height, 0:grid.width]
+    return (rows - grid.height / 2) ** 2 + (cols - grid.width / 2) ** 2 < (0.4 * grid.width) ** 2
+
+
+def _state_layout(data: bytes):
+    """A stored state's layout, read from its bytes as the format says (magic, header length, JSON header): where
+    the arrays start, and each array's (dtype, shape, offset)."""
+    magic = FoldStateStore.MAGIC
+    size = int.from_bytes(data[len(magic):len(magic) + 8], "little")
+    return len(magic) + 8 + size, json.loads(data[len(magic) + 8:len(magic) + 8 + size])["arrays"]
+
+
 def _alone(sites, row=0, km=8.0):
     """The sites less the other cells of the row's operator within ``km``: changing the row's operator then
     leaves that operator's layer and power sum nothing near it."""
@@ -165,8 +179,7 @@ def test_a_radius_under_a_cell_refolds_all_it_reaches(demo_inputs, tmp_path, wha
 
 def _assert_area_what_if_exact(terrain, sites, s, what, tmp_path):
     grid = terrain.grid
-    rows, cols = np.mgrid[0:grid.height, 0:grid.width]
-    area = (rows - grid.height / 2) ** 2 + (cols - grid.width / 2) ** 2 < (0.4 * grid.width) ** 2
+    area = _disc_area(grid)
     cache = FootprintCache(tmp_path / "cache")
     simulate_network(terrain.array, grid, sites, s, cache=cache, area_mask=area)
     changed = _what_ifs(sites)[what]
@@ -200,10 +213,9 @@ def test_a_damaged_state_is_ignored_and_replaced(network, tmp_path, damage):
     if damage == "truncated":
         data = data[: len(data) // 2]
     else:   # one bit of cell 0's code
-        magic = FoldStateStore.MAGIC
-        size = int.from_bytes(data[len(magic):len(magic) + 8], "little")
-        dtype, _, offset = json.loads(data[len(magic) + 8:len(magic) + 8 + size])["arrays"]["techs"]
-        data[len(magic) + 8 + size + offset + np.dtype(dtype).itemsize - 1] ^= 0x40
+        start, arrays = _state_layout(data)
+        dtype, _, offset = arrays["techs"]
+        data[start + offset + np.dtype(dtype).itemsize - 1] ^= 0x40
     state.write_bytes(bytes(data))
     changed = _what_ifs(sites)["one tilt"]
     cov = simulate_network(terrain.array, terrain.grid, changed, s, cache=cache)
@@ -310,15 +322,10 @@ def test_the_stored_arrays_start_on_pages(network, tmp_path):
     terrain, sites = network
     cache = FootprintCache(tmp_path / "cache")
     grid = terrain.grid
-    rows, cols = np.mgrid[0:grid.height, 0:grid.width]
-    area = (rows - grid.height / 2) ** 2 + (cols - grid.width / 2) ** 2 < (0.4 * grid.width) ** 2
+    area = _disc_area(grid)
     simulate_network(terrain.array, grid, sites, Settings(radius_km=3.0), cache=cache, area_mask=area)
     [state] = FoldStateStore(cache).folder.glob("*.state")
-    data = state.read_bytes()
-    magic = FoldStateStore.MAGIC
-    size = int.from_bytes(data[len(magic):len(magic) + 8], "little")
-    arrays = json.loads(data[len(magic) + 8:len(magic) + 8 + size])["arrays"]
-    start = len(magic) + 8 + size
+    start, arrays = _state_layout(state.read_bytes())
     assert len(arrays) > 6 and all((start + offset) % ALIGN == 0 for _, _, offset in arrays.values())
 
 
@@ -350,8 +357,7 @@ def test_a_what_if_frees_the_power_sums_once_the_layers_are_finished(network, tm
 
     terrain, sites = network
     grid = terrain.grid
-    rows, cols = np.mgrid[0:grid.height, 0:grid.width]
-    area = (rows - grid.height / 2) ** 2 + (cols - grid.width / 2) ** 2 < (0.4 * grid.width) ** 2 if with_area else None
+    area = _disc_area(grid) if with_area else None
     refs, alive = [], []
     real_finish = network_module.finish_layers
 
