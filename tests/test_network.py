@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -346,6 +347,56 @@ def test_cache_is_reused_and_invalidated(small_network, tmp_path):
     rerun = simulate_network(terrain.array, terrain.grid, sites, s, cache=FootprintCache(cache)).layers
     for a, b in zip(first, rerun):
         np.testing.assert_array_equal(a.rsrp_dbm, b.rsrp_dbm)
+
+
+class _SlowCache(FootprintCache):
+    """A cache whose writes take a while and whose ``fail``-th write fails; it records how many writes overlap."""
+
+    def __init__(self, folder, fail=None):
+        super().__init__(folder)
+        self.fail, self.calls, self.busy, self.most_busy = fail, 0, 0, 0
+        self.lock = threading.Lock()
+
+    def save(self, path, q):
+        with self.lock:
+            self.calls += 1
+            call = self.calls
+            self.busy += 1
+            self.most_busy = max(self.most_busy, self.busy)
+        try:
+            time.sleep(0.05)
+            if call == self.fail:
+                raise OSError(28, "No space left on device")
+            super().save(path, q)
+        finally:
+            with self.lock:
+                self.busy -= 1
+
+
+def test_passes_are_kept_in_the_background_and_all_written_before_the_fold_returns(small_network, tmp_path):
+    """New passes are written while the next is computed: every one is on disk when fold_groups returns, and they
+    equal the passes the fold used (a cached fold gives the same layers); a failed write fails the fold, but only
+    after the other writes are done; writes never pile up (one writer thread, at most two entries waiting)."""
+    terrain, sites = small_network
+    s = Settings(radius_km=5.0)
+    cells = prepare_cells(sites, terrain.array, terrain.grid, s)
+    groups = make_groups(cells)
+    tkey = terrain_key(terrain.array, terrain.grid)
+    cache = _SlowCache(tmp_path / "c")
+    first = fold_groups(groups, cells, terrain.array, terrain.grid, s, cache, tkey)
+    assert cache.calls == len(groups) >= 6 and cache.busy == 0 and cache.most_busy == 1
+    assert len(list(cache.folder.glob("*.npy"))) == len(groups) and not list(cache.folder.glob(".*"))
+    again = fold_groups(groups, cells, terrain.array, terrain.grid, s, cache, tkey)   # every pass from the cache
+    assert cache.calls == len(groups)
+    for key, arrays in first.best.items():
+        for a, b in zip(arrays, again.best[key]):
+            np.testing.assert_array_equal(a, b)
+    for fail in (2, len(groups)):   # found when its turn to be waited for comes, or as the fold ends
+        failing = _SlowCache(tmp_path / f"d{fail}", fail=fail)
+        with pytest.raises(OSError, match="No space"):
+            fold_groups(groups, cells, terrain.array, terrain.grid, s, failing, tkey)
+        assert failing.busy == 0 and failing.calls <= (3 if fail == 2 else len(groups))
+        assert len(list(failing.folder.glob("*.npy"))) == failing.calls - 1 and not list(failing.folder.glob(".*"))
 
 
 def _irregular_area(grid):

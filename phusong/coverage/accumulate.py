@@ -5,8 +5,9 @@ dropped, so memory is bounded by the grid, not by the number of sites.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,22 +20,24 @@ from ..propagation.p2108 import MIN_DISTANCE_KM, terrestrial_clutter_loss_db
 from ..settings import Settings
 from ..sites.schema import ANY_OPERATOR
 from . import _kernels
-from .cache import FootprintCache, dequantise, quantise
+from .cache import BackgroundSaver, FootprintCache, dequantise, quantise
 from .cells import Group
 
 ANY = ANY_OPERATOR
 
 
 def group_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str,
-               landcover: np.ndarray | None = None, cell_mask: np.ndarray | None = None, window=None):
+               landcover: np.ndarray | None = None, cell_mask: np.ndarray | None = None, window=None,
+               save: Callable[[Path, np.ndarray], None] | None = None):
     """Loss window of a group (float32 dB), from the cache when present, plus what is never cached (the
     terrain pass is the same without it): clutter loss at the receiver (``model.clutter``), the clutter
     table's extra loss of the receiver's land-cover class, and a calibration (``model.calibration``, its
     class offsets read from ``landcover``); (loss, row0, col0). Model p1812 also reads ``landcover`` in
     its terrain pass (clutter heights on the profile). Only cells where ``cell_mask`` is set are evaluated
     (``tkey`` must then include it, see :func:`.cache.terrain_key`); only its part inside ``window`` (row0, col0,
-    nrow, ncol of the grid) when given."""
-    loss, row0, col0 = _terrain_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask, window)
+    nrow, ncol of the grid) when given. A new pass is kept with ``save`` (its path and quantised loss; default
+    ``cache.save``)."""
+    loss, row0, col0 = _terrain_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask, window, save)
     cal = s.model.calibration
     table = s.model.clutter_table
     class_loss = table is not None and table.has_extra_loss and landcover is not None
@@ -65,7 +68,8 @@ def _distance_km(grid: Grid, g: Group, row0: int, col0: int, shape) -> np.ndarra
 
 
 def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str,
-                  landcover: np.ndarray | None = None, cell_mask: np.ndarray | None = None, window=None):
+                  landcover: np.ndarray | None = None, cell_mask: np.ndarray | None = None, window=None,
+                  save: Callable[[Path, np.ndarray], None] | None = None):
     row0, col0, nrow, ncol = window_for(grid, g.x, g.y, s.model.radius_km * 1000.0)
     path = cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, s) if cache is not None else None
     q = cache.load(path, (nrow, ncol)) if cache is not None and path is not None else None
@@ -75,7 +79,7 @@ def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCa
                             clutter_table=s.model.clutter_table, climate=s.p1812_climate, cell_mask=cell_mask)
         q = quantise(fp.loss_db)  # cached or not, the same 0.01 dB steps: results never depend on the cache
         if cache is not None and path is not None:
-            cache.save(path, q)
+            (save or cache.save)(path, q)
     if window is not None:
         q, row0, col0 = _crop(q, row0, col0, window)
     return dequantise(q), row0, col0
@@ -139,25 +143,27 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
     tech_all, op_all = used["technology"].to_numpy(), used["operator_slug"].to_numpy()
     ground_all = used["ground_m"].to_numpy(np.float64)
     per_operator = s.coverage.per_operator
-    for g in tqdm(groups, desc="sites", unit="pass", disable=not progress or None, leave=False):
-        loss, r0, c0 = group_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask, window)
-        if loss.size == 0:
-            continue
-        if only is not None:   # (loss is this pass's own array)
-            loss[~only[r0 - row0:r0 - row0 + loss.shape[0], c0 - col0:c0 - col0 + loss.shape[1]]] = np.nan
-        h_win = heights[r0:r0 + loss.shape[0], c0:c0 + loss.shape[1]]
-        r_tx, c_tx = (float(v) for v in grid.rowcol(g.x, g.y))
-        at = used.index.get_indexer(list(g.cells))
-        tx_asl = float(ground_all[at[0]] + g.height_m)
-        site = (r0, c0, r_tx, c_tx, grid.res_m, tx_asl, s.model.rx_height_m, s.model.earth_radius_km)
-        for tech, op in sorted(set(zip(tech_all[at], op_all[at]))):
-            if technologies is not None and tech not in technologies:
+    with BackgroundSaver(cache) as saver:   # a pass is written while the next one is computed
+        for g in tqdm(groups, desc="sites", unit="pass", disable=not progress or None, leave=False):
+            loss, r0, c0 = group_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask, window,
+                                      saver.save)
+            if loss.size == 0:
                 continue
-            sel = np.sort(at[(tech_all[at] == tech) & (op_all[at] == op)])
-            params = tuple(p[sel] for p in params_all)
-            own = acc.layer((tech, op)) if per_operator else no_layer()
-            _kernels.fold_cells(loss, h_win, *site, r0 - row0, c0 - col0, *params,  # type: ignore[call-arg]
-                                *acc.layer((tech, ANY)), acc.power((tech, op, g.frequency_mhz)), *own, per_operator)
+            if only is not None:   # (loss is this pass's own array)
+                loss[~only[r0 - row0:r0 - row0 + loss.shape[0], c0 - col0:c0 - col0 + loss.shape[1]]] = np.nan
+            h_win = heights[r0:r0 + loss.shape[0], c0:c0 + loss.shape[1]]
+            r_tx, c_tx = (float(v) for v in grid.rowcol(g.x, g.y))
+            at = used.index.get_indexer(list(g.cells))
+            tx_asl = float(ground_all[at[0]] + g.height_m)
+            site = (r0, c0, r_tx, c_tx, grid.res_m, tx_asl, s.model.rx_height_m, s.model.earth_radius_km)
+            for tech, op in sorted(set(zip(tech_all[at], op_all[at]))):
+                if technologies is not None and tech not in technologies:
+                    continue
+                sel = np.sort(at[(tech_all[at] == tech) & (op_all[at] == op)])
+                params = tuple(p[sel] for p in params_all)
+                own = acc.layer((tech, op)) if per_operator else no_layer()
+                _kernels.fold_cells(loss, h_win, *site, r0 - row0, c0 - col0, *params,  # type: ignore[call-arg]
+                                    *acc.layer((tech, ANY)), acc.power((tech, op, g.frequency_mhz)), *own, per_operator)
     return acc
 
 

@@ -13,6 +13,8 @@ cache should be left out (``cache=None``), in which case every pass is computed.
 """
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import functools
 import hashlib
@@ -75,6 +77,44 @@ def terrain_key(heights: np.ndarray, grid: Grid, landcover: np.ndarray | None = 
         h.update(b"cells")
         h.update(np.packbits(cell_mask).data)
     return h.hexdigest()
+
+
+class BackgroundSaver:
+    """Keeps new terrain passes in ``cache`` from a thread of its own, so that a pass is written while the next one
+    is computed (with no cache, nothing is saved). At most ``pending`` entries wait at a time (their memory is
+    bounded); leaving the ``with`` block waits for every write, and a failed write's error is raised there or at
+    the next ``save``."""
+
+    def __init__(self, cache: FootprintCache | None, pending: int = 2):
+        self.cache = cache
+        self.pending = pending
+        self._futures: collections.deque = collections.deque()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def save(self, path: Path, q: np.ndarray) -> None:
+        """Write entry ``q`` (not to be changed afterwards) at ``path`` of the cache (see FootprintCache.save)."""
+        if self.cache is None:
+            return
+        while len(self._futures) >= self.pending:
+            self._futures.popleft().result()
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="phusong-cache")
+        self._futures.append(self._pool.submit(self.cache.save, path, q))
+
+    def __enter__(self) -> BackgroundSaver:
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        error = None
+        while self._futures:   # every write waited for, even after an error
+            try:
+                self._futures.popleft().result()
+            except Exception as e:
+                error = error or e
+        if self._pool is not None:
+            self._pool.shutdown()
+        if error is not None and exc_type is None:
+            raise error
 
 
 class FootprintCache:
