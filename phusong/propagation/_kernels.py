@@ -57,6 +57,13 @@ def _j(nu):
     return 6.9 + 20.0 * math.log10(math.sqrt((nu - 0.1) ** 2 + 1.0) + nu - 0.1)
 
 
+@njit(cache=True, inline="always")
+def _u(i):
+    """Index ``i`` (known to be >= 0) as unsigned: Numba then indexes without the wraparound of negative indices,
+    several instructions a read in the kernels' inner loops."""
+    return np.uint64(i)
+
+
 @njit(cache=True)
 def _bilinear(z, r, c):
     nrow, ncol = z.shape
@@ -68,12 +75,12 @@ def _bilinear(z, r, c):
         r = nrow - 1.0
     if c > ncol - 1.0:
         c = ncol - 1.0
-    r0 = int(r)
-    c0 = int(c)
-    r1 = min(r0 + 1, nrow - 1)
-    c1 = min(c0 + 1, ncol - 1)
-    fr = r - r0
-    fc = c - c0
+    r0 = _u(r)   # (r, c >= 0 here)
+    c0 = _u(c)
+    r1 = min(r0 + _u(1), _u(nrow - 1))
+    c1 = min(c0 + _u(1), _u(ncol - 1))
+    fr = r - np.float64(r0)
+    fc = c - np.float64(c0)
     top = z[r0, c0] * (1.0 - fc) + z[r0, c1] * fc
     bot = z[r1, c0] * (1.0 - fc) + z[r1, c1] * fc
     return top * (1.0 - fr) + bot * fr
@@ -203,10 +210,10 @@ def _hull_push(hx, hy, n, x, y):
     """Append (x, y) to the upper hull of points sorted by x (monotone chain); the hull's new size. A hull keeps
     its points' coordinates, not indices into the profile: its queries then read one array, not an index and then
     two; the new point is at position size - 1."""
-    while n >= 2 and _cross(hx[n - 2], hy[n - 2], hx[n - 1], hy[n - 1], x, y) >= 0.0:
+    while n >= 2 and _cross(hx[_u(n - 2)], hy[_u(n - 2)], hx[_u(n - 1)], hy[_u(n - 1)], x, y) >= 0.0:
         n -= 1
-    hx[n] = x
-    hy[n] = y
+    hx[_u(n)] = x
+    hy[_u(n)] = y
     return n + 1
 
 
@@ -216,10 +223,10 @@ def _hull_tangent_back(hx, hy, n, qx, qy):
     lo, hi = 0, n - 1
     while lo < hi:   # the two updates as selects, not a branch the CPU would mispredict half the time
         mid = (lo + hi) // 2
-        right = (hy[mid + 1] - qy) * (qx - hx[mid]) >= (hy[mid] - qy) * (qx - hx[mid + 1])
+        right = (hy[_u(mid + 1)] - qy) * (qx - hx[_u(mid)]) >= (hy[_u(mid)] - qy) * (qx - hx[_u(mid + 1)])
         lo = mid + 1 if right else lo
         hi = hi if right else mid
-    return (hy[lo] - qy) / (qx - hx[lo]), lo
+    return (hy[_u(lo)] - qy) / (qx - hx[_u(lo)]), lo
 
 
 @njit(cache=True)
@@ -228,7 +235,7 @@ def _hull_support(hx, hy, n, s):
     lo, hi = 0, n - 1
     while lo < hi:   # as in _hull_tangent_back
         mid = (lo + hi) // 2
-        right = hy[mid + 1] - hy[mid] >= s * (hx[mid + 1] - hx[mid])
+        right = hy[_u(mid + 1)] - hy[_u(mid)] >= s * (hx[_u(mid + 1)] - hx[_u(mid)])
         lo = mid + 1 if right else lo
         hi = hi if right else mid
     return lo
@@ -445,11 +452,11 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
             if math.isnan(h):
                 break  # off the DEM or its data: this ray's remaining cells stay NaN
             x = m0 * step_km
-            xs[m0] = x
-            hs[m0] = h
+            xs[_u(m0)] = x
+            hs[_u(m0)] = h
             g = h + _clutter_at(classes, class_height_m, r_tx + dr * m0, c_tx + dc * m0) if full else h
             gc = g - c5 * x * x
-            v1, v2 = _lsq_add(v1, v2, xs[m0 - 1], hs[m0 - 1], x, h)
+            v1, v2 = _lsq_add(v1, v2, xs[_u(m0 - 1)], hs[_u(m0 - 1)], x, h)
             if mode != 2:
                 ng = _hull_push(hull_gx, hull_gy, ng, x, gc)
                 nh = _hull_push(hull_hx, hull_hy, nh, x, h)
@@ -506,12 +513,12 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                     break
                 x = k * step_km
                 g = h + _clutter_at(classes, class_height_m, r_tx + sr * k, c_tx + sc * k) if full else h
-                xe[ne] = x
-                he[ne] = h
-                te[ne] = g
+                xe[_u(ne)] = x
+                he[_u(ne)] = h
+                te[_u(ne)] = g
                 gc = g - c5 * x * x
-                curved = max(curved, (gc - hts) * inv_x[k])
-                plain = max(plain, (h - hts) * inv_x[k])
+                curved = max(curved, (gc - hts) * inv_x[_u(k)])
+                plain = max(plain, (h - hts) * inv_x[_u(k)])
                 inv = 1.0 / (d - x)
                 srim = max(srim, (gc + q_curved) * inv)
                 a_r = max(a_r, (h - hrs) * inv)
