@@ -311,8 +311,8 @@ def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell
             for jj in range(ncol):
                 dx = (col0 + jj) - c_tx
                 if (math.sqrt(dx * dx + dy * dy) / step_cells > n + 0.5
-                        or (not everywhere and cell_mask[row0 + i, col0 + jj] == 0)):
-                    ray[i * ncol + jj] = -1
+                        or (not everywhere and cell_mask[_u(row0 + i), _u(col0 + jj)] == 0)):
+                    ray[_u(i * ncol + jj)] = -1
                     continue
                 az = _atan2_near(dx, dy)
                 if az < 0.0:
@@ -325,8 +325,8 @@ def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell
                         az += two_pi
                     k = np.int64(az / two_pi * n_rays + 0.5)
                 k = k - n_rays if k >= n_rays else k   # az = 2π less half a ray: ray 0
-                ray[i * ncol + jj] = k
-                counts[blk, k] += 1
+                ray[_u(i * ncol + jj)] = k
+                counts[_u(blk), _u(k)] += 1
     start = np.zeros(n_rays + 1, dtype=np.int64)
     fill = np.empty((ASSIGN_BLOCKS, n_rays), dtype=np.int64)
     total = 0
@@ -339,10 +339,10 @@ def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell
     order = np.empty(total, dtype=np.int64)
     for blk in prange(ASSIGN_BLOCKS):
         for p in range(blk * rows_per_block * ncol, min((blk + 1) * rows_per_block, nrow) * ncol):
-            k = ray[p]
+            k = ray[_u(p)]
             if k >= 0:
-                order[fill[blk, k]] = p
-                fill[blk, k] += 1
+                order[_u(fill[_u(blk), _u(k)])] = p
+                fill[_u(blk), _u(k)] += 1
     return order, start
 
 
