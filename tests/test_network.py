@@ -356,9 +356,11 @@ class _SlowCache(FootprintCache):
         super().__init__(folder)
         self.fail, self.calls, self.busy, self.most_busy = fail, 0, 0, 0
         self.lock = threading.Lock()
+        self.threads = set()
 
     def save(self, path, q):
         with self.lock:
+            self.threads.add(threading.current_thread())
             self.calls += 1
             call = self.calls
             self.busy += 1
@@ -385,6 +387,7 @@ def test_passes_are_kept_in_the_background_and_all_written_before_the_fold_retur
     cache = _SlowCache(tmp_path / "c")
     first = fold_groups(groups, cells, terrain.array, terrain.grid, s, cache, tkey)
     assert cache.calls == len(groups) >= 6 and cache.busy == 0 and cache.most_busy == 1
+    assert len(cache.threads) == 1 and threading.main_thread() not in cache.threads   # one writer, not the fold's
     assert len(list(cache.folder.glob("*.npy"))) == len(groups) and not list(cache.folder.glob(".*"))
     again = fold_groups(groups, cells, terrain.array, terrain.grid, s, cache, tkey)   # every pass from the cache
     assert cache.calls == len(groups)
@@ -395,8 +398,25 @@ def test_passes_are_kept_in_the_background_and_all_written_before_the_fold_retur
         failing = _SlowCache(tmp_path / f"d{fail}", fail=fail)
         with pytest.raises(OSError, match="No space"):
             fold_groups(groups, cells, terrain.array, terrain.grid, s, failing, tkey)
-        assert failing.busy == 0 and failing.calls <= (3 if fail == 2 else len(groups))
+        # the second write's error is found when it is waited for: at the fourth save, so three were started
+        assert failing.busy == 0 and failing.calls == (3 if fail == 2 else len(groups))
+        assert failing.threads == cache.threads   # the process's one writing thread, kept between folds
         assert len(list(failing.folder.glob("*.npy"))) == failing.calls - 1 and not list(failing.folder.glob(".*"))
+
+
+def test_a_forked_process_gets_a_cache_writer_of_its_own(monkeypatch):
+    """The writing thread is the process's: a forked child (whose copy of the parent's executor has no thread)
+    starts its own instead of waiting forever on the parent's."""
+    from phusong.coverage import cache as cache_module
+
+    parent = cache_module._writer()
+    assert cache_module._writer() is parent
+    monkeypatch.setattr(cache_module.os, "getpid", lambda: -12345)
+    child = cache_module._writer()
+    assert child is not parent and child.submit(lambda: 7).result(timeout=10) == 7
+    monkeypatch.undo()
+    assert cache_module._writer() is parent
+    cache_module._WRITERS.pop(-12345).shutdown()
 
 
 def _irregular_area(grid):

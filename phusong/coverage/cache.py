@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -79,17 +80,30 @@ def terrain_key(heights: np.ndarray, grid: Grid, landcover: np.ndarray | None = 
     return h.hexdigest()
 
 
+_WRITERS: dict[int, concurrent.futures.ThreadPoolExecutor] = {}   # by process id (a forked child makes its own)
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer() -> concurrent.futures.ThreadPoolExecutor:
+    """The process's one cache-writing thread: one for every fold, so that ``_direct``'s staging buffer (per
+    thread) is mapped once, not once a fold."""
+    with _WRITERS_LOCK:
+        pool = _WRITERS.get(os.getpid())
+        if pool is None:
+            pool = _WRITERS[os.getpid()] = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="phusong-cache")
+        return pool
+
+
 class BackgroundSaver:
-    """Keeps new terrain passes in ``cache`` from a thread of its own, so that a pass is written while the next one
-    is computed (with no cache, nothing is saved). At most ``pending`` entries wait at a time (their memory is
-    bounded); leaving the ``with`` block waits for every write, and a failed write's error is raised there or at
-    the next ``save``."""
+    """Keeps new terrain passes in ``cache`` from the process's cache-writing thread, so that a pass is written while
+    the next one is computed (with no cache, nothing is saved). At most ``pending`` entries wait at a time (their
+    memory is bounded); leaving the ``with`` block waits for every write, and a failed write's error is raised there
+    or at a later ``save``."""
 
     def __init__(self, cache: FootprintCache | None, pending: int = 2):
         self.cache = cache
         self.pending = pending
         self._futures: collections.deque = collections.deque()
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     def save(self, path: Path, q: np.ndarray) -> None:
         """Write entry ``q`` (not to be changed afterwards) at ``path`` of the cache (see FootprintCache.save)."""
@@ -97,9 +111,7 @@ class BackgroundSaver:
             return
         while len(self._futures) >= self.pending:
             self._futures.popleft().result()
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="phusong-cache")
-        self._futures.append(self._pool.submit(self.cache.save, path, q))
+        self._futures.append(_writer().submit(self.cache.save, path, q))
 
     def __enter__(self) -> BackgroundSaver:
         return self
@@ -111,8 +123,6 @@ class BackgroundSaver:
                 self._futures.popleft().result()
             except Exception as e:
                 error = error or e
-        if self._pool is not None:
-            self._pool.shutdown()
         if error is not None and exc_type is None:
             raise error
 
