@@ -220,6 +220,39 @@ def test_p1812_kernel_with_unlimited_tail_is_the_reference(time_pct):
     np.testing.assert_allclose(ours, ref, atol=2e-3)   # float32 storage
 
 
+@pytest.mark.parametrize("time_pct", [50.0, 1.0])
+def test_a_site_on_a_cell_centre_gets_a_whole_p1812_map(time_pct):
+    """A site exactly on a cell centre: its own cell (no horizontal path, where P.1812's equations divide by the
+    distance) is free space over the antennas' height difference, P.525's formula, as with delta-Bullington;
+    every other cell in reach has a value, the same with the site a hair off the centre (the cell divided by
+    zero, and Numba's parallel loop then gave NaN for many cells, or failed)."""
+    import math
+
+    from phusong.propagation.footprint import site_footprint
+    from phusong.propagation.p1812 import P1812Climate
+    from tests.test_propagation import _flat_grid, _rough_terrain
+
+    grid = _flat_grid(161)
+    heights = _rough_terrain(161, 7)
+    classes = _class_map(heights, 3)
+    x, y = (float(v) for v in grid.xy(80, 80))
+    kw = dict(model="p1812", landcover=classes, climate=P1812Climate(time_pct=time_pct))
+    fp = site_footprint(heights, grid, x, y, 30.0, 1800.0, 2.3, **kw)
+    r, c = 80 - fp.row0, 80 - fp.col0
+    rows, cols = np.indices(fp.loss_db.shape)
+    in_reach = np.hypot(rows - r, cols - c) <= int(2300.0 / 30.0) + 0.5   # (the sweep reaches n + 0.5 samples)
+    assert np.isfinite(fp.loss_db[in_reach]).all() and in_reach.sum() > 18_000
+    slant_km = (30.0 - 1.5) / 1000.0
+    assert fp.loss_db[r, c] == pytest.approx(92.4 + 20.0 * math.log10(1.8) + 20.0 * math.log10(slant_km), abs=1e-3)   # eq. (8)
+    bullington = site_footprint(heights, grid, x, y, 30.0, 1800.0, 2.3)   # P.525-4 eq. (4), its exact constant
+    assert bullington.loss_db[r, c] == pytest.approx(20.0 * math.log10(4.0 * math.pi * slant_km * 1e3 * 1800e6
+                                                                       / 299_792_458.0), abs=1e-3)
+    nudged = site_footprint(heights, grid, x + 1e-6, y, 30.0, 1800.0, 2.3, **kw)
+    others = in_reach.copy()
+    others[r, c] = False
+    np.testing.assert_allclose(fp.loss_db[others], nudged.loss_db[others], atol=0.01)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("time_pct", [50.0, 1.0])
 def test_p1812_kernel_against_the_reference_on_real_terrain_with_land_cover(time_pct):

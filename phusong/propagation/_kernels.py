@@ -815,10 +815,12 @@ def _p1812_cell(d, hts, hrs, f_ghz, ae, c5, ld50, ldb, trans_horizon, horizon, d
     (μ3 = 1), the largest β (β0: μ2 ≤ 1, and Ap falls as β grows) — shows for nearly every cell at 50 %
     of time that Lminbap ≥ Lba > Lbd, so that eq. (61) keeps Lbd and ducting's profile terms are not needed.
     """
+    f20, tropo, log_p50, i_p, duct, gamma_d, f13 = consts
+    lbfs = 92.4 + f20 + 10.0 * math.log10(max(d * d + ((hts - hrs) / 1000.0) ** 2, 1e-12))   # eq. (8)
+    if d <= 0.0:   # the site's own cell (a site on a cell centre): no path for the rest, whose equations divide by d
+        return lbfs   # free space over the antennas' height difference, as the other models give there
     theta_t, theta_r = _p1812_angles(d, hts, hrs, ae, c5, trans_horizon, horizon, tangent_r)
     theta = 1e3 * d / ae + theta_t + theta_r                                    # eq. (84)
-    f20, tropo, log_p50, i_p, duct, gamma_d, f13 = consts
-    lbfs = 92.4 + f20 + 10.0 * math.log10(d * d + ((hts - hrs) / 1000.0) ** 2)  # eq. (8)
     multipath = 2.6 * (1.0 - math.exp(-0.1 * (dlt + dlr))) if time_pct != 50.0 else 0.0   # eq. (9)
     lb0p = lbfs + multipath * log_p50                                           # eq. (10)
     lb0b = lbfs + multipath * lb0b_term                                         # eq. (11)
