@@ -287,6 +287,15 @@ def _atan2_near(y, x):
     return -a if y < 0.0 else a
 
 
+@njit(cache=True, inline="always")
+def _spread(t, n):
+    """The t-th of n row blocks (n even) in an order that alternates between the window's halves (0, n/2, 1, n/2 + 1,
+    ...): a thread's contiguous share of a parallel loop over them then covers both halves, so a window half
+    outside the study area still splits evenly between threads."""
+    t = np.int64(t)   # (prange's index is unsigned)
+    return (t % 2) * (n // 2) + t // 2
+
+
 @njit(cache=True, parallel=True)
 def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell_mask):
     """Group the window's cells by their nearest ray, for ``sweep_cells``.
@@ -305,7 +314,8 @@ def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell
     # A cell's ray is decided on a cheap angle unless that lies within its error of a boundary between two rays:
     # then on libm's atan2, so that every cell gets the ray the exact rule gives.
     slack = 2.0 * ATAN_NEAR_ERROR * n_rays / two_pi + 1e-9
-    for blk in prange(ASSIGN_BLOCKS):
+    for t in prange(ASSIGN_BLOCKS):
+        blk = _spread(t, ASSIGN_BLOCKS)
         for i in range(blk * rows_per_block, min((blk + 1) * rows_per_block, nrow)):
             dy = r_tx - (row0 + i)  # north positive
             for jj in range(ncol):
@@ -337,7 +347,8 @@ def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell
             total += counts[blk, k]
     start[n_rays] = total
     order = np.empty(total, dtype=np.int64)
-    for blk in prange(ASSIGN_BLOCKS):
+    for t in prange(ASSIGN_BLOCKS):
+        blk = _spread(t, ASSIGN_BLOCKS)
         for p in range(blk * rows_per_block * ncol, min((blk + 1) * rows_per_block, nrow) * ncol):
             k = ray[_u(p)]
             if k >= 0:
