@@ -365,14 +365,16 @@ def test_a_what_if_frees_the_power_sums_once_the_layers_are_finished(network, tm
         refs[:] = [weakref.ref(v) for v in acc.psum.values()]
         return real_finish(acc, *args, **kwargs)
 
-    class Probe(FootprintCache):
-        def relief(self, *args, **kwargs):   # (the step after the accumulators are dropped)
-            gc.collect()
-            alive.append(sum(r() is not None for r in refs))
-            return super().relief(*args, **kwargs)
+    real_coverage = network_module.Coverage
+
+    def coverage(*args, **kwargs):   # (the result, made after the accumulators are dropped)
+        gc.collect()
+        alive.append(sum(r() is not None for r in refs))
+        return real_coverage(*args, **kwargs)
 
     monkeypatch.setattr(network_module, "finish_layers", finish)
-    cache = Probe(tmp_path / "cache")
+    monkeypatch.setattr(network_module, "Coverage", coverage)
+    cache = FootprintCache(tmp_path / "cache")
     s = Settings(radius_km=3.0)
     simulate_network(terrain.array, grid, sites, s, cache=cache, area_mask=area)
     cov = simulate_network(terrain.array, grid, _what_ifs(sites)["one tilt"], s, cache=cache, area_mask=area)

@@ -224,6 +224,11 @@ def _near(grid: Grid, g, sites: np.ndarray, distance_cells: float) -> bool:
     return bool((np.hypot(sites[:, 0] - r, sites[:, 1] - c) <= distance_cells).any())
 
 
+def _shaded_relief(cache: FootprintCache | None, tkey: str, heights: np.ndarray, grid: Grid) -> Raster:
+    """The terrain's shaded relief, from the cache when it keeps it."""
+    return cache.relief(tkey, heights, grid) if cache is not None else hillshade(heights, grid)
+
+
 def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings, *,
                      cache: FootprintCache | None = None, area_mask: np.ndarray | None = None,
                      patterns: Mapping[str, MsiPattern] | None = None, progress: bool = False,
@@ -287,24 +292,27 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
                 paste(acc, part, only, reuse.technologies)
             del stored, arrays, part   # (acc alone holds the arrays: freed with it below)
     acc_reused = acc is not None
-    if acc is None:
-        if dask_address:
-            from .distributed import run_on_dask
-            acc = run_on_dask(dask_address, groups, cells, heights, grid, settings, cache, tkey, patterns,
-                              batch_size, progress, landcover, cell_mask)
-        else:
-            acc = fold_groups(groups, cells, heights, grid, settings, cache, tkey, patterns, progress=progress,
-                              landcover=landcover, cell_mask=cell_mask)
-        if cache is not None:
+    with ThreadPoolExecutor(max_workers=1) as shading:
+        if acc is None:
+            if dask_address:
+                from .distributed import run_on_dask
+                acc = run_on_dask(dask_address, groups, cells, heights, grid, settings, cache, tkey, patterns,
+                                  batch_size, progress, landcover, cell_mask)
+            else:
+                acc = fold_groups(groups, cells, heights, grid, settings, cache, tkey, patterns, progress=progress,
+                                  landcover=landcover, cell_mask=cell_mask)
+        # The shaded relief (NumPy on one core) is made while the fold state goes to disk, which is mostly waiting
+        relief_job = shading.submit(_shaded_relief, cache, tkey, heights, grid)
+        if cache is not None and not acc_reused:
             try:
                 store.save(context, acc, digests, windows, sites_rc, keys, cell_mask, techs)
             except OSError as exc:   # (a full disk): the run's result stands, its what-ifs fold everything
                 log.warning("could not keep this run's fold for what-ifs in %s: %s", store.folder, exc)
-    t1 = time.perf_counter()
-    layers = finish_layers(acc, cells, settings, area_mask)
-    del acc
-    t2 = time.perf_counter()
-    relief = cache.relief(tkey, heights, grid) if cache is not None else hillshade(heights, grid)
+        t1 = time.perf_counter()
+        layers = finish_layers(acc, cells, settings, area_mask)
+        del acc
+        t2 = time.perf_counter()
+        relief = relief_job.result()   # (relief_s: the wait for it, after the rest)
     stats = {"cells": len(cells), "terrain_passes": len(groups), "cache_hits": hits, "passes_folded": len(folded),
              "fold_reused": acc_reused,
              "margin_db": settings.location_margin_db, "sigma_db": settings.sigma_db,
