@@ -18,6 +18,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ..propagation._kernels import _interleave
+
 POWER_QUANTUM_MW = 1e-19   # −190 dBm: 65 dB below thermal noise in one 15 kHz subcarrier
 POWER_CLAMP_Q = 2 ** 53    # one term at most ≈ −30 dBm per RE; 1,000 such terms still fit in int64
 AM_DB = 30.0
@@ -115,12 +117,11 @@ def fold_cells(loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_he
         floors[k] = max(h_tables[k].max(), v_tables[k].max())
         with_bearing = with_bearing or not omni[k]
     two_re = 2.0 * ae_km * 1000.0
-    # Rows taken in FOLD_BLOCKS interleaved blocks: each thread's share of the loop covers the whole window, so
-    # a window half outside the study area (NaN there) still splits evenly between threads.
+    # Rows taken from FOLD_BLOCKS blocks in turn, so that a window half outside the study area (NaN there) still
+    # splits evenly between threads
     block = (nrow + FOLD_BLOCKS - 1) // FOLD_BLOCKS
     for t in prange(FOLD_BLOCKS * block):
-        tt = np.int64(t)   # (prange's index is unsigned)
-        i = (tt % FOLD_BLOCKS) * block + tt // FOLD_BLOCKS
+        i = _interleave(t, FOLD_BLOCKS, block)
         if i >= nrow:
             continue
         for j in range(ncol):

@@ -288,12 +288,13 @@ def _atan2_near(y, x):
 
 
 @njit(cache=True, inline="always")
-def _spread(t, n):
-    """The t-th of n row blocks (n even) in an order that alternates between the window's halves (0, n/2, 1, n/2 + 1,
-    ...): a thread's contiguous share of a parallel loop over them then covers both halves, so a window half
-    outside the study area still splits evenly between threads."""
-    t = np.int64(t)   # (prange's index is unsigned)
-    return (t % 2) * (n // 2) + t // 2
+def _interleave(k, ways, per_way):
+    """The item a parallel loop's k-th step takes among ``ways`` runs of ``per_way`` items, one run after another:
+    steps 0, 1, 2, ... take the first item of each run, then the second of each, and so on. A thread's contiguous
+    share of the steps then covers every run (every direction, both halves of a window), so a window cut by the
+    grid's edge or the study area still splits evenly between threads."""
+    k = np.int64(k)   # (prange's index is unsigned: mixed with signed ints Numba would make it a float)
+    return (k % ways) * per_way + k // ways
 
 
 @njit(cache=True, parallel=True)
@@ -315,7 +316,7 @@ def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell
     # then on libm's atan2, so that every cell gets the ray the exact rule gives.
     slack = 2.0 * ATAN_NEAR_ERROR * n_rays / two_pi + 1e-9
     for t in prange(ASSIGN_BLOCKS):
-        blk = _spread(t, ASSIGN_BLOCKS)
+        blk = _interleave(t, 2, ASSIGN_BLOCKS // 2)   # (the window's two halves side by side)
         for i in range(blk * rows_per_block, min((blk + 1) * rows_per_block, nrow)):
             dy = r_tx - (row0 + i)  # north positive
             for jj in range(ncol):
@@ -348,7 +349,7 @@ def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell
     start[n_rays] = total
     order = np.empty(total, dtype=np.int64)
     for t in prange(ASSIGN_BLOCKS):
-        blk = _spread(t, ASSIGN_BLOCKS)
+        blk = _interleave(t, 2, ASSIGN_BLOCKS // 2)   # (the window's two halves side by side)
         for p in range(blk * rows_per_block * ncol, min((blk + 1) * rows_per_block, nrow) * ncol):
             k = ray[_u(p)]
             if k >= 0:
@@ -925,13 +926,10 @@ def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, c
     consts = p1812_constants(f_mhz / 1000.0, time_pct, n0, ae)
     inv_x = np.empty(n + 1)   # 1 / distance of sample k (km), shared by every ray
     inv_x[1:] = 1.0 / (np.arange(1, n + 1) * step_km)
-    # Rays interleaved by azimuth: each thread's share of the loop covers every direction, so a window cut
-    # by the grid's edge or the mask still splits evenly between threads.
-    block = n_rays // RAY_MULTIPLE
+    # Rays interleaved by azimuth (the octants side by side)
     interleave = n_rays % RAY_MULTIPLE == 0
     for k in prange(n_rays):
-        kk = np.int64(k)   # (prange's index is unsigned: mixed with signed ints Numba would make it a float)
-        j = (kk % RAY_MULTIPLE) * block + kk // RAY_MULTIPLE if interleave else kk
+        j = _interleave(k, RAY_MULTIPLE, n_rays // RAY_MULTIPLE) if interleave else np.int64(k)
         _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz,
                    ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts, inv_x)
     return loss, los
