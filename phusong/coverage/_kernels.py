@@ -18,9 +18,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..propagation._kernels import _interleave
+from ..propagation._kernels import FASTMATH, _interleave
 
 POWER_QUANTUM_MW = 1e-19   # −190 dBm: 65 dB below thermal noise in one 15 kHz subcarrier
+QUANTA_PER_MW = 1.0 / POWER_QUANTUM_MW   # 1e19, exact in float64
 POWER_CLAMP_Q = 2 ** 53    # one term at most ≈ −30 dBm per RE; 1,000 such terms still fit in int64
 AM_DB = 30.0
 SLAV_DB = 30.0
@@ -33,7 +34,9 @@ LN10_OVER_10 = math.log(10.0) / 10.0
 @njit(cache=True, inline="always")
 def quantise_dbm(v):
     """A power in dBm as an integer count of ``POWER_QUANTUM_MW`` (exact, order-free sums)."""
-    q = math.floor(math.exp(v * LN10_OVER_10) / POWER_QUANTUM_MW + 0.5)
+    # (a multiplication, not a division that fast math would turn into one; fold_cells and sinr_of_key both
+    # compile it with FASTMATH, so that SINR takes off exactly what the fold added)
+    q = math.floor(math.exp(v * LN10_OVER_10) * QUANTA_PER_MW + 0.5)
     return np.int64(min(q, POWER_CLAMP_Q))
 
 
@@ -92,7 +95,7 @@ def _gain(bearing, dep, az, omni, inv_bw_h, inv_bw_v, tilt, mech, use_table, h_t
     return gain_dbi - min(-(a_h + a_v), AM_DB)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, fastmath=FASTMATH, parallel=True)   # (the NumPy-equal kernels below do without)
 def fold_cells(loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_height_m, ae_km, row0, col0,
                azimuth_deg, omni, bw_h, bw_v, tilt_deg, mech_tilt_deg, use_table, h_tables, v_tables, gain_dbi,
                base_dbm, cell_index, best, second, server, psum, op_best, op_second, op_server, with_operator):
@@ -206,7 +209,7 @@ def merge_best(best, second, server, p_best, p_second, p_server, row0, col0):
             server[r, c] = s
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
 def sinr_of_key(best, server, key_of_cell, key, psum, packed, mask, starts, noise_mw_of_cell, load_quantum, sinr):
     """SINR (dB) of the cells served on one key (an operator on one frequency): the key's power sum less
     the serving cell's own share, at the load factor (``load_quantum`` = load × ``POWER_QUANTUM_MW``), plus

@@ -49,22 +49,28 @@ FSPL_CONST_DB = 20.0 * math.log10(4.0 * math.pi * 1e3 * 1e6 / C_M_S)
 LAND_EPS = 22.0
 LAND_SIGMA = 0.003
 
+# LLVM may fuse a multiply and an add (one rounding instead of two) and turn a division into a multiplication by
+# the reciprocal: 4-5 % off a pass (and 7 % off the fold, coverage._kernels), results within an ulp or two of
+# IEEE's. The other fast-math flags are left out: "nnan"/"ninf" would let LLVM drop the NaN tests that mark
+# cells off the DEM, and "reassoc"/"afn" gained nothing measurable.
+FASTMATH = {"contract", "arcp"}   # (Numba takes a set; never changed)
 
-@njit(cache=True, inline="always")
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _j(nu):
     if nu <= -0.78:
         return 0.0
     return 6.9 + 20.0 * math.log10(math.sqrt((nu - 0.1) ** 2 + 1.0) + nu - 0.1)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _u(i):
     """Index ``i`` (known to be >= 0) as unsigned: Numba then indexes without the wraparound of negative indices,
     several instructions a read in the kernels' inner loops."""
     return np.uint64(i)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _bilinear(z, r, c):
     nrow, ncol = z.shape
     if r < 0.0:
@@ -86,7 +92,7 @@ def _bilinear(z, r, c):
     return top * (1.0 - fr) + bot * fr
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _height_gain(y, beta, g_min):
     b = beta * y
     if b > 2.0:
@@ -96,13 +102,13 @@ def _height_gain(y, beta, g_min):
     return max(g, g_min)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _ground_factor(f_ghz):
     """((εr − 1)² + (18σ/f)²)^(−1/4) of P.526-15 eq. (64), average land; constant along a ray."""
     return ((LAND_EPS - 1.0) ** 2 + (18.0 * LAND_SIGMA / f_ghz) ** 2) ** -0.25
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _first_term(d, hte, hre, a, f13, ground):
     """First-term spherical-earth diffraction; ``f13`` = f^(1/3), ``ground`` from _ground_factor."""
     a13 = a ** (-1.0 / 3.0)
@@ -119,7 +125,7 @@ def _first_term(d, hte, hre, a, f13, ground):
     return -fx - _height_gain(yf * hte, beta, g_min) - _height_gain(yf * hre, beta, g_min)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _spherical(d, hte, hre, a, lam, f13, ground):
     """Spherical-earth diffraction, P.526-15 §4.5.2; ``f13``, ``ground`` as for _first_term."""
     hte = max(hte, 1e-3)
@@ -147,17 +153,17 @@ def _spherical(d, hte, hre, a, lam, f13, ground):
     return max(0.0, (1.0 - hse / hreq) * _first_term(d, hte, hre, aem, f13, ground))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _bull_final(luc, d):
     return luc + (1.0 - math.exp(-luc / 6.0)) * (10.0 + 0.02 * d)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _nu(excess, x, d, lam):
     return excess * math.sqrt(0.002 * d / (lam * x * (d - x)))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _bullington_smooth(k, step, d, hts, hrs, ce, lam):
     """Bullington over a zero-height profile sampled at i*step, i = 1..k-1 (O(log k))."""
     if k < 2:
@@ -200,12 +206,12 @@ def _bullington_smooth(k, step, d, hts, hrs, ce, lam):
     return _bull_final(_j(nub), d)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _cross(ax, ay, bx, by, cx, cy):
     return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _hull_push(hx, hy, n, x, y):
     """Append (x, y) to the upper hull of points sorted by x (monotone chain); the hull's new size. A hull keeps
     its points' coordinates, not indices into the profile: its queries then read one array, not an index and then
@@ -217,7 +223,7 @@ def _hull_push(hx, hy, n, x, y):
     return n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _hull_tangent_back(hx, hy, n, qx, qy):
     """max over hull points of (y - qy) / (qx - x), for qx right of all points, and its hull position."""
     lo, hi = 0, n - 1
@@ -229,7 +235,7 @@ def _hull_tangent_back(hx, hy, n, qx, qy):
     return (hy[_u(lo)] - qy) / (qx - hx[_u(lo)]), lo
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _hull_support(hx, hy, n, s):
     """Hull position maximising y - s*x (edge slopes decrease along an upper hull)."""
     lo, hi = 0, n - 1
@@ -247,7 +253,7 @@ EXACT_TAIL = 12   # for loss: 99.9% of stand-in cells within 1 dB of the referen
 LOS_TAIL = 2      # for the LOS flag alone, which the far profile hardly moves (99.8% agreement)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _last_sample(length):
     """Index of the last intermediate point of a profile ``length`` samples long, as in
     :func:`phusong.propagation.reference.profile`: samples at 0, 1, ... below ``length``,
@@ -266,7 +272,7 @@ _ATAN_COEFFS = (0.9999998999941802, -0.3333267446736856, 0.19987155364058634, -0
 ATAN_NEAR_ERROR = 1e-7   # a bound on _atan2_near's error (rad), with room (tests check the fit against it)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _atan2_near(y, x):
     """atan2(y, x) within ``ATAN_NEAR_ERROR`` rad, without libm's atan2 (several times dearer)."""
     ax = abs(x)
@@ -287,7 +293,7 @@ def _atan2_near(y, x):
     return -a if y < 0.0 else a
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _interleave(k, ways, per_way):
     """The item a parallel loop's k-th step takes among ``ways`` runs of ``per_way`` items, one run after another:
     steps 0, 1, 2, ... take the first item of each run, then the second of each, and so on. A thread's contiguous
@@ -297,7 +303,7 @@ def _interleave(k, ways, per_way):
     return (k % ways) * per_way + k // ways
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
 def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell_mask):
     """Group the window's cells by their nearest ray, for ``sweep_cells``.
 
@@ -358,7 +364,7 @@ def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell
     return order, start
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _counting_sort(key, n_keys):
     """Indices of ``key`` grouped by value, in their order (negative keys left out), and each group's start."""
     start = np.zeros(n_keys + 1, dtype=np.int64)
@@ -377,7 +383,7 @@ def _counting_sort(key, n_keys):
     return order, start
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz, ae, mode, tail,
                order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts, inv_x):
     """Walk ray ``j`` outward and evaluate each of its cells when the ray reaches the cell's sample m0.
@@ -628,7 +634,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                 loss[rows[q], cols[q]] = fspl + 20.0 * math.log10(max(late[q, 2], 1e-6)) + ld
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _sample(heights, r, c):
     """Bilinear height; NaN off the DEM (more than half a cell beyond its edge cells)."""
     nrow, ncol = heights.shape
@@ -637,7 +643,7 @@ def _sample(heights, r, c):
     return _bilinear(heights, r, c)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _clutter_at(classes, class_height_m, r, c):
     """Clutter height (m) of the land-cover class of the cell holding fractional (row, col), clamped to the
     array (classes are not interpolated)."""
@@ -647,14 +653,14 @@ def _clutter_at(classes, class_height_m, r, c):
     return class_height_m[classes[i, k]]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _lsq_add(v1, v2, xp, hp, x, h):
     """Add the segment (xp, hp)-(x, h) to the least-squares sums of P.452-17 eqs. (161)-(162)."""
     return (v1 + (x - xp) * (h + hp),
             v2 + (x - xp) * (h * (2.0 * x + xp) + hp * (x + 2.0 * xp)))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _ray_numax(hx, hy, ng, d, hts, hrs, c5, lam):
     """The largest ν (P.526-15 eq. (24)) over the ray part of a line-of-sight profile: at the hull point
     supporting the direct ray's slope and its neighbours (``hx``, ``hy``: the curved profile's hull)."""
@@ -667,7 +673,7 @@ def _ray_numax(hx, hy, ng, d, hts, hrs, c5, lam):
     return numax
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _tail_numax(xe, te, ne, d, hts, hrs, c5, lam):
     """The largest ν over the tail's points (``te``: the obstructing profile itself)."""
     numax = -1e300
@@ -677,7 +683,7 @@ def _tail_numax(xe, te, ne, d, hts, hrs, c5, lam):
     return numax
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _bullington_nu(d, hts, hrs, visible, stim, s_tr, numax, srim, c5, lam):
     """The ν of Bullington's construction on the actual profile (P.526-15 §4.5.1): ``numax`` on a line-of-sight
     path, else ν at the intersection of the transmitter's and the receiver's slopes."""
@@ -688,14 +694,14 @@ def _bullington_nu(d, hts, hrs, visible, stim, s_tr, numax, srim, c5, lam):
     return _nu(hts + stim * db - (hts * (d - db) + hrs * db) / d, db, d, lam)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _bullington_loss(nu, d, smooth):
     """Delta-Bullington loss (dB): Bullington's for the profile's ν (P.526-15 §4.5.1) plus the smooth-earth
     term (:func:`_smooth_term`)."""
     return _bull_final(_j(nu), d) + smooth
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _smooth_term(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, max_plain_slope, a_r, lam, f13, ground, ae, step_km,
                  mode):
     """The smooth-earth term of the loss: 0 in mode 1 (Bullington only), else :func:`_smooth_correction`."""
@@ -705,7 +711,7 @@ def _smooth_term(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, max_plain_slope, 
                               ae, step_km)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _smooth_correction(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, max_plain_slope, a_r, lam, f13, ground, ae,
                        step_km):
     """The delta-Bullington smooth-earth term max(Lsph - Lbs, 0) (P.526-15 §4.5.3), with P.452-17 §5.1.6.3's
@@ -727,7 +733,7 @@ def _smooth_correction(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, max_plain_s
     return lsph
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _diffraction(d, m, h0, hr, hts, hrs, hst, hsr, visible, stim, s_tr, numax, srim, hobs, max_plain_slope, a_r, lam,
                  f13, ground, ae, c5, step_km, mode):
     """Delta-Bullington diffraction loss (dB) from the profile's extremes, which the caller reads off the ray's
@@ -742,7 +748,7 @@ def _diffraction(d, m, h0, hr, hts, hrs, hst, hsr, visible, stim, s_tr, numax, s
                                          ground, ae, step_km, mode))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def p1812_constants(f_ghz, time_pct, n0, ae):
     """Terms of P.1812 that depend on the map only, as a tuple: 20 log f (eq. (8)); Lbs less its distance and angle terms
     (eqs. (44)–(45)); log10(p/50) (eq. (10)); I(p/100) (eq. (40)); the fixed part of Af (eq. (47)) and γd
@@ -755,7 +761,7 @@ def p1812_constants(f_ghz, time_pct, n0, ae):
             102.45 + 20.0 * math.log10(f_ghz) + alf, 5e-5 * ae * f13, f13)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def p1812_tables(n, step_km, time_pct, lat_deg):
     """Per-distance terms of P.1812 for an inland path, at distances k·step_km (k = 0..n+1), interpolated
     per cell: β0 (eq. (5)), I(β0/100) (eq. (40)), log10(β0/50) (eq. (11)) and the lowest ducting time
@@ -771,21 +777,21 @@ def p1812_tables(n, step_km, time_pct, lat_deg):
     return tab
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _lerp(tab, row, u):
     k = min(int(u), tab.shape[1] - 2)
     t = u - k
     return tab[row, k] * (1.0 - t) + tab[row, k + 1] * t
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _lower(tab, row, u):
     """The smaller of the two tabulated values around u: a bound that interpolation cannot overshoot."""
     k = min(int(u), tab.shape[1] - 2)
     return min(tab[row, k], tab[row, k + 1])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _receiver_horizon(d, hrs, c5, m0, hull_c, hull_cx, hull_cy, nc, xe, ce_, ne):
     """(tangent, point) of the receiver's horizon, eq. (82a): the largest (c_i - qy)/(d - x_i) with
     qy = hrs - c5 d², over the ray part (hull query) and the tail (direct), the point nearest the receiver."""
@@ -803,7 +809,7 @@ def _receiver_horizon(d, hrs, c5, m0, hull_c, hull_cx, hull_cy, nc, xe, ce_, ne)
     return best, k_r
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _p1812_angles(d, hts, hrs, ae, c5, trans_horizon, horizon, tangent_r):
     """(θt, θr) in mrad, eqs. (76)–(82): from the horizon tangents on a trans-horizon path, else the
     direct ray's elevations (eqs. (78), (81))."""
@@ -813,7 +819,7 @@ def _p1812_angles(d, hts, hrs, ae, c5, trans_horizon, horizon, tangent_r):
             1000.0 * math.atan((hts - hrs) / (1000.0 * d) - d / (2.0 * ae)))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _p1812_cell(d, hts, hrs, f_ghz, ae, c5, ld50, ldb, trans_horizon, horizon, dlt, tangent_r, dlr, time_pct, b0,
                 ib0, lb0b_term, ap_low, consts):
     """Basic transmission loss of ITU-R P.1812-6 eq. (69) at 50 % of locations for an inland path, or NaN when
@@ -857,7 +863,7 @@ def _p1812_cell(d, hts, hrs, f_ghz, ae, c5, ld50, ldb, trans_horizon, horizon, d
     return max(lb0p, -5.0 * math.log10(10.0 ** (-0.2 * lbs) + 10.0 ** (-0.2 * lbam)))   # eq. (63)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _p1812_exact(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld50, ldb, hst, hsr, trans_horizon, horizon, k_t,
                  tangent_r, k_r, m0, xs, hs, xe, he, ne, time_pct, n0, lat_deg):
     """P.1812-6 eq. (69) with ducting's profile terms (rare; see :func:`_p1812_cell`): the Bullington point of
@@ -898,13 +904,13 @@ def _p1812_exact(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld50, ldb, hst, h
     return max(lb0p, lbc)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _profile_x(k, m0, xs, xe):
     """Distance of profile point k: on the ray up to m0, then on the tail."""
     return xs[k] if k <= m0 else xe[k - m0 - 1]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
 def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells,
                 res_m, htg, hrg, f_mhz, ae, mode, tail, time_pct=50.0, n0=_p1812.LANG_SON_N0,
                 lat_deg=_p1812.LANG_SON_LATITUDE_DEG):
@@ -939,17 +945,17 @@ def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, c
 # The same source compiled a second time with P.1812's per-cell evaluation and tables replaced by stubs, under
 # its own name (Numba caches it apart): the other models' first run then does not compile P.1812's equations,
 # about 17 s on a fresh install. footprint.site_footprint picks the variant by mode.
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _no_p1812_cell(*args):
     return np.nan
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _no_p1812_tables(n, step_km, time_pct, lat_deg):
     return np.zeros((4, 2))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _no_p1812_constants(f_ghz, time_pct, n0, ae):
     return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
@@ -966,9 +972,9 @@ def _variant(fn, qualname: str, **replaced):
     return copy
 
 
-_ray_cells_bare = njit(cache=True)(_variant(_ray_cells.py_func, "_ray_cells_bare", _p1812_cell=_no_p1812_cell,
+_ray_cells_bare = njit(cache=True, fastmath=FASTMATH)(_variant(_ray_cells.py_func, "_ray_cells_bare", _p1812_cell=_no_p1812_cell,
                                             _p1812_exact=_no_p1812_cell))
-sweep_cells_bare = njit(cache=True, parallel=True)(_variant(
+sweep_cells_bare = njit(cache=True, fastmath=FASTMATH, parallel=True)(_variant(
     sweep_cells.py_func, "sweep_cells_bare", _ray_cells=_ray_cells_bare, p1812_tables=_no_p1812_tables,
     p1812_constants=_no_p1812_constants))
 
