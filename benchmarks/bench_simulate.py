@@ -1,6 +1,6 @@
 """Province-scale `phusong simulate` on the Lạng Sơn stand-in terrain (SYNTHETIC) with GENERATED sites.
 
-Usage: .venv/bin/python benchmarks/bench_simulate.py [--quick | --named | --large]
+Usage: .venv/bin/python benchmarks/bench_simulate.py [--quick | --named | --large | --bands]
 Each run is a separate process timed with /usr/bin/time (wall, peak memory); the split of each run
 comes from its run.json (inputs, terrain passes, finishing layers, relief, raster writing). Needs
 ../shared. Prints Markdown rows for benchmarks/RESULTS.md.
@@ -93,11 +93,30 @@ def large_run(tmp, rows):
     rows.append(("6,000 cells (2,000 sites, seed 2), 15 km, 30 m, cold cache", wall, gb, split(tmp / "r4")))
 
 
+def bands_run(tmp, rows):
+    """Two bands a mast: the uniform list's 334 sites (seed 7) each with three 4G cells at 1,800 MHz and three 5G
+    cells at its operator's band on the same mast (2,004 cells), against the 1,002 cells of one band a site."""
+    import pandas as pd
+
+    one = tmp / "bands_one.csv"
+    write_sites(334, one, seed=7, uniform=True)
+    rows.append(("1,002 cells uniform (seed 7), one band a site, cold cache", *simulate(one, tmp / "b1", tmp / "cb1"),
+                 split(tmp / "b1")))
+    # (the same draws whatever the share of 5G: the same masts, operators, azimuths and heights)
+    four, five = (make_sites(334, 7, True, share_5g=share) for share in (0.0, 1.0))
+    both = pd.concat([four.assign(cell_id=four["cell_id"] + "-L"), five.assign(cell_id=five["cell_id"] + "-N")])
+    two = tmp / "bands_two.csv"
+    write_sites_csv(both.reset_index(drop=True), two)
+    rows.append(("2,004 cells: the same 334 masts with 4G 1,800 MHz and 5G each (two bands a mast), cold cache",
+                 *simulate(two, tmp / "b2", tmp / "cb2"), split(tmp / "b2")))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the 6,000-cell run and the scaling series")
     ap.add_argument("--named", action="store_true", help="only the issue's named runs (uniform/population, what-if)")
     ap.add_argument("--large", action="store_true", help="only the 6,000-cell run (2,000 sites, seed 2)")
+    ap.add_argument("--bands", action="store_true", help="only the two-bands-a-mast run and its one-band pair")
     args = ap.parse_args()
     rows = []
     passes = None
@@ -114,6 +133,9 @@ def main():
         simulate(warm, tmp / "r0", tmp / "c0", radius=2)  # ... nor a what-if (its own kernels)
         if args.large:
             large_run(tmp, rows)
+            return report(rows, passes)
+        if args.bands:
+            bands_run(tmp, rows)
             return report(rows, passes)
         named_runs(tmp, rows)
         if args.named:

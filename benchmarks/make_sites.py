@@ -16,10 +16,10 @@ from phusong.sites.generate import generate_sites, write_sites_csv
 SHARED = Path(os.environ.get("PHUSONG_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 
-def make_sites(n_sites: int, seed: int = 1, uniform: bool = False):
+def make_sites(n_sites: int, seed: int = 1, uniform: bool = False, share_5g: float = 0.3):
     province = pyogrio.read_dataframe(SHARED / "data/langson/communes_2025.gpkg", layer="province")
     return generate_sites(province, SHARED / "data/langson/population_worldpop_2020_1km.tif", n_sites, seed,
-                          uniform=uniform)
+                          share_5g=share_5g, uniform=uniform)
 
 
 def main():

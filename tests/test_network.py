@@ -404,6 +404,42 @@ def test_passes_are_kept_in_the_background_and_all_written_before_the_fold_retur
         assert len(list(failing.folder.glob("*.npy"))) == failing.calls - 1 and not list(failing.folder.glob(".*"))
 
 
+def test_a_mast_s_bands_share_one_sweep_and_fold_as_if_swept_apart(small_network, tmp_path, monkeypatch):
+    """The bands of a mast (one position and antenna height) not yet cached are swept together: fewer sweeps,
+    every pass cached on its own, and layers bit-identical to folding each group alone (its own sweep)."""
+    from phusong.coverage import accumulate
+    from phusong.coverage.accumulate import merge_accumulators
+
+    terrain, sites = small_network
+    s = Settings(radius_km=5.0)
+    cells = prepare_cells(sites, terrain.array, terrain.grid, s)
+    groups = make_groups(cells)
+    masts = {(g.x, g.y, g.height_m) for g in groups}
+    assert len(masts) < len(groups)   # (the demo's VIE002 carries 1,800 and 2,600 MHz)
+    sweeps = []
+    real = accumulate.site_footprints
+    monkeypatch.setattr(accumulate, "site_footprints", lambda *a, **k: sweeps.append(a[5]) or real(*a, **k))
+    tkey = terrain_key(terrain.array, terrain.grid)
+    cache = FootprintCache(tmp_path / "c")
+    together = fold_groups(groups, cells, terrain.array, terrain.grid, s, cache, tkey)
+    assert len(sweeps) == len(masts) and sum(len(f) for f in sweeps) == len(groups)
+    assert len(list(cache.folder.glob("*.npy"))) == len(groups)
+    apart = None
+    for g in groups:   # a fold of one group never has a sibling: its own sweep
+        one = fold_groups([g], cells, terrain.array, terrain.grid, s, None, "")
+        apart = one if apart is None else merge_accumulators(apart, one)
+    assert len(sweeps) == len(masts) + len(groups)
+    again = fold_groups(groups, cells, terrain.array, terrain.grid, s, cache, tkey)   # all from the cache
+    assert len(sweeps) == len(masts) + len(groups)
+    for other in (apart, again):
+        assert other.best.keys() == together.best.keys() and other.psum.keys() == together.psum.keys()
+        for key, arrays in together.best.items():
+            for a, b in zip(arrays, other.best[key]):
+                np.testing.assert_array_equal(a, b)
+        for key, total in together.psum.items():
+            np.testing.assert_array_equal(total, other.psum[key])
+
+
 def test_a_forked_process_gets_a_cache_writer_of_its_own(monkeypatch):
     """The writing thread is the process's: a forked child (whose copy of the parent's executor has no thread)
     starts its own instead of waiting forever on the parent's."""

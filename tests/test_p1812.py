@@ -461,7 +461,7 @@ def test_the_walk_compiled_without_p1812_gives_the_same_bits_for_the_other_model
     heights = _rough_terrain(121, 4)
     args = (heights, np.zeros((1, 1), np.uint8), np.zeros(256, np.float32), np.ones((1, 1), np.uint8),
             60.2, 59.7, 0, 0, 121, 121, 376, 60,
-            1.0, 30.0, 30.0, 1.5, 1800.0, 8500.0)
+            1.0, 30.0, 30.0, 1.5, np.array([1800.0]), 8500.0)
     for mode in (0, 1, 2):
         full = _kernels.sweep_cells(*args, mode, 16)
         bare = _kernels.sweep_cells_bare(*args, mode, 16)

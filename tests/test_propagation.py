@@ -11,7 +11,7 @@ from scipy.special import fresnel
 from phusong._raster import Grid
 from phusong.data.terrain import load_terrain
 from phusong.propagation.antenna import pattern_db
-from phusong.propagation.footprint import site_footprint
+from phusong.propagation.footprint import site_footprint, site_footprints
 from phusong.propagation.linkbudget import power_per_re_dbm
 from phusong.propagation.p525 import free_space_loss_db
 from phusong.propagation.p526 import delta_bullington, knife_edge_loss_db
@@ -175,6 +175,27 @@ def test_a_cell_mask_leaves_every_evaluated_cell_bit_for_bit(model):
         site_footprint(heights, grid, x, y, 30.0, 1800.0, 2.8, cell_mask=blobs[:-1])
 
 
+@pytest.mark.parametrize("model, los_only", [("delta-bullington", False), ("bullington", False),
+                                             ("delta-bullington", True), ("okumura-hata", False), ("p1812", False)])
+def test_a_mast_s_bands_in_one_sweep_are_each_band_s_own_sweep_bit_for_bit(model, los_only):
+    """A mast's bands share one sweep (the walk, tails and hull queries do not depend on the frequency): each
+    band's loss must be exactly what a sweep at that frequency alone gives, in every model, and differ
+    between bands (diffraction and free space depend on the wavelength)."""
+    grid = _flat_grid(161)
+    heights = _rough_terrain(161, 3)
+    x, y = (float(v) for v in grid.xy(80.3, 79.6))
+    freqs = (700.0, 1100.0, 1400.0) if model == "okumura-hata" else (700.0, 1800.0, 3500.0)   # (Hata: to 1.5 GHz)
+    together = site_footprints(heights, grid, x, y, 30.0, freqs, 2.3, model=model, los_only=los_only)
+    assert len(together) == len(freqs)
+    for f, fp in zip(freqs, together):
+        alone = site_footprint(heights, grid, x, y, 30.0, f, 2.3, model=model, los_only=los_only)
+        assert np.isfinite(alone.loss_db).sum() > 10_000
+        np.testing.assert_array_equal(fp.loss_db, alone.loss_db)
+        np.testing.assert_array_equal(fp.los, alone.los)
+        assert (fp.row0, fp.col0, fp.grid) == (alone.row0, alone.col0, alone.grid)
+    assert (together[2].loss_db - together[0].loss_db > 5.0)[np.isfinite(together[0].loss_db)].all()  # ≥ 6 dB of free space
+
+
 @pytest.mark.parametrize("model", ["delta-bullington", "bullington"])
 def test_kernel_with_unlimited_tail_is_the_reference(model):
     """With a tail longer than the radius every cell's whole profile is its own straight line,
@@ -237,7 +258,7 @@ import sys
 import numpy as np
 from affine import Affine
 from phusong._raster import Grid
-from phusong.propagation.footprint import site_footprint
+from phusong.propagation.footprint import site_footprint, site_footprints
 grid = Grid(201, 201, Affine(30.0, 0, 500000.0, 0, -30.0, 2400000.0), "EPSG:32648")
 heights = (np.random.default_rng(3).random((201, 201)) * 80).astype(np.float32)
 x, y = grid.xy(100, 100)

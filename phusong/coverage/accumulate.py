@@ -5,7 +5,7 @@ dropped, so memory is bounded by the grid, not by the number of sites.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .._raster import Grid
 from ..propagation.antenna import MsiPattern
-from ..propagation.footprint import site_footprint, window_for
+from ..propagation.footprint import site_footprints, window_for
 from ..propagation.p2108 import MIN_DISTANCE_KM, terrestrial_clutter_loss_db
 from ..settings import Settings
 from ..sites.schema import ANY_OPERATOR
@@ -28,7 +28,8 @@ ANY = ANY_OPERATOR
 
 def group_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str,
                landcover: np.ndarray | None = None, cell_mask: np.ndarray | None = None, window=None,
-               save: Callable[[Path, np.ndarray], None] | None = None):
+               save: Callable[[Path, np.ndarray], None] | None = None, mast: Sequence[Group] = (),
+               kept: dict[Group, np.ndarray] | None = None):
     """Loss window of a group (float32 dB), from the cache when present, plus what is never cached (the
     terrain pass is the same without it): clutter loss at the receiver (``model.clutter``), the clutter
     table's extra loss of the receiver's land-cover class, and a calibration (``model.calibration``, its
@@ -36,8 +37,11 @@ def group_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache
     its terrain pass (clutter heights on the profile). Only cells where ``cell_mask`` is set are evaluated
     (``tkey`` must then include it, see :func:`.cache.terrain_key`); only its part inside ``window`` (row0, col0,
     nrow, ncol of the grid) when given. A new pass is kept with ``save`` (its path and quantised loss; default
-    ``cache.save``)."""
-    loss, row0, col0 = _terrain_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask, window, save)
+    ``cache.save``). ``mast``: groups on g's mast (position and antenna height) still to come; when g's pass is
+    not cached, theirs that are not either are swept with it (one sweep for the bands) and put in ``kept``, where
+    their own call takes them from."""
+    loss, row0, col0 = _terrain_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask, window, save, mast,
+                                     kept)
     cal = s.model.calibration
     table = s.model.clutter_table
     class_loss = table is not None and table.has_extra_loss and landcover is not None
@@ -69,17 +73,33 @@ def _distance_km(grid: Grid, g: Group, row0: int, col0: int, shape) -> np.ndarra
 
 def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCache | None, tkey: str,
                   landcover: np.ndarray | None = None, cell_mask: np.ndarray | None = None, window=None,
-                  save: Callable[[Path, np.ndarray], None] | None = None):
+                  save: Callable[[Path, np.ndarray], None] | None = None, mast: Sequence[Group] = (),
+                  kept: dict[Group, np.ndarray] | None = None):
     row0, col0, nrow, ncol = window_for(grid, g.x, g.y, s.model.radius_km * 1000.0)
-    path = cache.path(tkey, g.x, g.y, g.height_m, g.frequency_mhz, s) if cache is not None else None
-    q = cache.load(path, (nrow, ncol)) if cache is not None and path is not None else None
+
+    def path_of(group):
+        return cache.path(tkey, group.x, group.y, group.height_m, group.frequency_mhz, s) if cache is not None else None
+
+    q = kept.pop(g, None) if kept is not None else None
+    path = path_of(g)
+    if q is None and path is not None:
+        q = cache.load(path, (nrow, ncol))
     if q is None:
-        fp = site_footprint(heights, grid, g.x, g.y, g.height_m, g.frequency_mhz, s.model.radius_km,
-                            s.model.rx_height_m, s.model.earth_radius_km, s.model.name, landcover=landcover,
-                            clutter_table=s.model.clutter_table, climate=s.p1812_climate, cell_mask=cell_mask)
-        q = quantise(fp.loss_db)  # cached or not, the same 0.01 dB steps: results never depend on the cache
-        if cache is not None and path is not None:
-            (save or cache.save)(path, q)
+        # (a sibling whose file is there but damaged is swept again on its own turn)
+        todo = [g] + [o for o in mast if kept is not None and o not in kept
+                      and not ((po := path_of(o)) is not None and po.exists())]
+        fps = site_footprints(heights, grid, g.x, g.y, g.height_m, [o.frequency_mhz for o in todo],
+                              s.model.radius_km, s.model.rx_height_m, s.model.earth_radius_km, s.model.name,
+                              landcover=landcover, clutter_table=s.model.clutter_table, climate=s.p1812_climate,
+                              cell_mask=cell_mask)
+        for o, fp in zip(todo, fps):
+            qo = quantise(fp.loss_db)  # cached or not, the same 0.01 dB steps: results never depend on the cache
+            if (po := path_of(o)) is not None:
+                (save or cache.save)(po, qo)
+            if o is g:
+                q = qo
+            else:
+                kept[o] = qo   # type: ignore[index]
     if window is not None:
         q, row0, col0 = _crop(q, row0, col0, window)
     return dequantise(q), row0, col0
@@ -143,10 +163,16 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
     tech_all, op_all = used["technology"].to_numpy(), used["operator_slug"].to_numpy()
     ground_all = used["ground_m"].to_numpy(np.float64)
     per_operator = s.coverage.per_operator
+    to_come: dict[tuple, list[Group]] = {}   # by mast: its groups not folded yet
+    for g in groups:
+        to_come.setdefault((g.x, g.y, g.height_m), []).append(g)
+    kept: dict[Group, np.ndarray] = {}        # passes swept with an earlier band of their mast
     with BackgroundSaver(cache) as saver:   # a pass is written while the next one is computed
         for g in tqdm(groups, desc="sites", unit="pass", disable=not progress or None, leave=False):
+            mast = to_come[(g.x, g.y, g.height_m)]
+            mast.remove(g)
             loss, r0, c0 = group_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask, window,
-                                      saver.save)
+                                      saver.save, mast, kept)
             if loss.size == 0:
                 continue
             if only is not None:   # (loss is this pass's own array)

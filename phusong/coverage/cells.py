@@ -56,5 +56,6 @@ def make_groups(cells: pd.DataFrame) -> list[Group]:
     groups = []
     for (x, y, h, f), part in cells.groupby(["x", "y", "antenna_height_m", "frequency_mhz"], sort=True):
         groups.append(Group(float(x), float(y), float(h), float(f), tuple(int(i) for i in part.index)))
-    groups.sort(key=lambda g: (int(-g.y // 10_000), g.x, g.frequency_mhz))
+    # (a mast's groups side by side: fold_groups sweeps its bands together and keeps the others' until folded)
+    groups.sort(key=lambda g: (int(-g.y // 10_000), g.x, g.y, g.height_m, g.frequency_mhz))
     return groups

@@ -385,7 +385,7 @@ def _counting_sort(key, n_keys):
 
 @njit(cache=True, fastmath=FASTMATH)
 def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz, ae, mode, tail,
-               order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts, inv_x):
+               order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts, inv_x, band):
     """Walk ray ``j`` outward and evaluate each of its cells when the ray reaches the cell's sample m0.
 
     A cell's profile is the ray's samples 1..m0 (O(1) amortised state updates per
@@ -396,6 +396,11 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     2: LOS only (loss = free space); 3 (``P1812``): ITU-R P.1812-6, with the clutter
     height of the land-cover class (``class_height_m[classes]``, nearest cell) added to every
     intermediate point. Cells whose profile leaves the DEM's data stay NaN/255. ``inv_x[k]`` is 1 / (k step_km).
+
+    ``f_mhz`` holds one frequency per band and ``loss`` one layer each: the walk, the tails and the hull queries
+    do not depend on the frequency, so a mast's bands share them; each band's numbers are those of a sweep
+    of its own (``band``: each band's (λ, f^1/3, ground factor, free-space constant), from :func:`_bands`).
+    P.1812 takes one band.
     """
     cells = order[start[j]:start[j + 1]]
     n_cells = cells.size
@@ -414,17 +419,18 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
         lengths[p] = math.sqrt(ur * ur + uc * uc) / step_cells
         first[p] = min(max(_last_sample(lengths[p]) - tail, 0), n)
     last = first.max()   # the walk stops at the ray's last cell
-    lam = C_M_S / (f_mhz * 1e6)
-    f_ghz = f_mhz / 1000.0
-    f13 = f_ghz ** (1.0 / 3.0)
-    ground = _ground_factor(f_ghz)
+    nb = f_mhz.size
+    lam = band[0, 0]   # (P.1812's only band)
+    f_ghz = f_mhz[0] / 1000.0
+    f13 = band[0, 1]
+    ground = band[0, 2]
     ce = 1.0 / ae
     c5 = 500.0 * ce
     full = mode == P1812
     with_ab = full and time_pct < 50.0   # diffraction also for the β0 % radius (P.1812-6 §4.3.5)
     c5b = 500.0 / P1812_AB_KM
     nn = n + 1 if full else 1
-    nb = n + 1 if with_ab else 1
+    nab = n + 1 if with_ab else 1
     az = 2.0 * math.pi * j / n_rays
     dr = -math.cos(az) * step_cells  # rows grow southward
     dc = math.sin(az) * step_cells
@@ -438,8 +444,8 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     hull_c = np.empty(nn, dtype=np.int64)
     hull_cx = np.empty(nn)
     hull_cy = np.empty(nn)
-    hull_g2x = np.empty(nb)                  # P.1812 below 50 %: the curved profile for radius ab
-    hull_g2y = np.empty(nb)
+    hull_g2x = np.empty(nab)                 # P.1812 below 50 %: the curved profile for radius ab
+    hull_g2y = np.empty(nab)
     xe = np.empty(tail + 2)
     he = np.empty(tail + 2)
     te = np.empty(tail + 2)                  # ground plus clutter
@@ -461,7 +467,8 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     max_curved2 = -1e300
     by_m0, m0_start = _counting_sort(first, n + 1)
     nl = 1 if full else n_cells   # (P.1812 evaluates its cells in the walk)
-    late = np.empty((nl, 3))   # per cell: Bullington's ν, the smooth-earth term, the path length (km)
+    late = np.empty((nl, 2 * nb))   # per cell and band: Bullington's ν, the smooth-earth term
+    path_km = np.empty(nl)
     done = np.zeros(nl, dtype=np.uint8)
     has_nu = np.zeros(nl, dtype=np.uint8)
     for m0 in range(last + 1):
@@ -589,6 +596,17 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                         late[q, 1] = _smooth_term(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, plain, a_r, lam, f13,
                                                   ground, ae, step_km, mode)
                         has_nu[q] = 1
+                        # A mast's other bands: the same terms at their wavelengths (the first band's code path
+                        # is kept apart, as it was before bands were shared: a loop over all cost a single-band
+                        # pass 3 %)
+                        for b in range(1, nb):
+                            lam_b = band[b, 0]
+                            if visible:
+                                numax = max(_ray_numax(hull_gx, hull_gy, ng, d, hts, hrs, c5, lam_b) if m0 > 0
+                                            else -1e300, _tail_numax(xe, te, ne, d, hts, hrs, c5, lam_b))
+                            late[q, 2 * b] = _bullington_nu(d, hts, hrs, visible, stim, s_tr, numax, srim, c5, lam_b)
+                            late[q, 2 * b + 1] = _smooth_term(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, plain,
+                                                              a_r, lam_b, band[b, 1], band[b, 2], ae, step_km, mode)
             if full:
                 ldb = ld
                 if with_ab and m >= 1 and d > 0.0:   # the same for the effective radius ab
@@ -619,19 +637,24 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                 if math.isnan(value):
                     value = _p1812_exact(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld, ldb, hst, hsr, trans_horizon,
                                          horizon, k_hor, tangent_r, k_r, m0, xs, hs, xe, he, ne, time_pct, n0, lat_deg)
-                loss[i, jj] = value
+                loss[0, i, jj] = value
             else:
-                late[q, 2] = math.sqrt(d * d + ((hts - hrs) / 1000.0) ** 2)
+                path_km[q] = math.sqrt(d * d + ((hts - hrs) / 1000.0) ** 2)
                 done[q] = 1
             los[i, jj] = visible
     # The logarithms and exponentials of the cells' losses, in a loop of their own: the cells' chains are
     # independent there, so the CPU overlaps them (in the walk each waited for the last).
     if not full:
-        fspl = FSPL_CONST_DB + 20.0 * math.log10(f_mhz)
+        fspl = band[0, 3]
         for q in range(n_cells):
             if done[q]:
-                ld = _bullington_loss(late[q, 0], lengths[q] * step_km, late[q, 1]) if has_nu[q] else 0.0
-                loss[rows[q], cols[q]] = fspl + 20.0 * math.log10(max(late[q, 2], 1e-6)) + ld
+                d = lengths[q] * step_km
+                spread = 20.0 * math.log10(max(path_km[q], 1e-6))
+                loss[0, rows[q], cols[q]] = fspl + spread + (_bullington_loss(late[q, 0], d, late[q, 1])
+                                                             if has_nu[q] else 0.0)
+                for b in range(1, nb):
+                    ld = _bullington_loss(late[q, 2 * b], d, late[q, 2 * b + 1]) if has_nu[q] else 0.0
+                    loss[b, rows[q], cols[q]] = band[b, 3] + spread + ld
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -904,6 +927,20 @@ def _p1812_exact(d, h0, hr, hts, hrs, htg, hrg, f_ghz, ae, c5, ld50, ldb, hst, h
     return max(lb0p, lbc)
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def _bands(f_mhz):
+    """Per frequency (MHz): the wavelength (m), f^(1/3) and P.526's ground factor (f in GHz), and the free-space
+    loss at 1 km (dB)."""
+    band = np.empty((f_mhz.size, 4))
+    for b in range(f_mhz.size):
+        f_ghz = f_mhz[b] / 1000.0
+        band[b, 0] = C_M_S / (f_mhz[b] * 1e6)
+        band[b, 1] = f_ghz ** (1.0 / 3.0)
+        band[b, 2] = _ground_factor(f_ghz)
+        band[b, 3] = FSPL_CONST_DB + 20.0 * math.log10(f_mhz[b])
+    return band
+
+
 @njit(cache=True, fastmath=FASTMATH, inline="always")
 def _profile_x(k, m0, xs, xe):
     """Distance of profile point k: on the ray up to m0, then on the tail."""
@@ -914,8 +951,9 @@ def _profile_x(k, m0, xs, xe):
 def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells,
                 res_m, htg, hrg, f_mhz, ae, mode, tail, time_pct=50.0, n0=_p1812.LANG_SON_N0,
                 lat_deg=_p1812.LANG_SON_LATITUDE_DEG):
-    """Loss (float32 dB, NaN beyond n + 0.5 samples) and LOS (uint8 1/0/255) for every cell of a window
-    where ``cell_mask`` (uint8 on the terrain's grid, 0: skip; shape (1, 1): every cell) is set.
+    """Loss (float32 dB, NaN beyond n + 0.5 samples; one layer per frequency of ``f_mhz``, a float64 array) and
+    LOS (uint8 1/0/255) for every cell of a window where ``cell_mask`` (uint8 on the terrain's grid, 0: skip;
+    shape (1, 1): every cell) is set. Mode ``P1812`` takes one frequency.
 
     Each cell is evaluated once, by its nearest ray, so the result does not depend
     on the thread count. ``tail``: how many samples next to each receiver are taken
@@ -925,11 +963,12 @@ def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, c
     ``time_pct``, ``n0`` (N-units) and ``lat_deg`` (the site's latitude, for β0) likewise.
     """
     order, start = assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell_mask)
-    loss = np.full((nrow, ncol), np.nan, dtype=np.float32)
+    loss = np.full((f_mhz.size, nrow, ncol), np.nan, dtype=np.float32)
     los = np.full((nrow, ncol), 255, dtype=np.uint8)
     step_km = step_cells * res_m / 1000.0
     tab = p1812_tables(n if mode == P1812 else 0, step_km, time_pct, lat_deg)
-    consts = p1812_constants(f_mhz / 1000.0, time_pct, n0, ae)
+    consts = p1812_constants(f_mhz[0] / 1000.0, time_pct, n0, ae)
+    band = _bands(f_mhz)
     inv_x = np.empty(n + 1)   # 1 / distance of sample k (km), shared by every ray
     inv_x[1:] = 1.0 / (np.arange(1, n + 1) * step_km)
     # Rays interleaved by azimuth (the octants side by side)
@@ -937,7 +976,8 @@ def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, c
     for k in prange(n_rays):
         j = _interleave(k, RAY_MULTIPLE, n_rays // RAY_MULTIPLE) if interleave else np.int64(k)
         _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz,
-                   ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts, inv_x)
+                   ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts, inv_x,
+                   band)
     return loss, los
 
 

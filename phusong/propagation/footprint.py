@@ -67,14 +67,26 @@ def window_for(grid: Grid, x: float, y: float, radius_m: float) -> tuple[int, in
 
 
 def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_height_m: float,
-                   frequency_mhz: float, radius_km: float, rx_height_m: float = 1.5,
-                   earth_radius_km: float = DEFAULT_EARTH_RADIUS_KM,
-                   model: str = "delta-bullington", ray_spacing_cells: float = RAY_SPACING_CELLS,
-                   sample_step_cells: float = 1.0, los_only: bool = False,
-                   exact_tail: int | None = None, landcover: np.ndarray | None = None,
-                   clutter_table: ClutterTable | None = None, climate: P1812Climate | None = None,
-                   cell_mask: np.ndarray | None = None) -> Footprint:
-    """Basic transmission loss (dB) and LOS from a site at (x, y) in the grid's CRS to every cell.
+                   frequency_mhz: float, radius_km: float, *args, **kwargs) -> Footprint:
+    """Basic transmission loss (dB) and LOS from a site at (x, y) in the grid's CRS to every cell, at one
+    frequency; the other arguments are :func:`site_footprints`'."""
+    return site_footprints(heights, grid, x, y, tx_height_m, (frequency_mhz,), radius_km, *args, **kwargs)[0]
+
+
+def site_footprints(heights: np.ndarray, grid: Grid, x: float, y: float, tx_height_m: float,
+                    frequencies_mhz, radius_km: float, rx_height_m: float = 1.5,
+                    earth_radius_km: float = DEFAULT_EARTH_RADIUS_KM,
+                    model: str = "delta-bullington", ray_spacing_cells: float = RAY_SPACING_CELLS,
+                    sample_step_cells: float = 1.0, los_only: bool = False,
+                    exact_tail: int | None = None, landcover: np.ndarray | None = None,
+                    clutter_table: ClutterTable | None = None, climate: P1812Climate | None = None,
+                    cell_mask: np.ndarray | None = None) -> list[Footprint]:
+    """Basic transmission loss (dB) and LOS from a site at (x, y) in the grid's CRS to every cell, one
+    :class:`Footprint` per frequency of ``frequencies_mhz`` (MHz; the bands of one mast at one antenna height).
+
+    The terrain models other than P.1812 take every band in one sweep: the rays, the profiles' tails and their
+    hull queries do not depend on the frequency, so a second band costs a fraction of a second sweep. Each
+    band's loss is exactly the one a sweep of its own gives.
 
     Rays are spaced so that neighbouring rays are at most ``ray_spacing_cells``
     apart at the radius, with samples ``sample_step_cells`` apart along each. Each
@@ -96,8 +108,12 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     it still shapes their profiles). Every evaluated cell has exactly the value it has without a mask.
     """
     model_info(model)  # a clear error for an unknown name
+    freqs = np.atleast_1d(np.asarray(frequencies_mhz, dtype=np.float64))
+    if freqs.ndim != 1 or freqs.size == 0:
+        raise ValueError("frequencies_mhz: one frequency or more, in MHz")
     if model in MODES:
-        check_range(model, "frequency", frequency_mhz, 30.0, 50_000.0, "MHz")  # P.526-15 diffraction
+        for frequency_mhz in freqs:
+            check_range(model, "frequency", frequency_mhz, 30.0, 50_000.0, "MHz")  # P.526-15 diffraction
     if not grid.contains(x, y):
         raise InputError(f"site at ({x:.0f}, {y:.0f}) is outside the terrain")
     res = grid.res_m
@@ -117,7 +133,8 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
     climate = climate or P1812Climate()
     lat = 0.0   # only P.1812 reads it (β0)
     if mode == _kernels.P1812:
-        climate.check(frequency_mhz, tx_height_m, rx_height_m)
+        for frequency_mhz in freqs:
+            climate.check(frequency_mhz, tx_height_m, rx_height_m)
         earth_radius_km = climate.ae_km
         if landcover is not None and landcover.size and (landcover.min() < 0 or landcover.max() > 255):
             raise InputError("land-cover class codes must lie in 0–255 for clutter (a WorldCover-like class raster)")
@@ -136,15 +153,24 @@ def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heigh
         mask = cell_mask.view(np.uint8)   # no copy: a province grid's mask is 25 MB, read by every pass
     else:
         mask = np.ascontiguousarray(cell_mask != 0, np.uint8)
-    sweep = _kernels.sweep_cells if mode == _kernels.P1812 else _kernels.sweep_cells_bare
-    loss, los = sweep(heights, classes, class_height, mask, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n,
-                      sample_step_cells, res, float(tx_height_m), float(rx_height_m), float(frequency_mhz),
-                      float(earth_radius_km), mode, int(exact_tail), float(climate.time_pct), float(climate.n0), lat)
+
+    def sweep(f_mhz):
+        kernel = _kernels.sweep_cells if mode == _kernels.P1812 else _kernels.sweep_cells_bare
+        return kernel(heights, classes, class_height, mask, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n,
+                      sample_step_cells, res, float(tx_height_m), float(rx_height_m), f_mhz, float(earth_radius_km),
+                      mode, int(exact_tail), float(climate.time_pct), float(climate.n0), lat)
+
+    if mode == _kernels.P1812:   # (its equations depend on the frequency throughout: a sweep per band)
+        swept = [sweep(freqs[b:b + 1]) for b in range(freqs.size)]
+        losses, los = [loss[0] for loss, _ in swept], swept[0][1]
+    else:
+        loss, los = sweep(freqs)
+        losses = list(loss)
     t = grid.transform
     wgrid = Grid(nrow, ncol, t @ Affine.translation(col0, row0), grid.crs)
     if model not in MODES and not los_only:  # distance-based models, LOS from the terrain sweep where they need it
         gx, gy = wgrid.xy(np.arange(nrow)[:, None], np.arange(ncol)[None, :])
         d_km = np.hypot(gx - x, gy - y) / 1000.0
-        empirical = empirical_loss_db(model, d_km, frequency_mhz, tx_height_m, rx_height_m, los == 1)
-        loss = np.where(los == 255, np.nan, empirical).astype(np.float32)
-    return Footprint(loss, los, wgrid, row0, col0)
+        losses = [np.where(los == 255, np.nan, empirical_loss_db(model, d_km, f, tx_height_m, rx_height_m, los == 1))
+                  .astype(np.float32) for f in freqs]
+    return [Footprint(loss, los, wgrid, row0, col0) for loss in losses]
