@@ -453,8 +453,9 @@ def test_a_clutter_table_without_land_cover_is_refused(ridge_world, tmp_path):
 
 
 def test_the_walk_compiled_without_p1812_gives_the_same_bits_for_the_other_models():
-    """footprint uses `sweep_cells_bare` (P.1812 stubbed out, compiled apart) for the other models: it must be the
-    full kernel bit for bit, and the variants must not share a cache entry."""
+    """footprint uses `sweep_cells_bare` (P.1812 stubbed out, compiled apart) for the other models, and
+    `sweep_cells_bare_one` (the loops over other bands compiled out too) for one band: each must be the full
+    kernel bit for bit, and the variants must not share a cache entry."""
     from phusong.propagation import _kernels
     from tests.test_propagation import _rough_terrain
 
@@ -464,10 +465,12 @@ def test_the_walk_compiled_without_p1812_gives_the_same_bits_for_the_other_model
             1.0, 30.0, 30.0, 1.5, np.array([1800.0]), 8500.0)
     for mode in (0, 1, 2):
         full = _kernels.sweep_cells(*args, mode, 16)
-        bare = _kernels.sweep_cells_bare(*args, mode, 16)
-        np.testing.assert_array_equal(full[0], bare[0])
-        np.testing.assert_array_equal(full[1], bare[1])
-    assert _kernels.sweep_cells_bare.py_func.__qualname__ != _kernels.sweep_cells.py_func.__qualname__
+        for bare in (_kernels.sweep_cells_bare(*args, mode, 16), _kernels.sweep_cells_bare_one(*args, mode, 16)):
+            np.testing.assert_array_equal(full[0], bare[0])
+            np.testing.assert_array_equal(full[1], bare[1])
+    names = {k.py_func.__qualname__ for k in (_kernels.sweep_cells, _kernels.sweep_cells_bare,
+                                              _kernels.sweep_cells_bare_one)}
+    assert len(names) == 3
     assert np.isfinite(_kernels.sweep_cells(*args, _kernels.P1812, 16)[0]).any()
     assert np.isnan(_kernels.sweep_cells_bare(*args, _kernels.P1812, 16)[0]).all()   # the stub: never used so
 

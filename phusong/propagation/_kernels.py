@@ -53,7 +53,10 @@ LAND_SIGMA = 0.003
 # the reciprocal: 4-5 % off a pass (and 7 % off the fold, coverage._kernels), results within an ulp or two of
 # IEEE's. The other fast-math flags are left out: "nnan"/"ninf" would let LLVM drop the NaN tests that mark
 # cells off the DEM, and "reassoc"/"afn" gained nothing measurable.
-FASTMATH = {"contract", "arcp"}   # (Numba takes a set; never changed)
+FASTMATH = {"contract", "arcp"}
+# Compiled in as a constant (Numba reads globals once): the single-band variant below drops the loops over a
+# mast's other bands, which cost a single band's pass 2-3 %.
+ONE_BAND = False   # (Numba takes a set; never changed)
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -419,7 +422,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
         lengths[p] = math.sqrt(ur * ur + uc * uc) / step_cells
         first[p] = min(max(_last_sample(lengths[p]) - tail, 0), n)
     last = first.max()   # the walk stops at the ray's last cell
-    nb = f_mhz.size
+    nb = 1 if ONE_BAND else f_mhz.size
     lam = band[0, 0]   # (P.1812's only band)
     f_ghz = f_mhz[0] / 1000.0
     f13 = band[0, 1]
@@ -984,7 +987,7 @@ def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, c
 # --- The walk without P.1812, for every other model ------------------------------------------------------------
 # The same source compiled a second time with P.1812's per-cell evaluation and tables replaced by stubs, under
 # its own name (Numba caches it apart): the other models' first run then does not compile P.1812's equations,
-# about 17 s on a fresh install. footprint.site_footprint picks the variant by mode.
+# about 17 s on a fresh install. footprint.site_footprints picks the variant by mode and number of bands.
 @njit(cache=True, fastmath=FASTMATH)
 def _no_p1812_cell(*args):
     return np.nan
@@ -1012,9 +1015,16 @@ def _variant(fn, qualname: str, **replaced):
     return copy
 
 
-_ray_cells_bare = njit(cache=True, fastmath=FASTMATH)(_variant(_ray_cells.py_func, "_ray_cells_bare", _p1812_cell=_no_p1812_cell,
-                                            _p1812_exact=_no_p1812_cell))
+_ray_cells_bare = njit(cache=True, fastmath=FASTMATH)(_variant(_ray_cells.py_func, "_ray_cells_bare",
+                                                                 _p1812_cell=_no_p1812_cell,
+                                                                 _p1812_exact=_no_p1812_cell))
 sweep_cells_bare = njit(cache=True, fastmath=FASTMATH, parallel=True)(_variant(
     sweep_cells.py_func, "sweep_cells_bare", _ray_cells=_ray_cells_bare, p1812_tables=_no_p1812_tables,
     p1812_constants=_no_p1812_constants))
-
+# ... and once more for one band (the common case): f_mhz's first frequency only
+_ray_cells_bare_one = njit(cache=True, fastmath=FASTMATH)(_variant(_ray_cells.py_func, "_ray_cells_bare_one",
+                                                                     _p1812_cell=_no_p1812_cell,
+                                                                     _p1812_exact=_no_p1812_cell, ONE_BAND=True))
+sweep_cells_bare_one = njit(cache=True, fastmath=FASTMATH, parallel=True)(_variant(
+    sweep_cells.py_func, "sweep_cells_bare_one", _ray_cells=_ray_cells_bare_one, p1812_tables=_no_p1812_tables,
+    p1812_constants=_no_p1812_constants))

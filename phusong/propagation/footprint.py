@@ -155,7 +155,8 @@ def site_footprints(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heig
         mask = np.ascontiguousarray(cell_mask != 0, np.uint8)
 
     def sweep(f_mhz):
-        kernel = _kernels.sweep_cells if mode == _kernels.P1812 else _kernels.sweep_cells_bare
+        kernel = (_kernels.sweep_cells if mode == _kernels.P1812 else _kernels.sweep_cells_bare_one
+                  if f_mhz.size == 1 else _kernels.sweep_cells_bare)
         return kernel(heights, classes, class_height, mask, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n,
                       sample_step_cells, res, float(tx_height_m), float(rx_height_m), f_mhz, float(earth_radius_km),
                       mode, int(exact_tail), float(climate.time_pct), float(climate.n0), lat)
