@@ -82,7 +82,7 @@ def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCa
 
     q = kept.pop(g, None) if kept is not None else None
     path = path_of(g)
-    if q is None and path is not None:
+    if q is None and cache is not None and path is not None:
         q = cache.load(path, (nrow, ncol))
     if q is None:
         # (a sibling whose file is there but damaged is swept again on its own turn)
@@ -92,14 +92,14 @@ def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCa
                               s.model.radius_km, s.model.rx_height_m, s.model.earth_radius_km, s.model.name,
                               landcover=landcover, clutter_table=s.model.clutter_table, climate=s.p1812_climate,
                               cell_mask=cell_mask)
-        for o, fp in zip(todo, fps):
-            qo = quantise(fp.loss_db)  # cached or not, the same 0.01 dB steps: results never depend on the cache
-            if (po := path_of(o)) is not None:
+        # cached or not, the same 0.01 dB steps: results never depend on the cache
+        swept = {o: quantise(fp.loss_db) for o, fp in zip(todo, fps)}
+        for o, qo in swept.items():
+            if cache is not None and (po := path_of(o)) is not None:
                 (save or cache.save)(po, qo)
-            if o is g:
-                q = qo
-            else:
-                kept[o] = qo   # type: ignore[index]
+        q = swept.pop(g)
+        if kept is not None:
+            kept.update(swept)
     if window is not None:
         q, row0, col0 = _crop(q, row0, col0, window)
     return dequantise(q), row0, col0
