@@ -653,6 +653,9 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
             if done[q]:
                 d = lengths[q] * step_km
                 spread = 20.0 * math.log10(max(path_km[q], 1e-6))
+                # (kept: with a second use LLVM fuses this product into no sum below, in the one-band variant as
+                # in the others, so that their last sums round alike)
+                path_km[q] = spread
                 loss[0, rows[q], cols[q]] = fspl + spread + (_bullington_loss(late[q, 0], d, late[q, 1])
                                                              if has_nu[q] else 0.0)
                 for b in range(1, nb):

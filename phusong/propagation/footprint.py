@@ -86,7 +86,9 @@ def site_footprints(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heig
 
     The terrain models other than P.1812 take every band in one sweep: the rays, the profiles' tails and their
     hull queries do not depend on the frequency, so a second band costs a fraction of a second sweep. Each
-    band's loss is exactly the one a sweep of its own gives.
+    band's loss is the one a sweep of its own gives (bit for bit in the tests; the kernels' fused multiply-adds
+    could in principle round a double's last place differently in the one- and several-band variants, below
+    what float32 keeps).
 
     Rays are spaced so that neighbouring rays are at most ``ray_spacing_cells``
     apart at the radius, with samples ``sample_step_cells`` apart along each. Each
