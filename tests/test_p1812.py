@@ -473,6 +473,11 @@ def test_the_walk_compiled_without_p1812_gives_the_same_bits_for_the_other_model
     assert len(names) == 3
     assert np.isfinite(_kernels.sweep_cells(*args, _kernels.P1812, 16)[0]).any()
     assert np.isnan(_kernels.sweep_cells_bare(*args, _kernels.P1812, 16)[0]).all()   # the stub: never used so
+    two_bands = (*args[:16], np.array([1800.0, 2600.0]), *args[17:])
+    assert _kernels.sweep_cells_bare(*two_bands, 0, 16)[0].shape == (2, 121, 121)
+    for kernel, mode in ((_kernels.sweep_cells_bare_one, 0), (_kernels.sweep_cells, _kernels.P1812)):
+        with pytest.raises(ValueError, match="one frequency"):
+            kernel(*two_bands, mode, 16)
 
 
 @pytest.mark.parametrize("text, message", [

@@ -968,6 +968,8 @@ def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, c
     of each code (256 values), read by mode ``P1812`` only;
     ``time_pct``, ``n0`` (N-units) and ``lat_deg`` (the site's latitude, for β0) likewise.
     """
+    if f_mhz.size != 1 and (ONE_BAND or mode == P1812):
+        raise ValueError("this sweep takes one frequency")
     order, start = assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell_mask)
     loss = np.full((f_mhz.size, nrow, ncol), np.nan, dtype=np.float32)
     los = np.full((nrow, ncol), 255, dtype=np.uint8)
@@ -1030,4 +1032,4 @@ _ray_cells_bare_one = njit(cache=True, fastmath=FASTMATH)(_variant(_ray_cells.py
                                                                      _p1812_exact=_no_p1812_cell, ONE_BAND=True))
 sweep_cells_bare_one = njit(cache=True, fastmath=FASTMATH, parallel=True)(_variant(
     sweep_cells.py_func, "sweep_cells_bare_one", _ray_cells=_ray_cells_bare_one, p1812_tables=_no_p1812_tables,
-    p1812_constants=_no_p1812_constants))
+    p1812_constants=_no_p1812_constants, ONE_BAND=True))
