@@ -53,10 +53,10 @@ LAND_SIGMA = 0.003
 # the reciprocal: 4-5 % off a pass (and 7 % off the fold, coverage._kernels), results within an ulp or two of
 # IEEE's. The other fast-math flags are left out: "nnan"/"ninf" would let LLVM drop the NaN tests that mark
 # cells off the DEM, and "reassoc"/"afn" gained nothing measurable.
-FASTMATH = {"contract", "arcp"}
+FASTMATH = {"contract", "arcp"}   # (Numba takes a set; never changed)
 # Compiled in as a constant (Numba reads globals once): the single-band variant below drops the loops over a
 # mast's other bands, which cost a single band's pass 2-3 %.
-ONE_BAND = False   # (Numba takes a set; never changed)
+ONE_BAND = False
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")

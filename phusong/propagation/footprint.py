@@ -163,15 +163,16 @@ def site_footprints(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heig
                       sample_step_cells, res, float(tx_height_m), float(rx_height_m), f_mhz, float(earth_radius_km),
                       mode, int(exact_tail), float(climate.time_pct), float(climate.n0), lat)
 
+    empirical = model not in MODES and not los_only   # distance-based models: only LOS from the sweep
     if mode == _kernels.P1812:   # (its equations depend on the frequency throughout: a sweep per band)
         swept = [sweep(freqs[b:b + 1]) for b in range(freqs.size)]
         losses, los = [loss[0] for loss, _ in swept], swept[0][1]
     else:
-        loss, los = sweep(freqs)
+        loss, los = sweep(freqs[:1] if empirical else freqs)   # (one band's free space is enough for LOS)
         losses = list(loss)
     t = grid.transform
     wgrid = Grid(nrow, ncol, t @ Affine.translation(col0, row0), grid.crs)
-    if model not in MODES and not los_only:  # distance-based models, LOS from the terrain sweep where they need it
+    if empirical:   # LOS from the terrain sweep where they need it
         gx, gy = wgrid.xy(np.arange(nrow)[:, None], np.arange(ncol)[None, :])
         d_km = np.hypot(gx - x, gy - y) / 1000.0
         losses = [np.where(los == 255, np.nan, empirical_loss_db(model, d_km, f, tx_height_m, rx_height_m, los == 1))
