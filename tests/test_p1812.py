@@ -453,7 +453,7 @@ def test_a_clutter_table_without_land_cover_is_refused(ridge_world, tmp_path):
 
 
 def test_the_walk_compiled_without_p1812_gives_the_same_bits_for_the_other_models():
-    """footprint uses `sweep_cells_bare` (P.1812 stubbed out, compiled apart) for the other models, and
+    """footprint uses `sweep_cells_bare` (P.1812 compiled out, compiled apart) for the other models, and
     `sweep_cells_bare_one` (the loops over other bands compiled out too) for one band: each must be the full
     kernel bit for bit, and the variants must not share a cache entry."""
     from phusong.propagation import _kernels
@@ -472,7 +472,9 @@ def test_the_walk_compiled_without_p1812_gives_the_same_bits_for_the_other_model
                                               _kernels.sweep_cells_bare_one)}
     assert len(names) == 3
     assert np.isfinite(_kernels.sweep_cells(*args, _kernels.P1812, 16)[0]).any()
-    assert np.isnan(_kernels.sweep_cells_bare(*args, _kernels.P1812, 16)[0]).all()   # the stub: never used so
+    for bare in (_kernels.sweep_cells_bare, _kernels.sweep_cells_bare_one):   # compiled out: refused, not stubbed
+        with pytest.raises(ValueError, match="no P.1812"):
+            bare(*args, _kernels.P1812, 16)
     two_bands = (*args[:16], np.array([1800.0, 2600.0]), *args[17:])
     assert _kernels.sweep_cells_bare(*two_bands, 0, 16)[0].shape == (2, 121, 121)
     for kernel, mode in ((_kernels.sweep_cells_bare_one, 0), (_kernels.sweep_cells, _kernels.P1812)):

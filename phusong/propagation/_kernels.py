@@ -57,6 +57,9 @@ FASTMATH = {"contract", "arcp"}   # (Numba takes a set; never changed)
 # Compiled in as a constant (Numba reads globals once): the single-band variant below drops the loops over a
 # mast's other bands, which cost a single band's pass 2-3 %.
 ONE_BAND = False
+# Likewise: False in the variants without P.1812 (at the end of this module), which then drop its walk state and
+# branches; the registers they held served the other models' tails (1.06x a pass).
+WITH_P1812 = True
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -431,7 +434,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     ground = band[0, 2]
     ce = 1.0 / ae
     c5 = 500.0 * ce
-    full = mode == P1812
+    full = WITH_P1812 and mode == P1812
     with_ab = full and time_pct < 50.0   # diffraction also for the β0 % radius (P.1812-6 §4.3.5)
     c5b = 500.0 / P1812_AB_KM
     nn = n + 1 if full else 1
@@ -972,6 +975,8 @@ def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, c
     """
     if f_mhz.size != 1 and (ONE_BAND or mode == P1812):
         raise ValueError("this sweep takes one frequency")
+    if mode == P1812 and not WITH_P1812:
+        raise ValueError("this sweep has no P.1812")
     order, start = assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell_mask)
     loss = np.full((f_mhz.size, nrow, ncol), np.nan, dtype=np.float32)
     los = np.full((nrow, ncol), 255, dtype=np.uint8)
@@ -992,9 +997,10 @@ def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, c
 
 
 # --- The walk without P.1812, for every other model ------------------------------------------------------------
-# The same source compiled a second time with P.1812's per-cell evaluation and tables replaced by stubs, under
-# its own name (Numba caches it apart): the other models' first run then does not compile P.1812's equations,
-# about 17 s on a fresh install. footprint.site_footprints picks the variant by mode and number of bands.
+# The same source compiled a second time with P.1812's per-cell evaluation and tables replaced by stubs and its
+# branches compiled out (WITH_P1812), under its own name (Numba caches it apart): the other models' first run
+# then does not compile P.1812's equations, about 17 s on a fresh install. footprint.site_footprints picks the
+# variant by mode and number of bands.
 @njit(cache=True, fastmath=FASTMATH)
 def _no_p1812_cell(*args):
     return np.nan
@@ -1024,14 +1030,15 @@ def _variant(fn, qualname: str, **replaced):
 
 _ray_cells_bare = njit(cache=True, fastmath=FASTMATH)(_variant(_ray_cells.py_func, "_ray_cells_bare",
                                                                  _p1812_cell=_no_p1812_cell,
-                                                                 _p1812_exact=_no_p1812_cell))
+                                                                 _p1812_exact=_no_p1812_cell, WITH_P1812=False))
 sweep_cells_bare = njit(cache=True, fastmath=FASTMATH, parallel=True)(_variant(
     sweep_cells.py_func, "sweep_cells_bare", _ray_cells=_ray_cells_bare, p1812_tables=_no_p1812_tables,
-    p1812_constants=_no_p1812_constants))
+    p1812_constants=_no_p1812_constants, WITH_P1812=False))
 # ... and once more for one band (the common case): f_mhz's first frequency only
 _ray_cells_bare_one = njit(cache=True, fastmath=FASTMATH)(_variant(_ray_cells.py_func, "_ray_cells_bare_one",
                                                                      _p1812_cell=_no_p1812_cell,
-                                                                     _p1812_exact=_no_p1812_cell, ONE_BAND=True))
+                                                                     _p1812_exact=_no_p1812_cell, ONE_BAND=True,
+                                                                     WITH_P1812=False))
 sweep_cells_bare_one = njit(cache=True, fastmath=FASTMATH, parallel=True)(_variant(
     sweep_cells.py_func, "sweep_cells_bare_one", _ray_cells=_ray_cells_bare_one, p1812_tables=_no_p1812_tables,
-    p1812_constants=_no_p1812_constants, ONE_BAND=True))
+    p1812_constants=_no_p1812_constants, ONE_BAND=True, WITH_P1812=False))
