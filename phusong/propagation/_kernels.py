@@ -653,7 +653,6 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     # The logarithms and exponentials of the cells' losses, in a loop of their own: the cells' chains are
     # independent there, so the CPU overlaps them (in the walk each waited for the last).
     if not full:
-        fspl = band[0, 3]
         for q in range(n_cells):
             if done[q]:
                 d = lengths[q] * step_km
@@ -661,9 +660,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                 # (kept: with a second use LLVM fuses this product into no sum below, in the one-band variant as
                 # in the others, so that their last sums round alike)
                 path_km[q] = spread
-                loss[0, rows[q], cols[q]] = fspl + spread + (_bullington_loss(late[q, 0], d, late[q, 1])
-                                                             if has_nu[q] else 0.0)
-                for b in range(1, nb):
+                for b in range(nb):
                     ld = _bullington_loss(late[q, 2 * b], d, late[q, 2 * b + 1]) if has_nu[q] else 0.0
                     loss[b, rows[q], cols[q]] = band[b, 3] + spread + ld
 
