@@ -605,8 +605,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                                                   ground, ae, step_km, mode)
                         has_nu[q] = 1
                         # A mast's other bands: the same terms at their wavelengths (the first band's code path
-                        # is kept apart, as it was before bands were shared: a loop over all cost a single-band
-                        # pass 3 %)
+                        # is kept apart: one loop over all, even compiled for one band, cost its pass 1-2 %)
                         for b in range(1, nb):
                             lam_b = band[b, 0]
                             if visible:
