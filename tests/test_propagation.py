@@ -391,8 +391,9 @@ def test_the_kernels_spherical_earth_term_is_the_references():
 
 
 def test_the_kernels_cheap_angle_is_within_its_stated_error():
-    """_atan2_near (the polynomial angle that decides most cells' rays) against libm's atan2 in every octant,
-    on the axes, the diagonals and at the origin; its stated bound keeps room above the worst case seen."""
+    """_atan2_near (the polynomial angle that decides most cells' rays and the fold's bearings and depressions)
+    against libm's atan2 in every octant, on the axes, the diagonals, at the origin and with signed zeros; its
+    stated bound keeps room above the worst case seen."""
     from phusong.propagation import _kernels
 
     angles = np.concatenate([np.linspace(-math.pi, math.pi, 40_001), np.arange(-8, 9) * math.pi / 8])
@@ -401,8 +402,10 @@ def test_the_kernels_cheap_angle_is_within_its_stated_error():
         for a in angles:
             y, x = r * math.sin(a), r * math.cos(a)
             worst = max(worst, abs(_kernels._atan2_near(y, x) - math.atan2(y, x)))
-    for y, x in ((0.0, 0.0), (0.0, -5.0), (5.0, 0.0), (-5.0, 0.0), (3.0, 3.0), (-3.0, -3.0)):
-        assert _kernels._atan2_near(y, x) == pytest.approx(math.atan2(y, x), abs=1e-7), (y, x)
+    for y, x in ((0.0, 0.0), (0.0, -5.0), (5.0, 0.0), (-5.0, 0.0), (3.0, 3.0), (-3.0, -3.0),
+                 (-0.0, -5.0), (0.0, -0.0), (-0.0, -0.0), (-0.0, 0.0), (4.0, -0.0)):   # signed zeros as libm's
+        ours, libm = _kernels._atan2_near(y, x), math.atan2(y, x)
+        assert ours == pytest.approx(libm, abs=1e-7) and math.copysign(1.0, ours) == math.copysign(1.0, libm), (y, x)
     assert worst < _kernels.ATAN_NEAR_ERROR / 4, worst
 
 

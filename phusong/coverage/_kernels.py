@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..propagation._kernels import FASTMATH, _interleave
+from ..propagation._kernels import FASTMATH, _atan2_near, _interleave
 
 POWER_QUANTUM_MW = 1e-19   # −190 dBm: 65 dB below thermal noise in one 15 kHz subcarrier
 QUANTA_PER_MW = 1.0 / POWER_QUANTUM_MW   # 1e19, exact in float64
@@ -59,8 +59,9 @@ def _geometry(i, j, height_m, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_he
     dx = ((g_col0 + j) - c_tx) * res_m
     d = max(math.sqrt(dx * dx + dy * dy), 1.0)
     drop = tx_asl_m - (height_m + rx_height_m) + d * d / two_re
-    bearing = np.float32(math.degrees(math.atan2(dx, dy))) if with_bearing else np.float32(0.0)
-    return bearing, np.float32(math.degrees(math.atan2(drop, d)))
+    # (the sweep's polynomial atan2, within 1e-7 rad: libm's took a sixth of the fold)
+    bearing = np.float32(math.degrees(_atan2_near(dx, dy))) if with_bearing else np.float32(0.0)
+    return bearing, np.float32(math.degrees(_atan2_near(drop, d)))
 
 
 @njit(cache=True, inline="always")

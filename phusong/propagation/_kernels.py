@@ -287,7 +287,7 @@ def _atan2_near(y, x):
     ay = abs(y)
     hi = max(ax, ay)
     if hi == 0.0:
-        return 0.0
+        return math.atan2(y, x)   # (signed zeros: 0 or ±π, as libm gives)
     t = min(ax, ay) / hi
     s = t * t
     p = _ATAN_COEFFS[8]
@@ -298,7 +298,7 @@ def _atan2_near(y, x):
         a = 0.5 * math.pi - a
     if x < 0.0:
         a = math.pi - a
-    return -a if y < 0.0 else a
+    return math.copysign(a, y)   # (y = -0.0 included, as libm)
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
