@@ -406,6 +406,7 @@ def test_the_kernels_cheap_angle_is_within_its_stated_error():
                  (-0.0, -5.0), (0.0, -0.0), (-0.0, -0.0), (-0.0, 0.0), (4.0, -0.0)):   # signed zeros as libm's
         ours, libm = _kernels._atan2_near(y, x), math.atan2(y, x)
         assert ours == pytest.approx(libm, abs=1e-7) and math.copysign(1.0, ours) == math.copysign(1.0, libm), (y, x)
+    assert math.isnan(_kernels._atan2_near(math.nan, 1.0)) and math.isnan(_kernels._atan2_near(1.0, math.nan))
     assert worst < _kernels.ATAN_NEAR_ERROR / 4, worst
 
 

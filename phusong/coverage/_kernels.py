@@ -18,7 +18,12 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .._jit import forget_stale_compilations
+from ..propagation import _kernels as _sweep
 from ..propagation._kernels import FASTMATH, _atan2_near, _interleave
+
+# The fold compiles in the sweep module's _atan2_near and _interleave; Numba checks only this file's timestamp.
+forget_stale_compilations(__file__, [_sweep.__file__])
 
 POWER_QUANTUM_MW = 1e-19   # −190 dBm: 65 dB below thermal noise in one 15 kHz subcarrier
 QUANTA_PER_MW = 1.0 / POWER_QUANTUM_MW   # 1e19, exact in float64

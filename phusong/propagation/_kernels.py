@@ -285,9 +285,9 @@ def _atan2_near(y, x):
     """atan2(y, x) within ``ATAN_NEAR_ERROR`` rad, without libm's atan2 (several times dearer)."""
     ax = abs(x)
     ay = abs(y)
+    if not ax + ay > 0.0:
+        return math.atan2(y, x)   # (the origin with signed zeros: 0 or ±π; NaN: NaN; as libm gives)
     hi = max(ax, ay)
-    if hi == 0.0:
-        return math.atan2(y, x)   # (signed zeros: 0 or ±π, as libm gives)
     t = min(ax, ay) / hi
     s = t * t
     p = _ATAN_COEFFS[8]
