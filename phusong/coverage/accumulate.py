@@ -85,9 +85,9 @@ def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCa
     if q is None and cache is not None and path is not None:
         q = cache.load(path, (nrow, ncol))
     if q is None:
+        paths = {g: path} | {o: path_of(o) for o in mast if kept is not None and o not in kept}
         # (a sibling whose file is there but damaged is swept again on its own turn)
-        todo = [g] + [o for o in mast if kept is not None and o not in kept
-                      and not ((po := path_of(o)) is not None and po.exists())]
+        todo = [o for o, po in paths.items() if o is g or not (po is not None and po.exists())]
         fps = site_footprints(heights, grid, g.x, g.y, g.height_m, [o.frequency_mhz for o in todo],
                               s.model.radius_km, s.model.rx_height_m, s.model.earth_radius_km, s.model.name,
                               landcover=landcover, clutter_table=s.model.clutter_table, climate=s.p1812_climate,
@@ -95,7 +95,7 @@ def _terrain_loss(heights, grid: Grid, g: Group, s: Settings, cache: FootprintCa
         # cached or not, the same 0.01 dB steps: results never depend on the cache
         swept = {o: quantise(fp.loss_db) for o, fp in zip(todo, fps)}
         for o, qo in swept.items():
-            if cache is not None and (po := path_of(o)) is not None:
+            if cache is not None and (po := paths[o]) is not None:
                 (save or cache.save)(po, qo)
         q = swept.pop(g)
         if kept is not None:
