@@ -1,7 +1,7 @@
 """The package's layering, and the constants the Numba kernels duplicate.
 
 Layers, top to bottom: cli -> pipeline -> planning -> gaps, measurements -> coverage -> outputs -> settings, fetch -> data
--> propagation, sites -> the base modules (_raster, _atomic, _direct, _markup, _tables, _jit, errors). A module may import its own
+-> propagation, sites -> the base modules (_raster, _atomic, _direct, _markup, _tables, _jit, _threads, errors). A module may import its own
 layer and the layers below it, never above (imports inside functions count too)."""
 import ast
 import math
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 PACKAGE = Path(__file__).resolve().parents[1] / "phusong"
-RANK = {"_raster": 0, "_atomic": 0, "_direct": 0, "_markup": 0, "_tables": 0, "_jit": 0, "errors": 0,
+RANK = {"_raster": 0, "_atomic": 0, "_direct": 0, "_markup": 0, "_tables": 0, "_jit": 0, "_threads": 0, "errors": 0,
         "sites": 1, "propagation": 1, "data": 2,
         "settings": 3, "fetch": 3, "outputs": 4, "coverage": 5, "gaps": 6, "measurements": 6,
         "planning": 7, "pipeline": 8, "cli": 9}

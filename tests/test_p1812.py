@@ -468,9 +468,10 @@ def test_the_walk_compiled_without_p1812_gives_the_same_bits_for_the_other_model
         for bare in (_kernels.sweep_cells_bare(*args, mode, 16), _kernels.sweep_cells_bare_one(*args, mode, 16)):
             np.testing.assert_array_equal(full[0], bare[0])
             np.testing.assert_array_equal(full[1], bare[1])
-    names = {k.py_func.__qualname__ for k in (_kernels.sweep_cells, _kernels.sweep_cells_bare,
-                                              _kernels.sweep_cells_bare_one)}
-    assert len(names) == 3
+    names = {k.py_func.__qualname__ for k in (_kernels._sweep_rays, _kernels._sweep_rays_bare,
+                                              _kernels._sweep_rays_bare_one, _kernels._ray_cells,
+                                              _kernels._ray_cells_bare, _kernels._ray_cells_bare_one)}
+    assert len(names) == 6
     assert np.isfinite(_kernels.sweep_cells(*args, _kernels.P1812, 16)[0]).any()
     for bare in (_kernels.sweep_cells_bare, _kernels.sweep_cells_bare_one):   # compiled out: refused, not stubbed
         with pytest.raises(ValueError, match="no P.1812"):

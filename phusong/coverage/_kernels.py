@@ -16,9 +16,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .._jit import forget_stale_compilations
+from .._threads import over_chunks
 from ..propagation import _kernels as _sweep
 from ..propagation._kernels import FASTMATH, _atan2_near, _interleave
 
@@ -101,7 +102,6 @@ def _gain(bearing, dep, az, omni, inv_bw_h, inv_bw_v, tilt, mech, use_table, h_t
     return gain_dbi - min(-(a_h + a_v), AM_DB)
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)   # (the NumPy-equal kernels below do without)
 def fold_cells(loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_height_m, ae_km, row0, col0,
                azimuth_deg, omni, bw_h, bw_v, tilt_deg, mech_tilt_deg, use_table, h_tables, v_tables, gain_dbi,
                base_dbm, cell_index, best, second, server, psum, op_best, op_second, op_server, with_operator):
@@ -116,20 +116,25 @@ def fold_cells(loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_he
     into ``op_best``/``op_second``/``op_server`` (the cells' operator's own layer): one pass computes each cell's
     geometry and gains for both layers.
     """
-    nrow, ncol = loss.shape
-    n_cells = azimuth_deg.shape[0]
-    floors = np.empty(n_cells)
-    inv_h = 1.0 / bw_h
-    inv_v = 1.0 / bw_v
-    with_bearing = False
-    for k in range(n_cells):
-        floors[k] = max(h_tables[k].max(), v_tables[k].max())
-        with_bearing = with_bearing or not omni[k]
-    two_re = 2.0 * ae_km * 1000.0
+    floors = np.maximum(h_tables.max(axis=1), v_tables.max(axis=1))
     # Rows taken from FOLD_BLOCKS blocks in turn, so that a window half outside the study area (NaN there) still
     # splits evenly between threads
-    block = (nrow + FOLD_BLOCKS - 1) // FOLD_BLOCKS
-    for t in prange(FOLD_BLOCKS * block):
+    block = (loss.shape[0] + FOLD_BLOCKS - 1) // FOLD_BLOCKS
+    over_chunks(_fold_rows, FOLD_BLOCKS * block, block, loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m,
+                rx_height_m, 2.0 * ae_km * 1000.0, row0, col0, azimuth_deg, omni, 1.0 / bw_h, 1.0 / bw_v, tilt_deg,
+                mech_tilt_deg, use_table, h_tables, v_tables, floors, gain_dbi, base_dbm, cell_index, best, second,
+                server, psum, op_best, op_second, op_server, with_operator, not np.all(omni))
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def _fold_rows(lo, hi, block, loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_height_m, two_re, row0,
+               col0, azimuth_deg, omni, inv_h, inv_v, tilt_deg, mech_tilt_deg, use_table, h_tables, v_tables, floors,
+               gain_dbi, base_dbm, cell_index, best, second, server, psum, op_best, op_second, op_server,
+               with_operator, with_bearing):
+    """fold_cells' steps lo..hi-1 (each a row of the window, ``block`` rows a block)."""
+    nrow, ncol = loss.shape
+    n_cells = azimuth_deg.shape[0]
+    for t in range(lo, hi):
         i = _interleave(t, FOLD_BLOCKS, block)
         if i >= nrow:
             continue
@@ -166,16 +171,25 @@ def fold_cells(loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m, rx_he
             psum[r, c] += q
 
 
-@njit(cache=True, parallel=True)
+def _flat(a):
+    """``a`` as a flat view in C order (a kernel writing it must write the caller's array, not a copy)."""
+    if not a.flags.c_contiguous:
+        raise ValueError("the quantised loss kernels take arrays in C order")
+    return a.reshape(-1)
+
+
 def quantise_loss(loss, out):
-    """``out`` (uint16, same shape) = ``loss`` (float32 dB) in 0.01 dB steps, NaN as 65535, clipped to 0-65535,
-    in one pass: the same values, rounded half to even in float32, as NumPy's
+    """``out`` (uint16, same shape, C order) = ``loss`` (float32 dB, C order) in 0.01 dB steps, NaN as 65535,
+    clipped to 0-65535, in one pass: the same values, rounded half to even in float32, as NumPy's
     ``np.clip(np.round(np.nan_to_num(loss, nan=655.35) * 100.0), 0, 65535).astype(np.uint16)``."""
-    flat = loss.reshape(-1)
-    q = out.reshape(-1)
+    over_chunks(_quantise_loss, loss.size, _flat(loss), _flat(out))
+
+
+@njit(cache=True, nogil=True)
+def _quantise_loss(lo, hi, flat, q):
     nan_as = np.float32(655.35)
     scale = np.float32(100.0)
-    for i in prange(flat.size):
+    for i in range(lo, hi):
         v = flat[i]
         if math.isnan(v):
             v = nan_as
@@ -183,25 +197,31 @@ def quantise_loss(loss, out):
         q[i] = np.uint16(min(max(r, np.float32(0.0)), np.float32(65535.0)))
 
 
-@njit(cache=True, parallel=True)
 def dequantise_loss(q, out):
-    """``out`` (float32, same shape) = the losses ``q`` (uint16 in 0.01 dB steps, 65535 = NaN) of
-    :func:`quantise_loss`, in one pass: the same values as NumPy's
+    """``out`` (float32, same shape, C order) = the losses ``q`` (uint16 in 0.01 dB steps, 65535 = NaN, C order)
+    of :func:`quantise_loss`, in one pass: the same values as NumPy's
     ``np.where(q == 65535, np.nan, q.astype(np.float32) / np.float32(100.0))``."""
-    flat = q.reshape(-1)
-    values = out.reshape(-1)
+    over_chunks(_dequantise_loss, q.size, _flat(q), _flat(out))
+
+
+@njit(cache=True, nogil=True)
+def _dequantise_loss(lo, hi, flat, values):
     scale = np.float32(100.0)
     nan = np.float32(np.nan)
-    for i in prange(flat.size):
+    for i in range(lo, hi):
         v = flat[i]
         values[i] = nan if v == 65535 else np.float32(v) / scale
 
 
-@njit(cache=True, parallel=True)
 def merge_best(best, second, server, p_best, p_second, p_server, row0, col0):
     """Merge a partial (best, second, server) window at (row0, col0) into full accumulators."""
-    nrow, ncol = p_best.shape
-    for i in prange(nrow):
+    over_chunks(_merge_best, p_best.shape[0], best, second, server, p_best, p_second, p_server, row0, col0)
+
+
+@njit(cache=True, nogil=True)
+def _merge_best(lo, hi, best, second, server, p_best, p_second, p_server, row0, col0):
+    ncol = p_best.shape[1]
+    for i in range(lo, hi):
         for j in range(ncol):
             ps = p_server[i, j]
             if ps < 0:
@@ -215,15 +235,21 @@ def merge_best(best, second, server, p_best, p_second, p_server, row0, col0):
             server[r, c] = s
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
 def sinr_of_key(best, server, key_of_cell, key, psum, packed, mask, starts, noise_mw_of_cell, load_quantum, sinr):
     """SINR (dB) of the cells served on one key (an operator on one frequency): the key's power sum less
     the serving cell's own share, at the load factor (``load_quantum`` = load × ``POWER_QUANTUM_MW``), plus
     the serving cell's noise (mW). Writes ``sinr`` only where the serving cell's key is ``key``. ``psum`` is
     flat: the grid's cells row by row, or, ``packed``, only the set cells of ``mask``, each row's from ``starts``
     (:func:`mask_row_starts`); the others have no server."""
-    nrow, ncol = best.shape
-    for i in prange(nrow):
+    over_chunks(_sinr_of_key, best.shape[0], best, server, key_of_cell, key, psum, packed, mask, starts,
+                noise_mw_of_cell, load_quantum, sinr)
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def _sinr_of_key(lo, hi, best, server, key_of_cell, key, psum, packed, mask, starts, noise_mw_of_cell, load_quantum,
+                 sinr):
+    ncol = best.shape[1]
+    for i in range(lo, hi):
         k = starts[i] if packed else i * ncol
         for j in range(ncol):
             at = k
@@ -239,28 +265,35 @@ def sinr_of_key(best, server, key_of_cell, key, psum, packed, mask, starts, nois
             sinr[i, j] = np.float32(b - 10.0 * math.log10(interference))
 
 
-@njit(cache=True, parallel=True)
 def mask_row_starts(mask):
     """Where each row's set cells start in the C-order list of ``mask``'s set cells (int64, nrow + 1 entries):
     the offsets that let :func:`pack_masked` and :func:`unpack_masked` run their rows in parallel."""
-    nrow, ncol = mask.shape
-    starts = np.zeros(nrow + 1, np.int64)
-    for i in prange(nrow):
+    starts = np.zeros(mask.shape[0] + 1, np.int64)
+    over_chunks(_count_rows, mask.shape[0], mask, starts)
+    np.cumsum(starts, out=starts)
+    return starts
+
+
+@njit(cache=True, nogil=True)
+def _count_rows(lo, hi, mask, starts):
+    ncol = mask.shape[1]
+    for i in range(lo, hi):
         count = 0
         for j in range(ncol):
             if mask[i, j]:
                 count += 1
         starts[i + 1] = count
-    for i in range(nrow):
-        starts[i + 1] += starts[i]
-    return starts
 
 
-@njit(cache=True, parallel=True)
 def pack_masked(values, mask, starts, out):
     """``out`` = ``values[mask]`` (NumPy's boolean indexing, the reference), on every thread."""
-    nrow, ncol = mask.shape
-    for i in prange(nrow):
+    over_chunks(_pack_masked, mask.shape[0], values, mask, starts, out)
+
+
+@njit(cache=True, nogil=True)
+def _pack_masked(lo, hi, values, mask, starts, out):
+    ncol = mask.shape[1]
+    for i in range(lo, hi):
         k = starts[i]
         for j in range(ncol):
             if mask[i, j]:
@@ -268,11 +301,15 @@ def pack_masked(values, mask, starts, out):
                 k += 1
 
 
-@njit(cache=True, parallel=True)
 def unpack_masked(packed, mask, starts, fill, out):
     """``out[mask] = packed`` and ``out[~mask] = fill`` in one pass over ``out``, on every thread."""
-    nrow, ncol = mask.shape
-    for i in prange(nrow):
+    over_chunks(_unpack_masked, mask.shape[0], packed, mask, starts, fill, out)
+
+
+@njit(cache=True, nogil=True)
+def _unpack_masked(lo, hi, packed, mask, starts, fill, out):
+    ncol = mask.shape[1]
+    for i in range(lo, hi):
         k = starts[i]
         for j in range(ncol):
             if mask[i, j]:
@@ -282,7 +319,6 @@ def unpack_masked(packed, mask, starts, fill, out):
                 out[i, j] = fill
 
 
-@njit(cache=True, parallel=True)
 def finish_layer(best, second, server, nbiot, indoor, level_dbm, loss_of_cell, power_of_cell, margin_db, mcl_db,
                  with_area, area, covered):
     """Finish one layer's accumulators in one pass, in place: ``best`` becomes the RSRP and ``second`` the second
@@ -291,10 +327,17 @@ def finish_layer(best, second, server, nbiot, indoor, level_dbm, loss_of_cell, p
     :func:`phusong.coverage.layers.covered_mask`: NB-IoT by coupling loss against ``mcl_db``; else the RSRP
     less the serving cell's building entry loss (``loss_of_cell``) against ``level_dbm`` (threshold plus
     margin), compared in float32 outdoors as NumPy compares a float32 array with a Python float."""
-    nrow, ncol = best.shape
+    over_chunks(_finish_layer, best.shape[0], best, second, server, nbiot, indoor, level_dbm, loss_of_cell,
+                power_of_cell, margin_db, mcl_db, with_area, area, covered)
+
+
+@njit(cache=True, nogil=True)
+def _finish_layer(lo, hi, best, second, server, nbiot, indoor, level_dbm, loss_of_cell, power_of_cell, margin_db,
+                  mcl_db, with_area, area, covered):
+    ncol = best.shape[1]
     level_f32 = np.float32(level_dbm)
     nan = np.float32(np.nan)
-    for i in prange(nrow):
+    for i in range(lo, hi):
         for j in range(ncol):
             s = server[i, j]
             ok = False
@@ -317,13 +360,17 @@ def finish_layer(best, second, server, nbiot, indoor, level_dbm, loss_of_cell, p
                 covered[i, j] = 1 if ok else 0
 
 
-@njit(cache=True, parallel=True)
 def paste_masked(packed, mask, starts, window, row0, col0, everywhere, select):
     """Set the values of ``packed`` (the set cells of ``mask``, in C order) that lie in a window at (``row0``,
     ``col0``) of the mask to ``window``'s there: ``everywhere``, or where ``select`` (bool, window-shaped) is
     set; the reference is ``full[r0:r1, c0:c1][select] = window[select]`` on the unpacked array, packed again."""
-    nrow, ncol = window.shape
-    for i in prange(nrow):
+    over_chunks(_paste_masked, window.shape[0], packed, mask, starts, window, row0, col0, everywhere, select)
+
+
+@njit(cache=True, nogil=True)
+def _paste_masked(lo, hi, packed, mask, starts, window, row0, col0, everywhere, select):
+    ncol = window.shape[1]
+    for i in range(lo, hi):
         r = row0 + i
         k = starts[r]
         for c in range(col0):   # the row's set cells left of the window

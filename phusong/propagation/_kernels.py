@@ -27,10 +27,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numba.extending import register_jitable
 
 from .._jit import forget_stale_compilations
+from .._threads import over_chunks
 from . import p1812 as _p1812
 
 # P.1812's scalar equations: the reference's own functions, compiled where the kernel calls them
@@ -307,29 +308,44 @@ def _interleave(k, ways, per_way):
     steps 0, 1, 2, ... take the first item of each run, then the second of each, and so on. A thread's contiguous
     share of the steps then covers every run (every direction, both halves of a window), so a window cut by the
     grid's edge or the study area still splits evenly between threads."""
-    k = np.int64(k)   # (prange's index is unsigned: mixed with signed ints Numba would make it a float)
+    k = np.int64(k)   # (an unsigned index mixed with signed ints would make Numba compute in floats)
     return (k % ways) * per_way + k // ways
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
 def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell_mask):
     """Group the window's cells by their nearest ray, for ``sweep_cells``.
 
     Cells beyond n + 0.5 samples, and cells where ``cell_mask`` (uint8 on the terrain's grid; shape (1, 1):
     every cell) is 0, belong to no ray. Returns (order, start): ``order`` lists cell indices (row-major in
     the window) ray by ray; ray j's span ``order[start[j]:start[j+1]]``. A counting sort in a fixed number of
-    row blocks, counted and scattered in parallel (the threads share the blocks), so the order never depends on
-    the thread count.
+    row blocks, counted and scattered on every thread (the blocks shared between them), so the order never
+    depends on the thread count.
     """
     ray = np.empty(nrow * ncol, dtype=np.int32)
+    counts = np.zeros((ASSIGN_BLOCKS, n_rays), dtype=np.int64)
+    over_chunks(_count_rays, ASSIGN_BLOCKS, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell_mask,
+                ray, counts)
+    # ray by ray, block by block: each ray's cells stay in row-major order
+    total_of_ray = counts.sum(axis=0)
+    start = np.zeros(n_rays + 1, dtype=np.int64)
+    np.cumsum(total_of_ray, out=start[1:])
+    fill = start[:-1] + np.cumsum(counts, axis=0) - counts
+    order = np.empty(int(start[n_rays]), dtype=np.int64)
+    over_chunks(_scatter_cells, ASSIGN_BLOCKS, nrow, ncol, ray, fill, order)
+    return order, start
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def _count_rays(lo, hi, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell_mask, ray, counts):
+    """assign_cells' row blocks lo..hi-1: each cell's ray (-1: none) into ``ray``, and how many cells each block
+    gives each ray into ``counts``."""
     two_pi = 2.0 * math.pi
     everywhere = cell_mask.shape[0] == 1 and cell_mask.shape[1] == 1
     rows_per_block = (nrow + ASSIGN_BLOCKS - 1) // ASSIGN_BLOCKS
-    counts = np.zeros((ASSIGN_BLOCKS, n_rays), dtype=np.int64)
     # A cell's ray is decided on a cheap angle unless that lies within its error of a boundary between two rays:
     # then on libm's atan2, so that every cell gets the ray the exact rule gives.
     slack = 2.0 * ATAN_NEAR_ERROR * n_rays / two_pi + 1e-9
-    for t in prange(ASSIGN_BLOCKS):
+    for t in range(lo, hi):
         blk = _interleave(t, 2, ASSIGN_BLOCKS // 2)   # (the window's two halves side by side)
         for i in range(blk * rows_per_block, min((blk + 1) * rows_per_block, nrow)):
             dy = r_tx - (row0 + i)  # north positive
@@ -352,24 +368,19 @@ def assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell
                 k = k - n_rays if k >= n_rays else k   # az = 2π less half a ray: ray 0
                 ray[_u(i * ncol + jj)] = k
                 counts[_u(blk), _u(k)] += 1
-    start = np.zeros(n_rays + 1, dtype=np.int64)
-    fill = np.empty((ASSIGN_BLOCKS, n_rays), dtype=np.int64)
-    total = 0
-    for k in range(n_rays):   # ray by ray, block by block: each ray's cells stay in row-major order
-        start[k] = total
-        for blk in range(ASSIGN_BLOCKS):
-            fill[blk, k] = total
-            total += counts[blk, k]
-    start[n_rays] = total
-    order = np.empty(total, dtype=np.int64)
-    for t in prange(ASSIGN_BLOCKS):
-        blk = _interleave(t, 2, ASSIGN_BLOCKS // 2)   # (the window's two halves side by side)
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def _scatter_cells(lo, hi, nrow, ncol, ray, fill, order):
+    """assign_cells' row blocks lo..hi-1: each cell's index into ``order`` at its block's next place for its ray."""
+    rows_per_block = (nrow + ASSIGN_BLOCKS - 1) // ASSIGN_BLOCKS
+    for t in range(lo, hi):
+        blk = _interleave(t, 2, ASSIGN_BLOCKS // 2)
         for p in range(blk * rows_per_block * ncol, min((blk + 1) * rows_per_block, nrow) * ncol):
             k = ray[_u(p)]
             if k >= 0:
                 order[_u(fill[_u(blk), _u(k)])] = p
                 fill[_u(blk), _u(k)] += 1
-    return order, start
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -954,11 +965,60 @@ def _profile_x(k, m0, xs, xe):
     return xs[k] if k <= m0 else xe[k - m0 - 1]
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
-def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells,
-                res_m, htg, hrg, f_mhz, ae, mode, tail, time_pct=50.0, n0=_p1812.LANG_SON_N0,
-                lat_deg=_p1812.LANG_SON_LATITUDE_DEG):
-    """Loss (float32 dB, NaN beyond n + 0.5 samples; one layer per frequency of ``f_mhz``, a float64 array) and
+@njit(cache=True, fastmath=FASTMATH)
+def _sweep_constants(n, step_cells, res_m, f_mhz):
+    """(step_km, inv_x, band, f_ghz): the sample step (km), 1 / the distance of sample k (km, shared by every ray),
+    :func:`_bands`, and the first frequency in GHz (compiled, as the kernels' own arithmetic)."""
+    step_km = step_cells * res_m / 1000.0
+    inv_x = np.empty(n + 1)
+    for k in range(1, n + 1):   # (a loop: NumPy's broadcasting in Numba took 3 s to compile)
+        inv_x[k] = 1.0 / (k * step_km)
+    return step_km, inv_x, _bands(f_mhz), f_mhz[0] / 1000.0
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def _sweep_rays(lo, hi, heights, classes, class_height_m, r_tx, c_tx, n_rays, n, step_cells, step_km, htg, hrg, f_mhz,
+                ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts, inv_x,
+                band):
+    """Rays lo..hi-1 of a sweep (:func:`_ray_cells`), interleaved by azimuth: the octants side by side."""
+    interleave = n_rays % RAY_MULTIPLE == 0
+    for k in range(lo, hi):
+        j = _interleave(k, RAY_MULTIPLE, n_rays // RAY_MULTIPLE) if interleave else np.int64(k)
+        _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz,
+                   ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts, inv_x,
+                   band)
+
+
+def _sweep(rays, with_p1812: bool, one_band: bool, name: str):
+    """A sweep over ``rays`` (:func:`_sweep_rays` or a variant), with or without P.1812, one band or several."""
+
+    def sweep(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n,
+              step_cells, res_m, htg, hrg, f_mhz, ae, mode, tail, time_pct=50.0, n0=_p1812.LANG_SON_N0,
+              lat_deg=_p1812.LANG_SON_LATITUDE_DEG):
+        if f_mhz.size != 1 and (one_band or mode == P1812):
+            raise ValueError("this sweep takes one frequency")
+        if mode == P1812 and not with_p1812:
+            raise ValueError("this sweep has no P.1812")
+        order, start = assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell_mask)
+        loss = np.full((f_mhz.size, nrow, ncol), np.nan, dtype=np.float32)
+        los = np.full((nrow, ncol), 255, dtype=np.uint8)
+        step_km, inv_x, band, f_ghz = _sweep_constants(n, step_cells, res_m, f_mhz)
+        if with_p1812:
+            tab = p1812_tables(n if mode == P1812 else 0, step_km, time_pct, lat_deg)
+            consts = p1812_constants(f_ghz, time_pct, n0, ae)
+        else:
+            tab, consts = np.zeros((4, 2)), (0.0,) * 7
+        over_chunks(rays, n_rays, heights, classes, class_height_m, r_tx, c_tx, n_rays, n, step_cells, step_km, htg,
+                    hrg, f_mhz, ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab,
+                    consts, inv_x, band)
+        return loss, los
+
+    sweep.__name__ = sweep.__qualname__ = name
+    sweep.__doc__ = SWEEP_DOC
+    return sweep
+
+
+SWEEP_DOC = """Loss (float32 dB, NaN beyond n + 0.5 samples; one layer per frequency of ``f_mhz``, a float64 array) and
     LOS (uint8 1/0/255) for every cell of a window where ``cell_mask`` (uint8 on the terrain's grid, 0: skip;
     shape (1, 1): every cell) is set. Mode ``P1812`` takes one frequency.
 
@@ -969,47 +1029,17 @@ def sweep_cells(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, c
     of each code (256 values), read by mode ``P1812`` only;
     ``time_pct``, ``n0`` (N-units) and ``lat_deg`` (the site's latitude, for β0) likewise.
     """
-    if f_mhz.size != 1 and (ONE_BAND or mode == P1812):
-        raise ValueError("this sweep takes one frequency")
-    if mode == P1812 and not WITH_P1812:
-        raise ValueError("this sweep has no P.1812")
-    order, start = assign_cells(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, step_cells, cell_mask)
-    loss = np.full((f_mhz.size, nrow, ncol), np.nan, dtype=np.float32)
-    los = np.full((nrow, ncol), 255, dtype=np.uint8)
-    step_km = step_cells * res_m / 1000.0
-    tab = p1812_tables(n if mode == P1812 else 0, step_km, time_pct, lat_deg)
-    consts = p1812_constants(f_mhz[0] / 1000.0, time_pct, n0, ae)
-    band = _bands(f_mhz)
-    inv_x = np.empty(n + 1)   # 1 / distance of sample k (km), shared by every ray
-    inv_x[1:] = 1.0 / (np.arange(1, n + 1) * step_km)
-    # Rays interleaved by azimuth (the octants side by side)
-    interleave = n_rays % RAY_MULTIPLE == 0
-    for k in prange(n_rays):
-        j = _interleave(k, RAY_MULTIPLE, n_rays // RAY_MULTIPLE) if interleave else np.int64(k)
-        _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz,
-                   ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts, inv_x,
-                   band)
-    return loss, los
+sweep_cells = _sweep(_sweep_rays, with_p1812=True, one_band=False, name="sweep_cells")
 
 
 # --- The walk without P.1812, for every other model ------------------------------------------------------------
-# The same source compiled a second time with P.1812's per-cell evaluation and tables replaced by stubs and its
-# branches compiled out (WITH_P1812), under its own name (Numba caches it apart): the other models' first run
-# then does not compile P.1812's equations, about 17 s on a fresh install. footprint.site_footprints picks the
-# variant by mode and number of bands.
+# The same source compiled a second time with P.1812's per-cell evaluation replaced by stubs and its branches
+# compiled out (WITH_P1812), under its own name (Numba caches it apart): the other models' first run then does not
+# compile P.1812's equations, about 17 s on a fresh install. footprint.site_footprints picks the variant by mode and
+# number of bands.
 @njit(cache=True, fastmath=FASTMATH)
 def _no_p1812_cell(*args):
     return np.nan
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _no_p1812_tables(n, step_km, time_pct, lat_deg):
-    return np.zeros((4, 2))
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _no_p1812_constants(f_ghz, time_pct, n0, ae):
-    return (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def _variant(fn, qualname: str, **replaced):
@@ -1027,14 +1057,14 @@ def _variant(fn, qualname: str, **replaced):
 _ray_cells_bare = njit(cache=True, fastmath=FASTMATH)(_variant(_ray_cells.py_func, "_ray_cells_bare",
                                                                  _p1812_cell=_no_p1812_cell,
                                                                  _p1812_exact=_no_p1812_cell, WITH_P1812=False))
-sweep_cells_bare = njit(cache=True, fastmath=FASTMATH, parallel=True)(_variant(
-    sweep_cells.py_func, "sweep_cells_bare", _ray_cells=_ray_cells_bare, p1812_tables=_no_p1812_tables,
-    p1812_constants=_no_p1812_constants, WITH_P1812=False))
+_sweep_rays_bare = njit(cache=True, fastmath=FASTMATH, nogil=True)(_variant(
+    _sweep_rays.py_func, "_sweep_rays_bare", _ray_cells=_ray_cells_bare))
+sweep_cells_bare = _sweep(_sweep_rays_bare, with_p1812=False, one_band=False, name="sweep_cells_bare")
 # ... and once more for one band (the common case): f_mhz's first frequency only
 _ray_cells_bare_one = njit(cache=True, fastmath=FASTMATH)(_variant(_ray_cells.py_func, "_ray_cells_bare_one",
                                                                      _p1812_cell=_no_p1812_cell,
                                                                      _p1812_exact=_no_p1812_cell, ONE_BAND=True,
                                                                      WITH_P1812=False))
-sweep_cells_bare_one = njit(cache=True, fastmath=FASTMATH, parallel=True)(_variant(
-    sweep_cells.py_func, "sweep_cells_bare_one", _ray_cells=_ray_cells_bare_one, p1812_tables=_no_p1812_tables,
-    p1812_constants=_no_p1812_constants, ONE_BAND=True, WITH_P1812=False))
+_sweep_rays_bare_one = njit(cache=True, fastmath=FASTMATH, nogil=True)(_variant(
+    _sweep_rays.py_func, "_sweep_rays_bare_one", _ray_cells=_ray_cells_bare_one))
+sweep_cells_bare_one = _sweep(_sweep_rays_bare_one, with_p1812=False, one_band=True, name="sweep_cells_bare_one")
