@@ -1,0 +1,63 @@
+"""phusong._threads: kernels over chunks of a range on a pool of threads."""
+import threading
+
+import numpy as np
+import pytest
+from numba import njit
+
+from phusong import _threads
+
+
+@njit(nogil=True, cache=False)
+def _add_squares(lo, hi, hits, out):
+    for i in range(lo, hi):
+        hits[i] += 1
+        out[i] = i * i
+
+
+@pytest.mark.parametrize("n_items", [0, 1, 2, 7, 8, 9, 1000])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_every_item_is_computed_once(monkeypatch, n_items, threads):
+    monkeypatch.setattr(_threads, "thread_count", lambda: threads)
+    calls = []
+    lock = threading.Lock()
+
+    def kernel(lo, hi, hits, out):
+        with lock:
+            calls.append((lo, hi, threading.current_thread().name))
+        _add_squares(lo, hi, hits, out)
+
+    hits = np.zeros(n_items, np.int64)
+    out = np.zeros(n_items, np.int64)
+    _threads.over_chunks(kernel, n_items, hits, out)
+    np.testing.assert_array_equal(hits, 1)
+    np.testing.assert_array_equal(out, np.arange(n_items) ** 2)
+    spans = sorted(c[:2] for c in calls)
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))   # consecutive chunks, none empty below
+    assert all(lo < hi for lo, hi in spans) or n_items == 0
+    workers = {name for *_, name in calls}
+    if min(threads, n_items) <= 1:
+        assert workers == {threading.current_thread().name}   # no pool for one thread or one item
+    else:
+        assert len(spans) == min(n_items, min(threads, n_items) * _threads.CHUNKS_PER_THREAD)
+        assert all(name.startswith("phusong-kernel") for name in workers)
+
+
+def test_a_failing_chunk_raises_after_every_chunk_finished(monkeypatch):
+    monkeypatch.setattr(_threads, "thread_count", lambda: 2)
+    done = []
+
+    def kernel(lo, hi):
+        if lo == 0:
+            raise ZeroDivisionError("chunk 0")
+        done.append(lo)
+
+    with pytest.raises(ZeroDivisionError, match="chunk 0"):
+        _threads.over_chunks(kernel, 100)
+    assert len(done) == 2 * _threads.CHUNKS_PER_THREAD - 1   # the others ran to the end before the error
+
+
+def test_the_thread_count_is_numbas(monkeypatch):
+    import numba
+
+    assert _threads.thread_count() == numba.get_num_threads()
