@@ -1,6 +1,6 @@
 """Province-scale `phusong simulate` on the Lạng Sơn stand-in terrain (SYNTHETIC) with GENERATED sites.
 
-Usage: .venv/bin/python benchmarks/bench_simulate.py [--quick | --named | --large | --bands]
+Usage: .venv/bin/python benchmarks/bench_simulate.py [--quick | --named | --large | --bands | --fresh-jit]
 Each run is a separate process timed with /usr/bin/time (wall, peak memory); the split of each run
 comes from its run.json (inputs, terrain passes, finishing layers, relief, raster writing). Needs
 ../shared. Prints Markdown rows for benchmarks/RESULTS.md.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -36,23 +37,22 @@ def write_sites(n_sites, path, seed=1, uniform=False):
     return df
 
 
-def timed_simulate(args):
-    """`phusong simulate ARGS -q` in its own process under /usr/bin/time: (wall s, peak memory GB)."""
+def timed_simulate(args, numba_cache=None):
+    """`phusong simulate ARGS -q` in its own process under /usr/bin/time: (wall s, peak memory GB); with
+    ``numba_cache``, compiled kernels are kept there (NUMBA_CACHE_DIR) instead of beside the package."""
     cmd = ["/usr/bin/time", "-f", "%e %M", PHUSONG, "simulate", *args, "-q"]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    env = None if numba_cache is None else {**os.environ, "NUMBA_CACHE_DIR": str(numba_cache)}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     wall, kb = out.stderr.strip().splitlines()[-1].split()
     return float(wall), int(kb) / 1024 / 1024
 
 
-def run(args, tmp):
-    return timed_simulate(["--dem", str(DEM), "--area", str(AREA), "--area-layer", "communes", *args])
-
-
-def simulate(sites, out, cache, radius=15, extra=()):
-    return run(["--sites", str(sites), "--out", str(out), "--radius-km", str(radius), "--cache-dir", str(cache),
-                "--overwrite", *extra], None)
+def simulate(sites, out, cache, radius=15, extra=(), numba_cache=None):
+    return timed_simulate(["--dem", str(DEM), "--area", str(AREA), "--area-layer", "communes", "--sites", str(sites),
+                           "--out", str(out), "--radius-km", str(radius), "--cache-dir", str(cache), "--overwrite",
+                           *extra], numba_cache)
 
 
 def split(out) -> str:
@@ -93,6 +93,20 @@ def large_run(tmp, rows):
     rows.append(("6,000 cells (2,000 sites, seed 2), 15 km, 30 m, cold cache", wall, gb, split(tmp / "r4")))
 
 
+def fresh_jit_runs(tmp, rows, warm_sites):
+    """What a new installation's first run pays: ``warm_sites`` (6 sites, 2 km) and the uniform named list (seed 7)
+    with an empty Numba cache, the first against the same run with the kernels compiled already."""
+    rows.append(("6 sites, 2 km, cold cache, kernels compiled", *simulate(warm_sites, tmp / "j0", tmp / "cj0", radius=2),
+                 split(tmp / "j0")))
+    rows.append(("6 sites, 2 km, cold cache, **empty Numba cache**",
+                 *simulate(warm_sites, tmp / "j1", tmp / "cj1", radius=2, numba_cache=tmp / "numba1"),
+                 split(tmp / "j1")))
+    sites = tmp / "named_uniform.csv"
+    write_sites(334, sites, seed=7, uniform=True)
+    rows.append(("1,002 cells uniform (seed 7), 15 km, 30 m, cold cache, **empty Numba cache**",
+                 *simulate(sites, tmp / "j2", tmp / "cj2", numba_cache=tmp / "numba2"), split(tmp / "j2")))
+
+
 def bands_run(tmp, rows):
     """Two bands a mast: the uniform list's 334 sites (seed 7) each with three 4G cells at 1,800 MHz and three 5G
     cells at its operator's band on the same mast (2,004 cells), against the 1,002 cells of one band a site."""
@@ -117,6 +131,8 @@ def main():
     ap.add_argument("--named", action="store_true", help="only the issue's named runs (uniform/population, what-if)")
     ap.add_argument("--large", action="store_true", help="only the 6,000-cell run (2,000 sites, seed 2)")
     ap.add_argument("--bands", action="store_true", help="only the two-bands-a-mast run and its one-band pair")
+    ap.add_argument("--fresh-jit", action="store_true",
+                    help="only first runs on an empty Numba cache (a new installation), 6 sites and 1,002 cells")
     args = ap.parse_args()
     rows = []
     passes = None
@@ -136,6 +152,10 @@ def main():
             return report(rows, passes)
         if args.bands:
             bands_run(tmp, rows)
+            return report(rows, passes)
+        if args.fresh_jit:
+            write_sites_csv(df.head(6), warm)
+            fresh_jit_runs(tmp, rows, warm)
             return report(rows, passes)
         named_runs(tmp, rows)
         if args.named:

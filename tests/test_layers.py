@@ -1,8 +1,8 @@
 """The package's layering, and the constants the Numba kernels duplicate.
 
 Layers, top to bottom: cli -> pipeline -> planning -> gaps, measurements -> coverage -> outputs -> settings, fetch -> data
--> propagation, sites -> the base modules (_raster, _atomic, _direct, _markup, _tables, _jit, _threads, errors). A module may import its own
-layer and the layers below it, never above (imports inside functions count too)."""
+-> propagation, sites -> the base modules (_raster, _atomic, _direct, _markup, _tables, _jit, _threads, errors). A
+module may import its own layer and the layers below it, never above (imports inside functions count too)."""
 import ast
 import math
 from pathlib import Path

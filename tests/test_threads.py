@@ -61,3 +61,25 @@ def test_the_thread_count_is_numbas(monkeypatch):
     import numba
 
     assert _threads.thread_count() == numba.get_num_threads()
+
+
+def test_a_fresh_installation_is_told_apart(tmp_path):
+    """kernels_compiled() is False with an empty Numba cache (the CLI then says it compiles first), and True once a
+    pass has run."""
+    import os
+    import subprocess
+    import sys
+
+    from affine import Affine
+
+    from phusong._raster import Grid
+    from phusong.propagation.footprint import kernels_compiled, site_footprint
+    from tests.test_propagation import _rough_terrain
+
+    code = "from phusong.propagation.footprint import kernels_compiled; print(kernels_compiled())"
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)})
+    assert fresh.stdout.strip() == "False"
+    grid = Grid(41, 41, Affine(30.0, 0, 500_000.0, 0, -30.0, 2_401_230.0), "EPSG:32648")
+    site_footprint(_rough_terrain(41, 2), grid, 500_615.0, 2_400_615.0, 30.0, 1800.0, 0.5)
+    assert kernels_compiled()

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .._raster import Grid
 from ..propagation.antenna import MsiPattern
-from ..propagation.footprint import site_footprints, window_for
+from ..propagation.footprint import kernels_compiled, site_footprints, window_for
 from ..propagation.p2108 import MIN_DISTANCE_KM, terrestrial_clutter_loss_db
 from ..settings import Settings
 from ..sites.schema import ANY_OPERATOR
@@ -167,6 +167,9 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
     for g in groups:
         to_come.setdefault((g.x, g.y, g.height_m), []).append(g)
     kept: dict[Group, np.ndarray] = {}        # passes swept with an earlier band of their mast
+    if progress and groups and not kernels_compiled():
+        tqdm.write("phusong: compiling the kernels for this machine first (once per installation; about half a "
+                   "minute on 2 cores)")
     with BackgroundSaver(cache) as saver:   # a pass is written while the next one is computed
         for g in tqdm(groups, desc="sites", unit="pass", disable=not progress or None, leave=False):
             mast = to_come[(g.x, g.y, g.height_m)]

@@ -25,6 +25,7 @@ Distances are km and heights m inside the model code, as in P.526.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -1068,3 +1069,13 @@ _ray_cells_bare_one = njit(cache=True, fastmath=FASTMATH)(_variant(_ray_cells.py
 _sweep_rays_bare_one = njit(cache=True, fastmath=FASTMATH, nogil=True)(_variant(
     _sweep_rays.py_func, "_sweep_rays_bare_one", _ray_cells=_ray_cells_bare_one))
 sweep_cells_bare_one = _sweep(_sweep_rays_bare_one, with_p1812=False, one_band=True, name="sweep_cells_bare_one")
+
+
+def compiled_on_this_machine() -> bool:
+    """Whether Numba's cache holds the common sweep (one band, no P.1812) already: False on a fresh installation,
+    whose first pass compiles the kernels first. True when the cache cannot be told (no note is better than a
+    wrong one)."""
+    try:
+        return Path(getattr(_sweep_rays_bare_one, "_cache")._cache_file._index_path).exists()
+    except Exception:   # (Numba's cache internals)
+        return True

@@ -66,6 +66,12 @@ def window_for(grid: Grid, x: float, y: float, radius_m: float) -> tuple[int, in
     return row0, col0, max(row1 - row0, 0), max(col1 - col0, 0)
 
 
+def kernels_compiled() -> bool:
+    """Whether this machine has the sweep compiled already (Numba's cache); False on a fresh installation, whose
+    first pass compiles the kernels first."""
+    return _kernels.compiled_on_this_machine()
+
+
 def site_footprint(heights: np.ndarray, grid: Grid, x: float, y: float, tx_height_m: float,
                    frequency_mhz: float, radius_km: float, *args, **kwargs) -> Footprint:
     """Basic transmission loss (dB) and LOS from a site at (x, y) in the grid's CRS to every cell, at one
