@@ -629,3 +629,13 @@ def test_bullington_on_the_shortest_profiles():
     assert two["diffraction_db"] == 0.0 and two["loss_db"] == two["free_space_db"]
     three = evaluate_profile([0.0, 2.5, 5.0], [100.0, 250.0, 100.0], 30.0, 1.5, 1800.0, model="bullington")
     assert three["diffraction_db"] > 15.0 and not three["los"]
+
+
+def test_site_footprint_shows_its_keyword_arguments():
+    """help(site_footprint) in a notebook lists site_footprints' arguments, with one frequency for its list."""
+    import inspect
+
+    one = inspect.signature(site_footprint).parameters
+    many = inspect.signature(site_footprints).parameters
+    assert list(one) == [("frequency_mhz" if name == "frequencies_mhz" else name) for name in many]
+    assert one["model"].default == "delta-bullington" and one["exact_tail"].default is None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from dataclasses import dataclass
 
@@ -184,3 +185,15 @@ def site_footprints(heights: np.ndarray, grid: Grid, x: float, y: float, tx_heig
         losses = [np.where(los == 255, np.nan, empirical_loss_db(model, d_km, f, tx_height_m, rx_height_m, los == 1))
                   .astype(np.float32) for f in freqs]
     return [Footprint(loss, los, wgrid, row0, col0) for loss in losses]
+
+
+def _one_band_signature() -> inspect.Signature:
+    """site_footprints' signature with one ``frequency_mhz`` (float) for its frequencies: what help() and
+    notebooks show for site_footprint, which passes its other arguments on."""
+    sig = inspect.signature(site_footprints)
+    params = [p.replace(name="frequency_mhz", annotation="float") if p.name == "frequencies_mhz" else p
+              for p in sig.parameters.values()]
+    return sig.replace(parameters=params, return_annotation="Footprint")
+
+
+site_footprint.__signature__ = _one_band_signature()  # type: ignore[attr-defined]
