@@ -16,6 +16,16 @@ from collections.abc import Callable
 _POOLS: dict[tuple[int, int], concurrent.futures.ThreadPoolExecutor] = {}   # by (process id, threads)
 _POOLS_LOCK = threading.Lock()
 CHUNKS_PER_THREAD = 4   # chunks are taken in turn: a thread that drew cheap items takes the next one
+THREAD_PREFIX = "phusong-kernel"
+
+
+def _after_fork() -> None:
+    global _POOLS_LOCK
+    _POOLS_LOCK = threading.Lock()   # (a fork while another thread held it would leave it held in the child)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def thread_count() -> int:
@@ -31,21 +41,37 @@ def _pool(threads: int) -> concurrent.futures.ThreadPoolExecutor:
     with _POOLS_LOCK:
         pool = _POOLS.get(key)
         if pool is None:
-            pool = _POOLS[key] = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="phusong-kernel")
+            pool = _POOLS[key] = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix=THREAD_PREFIX)
         return pool
 
 
 def over_chunks(kernel: Callable[..., None], n_items: int, *args) -> None:
     """``kernel(lo, hi, *args)`` for consecutive chunks [lo, hi) covering ``range(n_items)``, on
-    :func:`thread_count` threads; returns when every chunk is done, raising the first chunk's error, if any."""
-    threads = min(thread_count(), n_items)
-    if threads <= 1:
+    :func:`thread_count` threads; returns when every chunk is done, raising the first chunk's error, if any.
+
+    In the calling thread when there is one thread or one item, when called from a kernel thread itself (no
+    thread waits for the pool it runs in), and while the interpreter shuts down (no new threads then)."""
+    threads = thread_count()
+    if threads <= 1 or n_items <= 1 or threading.current_thread().name.startswith(THREAD_PREFIX):
         kernel(0, n_items, *args)
         return
     n_chunks = min(n_items, threads * CHUNKS_PER_THREAD)
     edges = [n_items * k // n_chunks for k in range(n_chunks + 1)]
-    pool = _pool(threads)
-    futures = [pool.submit(kernel, lo, hi, *args) for lo, hi in zip(edges[:-1], edges[1:])]
-    concurrent.futures.wait(futures)   # (every chunk finished before an error is raised: none writes afterwards)
+    chunks = list(zip(edges[:-1], edges[1:]))
+    futures = []
+    try:
+        pool = _pool(threads)
+        for lo, hi in chunks:
+            futures.append(pool.submit(kernel, lo, hi, *args))
+    except RuntimeError:   # "cannot schedule new futures after interpreter shutdown"
+        for lo, hi in chunks[len(futures):]:
+            kernel(lo, hi, *args)
+    try:
+        concurrent.futures.wait(futures)
+    except BaseException:   # (Ctrl-C): no chunk may write into the caller's arrays after this returns
+        for future in futures:
+            future.cancel()
+        concurrent.futures.wait(futures)
+        raise
     for future in futures:
         future.result()

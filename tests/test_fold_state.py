@@ -379,3 +379,24 @@ def test_a_what_if_frees_the_power_sums_once_the_layers_are_finished(network, tm
     simulate_network(terrain.array, grid, sites, s, cache=cache, area_mask=area)
     cov = simulate_network(terrain.array, grid, _what_ifs(sites)["one tilt"], s, cache=cache, area_mask=area)
     assert cov.stats["fold_reused"] and refs and alive == [0, 0]
+
+
+def test_runs_and_what_ifs_do_not_depend_on_the_thread_count(network, tmp_path, monkeypatch):
+    """Every kernel (sweep, fold, finishing, SINR, the kept fold's packing, unpacking and pasting) split over 1 and
+    over 3 threads: the same layers bit for bit, for a run over a study area and for its what-if."""
+    from phusong import _threads
+
+    terrain, sites = network
+    s = Settings(radius_km=3.0, per_operator=True)
+    area = _disc_area(terrain.grid)
+    tilted = _what_ifs(sites)["one tilt"]
+    runs = {}
+    for threads in (1, 3):
+        monkeypatch.setattr(_threads, "thread_count", lambda threads=threads: threads)
+        cache = FootprintCache(tmp_path / f"cache{threads}")
+        first = simulate_network(terrain.array, terrain.grid, sites, s, cache=cache, area_mask=area)
+        again = simulate_network(terrain.array, terrain.grid, tilted, s, cache=cache, area_mask=area)
+        assert 0 < again.stats["passes_folded"] < again.stats["terrain_passes"]   # the kept fold was used
+        runs[threads] = (first, again)
+    for one, three in zip(runs[1], runs[3]):
+        _assert_identical(one, three)

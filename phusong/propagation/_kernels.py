@@ -306,9 +306,9 @@ def _atan2_near(y, x):
 @njit(cache=True, fastmath=FASTMATH, inline="always")
 def _interleave(k, ways, per_way):
     """The item a parallel loop's k-th step takes among ``ways`` runs of ``per_way`` items, one run after another:
-    steps 0, 1, 2, ... take the first item of each run, then the second of each, and so on. A thread's contiguous
-    share of the steps then covers every run (every direction, both halves of a window), so a window cut by the
-    grid's edge or the study area still splits evenly between threads."""
+    steps 0, 1, 2, ... take the first item of each run, then the second of each, and so on. Each chunk of
+    consecutive steps (:func:`phusong._threads.over_chunks`) then covers every run (every direction, both halves
+    of a window), so a window cut by the grid's edge or the study area still splits evenly between the chunks."""
     k = np.int64(k)   # (an unsigned index mixed with signed ints would make Numba compute in floats)
     return (k % ways) * per_way + k // ways
 
@@ -1072,10 +1072,11 @@ sweep_cells_bare_one = _sweep(_sweep_rays_bare_one, with_p1812=False, one_band=T
 
 
 def compiled_on_this_machine() -> bool:
-    """Whether Numba's cache holds the common sweep (one band, no P.1812) already: False on a fresh installation,
+    """Whether Numba's cache holds a sweep already (any of the three variants): False on a fresh installation,
     whose first pass compiles the kernels first. True when the cache cannot be told (no note is better than a
     wrong one)."""
     try:
-        return Path(getattr(_sweep_rays_bare_one, "_cache")._cache_file._index_path).exists()
+        return any(Path(getattr(kernel, "_cache")._cache_file._index_path).exists()
+                   for kernel in (_sweep_rays_bare_one, _sweep_rays_bare, _sweep_rays))
     except Exception:   # (Numba's cache internals)
         return True
