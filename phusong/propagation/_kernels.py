@@ -996,6 +996,17 @@ def _sweep(rays, with_p1812: bool, one_band: bool, name: str):
     def sweep(heights, classes, class_height_m, cell_mask, r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n,
               step_cells, res_m, htg, hrg, f_mhz, ae, mode, tail, time_pct=50.0, n0=_p1812.LANG_SON_N0,
               lat_deg=_p1812.LANG_SON_LATITUDE_DEG):
+        """Loss (float32 dB, NaN beyond n + 0.5 samples; one layer per frequency of ``f_mhz``, a float64 array) and
+        LOS (uint8 1/0/255) for every cell of a window where ``cell_mask`` (uint8 on the terrain's grid, 0: skip;
+        shape (1, 1): every cell) is set. Mode ``P1812`` takes one frequency.
+
+        Each cell is evaluated once, by its nearest ray, so the result does not depend
+        on the thread count. ``tail``: how many samples next to each receiver are taken
+        on its own line (``EXACT_TAIL``); a larger tail is more exact and slower.
+        ``classes``: land-cover codes (uint8) on the terrain's grid and ``class_height_m`` the clutter height
+        of each code (256 values), read by mode ``P1812`` only;
+        ``time_pct``, ``n0`` (N-units) and ``lat_deg`` (the site's latitude, for β0) likewise.
+        """
         if f_mhz.size != 1 and (one_band or mode == P1812):
             raise ValueError("this sweep takes one frequency")
         if mode == P1812 and not with_p1812:
@@ -1015,21 +1026,9 @@ def _sweep(rays, with_p1812: bool, one_band: bool, name: str):
         return loss, los
 
     sweep.__name__ = sweep.__qualname__ = name
-    sweep.__doc__ = SWEEP_DOC
     return sweep
 
 
-SWEEP_DOC = """Loss (float32 dB, NaN beyond n + 0.5 samples; one layer per frequency of ``f_mhz``, a float64 array) and
-    LOS (uint8 1/0/255) for every cell of a window where ``cell_mask`` (uint8 on the terrain's grid, 0: skip;
-    shape (1, 1): every cell) is set. Mode ``P1812`` takes one frequency.
-
-    Each cell is evaluated once, by its nearest ray, so the result does not depend
-    on the thread count. ``tail``: how many samples next to each receiver are taken
-    on its own line (``EXACT_TAIL``); a larger tail is more exact and slower.
-    ``classes``: land-cover codes (uint8) on the terrain's grid and ``class_height_m`` the clutter height
-    of each code (256 values), read by mode ``P1812`` only;
-    ``time_pct``, ``n0`` (N-units) and ``lat_deg`` (the site's latitude, for β0) likewise.
-    """
 sweep_cells = _sweep(_sweep_rays, with_p1812=True, one_band=False, name="sweep_cells")
 
 
