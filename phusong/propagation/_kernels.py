@@ -62,6 +62,9 @@ ONE_BAND = False
 # Likewise: False in the variants without P.1812 (at the end of this module), which then drop its walk state and
 # branches; the registers they held served the other models' tails (1.06x a pass).
 WITH_P1812 = True
+# In the kernels each branch on P.1812 tests ``WITH_P1812 and ...`` and the other bands' loop sits under ``if not
+# ONE_BAND``: Numba drops a branch on a constant before it types it, so the variants compile none of that code
+# (a first run on an empty Numba cache about 3 s shorter); a flag held in a variable would still be compiled.
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -499,7 +502,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
             x = m0 * step_km
             xs[_u(m0)] = x
             hs[_u(m0)] = h
-            g = h + _clutter_at(classes, class_height_m, r_tx + dr * m0, c_tx + dc * m0) if full else h
+            g = h + _clutter_at(classes, class_height_m, r_tx + dr * m0, c_tx + dc * m0) if WITH_P1812 and full else h
             gc = g - c5 * x * x
             v1, v2 = _lsq_add(v1, v2, xs[_u(m0 - 1)], hs[_u(m0 - 1)], x, h)
             if mode != 2:
@@ -507,14 +510,14 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                 nh = _hull_push(hull_hx, hull_hy, nh, x, h)
             max_curved_slope = max(max_curved_slope, (gc - hts) / x)
             max_plain_slope = max(max_plain_slope, (h - hts) / x)
-            if full:
+            if WITH_P1812 and full:
                 cc = h - c5 * x * x
                 nc = _hull_push(hull_cx, hull_cy, nc, x, cc)
                 hull_c[nc - 1] = m0
                 if (cc - hts) / x > max_horizon:
                     max_horizon = (cc - hts) / x
                     k_horizon = m0
-            if with_ab:
+            if WITH_P1812 and with_ab:
                 gc2 = g - c5b * x * x
                 ng2 = _hull_push(hull_g2x, hull_g2y, ng2, x, gc2)
                 max_curved2 = max(max_curved2, (gc2 - hts) / x)
@@ -557,7 +560,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                 if math.isnan(h):
                     break
                 x = k * step_km
-                g = h + _clutter_at(classes, class_height_m, r_tx + sr * k, c_tx + sc * k) if full else h
+                g = h + _clutter_at(classes, class_height_m, r_tx + sr * k, c_tx + sc * k) if WITH_P1812 and full else h
                 xe[_u(ne)] = x
                 he[_u(ne)] = h
                 te[_u(ne)] = g
@@ -571,12 +574,12 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                 v1c, v2c = _lsq_add(v1c, v2c, xp, hp, x, h)
                 xp = x
                 hp = h
-                if full:
+                if WITH_P1812 and full:
                     ce_[ne] = h - c5 * x * x
                     if (ce_[ne] - hts) * inv_x[k] > horizon:
                         horizon = (ce_[ne] - hts) * inv_x[k]
                         k_hor = k
-                if with_ab:
+                if WITH_P1812 and with_ab:
                     gc2 = g - c5b * x * x
                     curved2 = max(curved2, (gc2 - hts) * inv_x[k])
                     srim2 = max(srim2, (gc2 + q_curved2) * inv)
@@ -608,7 +611,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                                     _tail_numax(xe, te, ne, d, hts, hrs, c5, lam))
                     elif m0 > 0:
                         srim = max(srim, _hull_tangent_back(hull_gx, hull_gy, ng, d, hrs - c5 * d * d)[0])
-                    if full:
+                    if WITH_P1812 and full:
                         ld = _diffraction(d, m, h0, hr, hts, hrs, hst, hsr, visible, stim, s_tr, numax, srim, hobs,
                                           plain, a_r, lam, f13, ground, ae, c5, step_km, mode)
                     else:
@@ -618,17 +621,18 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
                         has_nu[q] = 1
                         # A mast's other bands: the same terms at their wavelengths (the first band's code path
                         # is kept apart: one loop over all, even compiled for one band, cost its pass 1-2 %)
-                        for b in range(1, nb):
-                            lam_b = band[b, 0]
-                            if visible:
-                                numax = max(_ray_numax(hull_gx, hull_gy, ng, d, hts, hrs, c5, lam_b) if m0 > 0
-                                            else -1e300, _tail_numax(xe, te, ne, d, hts, hrs, c5, lam_b))
-                            late[q, 2 * b] = _bullington_nu(d, hts, hrs, visible, stim, s_tr, numax, srim, c5, lam_b)
-                            late[q, 2 * b + 1] = _smooth_term(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, plain,
-                                                              a_r, lam_b, band[b, 1], band[b, 2], ae, step_km, mode)
-            if full:
+                        if not ONE_BAND:
+                            for b in range(1, nb):
+                                lam_b = band[b, 0]
+                                if visible:
+                                    numax = max(_ray_numax(hull_gx, hull_gy, ng, d, hts, hrs, c5, lam_b) if m0 > 0
+                                                else -1e300, _tail_numax(xe, te, ne, d, hts, hrs, c5, lam_b))
+                                late[q, 2 * b] = _bullington_nu(d, hts, hrs, visible, stim, s_tr, numax, srim, c5, lam_b)
+                                late[q, 2 * b + 1] = _smooth_term(d, m, h0, hr, hts, hrs, hst, hsr, s_tr, hobs, plain,
+                                                                  a_r, lam_b, band[b, 1], band[b, 2], ae, step_km, mode)
+            if WITH_P1812 and full:
                 ldb = ld
-                if with_ab and m >= 1 and d > 0.0:   # the same for the effective radius ab
+                if WITH_P1812 and with_ab and m >= 1 and d > 0.0:   # the same for the effective radius ab
                     stim = curved2 + c5b * d
                     visible_b = 1 if stim < s_tr else 0
                     srim = srim2
@@ -663,7 +667,7 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
             los[i, jj] = visible
     # The logarithms and exponentials of the cells' losses, in a loop of their own: the cells' chains are
     # independent there, so the CPU overlaps them (in the walk each waited for the last).
-    if not full:
+    if not (WITH_P1812 and full):
         for q in range(n_cells):
             if done[q]:
                 d = lengths[q] * step_km
