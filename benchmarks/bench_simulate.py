@@ -3,7 +3,8 @@
 Usage: .venv/bin/python benchmarks/bench_simulate.py [--quick | --named | --large | --bands | --fresh-jit]
 Each run is a separate process timed with /usr/bin/time (wall, peak memory); the split of each run
 comes from its run.json (inputs, terrain passes, finishing layers, relief, raster writing). Needs
-../shared. Prints Markdown rows for benchmarks/RESULTS.md.
+../shared. Prints Markdown rows for benchmarks/RESULTS.md, and this machine's speed before and after the runs
+(machine_check.py).
 """
 from __future__ import annotations
 
@@ -29,6 +30,13 @@ PHUSONG = str(Path(sys.executable).parent / "phusong")
 
 
 SPLIT = ("inputs_s", "passes_s", "finish_s", "relief_s", "write_rasters_s")
+
+
+def machine_check(cache_dir) -> str:
+    """machine_check.py's line (this machine's speed), from a process of its own."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "machine_check.py"), "--cache-dir", str(cache_dir)],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
 
 
 def write_sites(n_sites, path, seed=1, uniform=False):
@@ -147,19 +155,20 @@ def main():
         tilted.loc[0, "electrical_tilt_deg"] += 4
         write_sites_csv(tilted, warm)
         simulate(warm, tmp / "r0", tmp / "c0", radius=2)  # ... nor a what-if (its own kernels)
+        checks = [machine_check(tmp / "mc")]
         if args.large:
             large_run(tmp, rows)
-            return report(rows, passes)
+            return report(rows, passes, checks + [machine_check(tmp / "mc")])
         if args.bands:
             bands_run(tmp, rows)
-            return report(rows, passes)
+            return report(rows, passes, checks + [machine_check(tmp / "mc")])
         if args.fresh_jit:
             write_sites_csv(df.head(6), warm)
             fresh_jit_runs(tmp, rows, warm)
-            return report(rows, passes)
+            return report(rows, passes, checks + [machine_check(tmp / "mc")])
         named_runs(tmp, rows)
         if args.named:
-            return report(rows, passes)
+            return report(rows, passes, checks + [machine_check(tmp / "mc")])
         wall, gb = simulate(s1000, tmp / "r1", tmp / "c1")
         rows.append(("1,020 cells (340 sites), 15 km, 30 m, cold cache", wall, gb, split(tmp / "r1")))
         passes = json.loads((tmp / "r1" / "run.json").read_text())["simulation"]["terrain_passes"]
@@ -195,10 +204,14 @@ def main():
             for radius in (5, 10, 20):
                 w, g = simulate(p, tmp / f"rr{radius}", tmp / f"cr{radius}", radius=radius)
                 rows.append((f"scaling: 450 cells, radius {radius} km", w, g, split(tmp / f"rr{radius}")))
-    report(rows, passes)
+        checks.append(machine_check(tmp / "mc"))
+    report(rows, passes, checks)
 
 
-def report(rows, passes):
+def report(rows, passes, checks):
+    for when, line in zip(("before the runs", "after them"), checks):
+        print(f"{line}, {when}")
+    print()
     if passes is not None:
         print(f"terrain passes in the 1,020-cell run: {passes}\n")
     print("| run | wall | peak memory | inputs | terrain passes | finish layers | relief | write rasters |\n"
