@@ -2,9 +2,10 @@
 stand-in terrain (SYNTHETIC), the best of three rounds over six fixed sites.
 
 Usage: .venv/bin/python benchmarks/machine_check.py [--cache-dir DIR]
-Machines lent for a session differ by up to 2.5x on the same code; the benchmark scripts print this figure
-beside their own, so that runs on different days can be compared (a pass takes about 150 ms on a fast
-2-core machine of these, and 280-300 ms on a slow one; RESULTS.md). Needs ../shared.
+Machines lent for a session differ by up to 2.5x on the same code; bench_simulate.py prints this figure
+beside its own, so that runs on different days can be compared (with the same code: a pass took 132-159 ms on
+the fast machine of 5 December with that day's code, 276-296 ms on the slow one of 6 December; RESULTS.md).
+Needs ../shared.
 """
 from __future__ import annotations
 
