@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_footprint import FREQ_MHZ, RADIUS_KM, RES_M, RX_H, TILE, TX_H, CRS, bench_splat, sites_in_tile  # noqa: E402
-from bench_simulate import split, timed_simulate  # noqa: E402
+from bench_simulate import TABLE_HEADER, split, timed_simulate  # noqa: E402
 
 
 def write_sites(path: Path, n_sites: int, seed: int) -> None:
@@ -54,8 +54,7 @@ def main():
         wall, gb = simulate(sites, tmp / "run")
         parts = split(tmp / "run")
         splat_s = bench_splat(tmp, True, args.splat_hd_sites)
-    print("| run | wall | peak memory | inputs | terrain passes | finish layers | relief | write rasters |\n"
-          "|---|---|---|---|---|---|---|---|")
+    print(TABLE_HEADER)
     print(f"| `phusong simulate`, {args.sites} omni 4G sites (seed {args.seed}), N44W072, 20 km, 30 m | {wall:.1f} s | "
           f"{gb:.2f} GB | {parts} |")
     if splat_s:

@@ -375,6 +375,20 @@ class _SlowCache(FootprintCache):
                 self.busy -= 1
 
 
+def test_a_run_splits_the_time_of_its_passes_into_sweeps_and_folds(small_network, tmp_path):
+    """run.json's passes_s holds the terrain passes (swept, or read from the cache) and folding them, each timed
+    within it; a what-if times its partial fold the same way."""
+    terrain, sites = small_network
+    s = Settings(radius_km=5.0)
+    tilted = sites.copy()
+    tilted.loc[0, "electrical_tilt_deg"] += 4.0
+    for run_sites in (sites, tilted):
+        stats = simulate_network(terrain.array, terrain.grid, run_sites, s, cache=FootprintCache(tmp_path)).stats
+        assert stats["sweeps_s"] >= 0.0 and stats["folds_s"] >= 0.0
+        assert stats["sweeps_s"] + stats["folds_s"] <= stats["passes_s"] + 0.02   # (each rounded to 0.01 s)
+    assert stats["fold_reused"]
+
+
 def test_passes_are_kept_in_the_background_and_all_written_before_the_fold_returns(small_network, tmp_path):
     """New passes are written while the next is computed: every one is on disk when fold_groups returns, and they
     equal the passes the fold used (a cached fold gives the same layers); a failed write fails the fold, but only
@@ -513,8 +527,10 @@ def test_dask_cluster_gives_the_identical_result(small_network, tmp_path, with_a
                              area_mask=area).layers
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:
-        remote = simulate_network(terrain.array, terrain.grid, sites, s, cache=FootprintCache(tmp_path / "b"),
-                                  dask_address=cluster.scheduler_address, batch_size=2, area_mask=area).layers
+        on_dask = simulate_network(terrain.array, terrain.grid, sites, s, cache=FootprintCache(tmp_path / "b"),
+                                   dask_address=cluster.scheduler_address, batch_size=2, area_mask=area)
+    remote = on_dask.layers
+    assert "sweeps_s" not in on_dask.stats   # (the workers' time is not this run's)
     assert [layer.name for layer in local] == [layer.name for layer in remote]
     for a, b in zip(local, remote):
         for field in ("rsrp_dbm", "rsrp2_dbm", "sinr_db"):

@@ -5,6 +5,7 @@ dropped, so memory is bounded by the grid, not by the number of sites.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,8 @@ class Accumulators:
     best: dict = field(default_factory=dict)     # (tech, operator|ANY) -> (best, second, server)
     psum: dict = field(default_factory=dict)     # (tech, operator, frequency) -> int64 power sum
     packed: tuple[np.ndarray, np.ndarray] | None = None
+    # fold_groups' wall time (s) in its terrain passes (swept, or read from the cache) and in folding them
+    seconds: dict = field(default_factory=dict)
 
     def layer(self, key):
         """(best, second, server) arrays of a layer key, created on first use."""
@@ -170,12 +173,15 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
     if progress and groups and not kernels_compiled():
         tqdm.write("phusong: compiling the kernels for this machine first (once per installation; about half a "
                    "minute on 2 cores)")
+    sweeps_s = folds_s = 0.0
     with BackgroundSaver(cache) as saver:   # a pass is written while the next one is computed
         for g in tqdm(groups, desc="sites", unit="pass", disable=not progress or None, leave=False):
             mast = to_come[(g.x, g.y, g.height_m)]
             mast.remove(g)
+            start = time.perf_counter()
             loss, r0, c0 = group_loss(heights, grid, g, s, cache, tkey, landcover, cell_mask, window,
                                       saver.save, mast, kept)
+            sweeps_s += time.perf_counter() - start
             if loss.size == 0:
                 continue
             if only is not None:   # (loss is this pass's own array)
@@ -185,6 +191,7 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
             at = used.index.get_indexer(list(g.cells))
             tx_asl = float(ground_all[at[0]] + g.height_m)
             site = (r0, c0, r_tx, c_tx, grid.res_m, tx_asl, s.model.rx_height_m, s.model.earth_radius_km)
+            start = time.perf_counter()
             for tech, op in sorted(set(zip(tech_all[at], op_all[at]))):
                 if technologies is not None and tech not in technologies:
                     continue
@@ -193,6 +200,8 @@ def fold_groups(groups, cells: pd.DataFrame, heights, grid: Grid, s: Settings, c
                 own = acc.layer((tech, op)) if per_operator else no_layer()
                 _kernels.fold_cells(loss, h_win, *site, r0 - row0, c0 - col0, *params,  # type: ignore[call-arg]
                                     *acc.layer((tech, ANY)), acc.power((tech, op, g.frequency_mhz)), *own, per_operator)
+            folds_s += time.perf_counter() - start
+    acc.seconds = {"sweeps_s": sweeps_s, "folds_s": folds_s}
     return acc
 
 

@@ -256,6 +256,7 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     t0 = time.perf_counter()
     heights = heights_for_passes(heights, len(groups) - hits)
     acc, folded = None, groups
+    seconds: dict = {}   # fold_groups' split of passes_s (a run on Dask has none: its workers' time is not this run's)
     if cache is not None:
         store = FoldStateStore(cache)
         context = context_key(tkey, settings, landcover)
@@ -281,6 +282,7 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
                     part = fold_groups(folded, cells, heights, grid, settings, cache, tkey, patterns,
                                        window=reuse.window, progress=progress, landcover=landcover,
                                        cell_mask=cell_mask, only=only, technologies=reuse.technologies)
+                    seconds = part.seconds
                 try:
                     arrays = stored.result()
                 except DAMAGED:
@@ -301,6 +303,7 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
             else:
                 acc = fold_groups(groups, cells, heights, grid, settings, cache, tkey, patterns, progress=progress,
                                   landcover=landcover, cell_mask=cell_mask)
+                seconds = acc.seconds
         # The shaded relief (NumPy on one core) is made while the fold state goes to disk, which is mostly waiting
         relief_job = shading.submit(_shaded_relief, cache, tkey, heights, grid)
         if cache is not None and not acc_reused:
@@ -316,6 +319,6 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     stats = {"cells": len(cells), "terrain_passes": len(groups), "cache_hits": hits, "passes_folded": len(folded),
              "fold_reused": acc_reused,
              "margin_db": settings.location_margin_db, "sigma_db": settings.sigma_db,
-             "passes_s": round(t1 - t0, 2), "finish_s": round(t2 - t1, 2),
-             "relief_s": round(time.perf_counter() - t2, 2)}
+             "passes_s": round(t1 - t0, 2), **{key: round(value, 2) for key, value in seconds.items()},
+             "finish_s": round(t2 - t1, 2), "relief_s": round(time.perf_counter() - t2, 2)}
     return Coverage(grid, layers, cells, settings, stats, relief=relief)
