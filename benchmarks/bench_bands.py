@@ -8,20 +8,17 @@ Prints a Markdown table for benchmarks/RESULTS.md; speed is measured here, never
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from pyproj import Transformer
 
-from phusong.data.terrain import load_terrain
-from phusong.propagation.footprint import site_footprint, site_footprints
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine_check import stand_in_sites  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("PHUSONG_SHARED", ROOT.parent / "shared"))
-DEM = SHARED / "data/langson/terrain_standin_3arcsec.tif"
-MASTS_LONLAT = [(106.76, 21.85), (106.5, 21.7), (107.0, 22.0), (106.3, 21.9), (106.9, 21.6), (106.6, 22.2)]
+from phusong.propagation.footprint import site_footprint, site_footprints  # noqa: E402
+
 BANDS_MHZ = (700.0, 1800.0, 3500.0)
 
 
@@ -30,9 +27,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--radius-km", type=float, default=15.0)
     args = ap.parse_args()
-    terrain = load_terrain([DEM], "EPSG:32648", 30.0)
-    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32648", always_xy=True)
-    masts = [to_utm.transform(lon, lat) for lon, lat in MASTS_LONLAT]
+    terrain, masts = stand_in_sites()   # (the machine check's six sites)
     h, grid = terrain.array, terrain.grid
     site_footprints(h, grid, *masts[0], 30.0, BANDS_MHZ, 2.0)   # compiled before timing
     apart, together = [], []
