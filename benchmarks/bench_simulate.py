@@ -2,9 +2,9 @@
 
 Usage: .venv/bin/python benchmarks/bench_simulate.py [--quick | --named | --large | --bands | --fresh-jit]
 Each run is a separate process timed with /usr/bin/time (wall, peak memory); the split of each run
-comes from its run.json (inputs, terrain passes, finishing layers, relief, raster writing). Needs
-../shared. Prints Markdown rows for benchmarks/RESULTS.md, and this machine's speed before and after the runs
-(machine_check.py).
+comes from its run.json (inputs, terrain passes with their sweeps and folds, finishing layers, relief,
+raster writing). Needs ../shared. Prints Markdown rows for benchmarks/RESULTS.md, and this machine's speed
+before and after the runs (machine_check.py).
 """
 from __future__ import annotations
 
@@ -137,6 +137,47 @@ def bands_run(tmp, rows):
                  *simulate(two, tmp / "b2", tmp / "cb2"), split(tmp / "b2")))
 
 
+def full_runs(tmp, rows, df, s1000, quick) -> int:
+    """The 1,020-cell list (``df``, written to ``s1000``) cold, its what-if and on Dask; without ``quick`` also 6,000
+    cells and the scaling series. Returns the 1,020-cell run's terrain passes."""
+    wall, gb = simulate(s1000, tmp / "r1", tmp / "c1")
+    rows.append(("1,020 cells (340 sites), 15 km, 30 m, cold cache", wall, gb, split(tmp / "r1")))
+    passes = json.loads((tmp / "r1" / "run.json").read_text())["simulation"]["terrain_passes"]
+    # what-if: one cell's tilt changed; every terrain pass comes from the cache
+    df.loc[0, "electrical_tilt_deg"] += 4
+    whatif = tmp / "sites_whatif.csv"
+    write_sites_csv(df, whatif)
+    wall2, gb2 = simulate(whatif, tmp / "r2", tmp / "c1")
+    rows.append(("what-if re-run (one tilt changed), warm cache", wall2, gb2, split(tmp / "r2")))
+    # Dask: a local scheduler and two single-threaded workers on loopback
+    sched = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                              "--port", "8786", "--no-dashboard"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    workers = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "tcp://127.0.0.1:8786",
+                                 "--nthreads", "1", "--no-dashboard"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for _ in range(2)]
+    time.sleep(8)
+    try:
+        wall3, gb3 = simulate(s1000, tmp / "r3", tmp / "c3", extra=("--dask-address", "tcp://127.0.0.1:8786"))
+        rows.append(("same 1,020 cells on Dask (2 workers × 1 thread, loopback), cold cache", wall3, gb3,
+                     split(tmp / "r3")))
+    finally:
+        for p in workers + [sched]:
+            p.terminate()
+    if not quick:
+        large_run(tmp, rows)
+        for n in (50, 150):
+            p = tmp / f"s{n}.csv"
+            write_sites(n, p, seed=3)
+            w, g = simulate(p, tmp / f"rs{n}", tmp / f"cs{n}")
+            rows.append((f"scaling: {3 * n} cells ({n} sites), 15 km", w, g, split(tmp / f"rs{n}")))
+        p = tmp / "s150.csv"
+        for radius in (5, 10, 20):
+            w, g = simulate(p, tmp / f"rr{radius}", tmp / f"cr{radius}", radius=radius)
+            rows.append((f"scaling: 450 cells, radius {radius} km", w, g, split(tmp / f"rr{radius}")))
+    return passes
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the 6,000-cell run and the scaling series")
@@ -162,52 +203,15 @@ def main():
         checks = [machine_check(tmp / "mc")]
         if args.large:
             large_run(tmp, rows)
-            return report(rows, passes, checks + [machine_check(tmp / "mc")])
-        if args.bands:
+        elif args.bands:
             bands_run(tmp, rows)
-            return report(rows, passes, checks + [machine_check(tmp / "mc")])
-        if args.fresh_jit:
+        elif args.fresh_jit:
             write_sites_csv(df.head(6), warm)
             fresh_jit_runs(tmp, rows, warm)
-            return report(rows, passes, checks + [machine_check(tmp / "mc")])
-        named_runs(tmp, rows)
-        if args.named:
-            return report(rows, passes, checks + [machine_check(tmp / "mc")])
-        wall, gb = simulate(s1000, tmp / "r1", tmp / "c1")
-        rows.append(("1,020 cells (340 sites), 15 km, 30 m, cold cache", wall, gb, split(tmp / "r1")))
-        passes = json.loads((tmp / "r1" / "run.json").read_text())["simulation"]["terrain_passes"]
-        # what-if: one cell's tilt changed; every terrain pass comes from the cache
-        df.loc[0, "electrical_tilt_deg"] += 4
-        whatif = tmp / "sites_whatif.csv"
-        write_sites_csv(df, whatif)
-        wall2, gb2 = simulate(whatif, tmp / "r2", tmp / "c1")
-        rows.append(("what-if re-run (one tilt changed), warm cache", wall2, gb2, split(tmp / "r2")))
-        # Dask: a local scheduler and two single-threaded workers on loopback
-        sched = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                  "--port", "8786", "--no-dashboard"], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
-        workers = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "tcp://127.0.0.1:8786",
-                                     "--nthreads", "1", "--no-dashboard"], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL) for _ in range(2)]
-        time.sleep(8)
-        try:
-            wall3, gb3 = simulate(s1000, tmp / "r3", tmp / "c3", extra=("--dask-address", "tcp://127.0.0.1:8786"))
-            rows.append(("same 1,020 cells on Dask (2 workers × 1 thread, loopback), cold cache", wall3, gb3,
-                         split(tmp / "r3")))
-        finally:
-            for p in workers + [sched]:
-                p.terminate()
-        if not args.quick:
-            large_run(tmp, rows)
-            for n in (50, 150):
-                p = tmp / f"s{n}.csv"
-                write_sites(n, p, seed=3)
-                w, g = simulate(p, tmp / f"rs{n}", tmp / f"cs{n}")
-                rows.append((f"scaling: {3 * n} cells ({n} sites), 15 km", w, g, split(tmp / f"rs{n}")))
-            p = tmp / "s150.csv"
-            for radius in (5, 10, 20):
-                w, g = simulate(p, tmp / f"rr{radius}", tmp / f"cr{radius}", radius=radius)
-                rows.append((f"scaling: 450 cells, radius {radius} km", w, g, split(tmp / f"rr{radius}")))
+        else:
+            named_runs(tmp, rows)
+            if not args.named:
+                passes = full_runs(tmp, rows, df, s1000, args.quick)
         checks.append(machine_check(tmp / "mc"))
     report(rows, passes, checks)
 
