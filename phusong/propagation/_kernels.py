@@ -433,8 +433,11 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     cols = np.empty(n_cells, dtype=np.int64)
     lengths = np.empty(n_cells)  # in samples
     first = np.empty(n_cells, dtype=np.int64)  # m0 of each cell: where its own line takes over
+    # A cell's row by a multiplication: exact (the quotient's fraction stays 0.5 / ncol from an integer, far beyond
+    # the product's rounding), where an integer division took a few % of a pass
+    inv_ncol = 1.0 / ncol
     for p in range(n_cells):
-        i = cells[p] // ncol
+        i = np.int64((cells[p] + 0.5) * inv_ncol)
         rows[p] = i
         cols[p] = cells[p] - i * ncol
         ur = row0 + i - r_tx
@@ -985,13 +988,17 @@ def _sweep_constants(n, step_cells, res_m, f_mhz):
 def _sweep_rays(lo, hi, heights, classes, class_height_m, r_tx, c_tx, n_rays, n, step_cells, step_km, htg, hrg, f_mhz,
                 ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts, inv_x,
                 band):
-    """Rays lo..hi-1 of a sweep (:func:`_ray_cells`), interleaved by azimuth: the octants side by side."""
-    interleave = n_rays % RAY_MULTIPLE == 0
-    for k in range(lo, hi):
-        j = _interleave(k, RAY_MULTIPLE, n_rays // RAY_MULTIPLE) if interleave else np.int64(k)
-        _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg, f_mhz,
-                   ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab, consts, inv_x,
-                   band)
+    """Rays lo..hi-1 of a sweep (:func:`_ray_cells`). Steps are interleaved by azimuth (:func:`_interleave`), so
+    that a chunk of steps holds a block of neighbouring rays in each octant and chunks cost alike; a chunk then
+    walks its blocks one after another, each ray beside the last, whose terrain is still in the CPU's caches
+    (taken in the steps' order, rays from eight directions in turn, a pass took 7 % longer)."""
+    ways = RAY_MULTIPLE if n_rays % RAY_MULTIPLE == 0 else 1
+    for w in range(ways):
+        for k in range(lo + (w - lo) % ways, hi, ways):   # the chunk's steps that fall in octant w
+            j = _interleave(k, ways, n_rays // ways)
+            _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg,
+                       f_mhz, ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab,
+                       consts, inv_x, band)
 
 
 def _sweep(rays, with_p1812: bool, one_band: bool, name: str):
