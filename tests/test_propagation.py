@@ -410,6 +410,27 @@ def test_the_kernels_cheap_angle_is_within_its_stated_error():
     assert worst < _kernels.ATAN_NEAR_ERROR / 4, worst
 
 
+def test_the_kernels_inline_log10_is_within_its_stated_error():
+    """_log10_near (the free-space spread and Bullington's J(ν) of every cell) against NumPy's log10 over the whole
+    range of normal numbers, every table bin's edges, near 1 (where its terms cancel) and near powers of two; zero,
+    negatives, subnormals, infinities and NaN as NumPy gives them."""
+    from phusong.propagation import _kernels
+
+    rng = np.random.default_rng(5)
+    bins = 1.0 + np.arange(129) / 128.0
+    x = np.concatenate([10.0 ** rng.uniform(-307, 308, 100_000), rng.uniform(0.5, 2.0, 100_000),
+                        np.nextafter(bins, 0.0), bins, np.nextafter(bins, 3.0), 2.0 ** np.arange(-1022, 1024),
+                        1.0 + rng.normal(0.0, 1e-9, 1_000), [1e-6, 0.03, 1.0, 10.0, 15.0, 1e300]])
+    ours = np.array([_kernels._log10_near(v) for v in x])
+    error = np.abs(ours - np.log10(x))
+    bound = np.maximum(_kernels.LOG10_NEAR_ULP * np.spacing(np.abs(np.log10(x))), _kernels.LOG10_NEAR_ABS)
+    assert np.all(error <= bound), x[np.argmax(error / bound)]
+    assert np.max(error / bound) > 0.1   # the bound is not slack by orders of magnitude
+    special = np.array([0.0, -0.0, -2.0, math.inf, -math.inf, math.nan, 1e-310, 5e-324])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.testing.assert_array_equal([_kernels._log10_near(v) for v in special], np.log10(special))
+
+
 def _rays_by_the_rule(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, cell_mask):
     """Each window cell's ray by the rule written out with math.atan2 (-1: beyond n + 0.5 or masked out)."""
     ray = np.full(nrow * ncol, -1)
