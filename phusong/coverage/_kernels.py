@@ -134,16 +134,24 @@ def _fold_rows(lo, hi, block, loss, heights, g_row0, g_col0, r_tx, c_tx, res_m, 
     """fold_cells' steps lo..hi-1 (each a row of the window, ``block`` rows a block)."""
     nrow, ncol = loss.shape
     n_cells = azimuth_deg.shape[0]
+    bearings = np.empty(ncol, np.float32)
+    depressions = np.empty(ncol, np.float32)
     for t in range(lo, hi):
         i = _interleave(t, FOLD_BLOCKS, block)
         if i >= nrow:
             continue
+        # The row's angles first, in a loop of their own: the cells' chains of arithmetic are independent there,
+        # so the CPU overlaps them (beside the sectors' work, each cell waited for its own)
+        for j in range(ncol):
+            if not math.isnan(loss[i, j]):
+                bearings[j], depressions[j] = _geometry(i, j, heights[i, j], g_row0, g_col0, r_tx, c_tx, res_m,
+                                                        tx_asl_m, rx_height_m, two_re, with_bearing)
         for j in range(ncol):
             pl = loss[i, j]
             if math.isnan(pl):
                 continue
-            bearing, depression = _geometry(i, j, heights[i, j], g_row0, g_col0, r_tx, c_tx, res_m, tx_asl_m,
-                                            rx_height_m, two_re, with_bearing)
+            bearing = bearings[j]
+            depression = depressions[j]
             r = row0 + i
             c = col0 + j
             b = best[r, c]
