@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import njit
+from numba import types as numba_types
 from numba.extending import intrinsic, register_jitable
 
 from .._jit import forget_stale_compilations
@@ -71,26 +72,27 @@ WITH_P1812 = True
 @intrinsic
 def _float_bits(typingctx, x):
     """The bits of a float64 as an int64 (a bitcast, no instruction)."""
-    if x != types.float64:
+    if x != numba_types.float64:
         return None
 
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.IntType(64))
-    return types.int64(types.float64), codegen
+    return numba_types.int64(numba_types.float64), codegen
 
 
 @intrinsic
 def _bits_float(typingctx, i):
     """The float64 whose bits are the int64 ``i``."""
-    if i != types.int64:
+    if i != numba_types.int64:
         return None
 
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
-    return types.float64(types.int64), codegen
+    return numba_types.float64(numba_types.int64), codegen
 
 
 SMALLEST_NORMAL = 2.2250738585072014e-308
+LARGEST_FLOAT = 1.7976931348623157e308
 # log10(x) = e log10(2) + log10(c) + log10(1 + r) for x = 2^e m, m in [1, 2) and c the centre of m's 1/128th of
 # that range, r = m / c - 1 (|r| < 1/256: the series below to r^7, the next term below 1e-19)
 _LOG_TABLE_BITS = 7
@@ -106,10 +108,11 @@ LOG10_NEAR_ABS = 2.5e-16
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
 def _log10_near(x):
-    """log10(x) within ``LOG10_NEAR_ULP`` units in the last place or ``LOG10_NEAR_ABS``, whichever is larger,
-    inline: libm's log10 is a call (13-20 ns on these machines; two a cell were 7 % of a pass). Zero, negatives,
-    subnormals, infinities and NaN go to libm, so that they give what it gives."""
-    if not (x >= SMALLEST_NORMAL and x <= 1.7976931348623157e308):
+    """log10(x) of a float64 within ``LOG10_NEAR_ULP`` units in the last place or ``LOG10_NEAR_ABS``, whichever is
+    larger, inline: libm's log10 is a call (13-20 ns on these machines; two a cell were 7 % of a pass). Zero,
+    negatives, subnormals, infinities and NaN go to libm, so that they give what it gives. (Other types do not
+    compile: the bitcasts take float64 only.)"""
+    if not (x >= SMALLEST_NORMAL and x <= LARGEST_FLOAT):
         return math.log10(x)
     bits = _float_bits(x)
     e = (bits >> 52) - 1023
@@ -1049,7 +1052,7 @@ def _sweep_rays(lo, hi, heights, classes, class_height_m, r_tx, c_tx, n_rays, n,
     (taken in the steps' order, rays from eight directions in turn, a pass took 7 % longer)."""
     ways = RAY_MULTIPLE if n_rays % RAY_MULTIPLE == 0 else 1
     for w in range(ways):
-        for k in range(lo + (w - lo) % ways, hi, ways):   # the chunk's steps that fall in octant w
+        for k in range(lo + (w - lo) % ways, hi, ways):   # the chunk's steps that fall in octant w (all: one way)
             j = _interleave(k, ways, n_rays // ways)
             _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_cells, step_km, htg, hrg,
                        f_mhz, ae, mode, tail, order, start, row0, col0, ncol, loss, los, time_pct, n0, lat_deg, tab,
