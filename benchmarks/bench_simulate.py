@@ -20,11 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from make_sites import SHARED, make_sites  # noqa: E402
+from make_sites import SHARED, STANDIN_DEM as DEM, make_sites  # noqa: E402
 
 from phusong.sites.generate import write_sites_csv  # noqa: E402
 
-DEM = SHARED / "data/langson/terrain_standin_3arcsec.tif"
 AREA = SHARED / "data/langson/communes_2025.gpkg"
 PHUSONG = str(Path(sys.executable).parent / "phusong")
 

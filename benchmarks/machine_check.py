@@ -17,13 +17,12 @@ from pathlib import Path
 from pyproj import Transformer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_sites import SHARED  # noqa: E402
+from make_sites import STANDIN_DEM as DEM  # noqa: E402
 
 from phusong._threads import thread_count  # noqa: E402
 from phusong.data.terrain import load_terrain  # noqa: E402
 from phusong.propagation.footprint import site_footprint  # noqa: E402
 
-DEM = SHARED / "data/langson/terrain_standin_3arcsec.tif"
 SITES_LONLAT = [(106.76, 21.85), (106.5, 21.7), (107.0, 22.0), (106.3, 21.9), (106.9, 21.6), (106.6, 22.2)]
 ROUNDS = 3
 

@@ -14,6 +14,7 @@ import pyogrio
 from phusong.sites.generate import generate_sites, write_sites_csv
 
 SHARED = Path(os.environ.get("PHUSONG_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+STANDIN_DEM = SHARED / "data/langson/terrain_standin_3arcsec.tif"   # the Lạng Sơn stand-in terrain (SYNTHETIC)
 
 
 def make_sites(n_sites: int, seed: int = 1, uniform: bool = False, share_5g: float = 0.3):
