@@ -14,6 +14,7 @@ from ..propagation.footprint import window_for
 from .accumulate import Accumulators, fold_groups, merge_accumulators
 
 log = logging.getLogger(__name__)
+CONNECT_TIMEOUT = "20s"   # how long to wait for the scheduler before saying it cannot be reached
 
 
 def _batch_window(batch, grid, radius_km):
@@ -45,7 +46,7 @@ def run_on_dask(address, groups, cells, heights, grid, settings, cache, tkey, pa
     from tqdm.auto import tqdm
 
     try:
-        client = Client(address, timeout="20s")
+        client = Client(address, timeout=CONNECT_TIMEOUT)
     except OSError as exc:
         raise PhusongError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
     try:
