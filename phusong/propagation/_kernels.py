@@ -154,13 +154,46 @@ def _bilinear(z, r, c):
     # several instructions each, and these four conversions are on every sample's critical path (1.10× a pass).
     r0 = np.int64(r)
     c0 = np.int64(c)
-    r1 = min(r0 + 1, nrow - 1)
-    c1 = min(c0 + 1, ncol - 1)
-    fr = r - r0
-    fc = c - c0
+    return _interpolate(z, r0, c0, min(r0 + 1, nrow - 1), min(c0 + 1, ncol - 1), r - r0, c - c0)
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _bilinear_inside(z, r, c):
+    """:func:`_bilinear` for 0 <= r < nrow - 1 and 0 <= c < ncol - 1 (the caller knows): without the clamps, which
+    lay on every sample's critical path (the same arithmetic, so the same bits)."""
+    r0 = np.int64(r)
+    c0 = np.int64(c)
+    return _interpolate(z, r0, c0, r0 + 1, c0 + 1, r - r0, c - c0)
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _interpolate(z, r0, c0, r1, c1, fr, fc):
     top = z[_u(r0), _u(c0)] * (1.0 - fc) + z[_u(r0), _u(c1)] * fc
     bot = z[_u(r1), _u(c0)] * (1.0 - fc) + z[_u(r1), _u(c1)] * fc
     return top * (1.0 - fr) + bot * fr
+
+
+INSIDE_MARGIN = 1e-6   # cells: how far inside the grid's last row and column an unclamped sample stays
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _inside_samples(r, c, dr, dc, nrow, ncol):
+    """How many steps (dr, dc) from (r, c) every sample stays where :func:`_bilinear_inside` may read it (with
+    ``INSIDE_MARGIN`` to spare, so that no rounding takes one beyond); -1 when (r, c) itself is not there."""
+    top_r = nrow - 1.0 - INSIDE_MARGIN
+    top_c = ncol - 1.0 - INSIDE_MARGIN
+    if not (0.0 <= r <= top_r and 0.0 <= c <= top_c):
+        return -1
+    steps = 1e18
+    if dr > 0.0:
+        steps = min(steps, (top_r - r) / dr)
+    elif dr < 0.0:
+        steps = min(steps, r / -dr)
+    if dc > 0.0:
+        steps = min(steps, (top_c - c) / dc)
+    elif dc < 0.0:
+        steps = min(steps, c / -dc)
+    return np.int64(steps)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -540,6 +573,10 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     ng2 = 0
     h0 = _bilinear(heights, r_tx, c_tx)
     hts = h0 + htg
+    # Samples that need no clamping: the walk's first ``walk_inside`` and, when the site lies inside, every tail
+    # sample (between the site and a cell centre, both inside)
+    walk_inside = _inside_samples(r_tx, c_tx, dr, dc, heights.shape[0], heights.shape[1])
+    tail_inside = walk_inside >= 0
     xs[0] = 0.0
     hs[0] = h0
     v1 = 0.0  # least-squares sums (P.452-17 eqs. 161-162) over points 0..m0
@@ -557,7 +594,10 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     has_nu = np.zeros(nl, dtype=np.uint8)
     for m0 in range(last + 1):
         if m0 > 0:
-            h = _sample(heights, r_tx + dr * m0, c_tx + dc * m0)
+            if m0 <= walk_inside:
+                h = _bilinear_inside(heights, r_tx + dr * m0, c_tx + dc * m0)
+            else:
+                h = _sample(heights, r_tx + dr * m0, c_tx + dc * m0)
             if math.isnan(h):
                 break  # off the DEM or its data: this ray's remaining cells stay NaN
             x = m0 * step_km
@@ -617,7 +657,10 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
             xp = xs[m0]
             hp = hs[m0]
             for k in range(m0 + 1, m + 1):  # the cell's own line near the receiver
-                h = _bilinear(heights, r_tx + sr * k, c_tx + sc * k)  # inside: between site and cell
+                if tail_inside:
+                    h = _bilinear_inside(heights, r_tx + sr * k, c_tx + sc * k)
+                else:
+                    h = _bilinear(heights, r_tx + sr * k, c_tx + sc * k)  # (on the DEM: between site and cell)
                 if math.isnan(h):
                     break
                 x = k * step_km
