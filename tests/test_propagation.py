@@ -431,6 +431,41 @@ def test_the_kernels_inline_log10_is_within_its_stated_error():
         np.testing.assert_array_equal([_kernels._log10_near(v) for v in special], np.log10(special))
 
 
+def test_samples_read_without_clamps_stay_inside_the_grid():
+    """_inside_samples: every step it allows lands where _bilinear_inside may read (rows and columns 0 to n - 1,
+    the last excluded), it stops at most two steps short of the edge, and it allows none from outside; there both
+    samplers give the same bits."""
+    from phusong.propagation import _kernels
+
+    rng = np.random.default_rng(11)
+    nrow, ncol = 7, 5
+    z = rng.uniform(0.0, 900.0, (nrow, ncol)).astype(np.float32)
+    edges_r = [0.0, nrow - 1.0, np.nextafter(nrow - 1.0, 0.0), nrow - 1.0 - 1e-6, -1e-9, 3.0]
+    edges_c = [0.0, ncol - 1.0, np.nextafter(ncol - 1.0, 0.0), ncol - 1.0 - 1e-6, -1e-9, 2.0]
+    starts = [(r, c) for r in edges_r for c in edges_c] + list(zip(rng.uniform(-1, nrow, 300),
+                                                                    rng.uniform(-1, ncol, 300)))
+    allowed = 0
+    for r, c in starts:
+        for az in np.concatenate([np.arange(8) * np.pi / 4, rng.uniform(0, 2 * np.pi, 8)]):
+            step = rng.choice([0.25, 1.0])
+            dr, dc = -math.cos(az) * step, math.sin(az) * step
+            steps = _kernels._inside_samples(r, c, dr, dc, nrow, ncol)
+            if not (0.0 <= r < nrow - 1.0 and 0.0 <= c < ncol - 1.0):
+                assert steps == -1, (r, c)
+            if steps < 0:
+                continue
+            rows = r + dr * np.arange(min(steps, 100) + 1)
+            cols = c + dc * np.arange(min(steps, 100) + 1)
+            assert np.all((rows >= 0) & (rows < nrow - 1) & (cols >= 0) & (cols < ncol - 1)), (r, c, dr, dc)
+            beyond_r, beyond_c = r + dr * (steps + 2), c + dc * (steps + 2)   # not slack (from clear of the edges)
+            if 0.01 <= r <= nrow - 1.01 and 0.01 <= c <= ncol - 1.01 and steps <= 100:
+                assert not (0 <= beyond_r < nrow - 1 and 0 <= beyond_c < ncol - 1)
+            for rr, cc in zip(rows[:3], cols[:3]):
+                assert _kernels._bilinear_inside(z, rr, cc) == _kernels._bilinear(z, rr, cc)
+            allowed += 1
+    assert allowed > 1000
+
+
 def _rays_by_the_rule(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, cell_mask):
     """Each window cell's ray by the rule written out with math.atan2 (-1: beyond n + 0.5 or masked out)."""
     ray = np.full(nrow * ncol, -1)
