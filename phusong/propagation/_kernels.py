@@ -656,17 +656,20 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
             v2c = v2
             xp = xs[m0]
             hp = hs[m0]
-            for k in range(m0 + 1, m + 1):  # the cell's own line near the receiver
+            # The tail's samples first, in a loop of their own: independent of each other, they overlap there (in
+            # the loop below each sample's arithmetic waited for its reads)
+            for k in range(m0 + 1, m + 1):
                 if tail_inside:
-                    h = _bilinear_inside(heights, r_tx + sr * k, c_tx + sc * k)
-                else:
-                    h = _bilinear(heights, r_tx + sr * k, c_tx + sc * k)  # (on the DEM: between site and cell)
+                    he[_u(k - m0 - 1)] = _bilinear_inside(heights, r_tx + sr * k, c_tx + sc * k)
+                else:   # (on the DEM: between site and cell)
+                    he[_u(k - m0 - 1)] = _bilinear(heights, r_tx + sr * k, c_tx + sc * k)
+            for k in range(m0 + 1, m + 1):  # the cell's own line near the receiver
+                h = he[_u(ne)]
                 if math.isnan(h):
                     break
                 x = k * step_km
                 g = h + _clutter_at(classes, class_height_m, r_tx + sr * k, c_tx + sc * k) if WITH_P1812 and full else h
                 xe[_u(ne)] = x
-                he[_u(ne)] = h
                 te[_u(ne)] = g
                 gc = g - c5 * x * x
                 curved = max(curved, (gc - hts) * inv_x[_u(k)])
