@@ -592,17 +592,20 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     path_km = np.empty(nl)
     done = np.zeros(nl, dtype=np.uint8)
     has_nu = np.zeros(nl, dtype=np.uint8)
+    # The ray's samples first, in a loop of their own: independent of each other, they overlap there (in the walk
+    # each waited for its reads before its hulls' updates)
+    for m0 in range(1, last + 1):
+        if m0 <= walk_inside:
+            hs[_u(m0)] = _bilinear_inside(heights, r_tx + dr * m0, c_tx + dc * m0)
+        else:
+            hs[_u(m0)] = _sample(heights, r_tx + dr * m0, c_tx + dc * m0)
     for m0 in range(last + 1):
         if m0 > 0:
-            if m0 <= walk_inside:
-                h = _bilinear_inside(heights, r_tx + dr * m0, c_tx + dc * m0)
-            else:
-                h = _sample(heights, r_tx + dr * m0, c_tx + dc * m0)
+            h = hs[_u(m0)]
             if math.isnan(h):
                 break  # off the DEM or its data: this ray's remaining cells stay NaN
             x = m0 * step_km
             xs[_u(m0)] = x
-            hs[_u(m0)] = h
             g = h + _clutter_at(classes, class_height_m, r_tx + dr * m0, c_tx + dc * m0) if WITH_P1812 and full else h
             gc = g - c5 * x * x
             v1, v2 = _lsq_add(v1, v2, xs[_u(m0 - 1)], hs[_u(m0 - 1)], x, h)
