@@ -1,4 +1,5 @@
 import csv
+import functools
 import math
 import warnings
 
@@ -431,39 +432,83 @@ def test_the_kernels_inline_log10_is_within_its_stated_error():
         np.testing.assert_array_equal([_kernels._log10_near(v) for v in special], np.log10(special))
 
 
+@functools.cache
+def _walk_positions():
+    """A ray's sample positions as the sweep computes them (its fast-math flags: the product may be fused),
+    compiled once."""
+    from numba import njit
+
+    from phusong.propagation import _kernels
+
+    @njit(fastmath=_kernels.FASTMATH)
+    def positions(r, dr, steps):
+        out = np.empty(steps + 1)
+        for m in range(steps + 1):
+            out[m] = r + dr * m
+        return out
+
+    return positions
+
+
 def test_samples_read_without_clamps_stay_inside_the_grid():
     """_inside_samples: every step it allows lands where _bilinear_inside may read (rows and columns 0 to n - 1,
     the last excluded), it stops at most two steps short of the edge, and it allows none from outside; there both
-    samplers give the same bits."""
+    samplers give the same bits, at the first and the last steps allowed."""
     from phusong.propagation import _kernels
 
     rng = np.random.default_rng(11)
     nrow, ncol = 7, 5
     z = rng.uniform(0.0, 900.0, (nrow, ncol)).astype(np.float32)
-    edges_r = [0.0, nrow - 1.0, np.nextafter(nrow - 1.0, 0.0), nrow - 1.0 - 1e-6, -1e-9, 3.0]
-    edges_c = [0.0, ncol - 1.0, np.nextafter(ncol - 1.0, 0.0), ncol - 1.0 - 1e-6, -1e-9, 2.0]
+    edges_r = [0.0, 1e-6, 2e-6, nrow - 1.0, np.nextafter(nrow - 1.0, 0.0), nrow - 1.0 - 1e-6, -1e-9, 3.0]
+    edges_c = [0.0, 1e-6, 2e-6, ncol - 1.0, np.nextafter(ncol - 1.0, 0.0), ncol - 1.0 - 1e-6, -1e-9, 2.0]
+    # starts a whole number of steps from row or column 0 too, where a quotient rounding up would overshoot
     starts = [(r, c) for r in edges_r for c in edges_c] + list(zip(rng.uniform(-1, nrow, 300),
                                                                     rng.uniform(-1, ncol, 300)))
     allowed = 0
     for r, c in starts:
         for az in np.concatenate([np.arange(8) * np.pi / 4, rng.uniform(0, 2 * np.pi, 8)]):
-            step = rng.choice([0.25, 1.0])
+            step = rng.choice([0.25, 1.0, 1.0 / 3.0])
             dr, dc = -math.cos(az) * step, math.sin(az) * step
             steps = _kernels._inside_samples(r, c, dr, dc, nrow, ncol)
             if not (0.0 <= r < nrow - 1.0 and 0.0 <= c < ncol - 1.0):
                 assert steps == -1, (r, c)
             if steps < 0:
                 continue
-            rows = r + dr * np.arange(min(steps, 100) + 1)
-            cols = c + dc * np.arange(min(steps, 100) + 1)
+            rows = _walk_positions()(r, dr, min(steps, 100))
+            cols = _walk_positions()(c, dc, min(steps, 100))
             assert np.all((rows >= 0) & (rows < nrow - 1) & (cols >= 0) & (cols < ncol - 1)), (r, c, dr, dc)
             beyond_r, beyond_c = r + dr * (steps + 2), c + dc * (steps + 2)   # not slack (from clear of the edges)
             if 0.01 <= r <= nrow - 1.01 and 0.01 <= c <= ncol - 1.01 and steps <= 100:
                 assert not (0 <= beyond_r < nrow - 1 and 0 <= beyond_c < ncol - 1)
-            for rr, cc in zip(rows[:3], cols[:3]):
-                assert _kernels._bilinear_inside(z, rr, cc) == _kernels._bilinear(z, rr, cc)
+            for rr, cc in [*zip(rows[:2], cols[:2]), *zip(rows[-2:], cols[-2:])]:
+                assert _kernels._bilinear_inside(z, rr, cc) == _kernels._bilinear(z, rr, cc), (rr, cc)
             allowed += 1
     assert allowed > 1000
+
+
+@pytest.mark.parametrize("model, bands", [("delta-bullington", (1800.0,)), ("delta-bullington", (1800.0, 3500.0)),
+                                          ("p1812", (1800.0,))])
+def test_sites_on_the_grid_s_edges_read_nothing_beyond_it(model, bands):
+    """Sites on and near the grid's edges and corners (where the sweep's samples switch between its clamped and
+    unclamped readers): the heights given as rows inside a buffer with a row of NaN above and below, so that a read
+    one row beyond the grid would turn a result NaN, give exactly what a plain copy gives."""
+    grid = _flat_grid(61)
+    heights = _rough_terrain(61, 7)
+    buffer = np.full((63, 61), np.nan, np.float32)
+    buffer[1:-1] = heights
+    fenced = buffer[1:-1]
+    assert fenced.flags.c_contiguous   # (read in place: no copy drops the fence)
+    last, m = 60.0, 1e-6
+    for r, c in [(0, 30), (last, 30), (30, 0), (30, last), (0, 0), (last, last), (0, last), (last - m, 30),
+                 (30, last - m), (m, 30), (30, m), (m / 2, 30.5), (-0.4, 30.2), (30.7, last + 0.4), (0.4, 59.6),
+                 (59.6, 0.4), (last - 0.5, 0.5), (last, 17.25)]:
+        x, y = (float(v) for v in grid.xy(r, c))
+        plain = site_footprints(heights.copy(), grid, x, y, 30.0, bands, 1.2, model=model)
+        fence = site_footprints(fenced, grid, x, y, 30.0, bands, 1.2, model=model)
+        for a, b in zip(plain, fence):
+            assert np.isfinite(a.loss_db).sum() > 1000, (r, c)
+            np.testing.assert_array_equal(a.loss_db, b.loss_db, err_msg=f"site at row {r}, column {c}")
+            np.testing.assert_array_equal(a.los, b.los)
 
 
 def _rays_by_the_rule(r_tx, c_tx, row0, col0, nrow, ncol, n_rays, n, cell_mask):

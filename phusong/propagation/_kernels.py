@@ -173,26 +173,28 @@ def _interpolate(z, r0, c0, r1, c1, fr, fc):
     return top * (1.0 - fr) + bot * fr
 
 
-INSIDE_MARGIN = 1e-6   # cells: how far inside the grid's last row and column an unclamped sample stays
+INSIDE_MARGIN = 1e-6   # cells: how far inside the grid's first and last rows and columns unclamped samples stay
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
 def _inside_samples(r, c, dr, dc, nrow, ncol):
-    """How many steps (dr, dc) from (r, c) every sample stays where :func:`_bilinear_inside` may read it (with
-    ``INSIDE_MARGIN`` to spare, so that no rounding takes one beyond); -1 when (r, c) itself is not there."""
+    """How many steps (dr, dc) from (r, c) every sample stays where :func:`_bilinear_inside` may read it, with
+    ``INSIDE_MARGIN`` to spare from every edge (rows and columns 0 and n - 1), so that no rounding takes one beyond;
+    -1 when (r, c) itself is not there."""
+    low = INSIDE_MARGIN
     top_r = nrow - 1.0 - INSIDE_MARGIN
     top_c = ncol - 1.0 - INSIDE_MARGIN
-    if not (0.0 <= r <= top_r and 0.0 <= c <= top_c):
+    if not (low <= r <= top_r and low <= c <= top_c):
         return -1
     steps = 1e18
     if dr > 0.0:
         steps = min(steps, (top_r - r) / dr)
     elif dr < 0.0:
-        steps = min(steps, r / -dr)
+        steps = min(steps, (r - low) / -dr)
     if dc > 0.0:
         steps = min(steps, (top_c - c) / dc)
     elif dc < 0.0:
-        steps = min(steps, c / -dc)
+        steps = min(steps, (c - low) / -dc)
     return np.int64(steps)
 
 
@@ -573,10 +575,12 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
     ng2 = 0
     h0 = _bilinear(heights, r_tx, c_tx)
     hts = h0 + htg
-    # Samples that need no clamping: the walk's first ``walk_inside`` and, when the site lies inside, every tail
-    # sample (between the site and a cell centre, both inside)
+    # Samples that need no clamping: the walk's first ``walk_inside`` and, when the site lies inside, the tail
+    # samples of every cell off the grid's edge rows and columns (between two points inside, with the site's margin)
     walk_inside = _inside_samples(r_tx, c_tx, dr, dc, heights.shape[0], heights.shape[1])
     tail_inside = walk_inside >= 0
+    last_row = heights.shape[0] - 1
+    last_col = heights.shape[1] - 1
     xs[0] = 0.0
     hs[0] = h0
     v1 = 0.0  # least-squares sums (P.452-17 eqs. 161-162) over points 0..m0
@@ -661,8 +665,9 @@ def _ray_cells(heights, classes, class_height_m, r_tx, c_tx, j, n_rays, n, step_
             hp = hs[m0]
             # The tail's samples first, in a loop of their own: independent of each other, they overlap there (in
             # the loop below each sample's arithmetic waited for its reads)
+            inside = tail_inside and 0 < row0 + i < last_row and 0 < col0 + jj < last_col
             for k in range(m0 + 1, m + 1):
-                if tail_inside:
+                if inside:
                     he[_u(k - m0 - 1)] = _bilinear_inside(heights, r_tx + sr * k, c_tx + sc * k)
                 else:   # (on the DEM: between site and cell)
                     he[_u(k - m0 - 1)] = _bilinear(heights, r_tx + sr * k, c_tx + sc * k)
