@@ -65,7 +65,11 @@ def report(out: Path) -> None:
     for dso, n in by_dso.most_common(8):
         print(f"  {100 * n / total:5.1f} %  {dso}")
     regions = [(int(f.stem, 16), f) for f in (out / "code").glob("*.bin")]
+    if not regions:
+        print("no compiled code was written out: nothing to annotate", file=sys.stderr)
+        return
     base, path = max(regions, key=lambda r: sum(n for ip, n in by_ip.items() if r[0] <= ip < r[0] + r[1].stat().st_size))
+    end = base + path.stat().st_size
     disassembly = subprocess.run(["objdump", "-D", "-b", "binary", "-mi386:x86-64", f"--adjust-vma={base:#x}",
                                   str(path)], capture_output=True, text=True, check=True).stdout
     blocks: collections.Counter = collections.Counter()
@@ -73,9 +77,12 @@ def report(out: Path) -> None:
     with open(out / "annotated.txt", "w") as annotated:
         for line in disassembly.splitlines():
             address, sep, rest = line.strip().partition(":")
-            if not sep or not address.startswith("7f"):
+            try:
+                ip = int(address, 16)
+            except ValueError:
                 continue
-            ip = int(address, 16)
+            if not sep or not base <= ip < end:
+                continue
             share = 100 * by_ip.get(ip, 0) / total
             annotated.write(f"{share:6.2f} {line}\n")
             blocks[ip // BLOCK * BLOCK] += share
@@ -103,9 +110,13 @@ def main() -> int:
         return 2
     shutil.rmtree(args.out / "code", ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-o", str(args.out / "perf.data"),
-                    sys.executable, __file__, "--seconds", str(args.seconds), "--out", str(args.out)],
-                   env={**os.environ, CHILD: "1"}, check=True)
+    recorded = subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-o",
+                               str(args.out / "perf.data"), sys.executable, __file__, "--seconds", str(args.seconds),
+                               "--out", str(args.out)], env={**os.environ, CHILD: "1"})
+    if recorded.returncode != 0:
+        print("perf record failed (as an unprivileged user, /proc/sys/kernel/perf_event_paranoid may need to be 2 or "
+              "less)", file=sys.stderr)
+        return 2
     report(args.out)
     return 0
 
