@@ -522,3 +522,27 @@ def test_zones_without_a_cell_the_share_threshold_and_no_sites():
     assert (z["sites_5g"] == 0).all() and z["sites_5g"].dtype.kind == "i" and not z["has_5g_site"].any()
     # a share to two decimals: Z1 of the hand-counted grid is 8/9 covered
     assert _analyse(zones=ZONES).zones.set_index("code").loc["Z1", "covered_area_pct_5g"] == 88.89
+
+
+def test_a_commune_outside_the_run_s_grid_is_a_clear_error_not_a_crash():
+    """A commune map of a commune the run's grid does not reach has no signal to show: an input error naming
+    the commune (exit code 2 from the CLI), not rasterio's empty-window error."""
+    import dataclasses
+
+    import shapely
+
+    import phusong
+    from phusong.errors import InputError
+
+    coverage, gaps = phusong.Coverage.example(), phusong.GapResult.example()
+    far = gaps.communes.copy()
+    far.loc[far.index[1], "geometry"] = shapely.affinity.translate(far.geometry.iloc[1], 50_000.0, 0.0)
+    with pytest.raises(InputError, match="commune 00002 .*outside the run's grid"):
+        phusong.coverage_map(coverage, dataclasses.replace(gaps, communes=far), commune="00002")
+    # half outside still maps (its part inside has signal); the commune the example keeps inside too
+    half = gaps.communes.copy()
+    width = half.geometry.iloc[1].bounds[2] - half.geometry.iloc[1].bounds[0]
+    half.loc[half.index[1], "geometry"] = shapely.affinity.translate(half.geometry.iloc[1], 0.5 * width, 0.0)
+    for communes in (half, gaps.communes):
+        fmap = phusong.coverage_map(coverage, dataclasses.replace(gaps, communes=communes), commune="00002", lang="en")
+        assert "Xã Hai" in fmap.get_root().render()

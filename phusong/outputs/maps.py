@@ -355,6 +355,10 @@ def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi", plan
     focus = None
     if commune is not None:
         focus = communes.iloc[[find_commune(communes, commune)]]
+        if not focus.to_crs(coverage.grid.crs).intersects(shapely.box(*coverage.grid.bounds)).any():
+            label = " ".join(str(focus[c].iloc[0]) for c in ("code", "name") if c in focus)
+            raise InputError(f"commune {label} lies outside the run's grid, which has no signal there: simulate "
+                             "with --area covering it (the province's communes), then map it", argument="commune")
         communes = focus
     area = communes.union_all()
     clip = area.buffer(2000) if focus is not None else None
