@@ -1,10 +1,13 @@
 """What users actually send: site lists from spreadsheets, and the three crashes a new user met."""
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from phusong.cli import cli
+from phusong.errors import InputError
 from phusong.sites import read_sites
 
 HEADER = ["site_id", "cell_id", "lon", "lat", "technology", "frequency_mhz", "antenna_height_m", "tx_power_dbm",
@@ -100,7 +103,10 @@ def test_a_site_list_with_problems_is_one_line_pointing_to_validate(demo_inputs,
     assert result.exit_code == 2
     assert result.output.strip() == (f"Error: {path}: 2 problem(s) in the site list: row 1, column technology: "
                                      f"unknown technology (4G, 5G or NB-IoT) (value '6G') and 1 more; "
-                                     f"`phusong sites validate {path}` lists them all")
+                                     f"`phusong sites validate {path} --dem DEM` lists them all")
+    # (with --dem: the outside-the-terrain check of simulate's list is validate's only with it)
+    with pytest.raises(InputError, match=f"`phusong sites validate {re.escape(str(path))}` lists them all$"):
+        read_sites(path)   # no terrain given: no --dem to repeat
 
 
 def test_common_header_spellings_and_site_names(tmp_path):
@@ -118,5 +124,5 @@ def test_a_misspelled_header_gets_a_suggestion(tmp_path):
     pd.DataFrame(ROWS, columns=[*HEADER[:6], "antena_height_m", *HEADER[7:]]).to_csv(path, index=False)
     result = CliRunner().invoke(cli, ["sites", "validate", str(path)])
     assert result.exit_code == 2
-    assert "antenna_height_m: required column is missing from the header (did you mean 'antena_height_m'?)" \
-        in result.output
+    assert "header, column antenna_height_m: required column is missing from the header (did you mean " \
+        "'antena_height_m'?)" in result.output

@@ -31,7 +31,8 @@ class SiteIssue:
 
     def __str__(self) -> str:
         shown = "" if self.value == "" else f" (value {self.value!r})"
-        return f"row {self.row}, column {self.column}: {self.reason}{shown}"
+        where = "header" if self.row == 0 else f"row {self.row}"   # (row 0: the header's problems)
+        return f"{where}, column {self.column}: {self.reason}{shown}"
 
 
 @dataclass
@@ -229,7 +230,8 @@ def sites_from_table(raw: pd.DataFrame, path, terrain_bounds_lonlat=None) -> gpd
     table, report = validate_table(raw, path, terrain_bounds_lonlat)
     if not report.ok:
         first = report.issues[0]
-        more = f" and {len(report.issues) - 1} more; `phusong sites validate {path}` lists them all" \
+        dem = " --dem DEM" if terrain_bounds_lonlat is not None else ""   # (without it, no terrain check)
+        more = f" and {len(report.issues) - 1} more; `phusong sites validate {path}{dem}` lists them all" \
             if len(report.issues) > 1 else ""
         raise InputError(f"{len(report.issues)} problem(s) in the site list: {first}{more}", path=path)
     sites = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326")
