@@ -546,3 +546,30 @@ def test_a_commune_outside_the_run_s_grid_is_a_clear_error_not_a_crash():
     for communes in (half, gaps.communes):
         fmap = phusong.coverage_map(coverage, dataclasses.replace(gaps, communes=communes), commune="00002", lang="en")
         assert "Xã Hai" in fmap.get_root().render()
+
+
+def test_communes_beyond_the_run_s_grid_are_noted_and_warned(caplog):
+    """A run simulated without --area covers only its sites' reach: communes beyond its grid get a note in
+    every report (English and Vietnamese) and a warning, naming them and the area outside; none when every
+    commune lies on the grid."""
+    import logging
+
+    import shapely
+
+    import phusong
+    from phusong.data.targets import load_targets
+    from phusong.gaps.rules import analyse
+
+    coverage, example = phusong.Coverage.example(), phusong.GapResult.example()
+    communes = example.communes[["code", "name", "geometry"]]
+    with caplog.at_level(logging.WARNING, logger="phusong"):
+        inside = analyse(coverage.covered, coverage.grid, communes, load_targets())
+    assert not any("beyond the run's grid" in n for n in inside.notes) and not caplog.records
+    moved = communes.copy()   # the second commune 1.2 km east: 3.6 of its 9 km² off the 6 km grid
+    moved.loc[moved.index[1], "geometry"] = shapely.affinity.translate(moved.geometry.iloc[1], 1200.0, 0.0)
+    with caplog.at_level(logging.WARNING, logger="phusong"):
+        result = analyse(coverage.covered, coverage.grid, moved, load_targets())
+    note = next(n for n in result.notes if "beyond the run's grid" in n)
+    assert note.startswith("1 of 4 communes reach beyond the run's grid (Xã Hai; 4 km² outside it)")
+    assert "ngoài lưới" in note.vi
+    assert [r.getMessage() for r in caplog.records] == [str(note)]

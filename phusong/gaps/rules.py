@@ -19,6 +19,7 @@ Rules (documented in the README and settable where noted):
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -31,6 +32,8 @@ from .._raster import Grid
 from ..data.targets import Target
 from ..settings import GapSettings, parse_centre_rule
 from ..sites.schema import TECH_SLUG
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ZONE_SHARE_PCT = GapSettings.zone_share_pct
 
@@ -141,6 +144,31 @@ def points_covered(covered: np.ndarray, grid: Grid, points: gpd.GeoSeries, rule=
     return out
 
 
+def off_grid_note(communes: gpd.GeoDataFrame, grid: Grid, notes: list) -> None:
+    """A note (and a warning) when communes reach beyond the run's grid: there the run has no values, so their
+    figures count only their part on the grid (a run simulated without ``--area`` covers only its sites' reach)."""
+    import shapely
+
+    area = communes.geometry.area.to_numpy()
+    on_grid = shapely.area(shapely.intersection(communes.geometry.to_numpy(), shapely.box(*grid.bounds)))
+    off = on_grid < 0.99 * area
+    if not off.any():
+        return
+    names = ", ".join(communes["name"].astype(str)[off][:5]) if "name" in communes else ""
+    more = f" and {int(off.sum()) - 5} more" if off.sum() > 5 else ""
+    out_km2 = float((area - on_grid)[off].sum()) / 1e6
+    en = (f"{int(off.sum())} of {len(communes)} communes reach beyond the run's grid ({names}{more}; "
+          f"{out_km2:,.0f} km² outside it): the run has no values there: their population and covered areas count only "
+          f"their part on the grid, and centres, villages and zones outside it count as not covered. Simulate with "
+          f"--area covering every commune for province-wide figures.")
+    vi = (f"{int(off.sum())}/{len(communes)} xã nằm một phần hoặc hoàn toàn ngoài lưới mô phỏng ({names}{more}; "
+          f"{out_km2:,.0f} km² ngoài lưới): tại đó không có kết quả: dân số và diện tích được phủ sóng chỉ tính phần "
+          f"nằm trên lưới, còn trung tâm xã, thôn và khu công nghiệp ngoài lưới được tính là chưa phủ sóng. Hãy mô "
+          f"phỏng với --area bao trùm mọi xã để có số liệu toàn tỉnh.")
+    notes.append(Note(en, vi))
+    log.warning(en)
+
+
 def spread_counts(communes: gpd.GeoDataFrame, field: str, ids: np.ndarray) -> np.ndarray:
     """A population raster from per-commune counts, spread evenly over each commune's cells."""
     counts = pd.to_numeric(communes[field], errors="coerce").fillna(0.0).to_numpy()
@@ -203,6 +231,7 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
     cells = np.bincount(ids.ravel(), minlength=n + 1)[1:]
     cell_km2 = grid.res_m ** 2 / 1e6
     communes["area_km2"] = communes.geometry.area / 1e6
+    off_grid_note(communes, grid, notes)
     if population is None and population_field:
         population = spread_counts(communes, population_field, ids)
         notes.append(Note(f"Population: the communes' {population_field!r} counts spread evenly over each commune.",
