@@ -360,13 +360,14 @@ def write_study(out_dir, coverage: Coverage, gaps: GapResult, *, overwrite=False
     from tqdm.auto import tqdm
 
     from .outputs.maps import write_map
-    from .outputs.runfolder import write_into
+    from .outputs.runfolder import add_seconds, write_into, write_run_json
 
     out_dir = Path(out_dir)
     steps = ["rasters", "GeoPackage", "scorecard", "map"]
+    t0 = time.perf_counter()
     with atomic_dir(out_dir, overwrite) as tmp, tqdm(total=len(steps), desc="writing", unit="step",
                                                      disable=not progress or None, leave=False) as bar:
-        write_into(tmp, coverage, record, cache)
+        full = write_into(tmp, coverage, record, cache, run_json=False)
         bar.update()
         gaps.to_geopackage(tmp / "gaps.gpkg", overwrite=True)
         bar.update()
@@ -376,6 +377,10 @@ def write_study(out_dir, coverage: Coverage, gaps: GapResult, *, overwrite=False
         bar.update()
         for name, src in (include or {}).items():
             (shutil.copytree if Path(src).is_dir() else shutil.copy2)(src, tmp / name)
+        seconds = time.perf_counter() - t0
+        full["timings"]["write_s"] = round(seconds, 2)
+        add_seconds(full, seconds)
+        write_run_json(tmp, full)   # (last: its timings include the writing)
     return out_dir
 
 
@@ -410,6 +415,7 @@ def run_study(settings: Settings, out_dir, *, overwrite: bool = False, progress:
               bar_format="study {n}/{total}: {desc} [{elapsed}]") as steps:
         steps.set_description_str("reading the terrain and sites")
         sim = load_simulation_inputs(settings, cache)
+        inputs_s = round(time.perf_counter() - t0, 2)
         steps.update()
         steps.set_description_str("terrain passes")
         coverage = simulate(sim.terrain, sim.sites, settings, area_mask=sim.area_mask, cache=cache,
@@ -417,14 +423,18 @@ def run_study(settings: Settings, out_dir, *, overwrite: bool = False, progress:
         coverage.stats["data_credits"] = list(sim.credits)
         steps.update()
         steps.set_description_str("reading communes, villages, zones and population")
+        t1 = time.perf_counter()
         gap_inputs = load_gap_inputs(settings, coverage.grid, communes=sim.communes, sites=sim.site_list)
+        t2 = time.perf_counter()
         steps.update()
         steps.set_description_str("gap analysis")
         gaps = analyse_inputs(coverage, gap_inputs, settings)
         steps.update()
         steps.set_description_str("writing rasters, GeoPackage, scorecard and map")
-        record = {"command": "run", "inputs_sha256": checksums(sim.files + gap_inputs.files),
-                  "timings": {"total_s": round(time.perf_counter() - t0, 2)}}
+        record = {"command": "run", "inputs_sha256": checksums(sim.files + gap_inputs.files), "dask_address": None,
+                  "timings": {"inputs_s": inputs_s, "gap_inputs_s": round(t2 - t1, 2),
+                              "gaps_s": round(time.perf_counter() - t2, 2),
+                              "total_s": round(time.perf_counter() - t0, 2)}}
         write_study(out_dir, coverage, gaps, overwrite=overwrite, record=record, include=include, progress=progress,
                     cache=cache)
         steps.update()

@@ -108,6 +108,21 @@ def test_run_json_records_every_input(both, demo_inputs):
         ["dem_demo.tif: synthetic terrain", "sites_demo.csv: generated sites"]
 
 
+def test_run_json_has_one_layout_and_timings_of_the_whole_command(both):
+    """run.json's top-level keys are the same for `run` and `simulate`; each times its steps, and its total
+    includes the writing (run.json is written last): `run`'s GeoPackage, scorecard and map too."""
+    run = json.loads((both / "run" / "run.json").read_text(encoding="utf-8"))
+    sim = json.loads((both / "sim" / "run.json").read_text(encoding="utf-8"))
+    assert set(run) == set(sim)
+    t = run["timings"]
+    assert {"inputs_s", "gap_inputs_s", "gaps_s", "write_rasters_s", "write_s", "total_s"} <= set(t)
+    assert t["write_s"] >= t["write_rasters_s"] > 0.0
+    steps = t["inputs_s"] + run["simulation"]["simulate_s"] + t["gap_inputs_s"] + t["gaps_s"] + t["write_s"]
+    assert steps - 0.05 <= t["total_s"] <= steps + 1.0   # (each rounded to 0.01 s; the rest is bookkeeping)
+    s = sim["timings"]
+    assert s["total_s"] >= s["inputs_s"] + sim["simulation"]["simulate_s"] + s["write_rasters_s"] - 0.03
+
+
 def test_a_scenario_cannot_switch_the_demonstration_label_off(demo_inputs, tmp_path):
     """Synthetic DEM + generated site list + `demonstration = false`: every output still says so."""
     d = demo_inputs

@@ -49,8 +49,10 @@ def write_run_folder(coverage, folder, overwrite: bool = False, record=None, cac
     return folder
 
 
-def write_into(folder: Path, coverage, record=None, cache=None) -> None:
-    """The run folder's files, written into an existing (temporary) folder (see :func:`write_run_folder`)."""
+def write_into(folder: Path, coverage, record=None, cache=None, run_json: bool = True) -> dict:
+    """The run folder's files, written into an existing (temporary) folder (see :func:`write_run_folder`); its
+    run.json record, written last unless ``run_json`` is false (a study writes more files first). A ``total_s``
+    in the record's timings (the command's time before writing) grows by the time spent writing."""
     t0 = time.perf_counter()
     jobs = layer_rasters(folder, coverage.layers, coverage.grid, coverage.demonstration,
                          coverage.settings.study.name, coverage.settings.coverage.rasters)
@@ -64,12 +66,22 @@ def write_into(folder: Path, coverage, record=None, cache=None) -> None:
     record["timings"] = {**record.get("timings", {}), "write_rasters_s": round(time.perf_counter() - t0, 2)}
     record["rasters_reused"] = reused
     g = coverage.grid
-    write_run_json(folder, {
-        "settings": coverage.settings.to_dict(),
-        "grid": {"crs": str(g.crs), "res_m": g.res_m, "width": g.width, "height": g.height, "bounds": g.bounds},
-        "coverage_levels_dbm": coverage.coverage_levels_dbm, "simulation": coverage.stats,
-        "demonstration": bool(coverage.demonstration), "demonstration_reasons": list(coverage.demonstration),
-        **record})
+    full = {"settings": coverage.settings.to_dict(),
+            "grid": {"crs": str(g.crs), "res_m": g.res_m, "width": g.width, "height": g.height, "bounds": g.bounds},
+            "coverage_levels_dbm": coverage.coverage_levels_dbm, "simulation": coverage.stats,
+            "demonstration": bool(coverage.demonstration), "demonstration_reasons": list(coverage.demonstration),
+            **record}
+    if run_json:
+        add_seconds(full, time.perf_counter() - t0)
+        write_run_json(folder, full)
+    return full
+
+
+def add_seconds(record: dict, seconds: float) -> None:
+    """Add ``seconds`` (of writing) to the ``total_s`` of ``record``'s timings, when it has one."""
+    timings = record.get("timings", {})
+    if "total_s" in timings:
+        timings["total_s"] = round(timings["total_s"] + seconds, 2)
 
 
 def layer_rasters(folder: Path, layers, grid: Grid, demonstration=(), label: str = "", kinds=tuple(RASTERS)) -> list:
