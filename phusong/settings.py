@@ -537,6 +537,41 @@ def _unknown(key: str, known, what: str) -> str:
 MOVED = {("coverage", "zone_share_pct"): "gaps"}
 
 
+def absolute_paths(tables: dict, base: Path | str) -> dict:
+    """A scenario file's tables (as read) with every relative file path in them made absolute against ``base``, the
+    file's folder (the paths :func:`_section` resolves): a copy written elsewhere names the same files."""
+    base = Path(base)
+
+    def path(v):
+        return v if v in (None, "") or Path(v).is_absolute() else str(base / v)
+
+    def layer(v):
+        if isinstance(v, dict):
+            return {**v, "path": path(v["path"])} if "path" in v else v
+        spec = parse_layer_spec(v)
+        return path(spec["path"]) + (f":{spec['layer']}" if "layer" in spec else "")
+
+    out = {name: dict(values) if isinstance(values, dict) else values for name, values in tables.items()}
+    inputs = out.get("inputs", {})
+    if isinstance(inputs.get("terrain"), list):
+        inputs["terrain"] = [path(p) for p in inputs["terrain"]]
+    for key in ("terrain", "sites", "population", "indicators", "landcover", "communes", "centres", "villages",
+                "zones", "area"):
+        if isinstance(inputs.get(key), (str, dict)):
+            inputs[key] = layer(inputs[key]) if key in ("communes", "centres", "villages", "zones", "area") else \
+                path(inputs[key])
+    if isinstance(inputs.get("priority"), dict):
+        inputs["priority"] = {name: layer(v) for name, v in inputs["priority"].items()}
+    if isinstance(inputs.get("targets"), str) and inputs["targets"].endswith(".toml"):
+        inputs["targets"] = path(inputs["targets"])
+    for table, keys in (("model", ("calibration", "clutter_table")), ("plan", ("costs", "new_site_mask", "candidates"))):
+        section = out.get(table, {})
+        for key in keys:
+            if isinstance(section.get(key), str) and not (key == "candidates" and section[key] == "auto"):
+                section[key] = path(section[key])
+    return out
+
+
 def _section(name: str, values: dict, base: Path, check_keys: bool = True):
     cls = SECTIONS[name]
     known = {f.name for f in dataclasses.fields(cls)}

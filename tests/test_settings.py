@@ -136,3 +136,78 @@ def test_cli_flags_use_the_same_validation(demo_inputs, tmp_path):
     assert result.exit_code == 2
     assert "technologies must be a list of 4G, 5G, NB-IoT" in result.output and "(option --technologies)" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_a_scenario_copy_with_absolute_paths_reads_as_the_original_from_anywhere(tmp_path):
+    """Every relative file path a scenario may hold, made absolute: the copy read from another folder gives the
+    same settings as the original read from its own (names of built-ins and absolute paths unchanged)."""
+    from phusong._tables import read_toml, toml_text
+    from phusong.settings import absolute_paths
+
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "s.toml").write_text('''[inputs]
+terrain = ["dem/a.tif", "/data/b.tif"]
+sites = "sites.csv"
+population = "../pop.tif"
+communes = { path = "areas.gpkg", layer = "communes" }
+centres = "areas.gpkg:centres"
+villages = "/abs/villages.gpkg"
+area = "area.geojson"
+indicators = "ind.csv"
+landcover = "lc.tif"
+targets = "my_targets.toml"
+[inputs.priority]
+health = "osm.gpkg:health"
+roads = { path = "roads.gpkg", layer = "main" }
+[plan]
+costs = "costs.toml"
+new_site_mask = "mask.tif"
+candidates = "auto"
+''', encoding="utf-8")
+    original = Settings.from_toml(study / "s.toml")
+    tables = absolute_paths(read_toml(study / "s.toml"), study)
+    elsewhere = tmp_path / "elsewhere" / "deeper"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "scenario.toml").write_text(toml_text(tables, ["copy"]), encoding="utf-8")
+    assert Settings.from_toml(elsewhere / "scenario.toml") == original
+    assert tables["inputs"]["terrain"] == [str(study / "dem/a.tif"), "/data/b.tif"]
+    assert tables["inputs"]["centres"] == f"{study / 'areas.gpkg'}:centres"
+    assert tables["inputs"]["villages"] == "/abs/villages.gpkg" and tables["plan"]["candidates"] == "auto"
+    default_targets = absolute_paths({"inputs": {"targets": "langson-2025-2030"}, "model": {"calibration": "c.toml"}},
+                                     study)
+    assert default_targets == {"inputs": {"targets": "langson-2025-2030"},
+                               "model": {"calibration": str(study / "c.toml")}}
+    # (and the original's tables are left as they were)
+    assert read_toml(study / "s.toml")["inputs"]["sites"] == "sites.csv"
+
+
+def test_run_copies_its_scenario_so_that_the_copy_repeats_it(demo_inputs, tmp_path, monkeypatch):
+    """`phusong run OUT/scenario.toml` from another folder repeats the run (relative paths made absolute)."""
+    import os
+
+    import numpy as np
+    import rasterio
+
+    d = demo_inputs
+    study = tmp_path / "study"
+    study.mkdir()
+    rel = {k: os.path.relpath(v, study) for k, v in (("dem", d.dem), ("sites", d.sites), ("areas", d.areas))}
+    (study / "s.toml").write_text(f'''[study]
+resolution_m = 200
+[inputs]
+terrain = ["{rel["dem"]}"]
+sites = "{rel["sites"]}"
+communes = {{ path = "{rel["areas"]}", layer = "communes" }}
+[model]
+radius_km = 3
+''', encoding="utf-8")
+    monkeypatch.chdir(study)
+    one = tmp_path / "runs" / "first"   # (a folder at another depth than the scenario's)
+    first = CliRunner().invoke(cli, ["run", "s.toml", "--out", str(one), "-q"])
+    assert first.exit_code == 0, first.output
+    monkeypatch.chdir(one)
+    again = CliRunner().invoke(cli, ["run", "scenario.toml", "--out", str(tmp_path / "two"), "-q"])
+    assert again.exit_code == 0, again.output
+    with rasterio.open(one / "covered_5g.tif") as a, rasterio.open(tmp_path / "two" / "covered_5g.tif") as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))

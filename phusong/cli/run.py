@@ -1,6 +1,7 @@
 """``phusong run``: a whole study from one scenario file."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import click
@@ -29,13 +30,22 @@ def summary(out_dir: Path) -> None:
 @verbosity_options
 def command(scenario: Path, out_dir: Path, cache_dir, overwrite, study__language):
     """Run a whole study from a SCENARIO.toml file (the keys are the flags of `simulate` and `gaps`)."""
+    from .._tables import read_toml, toml_text
     from ..pipeline import run_study
-    from ..settings import Settings
+    from ..settings import Settings, absolute_paths
 
     check_output_dir(out_dir, overwrite)
     settings = Settings.from_toml(scenario)
     if study__language:
         settings = settings.replace(study={"language": study__language})
-    run_study(settings, out_dir, overwrite=overwrite, progress=progress(), cache=open_cache(cache_dir),
-              include={"scenario.toml": scenario})
+    with tempfile.TemporaryDirectory() as staging:
+        # the scenario as run, its relative paths made absolute: `phusong run OUT/scenario.toml` repeats it
+        copy = Path(staging) / "scenario.toml"
+        tables = absolute_paths(read_toml(scenario), scenario.resolve().parent)
+        if study__language:
+            tables.setdefault("study", {})["language"] = study__language
+        copy.write_text(toml_text(tables, [f"The scenario of this run, from {scenario.resolve()}, with its relative "
+                                           "paths made absolute"]), encoding="utf-8")
+        run_study(settings, out_dir, overwrite=overwrite, progress=progress(), cache=open_cache(cache_dir),
+                  include={"scenario.toml": copy})
     summary(out_dir)
