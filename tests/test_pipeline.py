@@ -124,15 +124,20 @@ def test_run_json_has_one_layout_and_timings_of_the_whole_command(both):
 
 
 def test_a_scenario_cannot_switch_the_demonstration_label_off(demo_inputs, tmp_path):
-    """Synthetic DEM + generated site list + `demonstration = false`: every output still says so."""
+    """Synthetic DEM + generated site list + `demonstration = false`: every output still says so, and why (the
+    reasons name the input files, escaped where they become HTML)."""
+    import shutil
+
     d = demo_inputs
+    sites = tmp_path / "sites <img src=x onerror=alert(1)>.csv"
+    shutil.copy(d.sites, sites)
     scenario = tmp_path / "s.toml"
     scenario.write_text(f'''[study]
 demonstration = false
 resolution_m = 200
 [inputs]
 terrain = "{d.dem}"
-sites = "{d.sites}"
+sites = "{sites}"
 communes = {{ path = "{d.areas}", layer = "communes" }}
 [model]
 radius_km = 3
@@ -144,5 +149,10 @@ radius_km = 3
     assert json.loads((out / "run.json").read_text())["demonstration"] is True
     assert pyogrio.read_dataframe(out / "gaps.gpkg", layer="targets")["demonstration"].notna().all()
     assert pd.read_csv(out / "scorecard.csv")["demonstration"].str.contains("generated sites").all()
-    assert "DEMONSTRATION" in (out / "scorecard.md").read_text(encoding="utf-8")
-    assert "MINH HỌA" in (out / "map.html").read_text(encoding="utf-8")
+    md = (out / "scorecard.md").read_text(encoding="utf-8")
+    assert "DEMONSTRATION" in md and \
+        "Why: dem\\_demo.tif: synthetic terrain; sites \\<img src=x onerror=alert(1)\\>.csv: generated sites." in md
+    for page in ("map.html", "scorecard.html"):
+        html = (out / page).read_text(encoding="utf-8")
+        assert "MINH HỌA" in html and "Lý do: dem_demo.tif: synthetic terrain; sites &lt;img src=x " \
+            "onerror=alert(1)&gt;.csv: generated sites" in html and "<img src=x" not in html, page

@@ -52,6 +52,7 @@ TEXT: dict[str, dict] = {
            "area": "Diện tích phủ {t} (%)", "pop": "Dân số được phủ {t} (%)", "population": "Dân số",
            "missed": "Chỉ tiêu chưa đạt", "legend": "Tín hiệu (dBm)", "gaps": "Chỉ tiêu chưa đạt của {n}",
            "none": "Không có", "demo": "MINH HỌA — dữ liệu tổng hợp, không phải dự báo thực tế",
+           "demo_why": "Lý do",
            "site": "Trạm", "status": "Tình trạng",
            "site_name": "Tên trạm", "cell": "Cell", "operator": "Nhà mạng", "tech": "Công nghệ", "height": "Độ cao (m)",
            "power": "Công suất (dBm)", "azimuth": "Hướng (°)", "tilt": "Góc ngẩng/cụp (°)", "signal_at": "Tín hiệu 5G",
@@ -75,7 +76,8 @@ TEXT: dict[str, dict] = {
            "sites": "Sites", "commune": "Commune", "code": "Code", "covered": "covered", "not_covered": "not covered",
            "area": "{t} area covered (%)", "pop": "{t} population covered (%)", "population": "Population",
            "missed": "Missed targets", "legend": "Signal (dBm)", "gaps": "Targets missed by {n}", "none": "None",
-           "demo": "DEMONSTRATION — synthetic data, not a real prediction", "site": "Site", "status": "Status",
+           "demo": "DEMONSTRATION — synthetic data, not a real prediction",
+           "demo_why": "Why", "site": "Site", "status": "Status",
            "site_name": "Site name", "cell": "Cell",
            "operator": "Operator", "tech": "Technology", "height": "Height (m)", "power": "Power (dBm)",
            "azimuth": "Azimuth (°)", "tilt": "Tilt (°)", "signal_at": "5G signal",
@@ -211,7 +213,7 @@ def _light(gdf: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
     return out
 
 
-def _legend(t: dict, demonstration: bool, levels: dict, extra_html: str = "", nbiot_mcl_db=None,
+def _legend(t: dict, demonstration: tuple, levels: dict, extra_html: str = "", nbiot_mcl_db=None,
             indoor=None) -> str:
     swatch = '<span style="display:inline-block;width:14px;height:10px;margin-right:4px;{}"></span>'
     upper = signal_edges(levels)
@@ -237,8 +239,9 @@ def _legend(t: dict, demonstration: bool, levels: dict, extra_html: str = "", nb
               f"<div>{dot.format(f'background:#fff;border:3px solid {NOT_COVERED}')}{html_text(t['not_covered'])}</div>"
               f"<div>{swatch.format(f'border:2px solid {COVERED}')}{html_text(t['zone_ok'])}</div>"
               f"<div>{swatch.format(f'border:2px dashed {NOT_COVERED}')}{html_text(t['zone_miss'])}</div>")
-    demo = (f'<div style="background:#fff3cd;border:1px solid #c90;padding:3px;margin-bottom:4px;'
-            f'font-weight:bold">{html_text(t["demo"])}</div>') if demonstration else ""
+    why = html_text(f'{t["demo_why"]}: {"; ".join(demonstration)}')
+    demo = (f'<div style="background:#fff3cd;border:1px solid #c90;padding:3px;margin-bottom:4px">'
+            f'<b>{html_text(t["demo"])}</b><br>{why}</div>') if demonstration else ""
     return (f'<div id="phusong-legend" style="position:fixed;bottom:50px;left:10px;z-index:1000;background:white;'
             f'padding:6px 8px;border:1px solid #888;font:12px sans-serif;max-width:300px;max-height:80vh;'
             f'overflow:auto">{demo}<b>{html_text(t["legend"])}</b>{rows}'
@@ -350,7 +353,10 @@ def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi", plan
     t = TEXT[lang]
     communes = gaps.communes.copy()
     communes["code"] = communes["code"].astype(str)
-    demonstration = bool(gaps.demonstration or coverage.demonstration)
+    # why the map is a demonstration: the reasons of the run and of the gap inputs (a GeoPackage keeps them
+    # joined by "; "), each once
+    demonstration = tuple(dict.fromkeys((*coverage.demonstration,
+                                         *(r for g in gaps.demonstration for r in str(g).split("; ")))))
     metric_crs = communes.crs
     focus = None
     if commune is not None:

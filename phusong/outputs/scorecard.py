@@ -35,7 +35,8 @@ def scorecard_markdown(result) -> str:
     lines = [f"# {md(title)}", ""]
     if demonstration:
         lines += ["> **DEMONSTRATION** — computed on synthetic or generated inputs (stand-in terrain and/or "
-                  "generated sites). Not a prediction for any real network.", ""]
+                  "generated sites). Not a prediction for any real network. Why: "
+                  + "; ".join(md(r) for r in result.demonstration) + ".", ""]
     lines += [f"phusong {__version__}, {dt.date.today().isoformat()}.", ""]
     if result.credits:
         lines += ["Data: " + "; ".join(md(c) for c in result.credits) + ".", ""]
@@ -144,7 +145,8 @@ def _png(fig) -> str:
 
 
 HTML_TEXT: dict[str, dict] = {
-    "vi": {"demo": "MINH HỌA — tính trên dữ liệu tổng hợp hoặc được sinh ra (địa hình thay thế và/hoặc danh sách "
+    "vi": {"demo_why": "Lý do",
+           "demo": "MINH HỌA — tính trên dữ liệu tổng hợp hoặc được sinh ra (địa hình thay thế và/hoặc danh sách "
                    "trạm giả định). Không phải dự báo cho mạng thực tế nào.",
            "made": "Lập bằng phusong {v}, ngày {d}", "targets": "Chỉ tiêu",
            "head": ("Mã chỉ tiêu", "Thời hạn", "Chỉ tiêu", "Kết quả", "Mục tiêu", "Còn thiếu", "Đánh giá"),
@@ -160,7 +162,8 @@ HTML_TEXT: dict[str, dict] = {
                                                                "Tổng", "Đơn vị", "%"),
            "kinds": {"points": "điểm", "lines": "tuyến", "polygons": "vùng"}, "no_5g": "chưa có 5G",
            "data": "Dữ liệu"},
-    "en": {"demo": "DEMONSTRATION — computed on synthetic or generated inputs (stand-in terrain and/or generated "
+    "en": {"demo_why": "Why",
+           "demo": "DEMONSTRATION — computed on synthetic or generated inputs (stand-in terrain and/or generated "
                    "sites). Not a prediction for any real network.",
            "made": "Made with phusong {v} on {d}", "targets": "Targets",
            "head": ("Target", "Deadline", "Target text", "Value", "Goal", "Gap", "Status"),
@@ -233,7 +236,8 @@ def scorecard_html(result, lang: str = "vi") -> str:
     title, demonstration = result.title, bool(result.demonstration)
     if title.startswith(HTML_TEXT["en"]["title"]):   # the default title, in the page's language
         title = text["title"] + title[len(HTML_TEXT["en"]["title"]):]
-    banner = f'<p class="demo">{html_text(text["demo"])}</p>' if demonstration else ""
+    why = html_text(f'{text["demo_why"]}: {"; ".join(result.demonstration)}.')
+    banner = f'<p class="demo">{html_text(text["demo"])}<br>{why}</p>' if demonstration else ""
     target_text = "text_vi" if lang == "vi" else "text_en"
     rows = []
     for _, r in result.targets.iterrows():
