@@ -156,3 +156,11 @@ radius_km = 3
         html = (out / page).read_text(encoding="utf-8")
         assert "MINH HỌA" in html and "Lý do: dem_demo.tif: synthetic terrain; sites &lt;img src=x " \
             "onerror=alert(1)&gt;.csv: generated sites" in html and "<img src=x" not in html, page
+
+
+def test_gaps_says_when_it_rests_on_a_demonstration_run(both, demo_inputs, tmp_path):
+    d = demo_inputs
+    result = CliRunner().invoke(cli, ["gaps", "--run", str(both / "sim"), "--communes", str(d.areas),
+                                      "--communes-layer", "communes", "--out", str(tmp_path / "g.gpkg")])
+    assert result.exit_code == 0, result.output
+    assert "(DEMONSTRATION: dem_demo.tif: synthetic terrain; sites_demo.csv: generated sites)" in result.output

@@ -5,8 +5,8 @@ import click
 
 from ..data.targets import DEFAULT_CATALOGUE
 
-from .options import (cli_command, language_option, layer_input, overwrite_option, path_type, pop_settings_params,
-                      setting_option, settings_from, verbosity_options)
+from .options import (cli_command, demonstration_note, language_option, layer_input, overwrite_option, path_type,
+                      pop_settings_params, setting_option, settings_from, verbosity_options)
 
 
 def _layer(name: str, help: str):
@@ -77,7 +77,7 @@ def command(run_dir, communes, communes_layer, centres, centres_layer, villages,
     result.to_geopackage(out, overwrite=overwrite)
     if report_dir:
         result.write_scorecard(report_dir, overwrite=True, lang=study.language)
-    click.echo(f"{len(result.communes)} communes -> {out}; {totals_line(result)}")
+    click.echo(f"{len(result.communes)} communes -> {out}; {totals_line(result)}{demonstration_note(result.demonstration)}")
     if result.priority_summary is not None:
         for r in result.priority_summary.itertuples(index=False):
             click.echo(f"  priority {r.layer} ({r.features} {r.kind}): {r.service} {r.covered_pct:g}% of "
