@@ -206,8 +206,10 @@ radius_km = 3
     one = tmp_path / "runs" / "first"   # (a folder at another depth than the scenario's)
     first = CliRunner().invoke(cli, ["run", "s.toml", "--out", str(one), "-q"])
     assert first.exit_code == 0, first.output
+    assert "Outputs in" not in first.output and "Scorecard: " in first.output   # -q: no file list
     monkeypatch.chdir(one)
-    again = CliRunner().invoke(cli, ["run", "scenario.toml", "--out", str(tmp_path / "two"), "-q"])
+    again = CliRunner().invoke(cli, ["run", "scenario.toml", "--out", str(tmp_path / "two")])
     assert again.exit_code == 0, again.output
+    assert "Outputs in" in again.output and "  scenario.toml\n" in again.output
     with rasterio.open(one / "covered_5g.tif") as a, rasterio.open(tmp_path / "two" / "covered_5g.tif") as b:
         np.testing.assert_array_equal(a.read(1), b.read(1))

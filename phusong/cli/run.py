@@ -7,15 +7,16 @@ from pathlib import Path
 import click
 
 from .options import cli_command, cache_option, check_output_dir, open_cache, overwrite_option, path_type, progress, \
-    language_option, verbosity_options
+    language_option, verbosity, verbosity_options
 
 
 def summary(out_dir: Path) -> None:
-    """List a study's output folder and where to find the scorecard, map and GIS layers."""
-    click.echo(f"Outputs in {out_dir}/:")
-    for p in sorted(out_dir.iterdir()):
-        if p.is_file():
-            click.echo(f"  {p.name}")
+    """List a study's output folder (not with -q) and where to find the scorecard, map and GIS layers."""
+    if verbosity().level >= 0:
+        click.echo(f"Outputs in {out_dir}/:")
+        for p in sorted(out_dir.iterdir()):
+            if p.is_file():
+                click.echo(f"  {p.name}")
     if (out_dir / "scorecard.md").exists():
         click.echo(f"Scorecard: {out_dir / 'scorecard.md'}   Map: {out_dir / 'map.html'}   "
                    f"GIS layers: {out_dir / 'gaps.gpkg'}")
