@@ -55,3 +55,21 @@ def test_population_total_is_conserved_on_a_finer_grid():
         grid = working_grid(Grid(src.height, src.width, src.transform, src.crs), UTM, 250.0)
     people = read_population(path, grid)
     assert people.sum() == pytest.approx(total, rel=1e-3)
+
+
+def test_a_multi_layer_file_without_a_layer_name_reads_its_first_layer_with_a_warning(tmp_path, caplog):
+    import logging
+
+    import geopandas as gpd
+    import shapely
+
+    from phusong.data.boundaries import read_area
+
+    path = tmp_path / "two.gpkg"
+    for name, x in (("province", 0.0), ("communes", 10.0)):
+        gpd.GeoDataFrame({"code": ["1"], "name": [name]}, geometry=[shapely.box(x, 0, x + 1, 1)],
+                         crs="EPSG:32648").to_file(path, layer=name)
+    with caplog.at_level(logging.WARNING, logger="phusong"):
+        first = read_area(path, "EPSG:32648")
+    assert list(first["name"]) == ["province"]
+    assert any("reading its first layer 'province' of province, communes" in r.getMessage() for r in caplog.records)
