@@ -226,7 +226,8 @@ class CoverageSettings(_Section):
     indoor_loss_db: float = setting(0.0, "Building entry loss for indoor coverage (0 = outdoor).", "dB", 0.0, 60.0)
     indoor: str = setting("", "Indoor coverage with ITU-R P.2109-1 building entry loss at each cell's frequency: "
                               "'traditional:P' or 'thermally-efficient:P', P the % of buildings whose loss is not "
-                              "exceeded (e.g. traditional:50); empty: outdoor, or the flat indoor_loss_db.")
+                              "exceeded (e.g. traditional:50; P defaults to 50, the median); empty: outdoor, or "
+                              "the flat indoor_loss_db.")
     noise_figure_db: float = setting(9.0, "UE noise figure (3GPP TR 36.942 / TR 38.802).", "dB", 0.0, 20.0)
     nbiot_mcl_db: float = setting(164.0, "NB-IoT coverage: maximum coupling loss (3GPP TR 45.820 §7.3).",
                                   "dB", 100.0, 200.0)
@@ -284,7 +285,8 @@ class GapSettings(_Section):
 
 
 def parse_indoor(text: str) -> tuple[str, float] | None:
-    """``"traditional:50"`` → ("traditional", 50.0); empty → None (see ``[coverage] indoor``)."""
+    """``"traditional:50"`` → ("traditional", 50.0); ``"traditional"`` the same (P defaults to the median);
+    empty → None (see ``[coverage] indoor``)."""
     if not text:
         return None
     building, _, pct = str(text).partition(":")

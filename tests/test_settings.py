@@ -213,3 +213,12 @@ radius_km = 3
     assert "Outputs in" in again.output and "  scenario.toml\n" in again.output
     with rasterio.open(one / "covered_5g.tif") as a, rasterio.open(tmp_path / "two" / "covered_5g.tif") as b:
         np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+def test_indoor_without_a_percentage_is_the_median():
+    from phusong.settings import parse_indoor
+
+    assert parse_indoor("traditional") == parse_indoor("traditional:50") == ("traditional", 50.0)
+    assert parse_indoor("thermally-efficient:10") == ("thermally-efficient", 10.0)
+    with pytest.raises(InputError, match="0 < P < 100"):
+        parse_indoor("traditional:100")
