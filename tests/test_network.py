@@ -656,3 +656,18 @@ def test_cache_key_covers_everything_a_terrain_pass_depends_on(small_network, tm
                              cache=FootprintCache(tmp_path / "run"))
     assert first.stats["cache_hits"] == 0 and again.stats["cache_hits"] == 0
     assert not np.array_equal(first.layer("4G").rsrp_dbm, again.layer("4G").rsrp_dbm, equal_nan=True)
+
+
+def test_a_run_says_when_its_sweeps_included_compiling_the_kernels(small_network, tmp_path, monkeypatch):
+    """stats["kernels_compiled_in_this_run"]: true only when the kernels were not compiled before and the run
+    computes terrain passes (a run whose passes all come from the cache compiles no sweep)."""
+    import phusong.coverage.network as network
+
+    terrain, sites = small_network
+    s = Settings(radius_km=3.0)
+    assert not simulate_network(terrain.array, terrain.grid, sites, s).stats["kernels_compiled_in_this_run"]
+    monkeypatch.setattr(network, "kernels_compiled", lambda: False)   # (a new installation)
+    cache = FootprintCache(tmp_path)
+    assert simulate_network(terrain.array, terrain.grid, sites, s, cache=cache).stats["kernels_compiled_in_this_run"]
+    again = simulate_network(terrain.array, terrain.grid, sites, s, cache=cache).stats
+    assert again["cache_hits"] == again["terrain_passes"] and not again["kernels_compiled_in_this_run"]

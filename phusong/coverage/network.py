@@ -20,6 +20,7 @@ import pandas as pd
 
 from .._raster import Grid, Raster, hillshade, huge_page_array
 from ..propagation.antenna import MsiPattern
+from ..propagation.footprint import kernels_compiled
 from ..settings import SECTIONS, Settings
 from .accumulate import ANY, fold_groups
 from .cache import FootprintCache, terrain_key
@@ -253,6 +254,8 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
     cell_mask = evaluated_cells(area_mask)
     tkey = terrain_key(heights, grid, landcover if settings.model.name == "p1812" else None, cell_mask)
     hits = cache.kept(tkey, groups, settings) if cache else 0
+    # a new installation's first passes compile the kernels first: their time is in sweeps_s, and stats say so
+    compiling = len(groups) > hits and not kernels_compiled()
     t0 = time.perf_counter()
     heights = heights_for_passes(heights, len(groups) - hits)
     acc, folded = None, groups
@@ -317,7 +320,7 @@ def simulate_network(heights: np.ndarray, grid: Grid, sites, settings: Settings,
         t2 = time.perf_counter()
         relief = relief_job.result()   # (relief_s: the wait for it, after the rest)
     stats = {"cells": len(cells), "terrain_passes": len(groups), "cache_hits": hits, "passes_folded": len(folded),
-             "fold_reused": acc_reused,
+             "fold_reused": acc_reused, "kernels_compiled_in_this_run": compiling,
              "margin_db": settings.location_margin_db, "sigma_db": settings.sigma_db,
              "passes_s": round(t1 - t0, 2), **{key: round(value, 2) for key, value in seconds.items()},
              "finish_s": round(t2 - t1, 2), "relief_s": round(time.perf_counter() - t2, 2)}
