@@ -55,3 +55,10 @@ def test_terrain_info_reports_voids(shared):
     result = CliRunner().invoke(cli, ["terrain", "info", str(tile), "--crs", "EPSG:32632", "--res-m", "90"])
     assert result.exit_code == 0, result.output
     assert "voids filled: 103743" in result.output and "EPSG:32632" in result.output
+    assert "DEMONSTRATION" not in result.output   # real SRTM
+
+
+def test_terrain_info_says_when_the_terrain_is_synthetic(demo_inputs):
+    result = CliRunner().invoke(cli, ["terrain", "info", str(demo_inputs.dem), "--res-m", "200"])
+    assert result.exit_code == 0, result.output
+    assert "DEMONSTRATION: dem_demo.tif: synthetic terrain" in result.output

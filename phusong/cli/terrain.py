@@ -25,6 +25,9 @@ def info(dems, study__crs, study__resolution_m):
     t = load_terrain(list(dems), study__crs, study__resolution_m)
     h = t.array
     click.echo(f"tiles: {', '.join(p.name for p in dems)}")
+    if t.synthetic:
+        click.echo(f"DEMONSTRATION: {', '.join(t.synthetic)}: synthetic terrain (metadata SYNTHETIC); "
+                   "results on it are demonstrations")
     click.echo(f"voids filled: {t.void_count}")
     click.echo(f"grid: {t.grid.width} x {t.grid.height} cells of {study__resolution_m:g} m in "
                f"{t.grid.crs.to_string()}")
