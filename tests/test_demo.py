@@ -88,6 +88,15 @@ def test_map_and_run_record(demo_out):
     run = json.loads((demo_out / "run.json").read_text())
     assert run["demonstration"] is True and run["simulation"]["cells"] > 100
     assert (demo_out / "scenario.toml").exists() and (demo_out / "inputs" / "sites_demo.csv").exists()
+    # the inputs are recorded where they are now (copied into the folder), not where they were staged
+    import hashlib
+    from pathlib import Path
+
+    inputs = (demo_out / "inputs").resolve()
+    assert len(run["inputs_sha256"]) >= 4
+    for path, digest in run["inputs_sha256"].items():
+        assert Path(path).parent == inputs and hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest
+    assert Path(run["settings"]["inputs"]["sites"]) == inputs / "sites_demo.csv"
 
 
 def test_demo_study_reruns_from_its_own_scenario(demo_out, tmp_path):
