@@ -154,7 +154,7 @@ def test_area_candidates_operators_and_nbiot(dem, tmp_path):
     assert set(json.loads((out / "run.json").read_text(encoding="utf-8"))["coverage_levels_dbm"]) == {"4G"}
     from phusong.coverage.network import Coverage
     from phusong.outputs.maps import TEXT, _legend
-    legend = _legend(TEXT["en"], False, Coverage.from_run_folder(out).coverage_levels_dbm, "", 164.0)
+    legend = _legend(TEXT["en"], (), Coverage.from_run_folder(out).coverage_levels_dbm, "", 164.0)
     assert "4G -95 dBm" in legend and "NB-IoT: coupling loss ≤ 164 dB" in legend and "NB-IoT -" not in legend
     # with --include-candidates the candidate cell is simulated
     again = tmp_path / "with"
@@ -245,7 +245,7 @@ def test_indoor_coverage_with_p2109_building_entry_loss(dem, tmp_path):
     from phusong.settings import parse_indoor
     indoor = parse_indoor(Coverage.from_run_folder(tmp_path / "in").settings.coverage.indoor)
     assert "Indoors: less ITU-R P.2109 building entry loss (traditional, 50% of buildings)" in \
-        _legend(TEXT["en"], False, {}, "", None, indoor)
+        _legend(TEXT["en"], (), {}, "", None, indoor)
     for bad, why in ((["--indoor", "glass:50"], "indoor must be 'BUILDING:P'"),
                      (["--indoor", "traditional:50", "--indoor-loss-db", "10"], "not both")):
         result = CliRunner().invoke(cli, [*common, *bad, "--out", str(tmp_path / "bad")])

@@ -239,9 +239,9 @@ def _legend(t: dict, demonstration: tuple, levels: dict, extra_html: str = "", n
               f"<div>{dot.format(f'background:#fff;border:3px solid {NOT_COVERED}')}{html_text(t['not_covered'])}</div>"
               f"<div>{swatch.format(f'border:2px solid {COVERED}')}{html_text(t['zone_ok'])}</div>"
               f"<div>{swatch.format(f'border:2px dashed {NOT_COVERED}')}{html_text(t['zone_miss'])}</div>")
-    why = html_text(f'{t["demo_why"]}: {"; ".join(demonstration)}')
     demo = (f'<div style="background:#fff3cd;border:1px solid #c90;padding:3px;margin-bottom:4px">'
-            f'<b>{html_text(t["demo"])}</b><br>{why}</div>') if demonstration else ""
+            f'<b>{html_text(t["demo"])}</b><br>{html_text(t["demo_why"] + ": " + "; ".join(demonstration))}</div>'
+            ) if demonstration else ""
     return (f'<div id="phusong-legend" style="position:fixed;bottom:50px;left:10px;z-index:1000;background:white;'
             f'padding:6px 8px;border:1px solid #888;font:12px sans-serif;max-width:300px;max-height:80vh;'
             f'overflow:auto">{demo}<b>{html_text(t["legend"])}</b>{rows}'
