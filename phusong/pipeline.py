@@ -382,21 +382,21 @@ def write_study(out_dir, coverage: Coverage, gaps: GapResult, *, overwrite=False
         add_seconds(full, seconds)
         # inputs copied into the folder (the demo's) are recorded where they now are, not where they were staged
         moved = {str(path): str(out_dir.resolve() / name) for name, src in (include or {}).items()
-                 for path in (Path(src), Path(src).resolve())}
+                 for path in (Path(src).absolute(), Path(src).resolve())}
         write_run_json(tmp, relocated(full, moved))   # (last: its timings include the writing)
     return out_dir
 
 
 def relocated(value, moved: dict[str, str]):
-    """``value`` (a run.json record: dicts, lists, strings) with every path under a key of ``moved`` (a folder or
-    file) under its value instead."""
+    """``value`` (a run.json record: dicts, lists, strings) with every path under a key of ``moved`` (an absolute
+    path of a folder or file) under its value instead."""
     if isinstance(value, dict):
         return {relocated(k, moved): relocated(v, moved) for k, v in value.items()}
     if isinstance(value, list):
         return [relocated(v, moved) for v in value]
     if isinstance(value, str):
         for old, new in moved.items():
-            if value == old or value.startswith(old + "/"):
+            if Path(old).is_absolute() and (value == old or value.startswith(old.rstrip("/") + "/")):
                 return new + value[len(old):]
     return value
 

@@ -564,12 +564,27 @@ def test_communes_beyond_the_run_s_grid_are_noted_and_warned(caplog):
     communes = example.communes[["code", "name", "geometry"]]
     with caplog.at_level(logging.WARNING, logger="phusong"):
         inside = analyse(coverage.covered, coverage.grid, communes, load_targets())
-    assert not any("beyond the run's grid" in n for n in inside.notes) and not caplog.records
+    assert not any("where the run has no values" in n for n in inside.notes) and not caplog.records
     moved = communes.copy()   # the second commune 1.2 km east: 3.6 of its 9 km² off the 6 km grid
     moved.loc[moved.index[1], "geometry"] = shapely.affinity.translate(moved.geometry.iloc[1], 1200.0, 0.0)
     with caplog.at_level(logging.WARNING, logger="phusong"):
         result = analyse(coverage.covered, coverage.grid, moved, load_targets())
-    note = next(n for n in result.notes if "beyond the run's grid" in n)
-    assert note.startswith("1 of 4 communes reach beyond the run's grid (Xã Hai; 4 km² outside it)")
+    note = next(n for n in result.notes if "where the run has no values" in n)
+    assert note.startswith("1 of 4 communes lie partly or wholly where the run has no values, beyond its grid or its "
+                           "study area (Xã Hai; 4 km²)")
     assert "ngoài lưới" in note.vi
     assert [r.getMessage() for r in caplog.records] == [str(note)]
+    # on the grid but outside the run's study area (covered 255: no value) counts too: the east half here
+    caplog.clear()
+    half = {tech: raster.copy() for tech, raster in coverage.covered.items()}
+    for raster in half.values():
+        raster[:, raster.shape[1] // 2:] = 255
+    with caplog.at_level(logging.WARNING, logger="phusong"):
+        east = analyse(half, coverage.grid, communes, load_targets())
+    assert any(n.startswith("2 of 4 communes lie partly or wholly where the run has no values") and
+               "(Xã Hai, Phường Bốn; 18 km²)" in n for n in east.notes)
+    # a self-intersecting (invalid) commune polygon is no error
+    bowtie = communes.copy()
+    x0, y0, x1, y1 = bowtie.geometry.iloc[0].bounds
+    bowtie.loc[bowtie.index[0], "geometry"] = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
+    analyse(coverage.covered, coverage.grid, bowtie, load_targets())

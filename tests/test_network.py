@@ -665,6 +665,7 @@ def test_a_run_says_when_its_sweeps_included_compiling_the_kernels(small_network
 
     terrain, sites = small_network
     s = Settings(radius_km=3.0)
+    monkeypatch.setattr(network, "kernels_compiled", lambda: True)    # (compiled before)
     assert not simulate_network(terrain.array, terrain.grid, sites, s).stats["kernels_compiled_in_this_run"]
     monkeypatch.setattr(network, "kernels_compiled", lambda: False)   # (a new installation)
     cache = FootprintCache(tmp_path)

@@ -164,3 +164,17 @@ def test_gaps_says_when_it_rests_on_a_demonstration_run(both, demo_inputs, tmp_p
                                       "--communes-layer", "communes", "--out", str(tmp_path / "g.gpkg")])
     assert result.exit_code == 0, result.output
     assert "(DEMONSTRATION: dem_demo.tif: synthetic terrain; sites_demo.csv: generated sites)" in result.output
+
+
+def test_relocated_moves_only_paths_under_the_copied_folders():
+    from pathlib import Path
+
+    from phusong.pipeline import relocated
+
+    staged = str(Path("/tmp/staging-x/inputs"))
+    moved = {staged: "/out/inputs", "inputs": "/out/inputs"}   # (a relative key is never a path to move)
+    record = {"inputs": {"terrain": [f"{staged}/dem.tif"], "sites": f"{staged}-other/sites.csv"},
+              "study": {"name": "inputs"}, "inputs_sha256": {f"{staged}/dem.tif": "ab", staged: "cd"}}
+    assert relocated(record, moved) == {
+        "inputs": {"terrain": ["/out/inputs/dem.tif"], "sites": f"{staged}-other/sites.csv"},
+        "study": {"name": "inputs"}, "inputs_sha256": {"/out/inputs/dem.tif": "ab", "/out/inputs": "cd"}}

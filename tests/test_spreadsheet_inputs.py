@@ -54,6 +54,14 @@ def test_xlsx_first_sheet_or_named_sheet(tmp_path):
     assert ok.exit_code == 0, ok.output
     missing = CliRunner().invoke(cli, ["sites", "validate", str(path), "--sheet", "Sites"])
     assert missing.exit_code == 2 and "no sheet 'Sites' (sheets: Bìa, Trạm)" in missing.output
+    # a refusal of a named sheet's rows points validate at that sheet
+    bad = _expected().astype(object)
+    bad.loc[0, "technology"] = "6G"
+    bad.loc[1, "lat"] = "abc"
+    with pd.ExcelWriter(path, engine="openpyxl") as xl:
+        bad.to_excel(xl, sheet_name="Trạm muốn", index=False)
+    with pytest.raises(InputError, match=re.escape(f"`phusong sites validate {path} --sheet 'Trạm muốn'` lists")):
+        read_sites(path, sheet="Trạm muốn")
 
 
 @pytest.mark.parametrize("encoding, name", [("cp1258", "Windows-1258"), ("latin-1", "TCVN3 (ABC)")])

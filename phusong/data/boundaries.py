@@ -61,8 +61,8 @@ def _read_any(path, layer=None) -> gpd.GeoDataFrame:
         if layer is None:  # the documented default, said once instead of pyogrio's warning
             names = [str(name) for name, _ in pyogrio.list_layers(path)]
             if len(names) > 1:   # (a warning: the first layer may not be the one meant)
-                log.warning("%s: reading its first layer %r of %s; name the layer to read another (e.g. "
-                            "--communes-layer)", path.name, names[0], ", ".join(names))
+                log.warning("%s: reading its first layer %r of %s; name the layer to read another (the "
+                            "option's --...-layer, or layer = in the scenario)", path.name, names[0], ", ".join(names))
                 layer = names[0]
         gdf = pyogrio.read_dataframe(path, layer=layer)
     except Exception as exc:

@@ -144,27 +144,29 @@ def points_covered(covered: np.ndarray, grid: Grid, points: gpd.GeoSeries, rule=
     return out
 
 
-def off_grid_note(communes: gpd.GeoDataFrame, grid: Grid, notes: list) -> None:
-    """A note (and a warning) when communes reach beyond the run's grid: there the run has no values, so their
-    figures count only their part on the grid (a run simulated without ``--area`` covers only its sites' reach)."""
+def off_grid_note(communes: gpd.GeoDataFrame, grid: Grid, notes: list, ids: np.ndarray, no_value: np.ndarray) -> None:
+    """A note (and a warning) when communes lie partly where the run has no values: beyond its grid (a run simulated
+    without ``--area`` covers only its sites' reach), or on it outside its study area (``no_value``: covered 255;
+    ``ids`` from :func:`polygon_ids`)."""
     import shapely
 
-    area = communes.geometry.area.to_numpy()
-    on_grid = shapely.area(shapely.intersection(communes.geometry.to_numpy(), shapely.box(*grid.bounds)))
-    off = on_grid < 0.99 * area
+    geoms = shapely.make_valid(communes.geometry.to_numpy())   # (the API may pass polygons GEOS cannot intersect)
+    area = shapely.area(geoms)
+    outside = area - shapely.area(shapely.intersection(geoms, shapely.box(*grid.bounds)))
+    no_value_m2 = np.bincount(ids.ravel(), weights=no_value.ravel(), minlength=len(communes) + 1)[1:] * grid.res_m ** 2
+    missing = outside + no_value_m2
+    off = missing > 0.01 * area
     if not off.any():
         return
     names = ", ".join(communes["name"].astype(str)[off][:5]) if "name" in communes else ""
     more = f" and {int(off.sum()) - 5} more" if off.sum() > 5 else ""
-    out_km2 = float((area - on_grid)[off].sum()) / 1e6
-    en = (f"{int(off.sum())} of {len(communes)} communes reach beyond the run's grid ({names}{more}; "
-          f"{out_km2:,.0f} km² outside it): the run has no values there: their population and covered areas count only "
-          f"their part on the grid, and centres, villages and zones outside it count as not covered. Simulate with "
-          f"--area covering every commune for province-wide figures.")
-    vi = (f"{int(off.sum())}/{len(communes)} xã nằm một phần hoặc hoàn toàn ngoài lưới mô phỏng ({names}{more}; "
-          f"{out_km2:,.0f} km² ngoài lưới): tại đó không có kết quả: dân số và diện tích được phủ sóng chỉ tính phần "
-          f"nằm trên lưới, còn trung tâm xã, thôn và khu công nghiệp ngoài lưới được tính là chưa phủ sóng. Hãy mô "
-          f"phỏng với --area bao trùm mọi xã để có số liệu toàn tỉnh.")
+    km2 = float(missing[off].sum()) / 1e6
+    en = (f"{int(off.sum())} of {len(communes)} communes lie partly or wholly where the run has no values, beyond its "
+          f"grid or its study area ({names}{more}; {km2:,.0f} km²): their figures count those parts as not covered or "
+          f"leave them out. Simulate with --area covering every commune for province-wide figures.")
+    vi = (f"{int(off.sum())}/{len(communes)} xã nằm một phần hoặc hoàn toàn ở nơi không có kết quả mô phỏng, ngoài "
+          f"lưới hoặc ngoài vùng nghiên cứu ({names}{more}; {km2:,.0f} km²): các phần đó được tính là chưa phủ sóng "
+          f"hoặc không được tính. Hãy mô phỏng với --area bao trùm mọi xã để có số liệu toàn tỉnh.")
     notes.append(Note(en, vi))
     log.warning(en)
 
@@ -231,7 +233,8 @@ def analyse(covered: dict[str, np.ndarray], grid: Grid, communes: gpd.GeoDataFra
     cells = np.bincount(ids.ravel(), minlength=n + 1)[1:]
     cell_km2 = grid.res_m ** 2 / 1e6
     communes["area_km2"] = communes.geometry.area / 1e6
-    off_grid_note(communes, grid, notes)
+    off_grid_note(communes, grid, notes, ids, covered[techs[0]] == 255 if techs else
+                  np.zeros((grid.height, grid.width), bool))
     if population is None and population_field:
         population = spread_counts(communes, population_field, ids)
         notes.append(Note(f"Population: the communes' {population_field!r} counts spread evenly over each commune.",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -220,18 +221,21 @@ def read_sites(path, terrain_bounds_lonlat=None, sheet: str | None = None) -> gp
     (['4G', '5G'], 4326, 'sites_demo.csv: generated sites')
     """
     path = Path(path)
-    return sites_from_table(read_raw_table(path, sheet), path, terrain_bounds_lonlat)
+    return sites_from_table(read_raw_table(path, sheet), path, terrain_bounds_lonlat, sheet)
 
 
-def sites_from_table(raw: pd.DataFrame, path, terrain_bounds_lonlat=None) -> gpd.GeoDataFrame:
+def sites_from_table(raw: pd.DataFrame, path, terrain_bounds_lonlat=None, sheet: str | None = None
+                     ) -> gpd.GeoDataFrame:
     """A site table as written (text cells) validated into the GeoDataFrame :func:`read_sites` returns;
-    an :class:`InputError` naming ``path``, the first problem and their count when anything is wrong."""
+    an :class:`InputError` naming ``path`` (and the workbook's ``sheet``), the first problem and their count when
+    anything is wrong."""
     path = Path(path)
     table, report = validate_table(raw, path, terrain_bounds_lonlat)
     if not report.ok:
         first = report.issues[0]
         dem = " --dem DEM" if terrain_bounds_lonlat is not None else ""   # (without it, no terrain check)
-        more = f" and {len(report.issues) - 1} more; `phusong sites validate {path}{dem}` lists them all" \
+        which = f" --sheet {shlex.quote(sheet)}" if sheet else ""
+        more = f" and {len(report.issues) - 1} more; `phusong sites validate {path}{which}{dem}` lists them all" \
             if len(report.issues) > 1 else ""
         raise InputError(f"{len(report.issues)} problem(s) in the site list: {first}{more}", path=path)
     sites = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["lon"], table["lat"]), crs="EPSG:4326")
