@@ -53,6 +53,8 @@ def demonstration_reasons(terrain: Terrain, sites, settings: Settings) -> tuple[
         reasons.append(sites.attrs["generated"])
     if settings.study.demonstration:
         reasons.append("marked a demonstration (study.demonstration)")
+    if settings.model.calibration is not None:
+        reasons.extend(settings.model.calibration.demonstration)
     return tuple(reasons)
 
 

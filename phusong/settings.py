@@ -524,9 +524,15 @@ def read_calibration(path, base: Path | str = ".") -> LossCorrection | None:
     path = Path(path) if Path(path).is_absolute() else Path(base) / path
     data = read_toml(path)
     try:
-        return LossCorrection.from_dict(data.get("correction") or {}, source=str(path))
+        correction = LossCorrection.from_dict(data.get("correction") or {}, source=str(path))
     except InputError as exc:
         raise InputError(str(exc), path=path) from None
+    # a calibration fitted to synthetic inputs makes every run it corrects a demonstration too
+    reasons = (data.get("demonstration") or {}).get("reasons", []) if isinstance(data.get("demonstration"), dict) else []
+    if reasons:
+        correction = dataclasses.replace(correction, demonstration=(f"{path.name}: a calibration fitted to "
+                                                                    f"demonstration inputs ({'; '.join(map(str, reasons))})",))
+    return correction
 
 
 def _unknown(key: str, known, what: str) -> str:

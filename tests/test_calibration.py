@@ -446,3 +446,26 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path):
     back = pd.read_csv(tmp_path / "t.csv", encoding="utf-8-sig", keep_default_na=False, dtype=str)
     assert back["route"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+1+1", "-97.5", "'@SUM(A1)", "Đồng Đăng", "'-"]
     assert df["route"].iloc[0].startswith("=")        # the caller's frame is untouched
+
+
+def test_a_calibration_fitted_to_demonstration_inputs_labels_the_runs_it_corrects(tmp_path):
+    """A calibration file with a [demonstration] table (fitted on synthetic terrain or measurements) makes every run
+    it corrects a demonstration, with the reason named; run.json's settings keep it; a plain one adds none."""
+    from types import SimpleNamespace
+
+    from phusong.pipeline import demonstration_reasons
+    from phusong.settings import Settings
+
+    cal = LossCorrection("delta-bullington", offset_db=3.0)
+    demo, plain = tmp_path / "demo.toml", tmp_path / "plain.toml"
+    demo.write_text(toml_text({"correction": cal.to_dict(), "demonstration": {"reasons": [
+        "dem.tif: synthetic terrain", "drive.csv: synthetic measurements"]}}), encoding="utf-8")
+    plain.write_text(toml_text({"correction": cal.to_dict()}), encoding="utf-8")
+    real_terrain, real_sites = SimpleNamespace(synthetic=()), pd.DataFrame()
+    settings = Settings.from_dict({"model": {"calibration": str(demo)}})
+    assert demonstration_reasons(real_terrain, real_sites, settings) == (
+        "demo.toml: a calibration fitted to demonstration inputs (dem.tif: synthetic terrain; drive.csv: synthetic "
+        "measurements)",)
+    assert demonstration_reasons(real_terrain, real_sites, Settings.from_dict({"model": {"calibration": str(plain)}})) \
+        == ()
+    assert Settings.from_dict(settings.to_dict()).model.calibration == settings.model.calibration   # (run.json)

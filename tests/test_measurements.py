@@ -289,6 +289,17 @@ def test_check_through_the_cli(tmp_path):
     assert layers == {"communes", "samples"}
     samples = pyogrio.read_dataframe(out, layer="samples")
     assert samples["reaches_threshold"].sum() == 62 and samples["predicted_covered"].sum() == 103
+    assert "demonstration" not in samples and "DEMONSTRATION" not in result.output   # real run, plain file
+    # measurements marked SYNTHETIC make the check a demonstration, with its reason, in both layers
+    marked = tmp_path / "marked.csv"
+    marked.write_text("# SYNTHETIC drive test\n" + measurements.read_text(encoding="utf-8"), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check", "--run", str(run), "--measurements", str(marked), "--communes",
+                                      str(communes), "--out", str(tmp_path / "m.gpkg")])
+    assert result.exit_code == 0, result.output
+    for layer in ("communes", "samples"):
+        label = pyogrio.read_dataframe(tmp_path / "m.gpkg", layer=layer)["demonstration"]
+        assert label.str.contains("marked.csv").all(), layer
+    assert "DEMONSTRATION: " in result.output and "marked.csv" in result.output
     # --sites keeps only samples of its cells: C1 is not a demo cell, so none is used (and each is counted)
     from phusong.data.demo import example_inputs
     result = CliRunner().invoke(cli, ["check", "--run", str(run), "--measurements", str(measurements), "--communes",

@@ -39,7 +39,7 @@ def command(run_dir, measurements_path, communes, communes_layer, sites, technol
     check_writable(out, overwrite)
     coverage = Coverage.from_run_folder(run_dir)
     samples = read_measurements(measurements_path)
-    read_count, notes = len(samples), []
+    read_count, notes, synthetic = len(samples), [], samples.attrs.get("synthetic", "")
     if sites is not None:
         from ..sites.read import read_sites
         known = samples["cell_id"].isin(set(read_sites(sites)["cell_id"].astype(str)))
@@ -49,8 +49,10 @@ def command(run_dir, measurements_path, communes, communes_layer, sites, technol
     result, used = check_communes(coverage, samples, units, technology, confidence, operator)
     click.echo(f"{read_count} samples read; {len(used)} used ({technology}, {'SS-RSRP' if technology == '5G' else 'RSRP'}"
                f"{', ' + operator if operator else ''}, inside a commune)" + ("; " + "; ".join(notes) if notes else ""))
-    if coverage.demonstration:
-        label = "; ".join(coverage.demonstration)
+    # a demonstration when the run is one, or when the measurements are marked synthetic
+    reasons = (*coverage.demonstration, *((synthetic,) if synthetic else ()))
+    if reasons:
+        label = "; ".join(reasons)
         result, used = result.assign(demonstration=label), used.assign(demonstration=label)
     with atomic_path(out, overwrite) as tmp:
         pyogrio.write_dataframe(result, tmp, layer="communes", driver="GPKG")
@@ -62,5 +64,5 @@ def command(run_dir, measurements_path, communes, communes_layer, sites, technol
     for _, r in result[result["status"] == "refuted"].iterrows():
         click.echo(f"  refuted: {r['code']} {r['name']}: measured {r['measured_share_pct']:g}% "
                    f"(up to {r['ci_high_pct']:g}%) against a claimed {r['claimed_min_share_pct']:g}% or more")
-    if coverage.demonstration:
-        click.echo("DEMONSTRATION: the run rests on synthetic or generated inputs", err=True)
+    if reasons:
+        click.echo(f"DEMONSTRATION: {label}", err=True)
