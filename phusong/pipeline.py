@@ -610,6 +610,22 @@ def _plain_units(gdf, keep):
     return gdf[[c for c in keep if c in gdf.columns] + ["geometry"]].copy()
 
 
+def _same_cells_as_the_run(sites, coverage: Coverage, path) -> None:
+    """An :class:`InputError` naming ``path`` when the site list is not the one the run simulated: the plan's
+    "before" comes from the run and its "after" from a re-run of this list, so they must hold the same cells."""
+    cov = coverage.settings.coverage
+    used = sites["technology"].isin(cov.technologies) & (cov.include_candidates | (sites["status"] != "candidate"))
+    listed, simulated = set(sites.loc[used, "cell_id"].astype(str)), set(coverage.cells["cell_id"].astype(str))
+    missing, extra = sorted(simulated - listed), sorted(listed - simulated)
+    if missing or extra:
+        parts = [f"{len(missing)} of the run's cells are not in it ({', '.join(missing[:3])}"
+                 f"{', ...' if len(missing) > 3 else ''})" if missing else "",
+                 f"{len(extra)} of its cells were not in the run ({', '.join(extra[:3])}"
+                 f"{', ...' if len(extra) > 3 else ''})" if extra else ""]
+        raise InputError(f"not the site list the run was made from: {' and '.join(p for p in parts if p)}; plan with "
+                         "the run's own site list (its cells.csv lists them)", path=path)
+
+
 def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir=None, *, population=None,
                cache: FootprintCache | None = None, overwrite: bool = False, progress: bool = False):
     """Plan the rollout that reaches ``settings.plan``'s targets, verified by a re-run; write it to ``out_dir``.
@@ -684,6 +700,7 @@ def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir
         raise InputError("the DEM does not give the run's grid (another DEM, or one smaller than the run's area)",
                          argument="dems")
     sites = read_site_list(sites_path)
+    _same_cells_as_the_run(sites, coverage, sites_path)
     existing = sites[sites["status"] != "candidate"].reset_index(drop=True)
     commune_ids = polygon_ids(communes.geometry, grid)
     notes = []

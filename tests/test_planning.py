@@ -301,3 +301,25 @@ def test_scenario_plan_table_and_flags_over_it(study, demo_inputs, tmp_path):
     (tmp_path / "bad.toml").write_text('[plan]\nmax_site = 3\n', encoding="utf-8")
     result = _plan(study, demo_inputs, tmp_path / "p2", "--scenario", str(tmp_path / "bad.toml"), code=2)
     assert "unknown key 'max_site' (did you mean 'max_sites'?)" in result.output
+
+
+def test_a_site_list_other_than_the_run_s_is_refused(study, demo_inputs, tmp_path):
+    """The plan's "before" is the run's and its "after" a re-run of --sites: a list without one of the run's sites
+    (or with cells the run did not simulate) is refused in one line naming the file, before any work."""
+    d = demo_inputs
+    sites = pd.read_csv(d.sites, comment="#", dtype=str)
+    first = sites["site_id"].iloc[0]
+    fewer = tmp_path / "fewer.csv"
+    sites[sites["site_id"] != first].to_csv(fewer, index=False)
+    gone = sorted(sites.loc[sites["site_id"] == first, "cell_id"])
+    more = tmp_path / "more.csv"
+    extra = sites.iloc[[0]].assign(site_id="NEW", cell_id="NEW-1", lon="106.70", lat="21.80")
+    pd.concat([sites, extra]).to_csv(more, index=False)
+    for path, expect in ((fewer, f"{len(gone)} of the run's cells are not in it ({', '.join(gone[:3])}"),
+                         (more, "1 of its cells were not in the run (NEW-1)")):
+        result = _invoke(["plan", "--run", str(study / "run"), "--gaps", str(study / "gaps.gpkg"), "--dem", str(d.dem),
+                          "--sites", str(path), "--out", str(tmp_path / "p")], 2)
+        lines = [ln for ln in result.output.splitlines() if ln.startswith("Error")]
+        assert len(lines) == 1 and f"{path}: not the site list the run was made from" in lines[0], result.output
+        assert expect in lines[0], result.output
+        assert not (tmp_path / "p").exists()
