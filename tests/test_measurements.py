@@ -300,6 +300,16 @@ def test_check_through_the_cli(tmp_path):
         label = pyogrio.read_dataframe(tmp_path / "m.gpkg", layer=layer)["demonstration"]
         assert label.str.contains("marked.csv").all(), layer
     assert "DEMONSTRATION: " in result.output and "marked.csv" in result.output
+    # communes whose id and name fields are named otherwise: --id-field and --name-field say which
+    other = pyogrio.read_dataframe(communes).rename(columns={"code": "ma_xa", "name": "ten_xa"})
+    pyogrio.write_dataframe(other, tmp_path / "other.gpkg")
+    args = ["check", "--run", str(run), "--measurements", str(measurements), "--communes", str(tmp_path / "other.gpkg")]
+    refused = CliRunner().invoke(cli, args + ["--out", str(tmp_path / "o1.gpkg")])
+    assert refused.exit_code == 2 and "'code'" in refused.output
+    named = CliRunner().invoke(cli, args + ["--id-field", "ma_xa", "--name-field", "ten_xa", "--out",
+                                            str(tmp_path / "o2.gpkg")])
+    assert named.exit_code == 0, named.output
+    assert "refuted: A Xã A: measured 60% (up to 69.06%)" in named.output
     # --sites keeps only samples of its cells: C1 is not a demo cell, so none is used (and each is counted)
     from phusong.data.demo import example_inputs
     result = CliRunner().invoke(cli, ["check", "--run", str(run), "--measurements", str(measurements), "--communes",

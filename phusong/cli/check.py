@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .options import cli_command, overwrite_option, path_type, verbosity_options
+from .options import cli_command, field_options, overwrite_option, path_type, verbosity_options
 
 
 @cli_command("check")
@@ -12,6 +12,7 @@ from .options import cli_command, overwrite_option, path_type, verbosity_options
               help="Signal samples (see `phusong measurements validate`).")
 @click.option("--communes", required=True, type=path_type(dir_okay=False), help="Commune polygons.")
 @click.option("--communes-layer", help="Layer of --communes (default: its first layer).")
+@field_options
 @click.option("--sites", type=path_type(dir_okay=False),
               help="Site list: use only samples whose serving cell_id is one of its cells (the others are "
                    "counted and left out).")
@@ -25,8 +26,8 @@ from .options import cli_command, overwrite_option, path_type, verbosity_options
               help="GeoPackage to write (layers communes and samples).")
 @overwrite_option
 @verbosity_options
-def command(run_dir, measurements_path, communes, communes_layer, sites, technology, operator, confidence, out,
-            overwrite):
+def command(run_dir, measurements_path, communes, communes_layer, id_field, name_field, sites, technology, operator,
+            confidence, out, overwrite):
     """Each commune's measured share of samples at the coverage level against what the run predicts there."""
     import pyogrio
 
@@ -45,7 +46,8 @@ def command(run_dir, measurements_path, communes, communes_layer, sites, technol
         known = samples["cell_id"].isin(set(read_sites(sites)["cell_id"].astype(str)))
         notes.append(f"{int((~known).sum())} not from a cell of {sites.name}")
         samples = samples[known]
-    units = read_communes(communes, coverage.grid.crs, layer=communes_layer)
+    units = read_communes(communes, coverage.grid.crs, layer=communes_layer, id_field=id_field,
+                           name_field=name_field)
     result, used = check_communes(coverage, samples, units, technology, confidence, operator)
     click.echo(f"{read_count} samples read; {len(used)} used ({technology}, {'SS-RSRP' if technology == '5G' else 'RSRP'}"
                f"{', ' + operator if operator else ''}, inside a commune)" + ("; " + "; ".join(notes) if notes else ""))

@@ -5,7 +5,7 @@ import click
 
 from ..data.targets import DEFAULT_CATALOGUE
 
-from .options import (cli_command, demonstration_note, language_option, layer_input, overwrite_option, path_type,
+from .options import (cli_command, demonstration_note, field_options, language_option, layer_input, overwrite_option, path_type,
                       pop_settings_params, setting_option, settings_from, verbosity_options)
 
 
@@ -34,8 +34,7 @@ def _layer(name: str, help: str):
 @click.option("--targets", default=DEFAULT_CATALOGUE, show_default=True, help="Targets catalogue (name or .toml).")
 @click.option("--indicators", type=path_type(dir_okay=False),
               help="Measured indicator values: CSV target_id,value,source,date.")
-@click.option("--id-field", default="code", show_default=True, help="Id field of the input layers.")
-@click.option("--name-field", default="name", show_default=True, help="Name field of the input layers.")
+@field_options
 @setting_option("gaps.centre_rule")
 @setting_option("gaps.zone_share_pct")
 @setting_option("gaps.settlement_min_people")

@@ -250,6 +250,12 @@ def demonstration_note(reasons) -> str:
     return f" (DEMONSTRATION: {'; '.join(reasons)})" if reasons else ""
 
 
+def field_options(f):
+    """--id-field and --name-field: which fields of the unit layers hold their ids and names."""
+    f = click.option("--name-field", default="name", show_default=True, help="Name field of the input layers.")(f)
+    return click.option("--id-field", default="code", show_default=True, help="Id field of the input layers.")(f)
+
+
 def layer_input(path, layer, id_field="code", name_field="name"):
     """A ``[inputs]`` layer table from a flag pair, or None."""
     if path is None:
