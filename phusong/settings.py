@@ -58,14 +58,15 @@ P1812_SIGMA_MHZ = 3500.0
 
 
 def _meta(help: str, unit: str = "", low: float | None = None, high: float | None = None,
-          flag: str | None = None, aliases: tuple[str, ...] = ()) -> dict:
-    """Field metadata: the help text and unit shown by the CLI, the valid range, the flag's other names."""
-    return {"help": help, "unit": unit, "low": low, "high": high, "flag": flag, "aliases": aliases}
+          flag: str | None = None, aliases: tuple[str, ...] = (), whole: bool = False) -> dict:
+    """Field metadata: the help text and unit shown by the CLI, the valid range, the flag's other names, and
+    whether the value is a count (a whole number)."""
+    return {"help": help, "unit": unit, "low": low, "high": high, "flag": flag, "aliases": aliases, "whole": whole}
 
 
-def setting(default, help: str, unit: str = "", low=None, high=None, flag=None, aliases=()) -> Any:
+def setting(default, help: str, unit: str = "", low=None, high=None, flag=None, aliases=(), whole=False) -> Any:
     """A settings field: its default, documented once."""
-    meta = _meta(help, unit, low, high, flag, aliases)
+    meta = _meta(help, unit, low, high, flag, aliases, whole)
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -331,17 +332,18 @@ class PlanSettings(_Section):
                                        "phusong.planning.costs.")
     budget: float | None = setting(None, "Spend at most this much (currency of the costs file): the plan then "
                                          "maximises the targets' attainment.", "", 0.0, 1e15)
-    max_sites: float | None = setting(None, "Take at most this many actions.", "", 1.0, 1e6)
+    max_sites: float | None = setting(None, "Take at most this many actions.", "", 1, 1_000_000, whole=True)
     operator: str | None = setting(None, "Plan for one operator: its masts are upgraded, other operators' masts "
                                          "are shared (default: operator-neutral, upgrades only).")
     technology: str = setting("5G", "Technology of new carriers and sites (5G also counts as mobile broadband).")
     new_site_spacing_m: float = setting(2000.0, "Minimum distance between generated greenfield sites.", "m",
                                         100.0, 100_000.0)
     new_sites_per_cluster: float = setting(3.0, "Greenfield candidates per cluster of uncovered demand.", "",
-                                           1.0, 100.0)
+                                           1, 100, whole=True)
     new_site_search_km: float = setting(4.0, "Greenfield sites lie within this distance of uncovered demand.",
                                         "km", 0.1, 100.0)
-    max_new_sites: float = setting(2000.0, "At most this many greenfield candidates.", "", 0.0, 1e6)
+    max_new_sites: float = setting(2000.0, "At most this many greenfield candidates.", "", 0, 1_000_000,
+                                   whole=True)
     new_site_mask: Path | None = setting(None, "Raster where greenfield sites may go (non-zero: allowed), e.g. "
                                                "near roads or power.")
     milp_time_limit_s: float = setting(60.0, "Time for the exact solver (HiGHS MILP); 0 = heuristic only.", "s",

@@ -153,11 +153,14 @@ def test_budget_limits_the_plan(study, demo_inputs, planned, tmp_path):
     assert plan["budget_mode"] is True
 
 
-@pytest.mark.parametrize("case", ["target", "cost", "outside", "dem"])
+@pytest.mark.parametrize("case", ["target", "cost", "outside", "dem", "count"])
 def test_bad_plan_arguments_exit_2_with_one_line(study, demo_inputs, tmp_path, case):
     d = demo_inputs
     extra = []
-    if case == "target":
+    if case == "count":   # counts are whole numbers, and --help says so (INTEGER RANGE)
+        extra = ["--max-sites", "2.5"]
+        expect = "Invalid value for '--max-sites': '2.5' is not a valid integer range"
+    elif case == "target":
         extra = ["--targets", "T25-5G-CENTERS"]
         expect = "unknown target id 'T25-5G-CENTERS'"
     elif case == "cost":

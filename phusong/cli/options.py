@@ -167,6 +167,9 @@ def setting_option(key: str, *, required: bool = False, help: str | None = None,
         kw.update(default=",".join(default), callback=_split_list)
     elif name == "thresholds_dbm":
         kw.update(default=None, callback=_split_thresholds, show_default=False)
+    elif meta.get("whole"):
+        kw.update(type=click.IntRange(meta.get("low"), meta.get("high")),
+                  default=None if default is None else int(default))
     elif isinstance(default, float) or meta.get("low") is not None:
         kw.update(type=click.FloatRange(meta.get("low"), meta.get("high")), default=default)
     else:
