@@ -326,3 +326,24 @@ def test_a_site_list_other_than_the_run_s_is_refused(study, demo_inputs, tmp_pat
         assert len(lines) == 1 and f"{path}: not the site list the run was made from" in lines[0], result.output
         assert expect in lines[0], result.output
         assert not (tmp_path / "p").exists()
+
+
+def test_an_action_outside_every_commune_shows_no_commune_not_nan(study, demo_inputs):
+    import dataclasses
+
+    import numpy as np
+
+    from phusong.outputs.plan import plan_html, plan_markdown
+    from phusong.pipeline import plan_study
+    from phusong.settings import Settings
+
+    d = demo_inputs
+    settings = Settings.from_dict({"plan": {"target_ids": ["T25-5G-CENTRES"], "milp_time_limit_s": 5}})
+    plan = plan_study(settings, study / "run", study / "gaps.gpkg", [d.dem], d.sites, cache=None)
+    assert len(plan.actions) > 0
+    actions = plan.actions.assign(commune_name=np.nan)          # (as pandas holds "no commune")
+    unreachable = plan.unreachable.assign(name=np.nan, commune_code=np.nan)
+    outside = dataclasses.replace(plan, actions=actions, unreachable=unreachable)
+    md, html = plan_markdown(outside), plan_html(outside)
+    assert "| nan |" not in md and "<td>nan</td>" not in html
+    assert f"| {actions['order'].iloc[0]} |" in md

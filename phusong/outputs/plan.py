@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +74,7 @@ def plan_markdown(plan) -> str:
               "|---" * (8 + len(gain_cols)) + "|"]
     for d in plan.actions.to_dict("records"):
         lines.append(f"| {d['order']} | {md(d['action'])} | {md(d['site_id'])} | {md(d['operator'])} | "
-                     f"{md(d['technology'])} | {md(d.get('commune_name') or '')} | {_fmt(d['cost'], 0)} | "
+                     f"{md(d['technology'])} | {md(_text(d.get('commune_name')))} | {_fmt(d['cost'], 0)} | "
                      f"{_fmt(d['cumulative_cost'], 0)} | " + " | ".join(_fmt(d[c]) for c in gain_cols) + " |")
     lines += ["", "## Unreachable (needs satellite service or a new candidate)", ""]
     un = plan.unreachable
@@ -82,9 +83,15 @@ def plan_markdown(plan) -> str:
     else:
         lines += ["| target | kind | unit | name | commune | people |", "|---|---|---|---|---|---|"]
         for r in un.itertuples(index=False):
-            lines.append(f"| {md(r.target_id)} | {md(r.kind)} | {md(r.unit_id)} | {md(r.name)} | "
-                         f"{md(r.commune_code)} | {_fmt(r.people, 0)} |")
+            lines.append(f"| {md(r.target_id)} | {md(r.kind)} | {md(r.unit_id)} | {md(_text(r.name))} | "
+                         f"{md(_text(r.commune_code))} | {_fmt(r.people, 0)} |")
     return "\n".join(lines) + "\n"
+
+
+def _text(value) -> str:
+    """A table cell's text: empty for a missing value (an action outside every commune has no commune; pandas
+    holds it as NaN, which would print as "nan")."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def _curve_svg(plan) -> str:
@@ -117,12 +124,12 @@ def plan_html(plan) -> str:
     arows = "".join(
         "<tr>" + "".join(f"<td>{v}</td>" for v in (
             d["order"], html_text(d["action"]), html_text(d["site_id"]), html_text(d["operator"]),
-            html_text(d["technology"]), html_text(d.get("commune_name") or ""), _fmt(d["cost"], 0),
+            html_text(d["technology"]), html_text(_text(d.get("commune_name"))), _fmt(d["cost"], 0),
             _fmt(d["cumulative_cost"], 0), *(_fmt(d[c]) for c in gain_cols))) + "</tr>"
         for d in plan.actions.to_dict("records"))
     urows = "".join(
         f"<tr><td>{html_text(r.target_id)}</td><td>{html_text(r.kind)}</td><td>{html_text(r.unit_id)}</td>"
-        f"<td>{html_text(r.name)}</td><td>{html_text(r.commune_code)}</td><td>{_fmt(r.people, 0)}</td></tr>"
+        f"<td>{html_text(_text(r.name))}</td><td>{html_text(_text(r.commune_code))}</td><td>{_fmt(r.people, 0)}</td></tr>"
         for r in plan.unreachable.itertuples(index=False))
     notes = "".join(f"<li>{html_text(n)}</li>" for n in plan.notes)
     heads = "".join(f"<th>{html_text(c[5:])}</th>" for c in gain_cols)
