@@ -203,6 +203,12 @@ def simulate(terrain: Terrain, sites, settings: Settings | None = None, *, area_
     mask = area_mask if area_mask is not None else np.isfinite(terrain.array)
     if settings.model.calibration is not None:   # before any terrain pass, not at the first one
         settings.model.calibration.require_landcover(landcover)
+        cal = settings.model.calibration
+        others = sorted(set(sites["technology"]) & set(settings.coverage.technologies) - {cal.technology})
+        if cal.technology and others:
+            log.warning("the calibration %s was fitted to %s measurements; it corrects every cell of this run, "
+                        "%s included (calibrate each technology and run them apart to keep them apart)",
+                        cal.source or "", cal.technology, ", ".join(others))
     settings.model.require_landcover(landcover)
     if settings.model.name == "p1812" and landcover is None:
         log.warning("p1812 without land cover: the profiles are bare terrain (give --landcover for clutter)")

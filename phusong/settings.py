@@ -529,6 +529,9 @@ def read_calibration(path, base: Path | str = ".") -> LossCorrection | None:
         correction = LossCorrection.from_dict(data.get("correction") or {}, source=str(path))
     except InputError as exc:
         raise InputError(str(exc), path=path) from None
+    fitted = str((data.get("sources") or {}).get("technology", "")) if isinstance(data.get("sources"), dict) else ""
+    if fitted not in ("", "all"):
+        correction = dataclasses.replace(correction, technology=fitted)
     # a calibration fitted to synthetic inputs makes every run it corrects a demonstration too
     reasons = (data.get("demonstration") or {}).get("reasons", []) if isinstance(data.get("demonstration"), dict) else []
     if reasons:

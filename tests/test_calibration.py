@@ -469,3 +469,19 @@ def test_a_calibration_fitted_to_demonstration_inputs_labels_the_runs_it_correct
     assert demonstration_reasons(real_terrain, real_sites, Settings.from_dict({"model": {"calibration": str(plain)}})) \
         == ()
     assert Settings.from_dict(settings.to_dict()).model.calibration == settings.model.calibration   # (run.json)
+
+
+def test_a_calibration_of_one_technology_applied_to_others_is_said(demo_inputs, tmp_path):
+    """A calibration records the technology of its measurements ([sources] technology); simulate applies it to
+    every cell, and says so when the run has cells of another technology."""
+    cal = LossCorrection("delta-bullington", offset_db=3.0)
+    calib = tmp_path / "c4g.toml"
+    calib.write_text(toml_text({"correction": cal.to_dict(), "sources": {"technology": "4G"}}), encoding="utf-8")
+    base = ["simulate", "--dem", str(demo_inputs.dem), "--sites", str(demo_inputs.sites), "--resolution-m", "400",
+            "--radius-km", "2", "--calibration", str(calib)]
+    both = CliRunner().invoke(cli, base + ["--out", str(tmp_path / "both")])
+    assert both.exit_code == 0, both.output
+    assert "was fitted to 4G measurements; it corrects every cell of this run, 5G included" in both.output
+    only_4g = CliRunner().invoke(cli, base + ["--tech", "4G", "--out", str(tmp_path / "one")])
+    assert only_4g.exit_code == 0 and "was fitted to" not in only_4g.output
+    assert phusong.Coverage.from_run_folder(tmp_path / "one").settings.model.calibration.technology == "4G"

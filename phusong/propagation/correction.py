@@ -42,6 +42,7 @@ class LossCorrection:
     clutter: str = ""      # the model's clutter setting when fitted ("" or "p2108")
     source: str = ""       # the file it was read from
     demonstration: tuple[str, ...] = ()   # why it was fitted to a demonstration (synthetic inputs): runs carry it on
+    technology: str = ""   # the technology its measurements were of ("": every technology, or not recorded)
 
     def loss_db(self, distance_km, classes=None) -> np.ndarray:
         """Δ (float64 dB) at each distance (km); ``classes`` (land-cover codes, same shape) adds the
@@ -86,7 +87,7 @@ class LossCorrection:
         if not isinstance(data, Mapping) or "model" not in data:
             raise InputError("not a calibration: no [correction] table with a model")
         known = {"model", "clutter", "offset_db", "slope_db_per_decade", "reference_distance_km",
-                 "distance_range_km", "class_offsets_db", "source", "demonstration"}
+                 "distance_range_km", "class_offsets_db", "source", "demonstration", "technology"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise InputError(f"[correction] unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -96,7 +97,7 @@ class LossCorrection:
             out = cls(str(data["model"]), float(data.get("offset_db", 0.0)),
                       float(data.get("slope_db_per_decade", 0.0)), float(data.get("reference_distance_km", 1.0)),
                       (low, high), classes, str(data.get("clutter", "")), str(data.get("source") or source),
-                      tuple(str(r) for r in data.get("demonstration", ())))
+                      tuple(str(r) for r in data.get("demonstration", ())), str(data.get("technology", "")))
         except (TypeError, ValueError) as exc:
             raise InputError(f"[correction] {exc}") from None
         values = [out.offset_db, out.slope_db_per_decade, out.reference_distance_km, low, high, *classes.values()]
