@@ -485,3 +485,33 @@ def test_a_calibration_of_one_technology_applied_to_others_is_said(demo_inputs, 
     only_4g = CliRunner().invoke(cli, base + ["--tech", "4G", "--out", str(tmp_path / "one")])
     assert only_4g.exit_code == 0 and "was fitted to" not in only_4g.output
     assert phusong.Coverage.from_run_folder(tmp_path / "one").settings.model.calibration.technology == "4G"
+
+
+def test_too_few_bins_names_the_file_the_minimum_and_what_was_left_out(demo_inputs, tmp_path):
+    cell = phusong.read_sites(demo_inputs.sites).iloc[0]
+    drive = tmp_path / "drive.csv"
+    drive.write_text("lon,lat,rsrp_dbm,cell_id\n" + "\n".join(
+        f"{cell.lon + 0.001 * k:.6f},{cell.lat:.6f},{-80 - k},{cell.cell_id}" for k in (2, 3)) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["calibrate", "--measurements", str(drive), "--sites", str(demo_inputs.sites),
+                                      "--dem", str(demo_inputs.dem), "--resolution-m", "100", "--radius-km", "6",
+                                      "--out", str(tmp_path / "c.toml")])
+    assert result.exit_code == 2, result.output
+    line = [ln for ln in result.output.splitlines() if ln.startswith("Error")][0]
+    assert line.startswith(f"Error: {drive}: only ") and "at least 3 are needed to calibrate" in line, line
+    assert not (tmp_path / "c.toml").exists()
+
+
+def test_one_route_is_in_sample_not_called_cross_validated(demo_inputs, tmp_path):
+    cell = phusong.read_sites(demo_inputs.sites).iloc[0]
+    drive = tmp_path / "drive.csv"
+    drive.write_text("# SYNTHETIC\nlon,lat,rsrp_dbm,cell_id\n" + "\n".join(
+        f"{cell.lon + 0.001 * k:.6f},{cell.lat:.6f},{-75 - k},{cell.cell_id}" for k in range(2, 40)) + "\n",
+        encoding="utf-8")
+    out = tmp_path / "c.toml"
+    result = CliRunner().invoke(cli, ["calibrate", "--measurements", str(drive), "--sites", str(demo_inputs.sites),
+                                      "--dem", str(demo_inputs.dem), "--resolution-m", "100", "--radius-km", "6",
+                                      "--out", str(out), "--report", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    assert "in-sample (one route group: not cross-validated)" in result.output and "folds)" not in result.output
+    page = next((tmp_path / "report").glob("*.html")).read_text(encoding="utf-8")
+    assert "not cross-validated" in page and "1 folds" not in page

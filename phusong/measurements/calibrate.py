@@ -48,6 +48,7 @@ SPEED_OF_LIGHT_M_S = 299_792_458.0
 # SS-RSRP_0 "below −156 dBm" (TS 38.133 V17 Table 10.1.6.1-1): lower values are not measurements.
 REPORTING_FLOOR_DBM = {"4G": -140.0, "NB-IoT": -140.0, "5G": -156.0}
 RAYLEIGH_BIAS_FEW = 10   # below this median of samples per bin, the report says what fast fading does
+MIN_BINS = 3   # a fit of offset and slope needs more than two bins
 MIN_CLUSTERS = 20        # fewer routes than this: the jackknife's standard errors are rough
 METRIC_OF = {"4G": "rsrp", "5G": "ss_rsrp", "NB-IoT": "rsrp"}
 ROUTE_GAP_S = 600.0
@@ -337,8 +338,10 @@ def calibrate(samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, terrain, setti
     if few.any():
         counts[f"bins left out: fewer than {filters.min_samples_per_bin} samples"] = int(few.sum())
     bins = bins[~few].reset_index(drop=True)
-    if len(bins) < 3:
-        raise InputError(f"only {len(bins)} bin(s) of measurements are left: too few to calibrate",
+    if len(bins) < MIN_BINS:
+        dropped = "; ".join(f"{k}: {v}" for k, v in counts.items() if k not in ("samples read", "bins"))
+        raise InputError(f"only {len(bins)} bin(s) of measurements are left, at least {MIN_BINS} are needed to "
+                         f"calibrate ({dropped or 'nothing was left out'})", path=samples.attrs.get("path"),
                          argument="measurements")
     counts["bins used"] = int(len(bins))
     counts["samples used"] = int(bins["samples"].sum())

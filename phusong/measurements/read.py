@@ -323,6 +323,7 @@ def read_measurements(path, sites=None, sheet: str | None = None) -> gpd.GeoData
     samples = report.samples if report.samples is not None else pd.DataFrame(columns=COLUMNS)
     out = gpd.GeoDataFrame(samples, geometry=gpd.points_from_xy(samples["lon"], samples["lat"]), crs="EPSG:4326")
     out.attrs["layout"], out.attrs["skipped"] = report.layout, dict(report.skipped)
+    out.attrs["path"] = str(path)   # (for errors found later, in calibration)
     if report.synthetic:
         out.attrs["synthetic"] = report.synthetic
     return out
