@@ -39,6 +39,12 @@ def legacy_encoding(raw: bytes) -> str | None:
 
 
 def _decode(path: Path, raw: bytes) -> str:
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):   # UTF-16 with its byte-order mark: Excel's "Unicode Text"
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            raise InputError("not valid UTF-16 text (it starts with UTF-16's byte-order mark): save it as UTF-8 "
+                             "(in Excel: Save As, 'CSV UTF-8')", path=path) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -134,3 +134,16 @@ def test_a_misspelled_header_gets_a_suggestion(tmp_path):
     assert result.exit_code == 2
     assert "header, column antenna_height_m: required column is missing from the header (did you mean " \
         "'antena_height_m'?)" in result.output
+
+
+def test_excel_unicode_text_utf16_with_tabs_reads_as_utf8_does(tmp_path):
+    """Excel's "Unicode Text" is UTF-16 (with a byte-order mark) and tab-separated: read, not taken for a legacy
+    Vietnamese encoding."""
+    path = tmp_path / "sites.txt"
+    _expected().assign(operator="Viettel – Lạng Sơn").to_csv(path, sep="\t", index=False, encoding="utf-16")
+    assert path.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff")
+    utf8 = tmp_path / "sites.csv"
+    _expected().assign(operator="Viettel – Lạng Sơn").to_csv(utf8, index=False)
+    a, b = read_sites(path), read_sites(utf8)
+    assert list(a["operator"]) == ["Viettel – Lạng Sơn"] * len(a)
+    pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry")))
