@@ -201,6 +201,7 @@ def test_fetch_writes_every_input_a_manifest_and_a_runnable_scenario(publishers,
     out = tmp_path / "inputs"
     result = _fetch(publishers, out, tmp_path / "cache")
     assert result.exit_code == 0, result.output
+    assert f"next: add the site list to {out / 'scenario.toml'}" in result.output   # (the DEM is in it)
     assert {"dem.tif", "landcover.tif", "population.tif", "osm.gpkg", "area.gpkg", "manifest.json", "scenario.toml",
             "CREDITS.txt"} <= {p.name for p in out.iterdir()}
     with rasterio.open(out / "dem.tif") as ds:
@@ -291,6 +292,8 @@ def test_a_folder_mirror_and_bad_arguments(publishers, tmp_path):
     assert result.exit_code == 0, result.output
     with rasterio.open(tmp_path / "o" / "landcover.tif") as ds:
         assert set(np.unique(ds.read(1))) == {10, 50}
+    # no DEM fetched: the next step asks for the terrain as well as the site list
+    assert "next: add the terrain ([inputs] terrain" in result.output and "and the site list" in result.output
     box = ["--bbox", "106,21,107,22"]
     for args, message in ((["--bbox", "107,21,106,22"], "west < east"), (["--bbox", "a,b"], "W,S,E,N"),
                           ([], "--area FILE_OR_NAME or as --bbox"), ([*box, "--what", "dem,roads"], "--what takes"),

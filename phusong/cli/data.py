@@ -48,6 +48,7 @@ def fetch(area, admin_level, commune_level, area_layer, id_field, name_field, bb
           country, pad_km, mirror, cache_dir, retries, timeout_s, study_name, overwrite):
     """Download and convert a study's public inputs; write manifest.json, CREDITS.txt and scenario.toml."""
     from .._atomic import check_output_dir
+    from .._tables import read_toml
     from ..fetch import Downloader, fetch_inputs
     from ..fetch.download import default_cache_dir
     from ..fetch.inputs import parse_bbox
@@ -66,5 +67,8 @@ def fetch(area, admin_level, commune_level, area_layer, id_field, name_field, bb
                f"{len(manifest['downloads']) - fetched} from the cache)")
     for note in manifest["notes"]:
         click.echo(f"note: {note}")
-    click.echo(f"next: add the site list to {out_dir}/scenario.toml, then `phusong run {out_dir}/scenario.toml "
-               "--out RUN`")
+    scenario = out_dir / "scenario.toml"
+    have = read_toml(scenario).get("inputs", {}) if scenario.exists() else {}
+    missing = ([] if have.get("terrain") else ["the terrain ([inputs] terrain: DEM tiles; or fetch them with --what "
+                                               "dem)"]) + ["the site list"]
+    click.echo(f"next: add {' and '.join(missing)} to {scenario}, then `phusong run {scenario} --out RUN`")
