@@ -347,3 +347,13 @@ def test_an_action_outside_every_commune_shows_no_commune_not_nan(study, demo_in
     md, html = plan_markdown(outside), plan_html(outside)
     assert "| nan |" not in md and "<td>nan</td>" not in html
     assert f"| {actions['order'].iloc[0]} |" in md
+
+
+def test_people_are_whole_numbers_in_the_plan(study, demo_inputs, tmp_path):
+    import re
+
+    out = tmp_path / "pop"
+    _plan(study, demo_inputs, out, "--targets", "T30-5G-POP", "--max-sites", "2")
+    for page in ("plan.md", "plan.html"):
+        text = (out / page).read_text(encoding="utf-8")
+        assert re.search(r"[\d,]+ people", text) and not re.search(r"\d\.\d+ people", text), page

@@ -66,7 +66,7 @@ def plan_markdown(plan) -> str:
               "|---|---|---|---|---|---|"]
     for r in plan.targets.itertuples(index=False):
         lines.append(f"| {md(r.target_id)} {md(r.text_en)} | {_fmt(r.goal)} | {_fmt(r.before)} | {_fmt(r.after)} | "
-                     f"{md(r.status_after)} | {_fmt(r.reachable)} {md(r.counted_in)} |")
+                     f"{md(r.status_after)} | {_fmt(r.reachable, 0)} {md(r.counted_in)} |")
     gain_cols = [c for c in plan.actions.columns if c.startswith("gain_")]
     lines += ["", "## Actions in build order", "",
               "| # | action | site | operator | technology | commune | cost | cumulative | "
@@ -119,7 +119,7 @@ def plan_html(plan) -> str:
         f'<tr class="{"met" if r.status_after == "met" else "miss"}"><td>{html_text(r.target_id)}</td>'
         f'<td>{html_text(r.text_en)}</td><td lang="vi">{html_text(r.text_vi)}</td><td>{_fmt(r.goal)}</td>'
         f'<td>{_fmt(r.before)}</td><td>{_fmt(r.after)}</td><td>{html_text(r.status_after)}</td>'
-        f'<td>{_fmt(r.reachable)} {html_text(r.counted_in)}</td></tr>' for r in plan.targets.itertuples(index=False))
+        f'<td>{_fmt(r.reachable, 0)} {html_text(r.counted_in)}</td></tr>' for r in plan.targets.itertuples(index=False))
     gain_cols = [c for c in plan.actions.columns if c.startswith("gain_")]
     arows = "".join(
         "<tr>" + "".join(f"<td>{v}</td>" for v in (
