@@ -349,7 +349,7 @@ def test_an_action_outside_every_commune_shows_no_commune_not_nan(study, demo_in
     assert f"| {actions['order'].iloc[0]} |" in md
 
 
-def test_people_are_whole_numbers_in_the_plan(study, demo_inputs, tmp_path):
+def test_people_are_whole_numbers_and_costs_have_their_currency_in_the_plan(study, demo_inputs, tmp_path):
     import re
 
     out = tmp_path / "pop"
@@ -357,3 +357,5 @@ def test_people_are_whole_numbers_in_the_plan(study, demo_inputs, tmp_path):
     for page in ("plan.md", "plan.html"):
         text = (out / page).read_text(encoding="utf-8")
         assert re.search(r"[\d,]+ people", text) and not re.search(r"\d\.\d+ people", text), page
+        currency = json.loads((out / "plan.json").read_text(encoding="utf-8"))["currency"]
+        assert f"cost ({currency})" in text and f"cumulative ({currency})" in text, page   # costs carry their unit

@@ -69,7 +69,8 @@ def plan_markdown(plan) -> str:
                      f"{md(r.status_after)} | {_fmt(r.reachable, 0)} {md(r.counted_in)} |")
     gain_cols = [c for c in plan.actions.columns if c.startswith("gain_")]
     lines += ["", "## Actions in build order", "",
-              "| # | action | site | operator | technology | commune | cost | cumulative | "
+              f"| # | action | site | operator | technology | commune | cost ({md(plan.currency)}) | "
+              f"cumulative ({md(plan.currency)}) | "
               + " | ".join(md(c[5:]) for c in gain_cols) + " |",
               "|---" * (8 + len(gain_cols)) + "|"]
     for d in plan.actions.to_dict("records"):
@@ -133,6 +134,7 @@ def plan_html(plan) -> str:
         for r in plan.unreachable.itertuples(index=False))
     notes = "".join(f"<li>{html_text(n)}</li>" for n in plan.notes)
     heads = "".join(f"<th>{html_text(c[5:])}</th>" for c in gain_cols)
+    currency = html_text(plan.currency)
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html_text(plan.title)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 6px;font-size:13px}}tr.met td:nth-child(7){{background:#c7e9c0}}
@@ -147,7 +149,7 @@ tr.miss td:nth-child(7){{background:#fcbba1}}.demo{{background:#fff3cd;border:1p
 <th>before</th><th>after</th><th>status after</th><th>the candidates can add</th></tr>{trows}</table>
 <h2>Cost versus coverage (build in this order for the earliest gains)</h2>{_curve_svg(plan)}
 <h2>Actions in build order</h2><table><tr><th>#</th><th>action</th><th>site</th><th>operator</th><th>technology</th>
-<th>commune</th><th>cost</th><th>cumulative</th>{heads}</tr>{arows}</table>
+<th>commune</th><th>cost ({currency})</th><th>cumulative ({currency})</th>{heads}</tr>{arows}</table>
 <h2>Unreachable (needs satellite service or a new candidate)</h2>
 <table><tr><th>target</th><th>kind</th><th>unit</th><th>name</th><th>commune</th><th>people</th></tr>{urows}</table>
 </body></html>
