@@ -515,3 +515,17 @@ def test_one_route_is_in_sample_not_called_cross_validated(demo_inputs, tmp_path
     assert "in-sample (one route group: not cross-validated)" in result.output and "folds)" not in result.output
     page = next((tmp_path / "report").glob("*.html")).read_text(encoding="utf-8")
     assert "not cross-validated" in page and "1 folds" not in page
+
+
+def test_a_correction_that_does_not_help_says_so(world, drive, tmp_path):
+    """Measurements that are the model itself plus route-to-route scatter: a correction fitted on some routes can
+    only add error on the others; the calibration says so in its notes (on the command line and in the report)."""
+    x, y, routes, serving, _ = drive
+    keep = np.isin(routes, np.unique(routes)[:6])
+    rng = np.random.default_rng(11)
+    offsets = dict(zip(np.unique(routes[keep]), rng.normal(0.0, 8.0, keep.sum())))
+    measured = _predicted(world, x[keep], y[keep], serving[keep]) + np.array([offsets[r] for r in routes[keep]])
+    drive_csv = T.measurements_csv(tmp_path / "drive.csv", x[keep], y[keep], serving[keep], measured, routes[keep])
+    result = _calibrate_cli(world, drive_csv, tmp_path / "c.toml")
+    assert result.exit_code == 0, result.output
+    assert "note: the correction does not help: the cross-validated RMSE grows from" in result.output

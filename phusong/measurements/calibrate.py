@@ -419,5 +419,11 @@ def calibrate(samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, terrain, setti
     counts["median samples per bin"] = int(round(per_bin))
     geometry = gpd.points_from_xy(bins["x"], bins["y"], crs=grid.crs)
     out = gpd.GeoDataFrame(bins.drop(columns=["x", "y", "log_distance", "cell_index"]), geometry=geometry)
-    return Calibration(correction, standard_errors, out, counts, _summary(out), cv, n_folds, notes, demonstration,
+    summary = _summary(out)
+    overall = summary[summary["scope"] == "all"].iloc[0]
+    if n_folds >= 2 and overall["after_rmse_db"] > overall["before_rmse_db"]:
+        notes.append(f"the correction does not help: the cross-validated RMSE grows from {overall['before_rmse_db']:.1f} "
+                     f"to {overall['after_rmse_db']:.1f} dB (too few or too scattered measurements for this fit; "
+                     "better not to apply it)")
+    return Calibration(correction, standard_errors, out, counts, summary, cv, n_folds, notes, demonstration,
                        covariance)
