@@ -77,7 +77,7 @@ def plan_markdown(plan) -> str:
         lines.append(f"| {d['order']} | {md(d['action'])} | {md(d['site_id'])} | {md(d['operator'])} | "
                      f"{md(d['technology'])} | {md(_text(d.get('commune_name')))} | {_fmt(d['cost'], 0)} | "
                      f"{_fmt(d['cumulative_cost'], 0)} | " + " | ".join(_fmt(d[c]) for c in gain_cols) + " |")
-    lines += ["", "## Unreachable (needs satellite service or a new candidate)", ""]
+    lines += ["", "## Unreachable by the candidates (needs a new candidate, another technology or satellite service)", ""]
     un = plan.unreachable
     if len(un) == 0:
         lines.append("Every unit of the chosen targets can be reached by some candidate.")
@@ -150,7 +150,7 @@ tr.miss td:nth-child(7){{background:#fcbba1}}.demo{{background:#fff3cd;border:1p
 <h2>Cost versus coverage (build in this order for the earliest gains)</h2>{_curve_svg(plan)}
 <h2>Actions in build order</h2><table><tr><th>#</th><th>action</th><th>site</th><th>operator</th><th>technology</th>
 <th>commune</th><th>cost ({currency})</th><th>cumulative ({currency})</th>{heads}</tr>{arows}</table>
-<h2>Unreachable (needs satellite service or a new candidate)</h2>
+<h2>Unreachable by the candidates (needs a new candidate, another technology or satellite service)</h2>
 <table><tr><th>target</th><th>kind</th><th>unit</th><th>name</th><th>commune</th><th>people</th></tr>{urows}</table>
 </body></html>
 """
