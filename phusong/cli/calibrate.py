@@ -88,9 +88,7 @@ def command(measurements_path, sites_path, sites_sheet, dems, landcover, technol
                f"{c.reference_distance_km:.3g} km, slope {c.slope_db_per_decade:+.2f} ± "
                f"{se['slope_db_per_decade']:.2f} dB/decade{classes}")
     b, a = cal.overall("before"), cal.overall("after")
-    how = f"cross-validated by {cv} ({cal.folds} folds)" if cal.folds >= 2 else \
-        f"in-sample (one {cv} group: not cross-validated)"
-    click.echo(f"{how}: mean {b['mean_db']:+.1f} -> {a['mean_db']:+.1f} dB, "
+    click.echo(f"{cal.validation}: mean {b['mean_db']:+.1f} -> {a['mean_db']:+.1f} dB, "
                f"SD {b['sd_db']:.1f} -> {a['sd_db']:.1f} dB, RMSE {b['rmse_db']:.1f} -> {a['rmse_db']:.1f} dB, "
                f"within ±6 dB {b['within_6db_pct']:.0f}% -> {a['within_6db_pct']:.0f}%")
     for note in cal.notes:

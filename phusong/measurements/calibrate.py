@@ -89,6 +89,13 @@ class Calibration:
         row = self.summary[self.summary["scope"] == "all"].iloc[0]
         return {k: row[f"{when}_{k}"] for k in ("mean_db", "sd_db", "rmse_db", "within_6db_pct")}
 
+    @property
+    def validation(self) -> str:
+        """How the errors after were found: cross-validated, or in-sample when the measurements form one group."""
+        if self.folds >= 2:
+            return f"cross-validated by {self.cv} ({self.folds} folds)"
+        return f"in-sample (one {self.cv} group: not cross-validated)"
+
     def to_toml(self, sources: dict | None = None) -> str:
         """The calibration file: ``[correction]`` (what ``simulate --calibration`` applies), then what it
         rests on (standard errors, counts, cross-validation, sources)."""
@@ -419,11 +426,10 @@ def calibrate(samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, terrain, setti
     counts["median samples per bin"] = int(round(per_bin))
     geometry = gpd.points_from_xy(bins["x"], bins["y"], crs=grid.crs)
     out = gpd.GeoDataFrame(bins.drop(columns=["x", "y", "log_distance", "cell_index"]), geometry=geometry)
-    summary = _summary(out)
-    overall = summary[summary["scope"] == "all"].iloc[0]
-    if n_folds >= 2 and overall["after_rmse_db"] > overall["before_rmse_db"]:
-        notes.append(f"the correction does not help: the cross-validated RMSE grows from {overall['before_rmse_db']:.1f} "
-                     f"to {overall['after_rmse_db']:.1f} dB (too few or too scattered measurements for this fit; "
-                     "better not to apply it)")
-    return Calibration(correction, standard_errors, out, counts, summary, cv, n_folds, notes, demonstration,
-                       covariance)
+    calibration = Calibration(correction, standard_errors, out, counts, _summary(out), cv, n_folds, notes,
+                              demonstration, covariance)
+    before, after = calibration.overall("before")["rmse_db"], calibration.overall("after")["rmse_db"]
+    if n_folds >= 2 and after > before:
+        notes.append(f"the correction does not help: the cross-validated RMSE grows from {before:.1f} to {after:.1f} "
+                     "dB (too few or too scattered measurements for this fit; better not to apply it)")
+    return calibration

@@ -66,14 +66,6 @@ def _table_html(df: pd.DataFrame) -> str:
     return shown.to_html(index=False, escape=True, border=0)   # escape: cell ids come from the site list
 
 
-def _validation_text(calibration) -> str:
-    """How the errors after were found, as HTML: cross-validated, or in-sample when there was one group only."""
-    if calibration.folds >= 2:
-        return (f"cross-validated by {html_text(calibration.cv)} ({calibration.folds} folds): each is predicted by a "
-                "fit that did not see it.")
-    return f"in-sample: the measurements form one {html_text(calibration.cv)} group, so they were not cross-validated."
-
-
 def calibration_html(calibration, title: str) -> str:
     """The report page (every user-supplied text escaped)."""
     c = calibration.correction
@@ -100,7 +92,7 @@ td,th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}}th{{text-a
 <p>phusong {html_text(__version__)}, {dt.date.today().isoformat()}. Model {html_text(c.model)}
 {html_text("with clutter " + c.clutter if c.clutter else "")}. Error = predicted − measured; the correction is
 added to the model's path loss (<code>phusong simulate --calibration</code>). Errors <em>after</em> are
-{_validation_text(calibration)}</p>
+{html_text(calibration.validation)}{': each is predicted by a fit that did not see it' if calibration.folds >= 2 else ''}.</p>
 <h2>Correction (± standard error, delete-one-route jackknife)</h2><table>{fitted}</table>
 <h2>Samples and bins</h2><table>{counts}</table>{f"<ul>{notes}</ul>" if notes else ""}
 <h2>Errors before and after</h2>{_table_html(calibration.summary)}
