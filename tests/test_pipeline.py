@@ -178,3 +178,12 @@ def test_relocated_moves_only_paths_under_the_copied_folders():
     assert relocated(record, moved) == {
         "inputs": {"terrain": ["/out/inputs/dem.tif"], "sites": f"{staged}-other/sites.csv"},
         "study": {"name": "inputs"}, "inputs_sha256": {"/out/inputs/dem.tif": "ab", "/out/inputs": "cd"}}
+
+
+def test_a_geopackage_gives_back_its_demonstration_reasons_and_the_map_names_each_once(both):
+    from phusong import GapResult
+
+    reasons = ("dem_demo.tif: synthetic terrain", "sites_demo.csv: generated sites")
+    assert GapResult.from_geopackage(both / "gaps.gpkg").demonstration == reasons
+    html = (both / "map.html").read_text(encoding="utf-8")   # (map from the run folder and the GeoPackage)
+    assert "Lý do: " + "; ".join(reasons) + "</div>" in html

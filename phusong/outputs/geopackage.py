@@ -99,8 +99,9 @@ def read_gpkg(path, result_type):
     communes = read("communes")
     demonstration = ()
     if "demonstration" in communes.columns and communes["demonstration"].notna().any():
-        value = communes["demonstration"].dropna().iloc[0]
-        demonstration = (str(value) if str(value) not in ("1", "1.0") else "labelled a demonstration",)
+        value = str(communes["demonstration"].dropna().iloc[0])
+        # (written as the reasons joined by "; ": read back as the reasons)
+        demonstration = tuple(value.split("; ")) if value not in ("1", "1.0") else ("labelled a demonstration",)
     targets = pd.DataFrame(read("targets") if "targets" in layers else pd.DataFrame())
     if "met" in targets:
         targets["met"] = targets["met"].map({1: True, 0: False})

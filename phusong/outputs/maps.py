@@ -353,10 +353,8 @@ def build_map(coverage, gaps, commune: str | None = None, lang: str = "vi", plan
     t = TEXT[lang]
     communes = gaps.communes.copy()
     communes["code"] = communes["code"].astype(str)
-    # why the map is a demonstration: the reasons of the run and of the gap inputs (a GeoPackage keeps them
-    # joined by "; "), each once
-    demonstration = tuple(dict.fromkeys((*coverage.demonstration,
-                                         *(r for g in gaps.demonstration for r in str(g).split("; ")))))
+    # why the map is a demonstration: the reasons of the run and of the gap inputs, each once
+    demonstration = tuple(dict.fromkeys((*coverage.demonstration, *gaps.demonstration)))
     metric_crs = communes.crs
     focus = None
     if commune is not None:
