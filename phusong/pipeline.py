@@ -30,6 +30,7 @@ from pyproj import Transformer
 from ._atomic import atomic_dir, file_sha256
 from ._raster import Grid
 from .coverage.cache import FootprintCache, area_mask
+from .coverage.cells import simulated
 from .coverage.network import Coverage, simulate_network
 from .data.boundaries import (population_points, read_area, read_communes, read_points, read_population, read_priority,
                               read_zones)
@@ -619,17 +620,22 @@ def _plain_units(gdf, keep):
 def _same_cells_as_the_run(sites, coverage: Coverage, path) -> None:
     """An :class:`InputError` naming ``path`` when the site list is not the one the run simulated: the plan's
     "before" comes from the run and its "after" from a re-run of this list, so they must hold the same cells."""
-    cov = coverage.settings.coverage
-    used = sites["technology"].isin(cov.technologies) & (cov.include_candidates | (sites["status"] != "candidate"))
-    listed, simulated = set(sites.loc[used, "cell_id"].astype(str)), set(coverage.cells["cell_id"].astype(str))
-    missing, extra = sorted(simulated - listed), sorted(listed - simulated)
-    if missing or extra:
-        parts = [f"{len(missing)} of the run's cells are not in it ({', '.join(missing[:3])}"
-                 f"{', ...' if len(missing) > 3 else ''})" if missing else "",
-                 f"{len(extra)} of its cells were not in the run ({', '.join(extra[:3])}"
-                 f"{', ...' if len(extra) > 3 else ''})" if extra else ""]
-        raise InputError(f"not the site list the run was made from: {' and '.join(p for p in parts if p)}; plan with "
-                         "the run's own site list (its cells.csv lists them)", path=path)
+    listed = set(sites.loc[simulated(sites, coverage.settings), "cell_id"].astype(str))
+    in_run = set(coverage.cells["cell_id"].astype(str))
+
+    def some(ids):
+        ids = sorted(ids)
+        return ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")
+
+    missing, extra = in_run - listed, listed - in_run
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} of the run's cells are not in it ({some(missing)})")
+    if extra:
+        parts.append(f"{len(extra)} of its cells were not in the run ({some(extra)})")
+    if parts:
+        raise InputError(f"not the site list the run was made from: {' and '.join(parts)}; plan with the run's own "
+                         "site list (its cells.csv lists them)", path=path)
 
 
 def plan_study(settings: Settings, run_dir, gaps_gpkg, dems, sites_path, out_dir=None, *, population=None,

@@ -17,12 +17,17 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "unknown"
 
 
-def prepare_cells(sites, heights: np.ndarray, grid: Grid, settings: Settings) -> pd.DataFrame:
-    """The run's cell table: one row per cell, index = the cell index used in server rasters."""
+def simulated(sites, settings: Settings) -> pd.Series:
+    """Which rows of a site list a run simulates (bool): its technologies, candidates only when asked for."""
     use = sites["technology"].isin(settings.coverage.technologies)
     if not settings.coverage.include_candidates:
         use &= sites["status"] != "candidate"
-    cells = sites[use].copy()
+    return use
+
+
+def prepare_cells(sites, heights: np.ndarray, grid: Grid, settings: Settings) -> pd.DataFrame:
+    """The run's cell table: one row per cell, index = the cell index used in server rasters."""
+    cells = sites[simulated(sites, settings)].copy()
     pts = cells.geometry.to_crs(grid.crs)
     cells["x"], cells["y"] = pts.x.to_numpy(), pts.y.to_numpy()
     r, c = grid.rowcol(cells["x"].to_numpy(), cells["y"].to_numpy())
