@@ -550,13 +550,23 @@ def _unknown(key: str, known, what: str) -> str:
 MOVED = {("coverage", "zone_share_pct"): "gaps"}
 
 
+# The scenario's keys that name files, resolved against the scenario's folder (_section, _inputs) and made absolute
+# in a copy of it (absolute_paths): [inputs] terrain (one or a list), files, vector layers (a file, "FILE:LAYER" or a
+# table with its path), priority layers and a targets catalogue ending in .toml; [model] and [plan] files (plan's
+# candidates unless "auto").
+FILE_INPUTS = ("sites", "population", "indicators", "landcover")
+LAYER_INPUTS = ("communes", "centres", "villages", "zones", "area")
+MODEL_FILES = ("calibration", "clutter_table")
+PLAN_FILES = ("costs", "new_site_mask", "candidates")
+
+
 def absolute_paths(tables: dict, base: Path | str) -> dict:
     """A scenario file's tables (as read) with every relative file path in them made absolute against ``base``, the
-    file's folder (the paths :func:`_section` resolves): a copy written elsewhere names the same files."""
+    file's folder: a copy written elsewhere names the same files."""
     base = Path(base)
 
     def path(v):
-        return v if v in (None, "") or Path(v).is_absolute() else str(base / v)
+        return v if not isinstance(v, str) or v == "" or Path(v).is_absolute() else str(base / v)
 
     def layer(v):
         if isinstance(v, dict):
@@ -566,21 +576,23 @@ def absolute_paths(tables: dict, base: Path | str) -> dict:
 
     out = {name: dict(values) if isinstance(values, dict) else values for name, values in tables.items()}
     inputs = out.get("inputs", {})
-    if isinstance(inputs.get("terrain"), list):
-        inputs["terrain"] = [path(p) for p in inputs["terrain"]]
-    for key in ("terrain", "sites", "population", "indicators", "landcover", "communes", "centres", "villages",
-                "zones", "area"):
+    terrain = inputs.get("terrain")
+    if terrain is not None:
+        inputs["terrain"] = [path(p) for p in terrain] if isinstance(terrain, list) else path(terrain)
+    for key in FILE_INPUTS:
+        if key in inputs:
+            inputs[key] = path(inputs[key])
+    for key in LAYER_INPUTS:
         if isinstance(inputs.get(key), (str, dict)):
-            inputs[key] = layer(inputs[key]) if key in ("communes", "centres", "villages", "zones", "area") else \
-                path(inputs[key])
+            inputs[key] = layer(inputs[key])
     if isinstance(inputs.get("priority"), dict):
         inputs["priority"] = {name: layer(v) for name, v in inputs["priority"].items()}
     if isinstance(inputs.get("targets"), str) and inputs["targets"].endswith(".toml"):
         inputs["targets"] = path(inputs["targets"])
-    for table, keys in (("model", ("calibration", "clutter_table")), ("plan", ("costs", "new_site_mask", "candidates"))):
+    for table, keys in (("model", MODEL_FILES), ("plan", PLAN_FILES)):
         section = out.get(table, {})
         for key in keys:
-            if isinstance(section.get(key), str) and not (key == "candidates" and section[key] == "auto"):
+            if key in section and not (key == "candidates" and section[key] == "auto"):
                 section[key] = path(section[key])
     return out
 
@@ -605,8 +617,8 @@ def _section(name: str, values: dict, base: Path, check_keys: bool = True):
     elif cls is PlanSettings:
         if isinstance(values.get("target_ids"), list):
             values["target_ids"] = tuple(values["target_ids"])
-        for key in ("costs", "new_site_mask") + (("candidates",) if values.get("candidates", "auto") != "auto" else ()):
-            if values.get(key) not in (None, ""):
+        for key in PLAN_FILES:
+            if values.get(key) not in (None, "") and not (key == "candidates" and values[key] == "auto"):
                 p = Path(values[key])
                 values[key] = p if p.is_absolute() else base / p
     try:
@@ -639,10 +651,10 @@ def _inputs(values: dict, base: Path) -> dict:
     out = dict(values)
     terrain = out.get("terrain", ())
     out["terrain"] = tuple(path(p) for p in ([terrain] if isinstance(terrain, (str, Path)) else terrain))
-    for key in ("sites", "population", "indicators", "landcover"):
+    for key in FILE_INPUTS:
         if key in out:
             out[key] = path(out[key])
-    for key in ("communes", "centres", "villages", "zones", "area"):
+    for key in LAYER_INPUTS:
         if key in out:
             out[key] = layer(key, out[key])
     priority = out.get("priority") or {}
