@@ -529,15 +529,13 @@ def read_calibration(path, base: Path | str = ".") -> LossCorrection | None:
         correction = LossCorrection.from_dict(data.get("correction") or {}, source=str(path))
     except InputError as exc:
         raise InputError(str(exc), path=path) from None
-    fitted = str((data.get("sources") or {}).get("technology", "")) if isinstance(data.get("sources"), dict) else ""
-    if fitted not in ("", "all"):
-        correction = dataclasses.replace(correction, technology=fitted)
+    sources, demo = (table if isinstance(table, dict) else {} for table in (data.get("sources"), data.get("demonstration")))
+    fitted = str(sources.get("technology", ""))
+    reasons = "; ".join(map(str, demo.get("reasons", [])))
     # a calibration fitted to synthetic inputs makes every run it corrects a demonstration too
-    reasons = (data.get("demonstration") or {}).get("reasons", []) if isinstance(data.get("demonstration"), dict) else []
-    if reasons:
-        correction = dataclasses.replace(correction, demonstration=(f"{path.name}: a calibration fitted to "
-                                                                    f"demonstration inputs ({'; '.join(map(str, reasons))})",))
-    return correction
+    return dataclasses.replace(
+        correction, technology="" if fitted == "all" else fitted,
+        demonstration=(f"{path.name}: a calibration fitted to demonstration inputs ({reasons})",) if reasons else ())
 
 
 def _unknown(key: str, known, what: str) -> str:
